@@ -1,0 +1,272 @@
+"""Signal topology read from a ``.net.xml`` with sumolib: no SUMO process needed.
+
+For every traffic light of any SUMO network a :class:`SignalSpec` gives its movements (one per
+TLS link index: in-lane, out-lane, turn direction), its incoming and outgoing lanes with their
+lengths, the green stages of its program and the conflict matrix from SUMO's own junction
+``foes`` relations.
+
+A *stage* is a green SUMO state string ("GGgrrrGGgrrr"): ``G`` is a protected green, ``g`` a
+permitted green that yields.  Two movements conflict when SUMO marks them as foes; a stage is
+unsafe when two *protected* (``G``) movements in it conflict.  Permitted (``g``) movements
+yield by SUMO's right-of-way rules, which is how SUMO's own programs serve permitted lefts and
+right turns.
+
+Values are plain tuples so the specs are hashable, picklable and cheap to send to worker
+processes; :meth:`SignalSpec.conflict_matrix` gives a numpy view for kernels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sim.errors import WulinError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+GREEN = frozenset("Gg")
+
+
+@dataclass(frozen=True)
+class Movement:
+    """One controlled link: a TLS link index and the lanes it joins.
+
+    Attributes:
+        index: TLS link index (position in SUMO's state string).
+        in_lane: Incoming lane id.
+        out_lane: Outgoing lane id.
+        direction: SUMO turn direction: ``s`` straight, ``l``/``L`` left, ``r``/``R`` right,
+            ``t`` U-turn.
+        from_edge: Incoming edge id (the approach).
+        to_edge: Outgoing edge id.
+    """
+
+    index: int
+    in_lane: str
+    out_lane: str
+    direction: str
+    from_edge: str
+    to_edge: str
+
+    @property
+    def is_left(self) -> bool:
+        return self.direction in ("l", "L", "t")
+
+    @property
+    def is_right(self) -> bool:
+        return self.direction in ("r", "R")
+
+
+@dataclass(frozen=True)
+class ProgramPhase:
+    """One phase of the network's own signal program."""
+
+    duration: float
+    state: str
+    min_dur: float | None = None
+    max_dur: float | None = None
+
+
+@dataclass(frozen=True)
+class SignalSpec:
+    """Everything a controller needs to know about one signal, derived from the network.
+
+    Attributes:
+        id: Traffic light id.
+        program_id: Id of the program the stages come from.
+        offset: Program offset in seconds.
+        movements: One per link index, ordered by index.
+        in_lanes: Controlled incoming lanes, sorted.
+        out_lanes: Outgoing lanes of the controlled links, sorted.
+        lane_lengths: Length in metres of every in- and out-lane.
+        lane_speeds: Speed limit in m/s of every in- and out-lane.
+        phases: The network's program, phase by phase.
+        stages: Distinct green states of the program, in program order.
+        stage_phases: Index in ``phases`` of each stage's first occurrence.
+        conflicts: ``conflicts[i][j]`` is True when links ``i`` and ``j`` are foes.
+        position: Junction centre, network x/y in metres.
+        lonlat: Junction centre in WGS84 when the network is geo-referenced.
+    """
+
+    id: str
+    program_id: str
+    offset: float
+    movements: tuple[Movement, ...]
+    in_lanes: tuple[str, ...]
+    out_lanes: tuple[str, ...]
+    lane_lengths: Mapping[str, float]
+    lane_speeds: Mapping[str, float]
+    phases: tuple[ProgramPhase, ...]
+    stages: tuple[str, ...]
+    stage_phases: tuple[int, ...]
+    conflicts: tuple[tuple[bool, ...], ...]
+    position: tuple[float, float]
+    lonlat: tuple[float, float] | None = None
+
+    def __hash__(self) -> int:
+        return hash((self.id, self.program_id, self.stages))
+
+    @property
+    def n_links(self) -> int:
+        return len(self.movements)
+
+    @property
+    def n_stages(self) -> int:
+        return len(self.stages)
+
+    @property
+    def cycle(self) -> float:
+        """Cycle length of the network's own program."""
+        return float(sum(p.duration for p in self.phases))
+
+    @cached_property
+    def approaches(self) -> tuple[str, ...]:
+        """Incoming edges (approaches) in link order, without repeats."""
+        return tuple(dict.fromkeys(m.from_edge for m in self.movements))
+
+    def stage_links(self, stage: int) -> tuple[int, ...]:
+        """Link indices that are green (``G`` or ``g``) in ``stage``."""
+        return tuple(i for i, c in enumerate(self.stages[stage]) if c in GREEN)
+
+    def conflict_matrix(self) -> np.ndarray:
+        """``conflicts`` as a boolean numpy array (n_links x n_links)."""
+        import numpy as np
+
+        return np.array(self.conflicts, dtype=bool).reshape(self.n_links, self.n_links)
+
+    def conflicting_greens(self, state: str) -> list[tuple[int, int]]:
+        """Pairs of protected-green links in ``state`` that SUMO marks as foes (should be [])."""
+        protected = [i for i, c in enumerate(state) if c == "G"]
+        return [
+            (i, j)
+            for a, i in enumerate(protected)
+            for j in protected[a + 1 :]
+            if self.conflicts[i][j]
+        ]
+
+    def lanes_of_stage(self, stage: int) -> tuple[str, ...]:
+        """Incoming lanes with at least one green link in ``stage``."""
+        links = self.stage_links(stage)
+        return tuple(dict.fromkeys(self.movements[i].in_lane for i in links))
+
+
+def _is_stage(state: str) -> bool:
+    """A green stage: some green, no yellow (yellow and all-red are transitions)."""
+    return any(c in GREEN for c in state) and not any(c in "yY" for c in state)
+
+
+def _read_net(net_file: Path):  # type: ignore[no-untyped-def]
+    import sumolib
+
+    net_file = Path(net_file)
+    if not net_file.is_file():
+        raise WulinError(f"{net_file}: network file not found; build it or fix the path")
+    try:
+        return sumolib.net.readNet(str(net_file), withPrograms=True, withLatestPrograms=True)
+    except Exception as exc:
+        raise WulinError(f"{net_file}: not a readable SUMO network ({exc})") from None
+
+
+def load_signal_specs(net_file: Path | str) -> dict[str, SignalSpec]:
+    """A :class:`SignalSpec` for every traffic light in ``net_file``, keyed and sorted by id.
+
+    Raises:
+        WulinError: the file is missing or not a SUMO network.
+    """
+    net = _read_net(Path(net_file))
+    specs: dict[str, SignalSpec] = {}
+    geo = net.hasGeoProj() if hasattr(net, "hasGeoProj") else False
+    for tls in sorted(net.getTrafficLights(), key=lambda t: t.getID()):
+        specs[tls.getID()] = _spec_from_tls(net, tls, geo)
+    return specs
+
+
+def _spec_from_tls(net, tls, geo: bool) -> SignalSpec:  # type: ignore[no-untyped-def]
+    by_index: dict[int, tuple] = {}
+    for in_lane, out_lane, idx in tls.getConnections():
+        by_index.setdefault(idx, (in_lane, out_lane))
+    if not by_index:
+        raise WulinError(f"traffic light {tls.getID()!r} controls no links")
+    n = max(by_index) + 1
+    movements, conns = [], []
+    for idx in range(n):
+        if idx not in by_index:
+            raise WulinError(f"traffic light {tls.getID()!r}: link index {idx} is unused; rebuild the network")
+        in_lane, out_lane = by_index[idx]
+        conn = next((c for c in in_lane.getOutgoing() if c.getToLane() == out_lane), None)
+        direction = conn.getDirection() if conn is not None else "s"
+        conns.append(conn)
+        movements.append(
+            Movement(
+                index=idx,
+                in_lane=in_lane.getID(),
+                out_lane=out_lane.getID(),
+                direction=direction,
+                from_edge=in_lane.getEdge().getID(),
+                to_edge=out_lane.getEdge().getID(),
+            )
+        )
+    # Conflicts from the junction's foe relation (links on different junctions never conflict).
+    jidx = [(c.getJunction(), c.getJunctionIndex()) if c is not None else (None, -1) for c in conns]
+    conflicts = [[False] * n for _ in range(n)]
+    for i in range(n):
+        ni, ji = jidx[i]
+        for j in range(i + 1, n):
+            nj, jj = jidx[j]
+            if ni is None or ni is not nj or ji < 0 or jj < 0:
+                continue
+            if ni.areFoes(ji, jj) or ni.areFoes(jj, ji):
+                conflicts[i][j] = conflicts[j][i] = True
+    programs = tls.getPrograms()
+    if not programs:
+        raise WulinError(f"traffic light {tls.getID()!r} has no program in the network")
+    pid = sorted(programs)[0]
+    prog = programs[pid]
+    phases = tuple(
+        ProgramPhase(
+            duration=float(p.duration),
+            state=p.state,
+            min_dur=float(p.minDur) if p.minDur not in (None, -1) else None,
+            max_dur=float(p.maxDur) if p.maxDur not in (None, -1) else None,
+        )
+        for p in prog.getPhases()
+    )
+    stages: list[str] = []
+    stage_phases: list[int] = []
+    for k, ph in enumerate(phases):
+        if _is_stage(ph.state) and ph.state not in stages:
+            stages.append(ph.state)
+            stage_phases.append(k)
+    in_lanes = sorted({m.in_lane for m in movements})
+    out_lanes = sorted({m.out_lane for m in movements})
+    lengths, speeds = {}, {}
+    for lane_id in (*in_lanes, *out_lanes):
+        lane = net.getLane(lane_id)
+        lengths[lane_id] = float(lane.getLength())
+        speeds[lane_id] = float(lane.getSpeed())
+    node = conns[0].getJunction() if conns[0] is not None else None
+    x, y = node.getCoord() if node is not None else (0.0, 0.0)
+    lonlat = None
+    if geo:
+        lon, lat = net.convertXY2LonLat(x, y)
+        lonlat = (float(lon), float(lat))
+    return SignalSpec(
+        id=tls.getID(),
+        program_id=str(pid),
+        offset=float(getattr(prog, "_offset", 0) or 0),
+        movements=tuple(movements),
+        in_lanes=tuple(in_lanes),
+        out_lanes=tuple(out_lanes),
+        lane_lengths=lengths,
+        lane_speeds=speeds,
+        phases=phases,
+        stages=tuple(stages),
+        stage_phases=tuple(stage_phases),
+        conflicts=tuple(tuple(r) for r in conflicts),
+        position=(float(x), float(y)),
+        lonlat=lonlat,
+    )
