@@ -1,0 +1,3 @@
+from wulin.cli import main
+
+main()

@@ -1,0 +1,75 @@
+"""Entry point of the ``wulin`` command.
+
+Each ``wulin/cmd_*.py`` module defines a ``register(app)`` function that adds its commands to
+the Typer app.  Command modules import only typer and rich at module level; SUMO, numpy,
+numba and torch are imported inside the command functions, so ``wulin --help`` answers in
+well under a second.
+
+A :class:`~sim.errors.WulinError` escaping a command is printed as one red line (no
+traceback) and the process exits with status 2.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from sim.errors import WulinError
+
+COMMAND_MODULES = (
+    "wulin.cmd_sim",
+    "wulin.cmd_network",
+    "wulin.cmd_controllers",
+    "wulin.cmd_plan",
+    "wulin.cmd_experiments",
+    "wulin.cmd_agents",
+    "wulin.cmd_deploy",
+)
+
+app = typer.Typer(
+    name="wulin",
+    help="Traffic-signal optimisation engine for the Wulin district of Hangzhou.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _register_all() -> None:
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:  # that part of the product is not installed yet
+                continue
+            raise
+        module.register(app)
+
+
+_register_all()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the command line; user errors exit 2 with a one-line message."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except WulinError as exc:
+        from rich.console import Console
+
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(1)
+        raise
