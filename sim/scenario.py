@@ -13,6 +13,7 @@ folder.  Example::
     end = "08:00"
     warmup = 300             # seconds excluded from KPIs
     step_length = 1.0        # optional, seconds
+    scale = 1.0              # optional demand factor (SUMO --scale): 1.2 is +20 %
 
 Everything a user can get wrong is checked when loading, and reported as a
 :class:`~sim.errors.WulinError` naming the file, the field and the fix.
@@ -40,6 +41,7 @@ _KNOWN_FIELDS = {
     "warmup",
     "step_length",
     "tags",
+    "scale",
 }
 
 
@@ -60,6 +62,7 @@ class Scenario:
         description: One line for ``wulin scenarios``.
         source: The TOML file it was loaded from.
         tags: Free-form labels (``peak``, ``incident``...).
+        scale: Demand factor applied by SUMO (``--scale``); 1.0 is the demand as written.
     """
 
     id: str
@@ -74,6 +77,7 @@ class Scenario:
     description: str
     source: Path
     tags: tuple[str, ...] = field(default=())
+    scale: float = 1.0
 
     @property
     def network_dir(self) -> Path:
@@ -202,6 +206,9 @@ def scenario_from_toml(path: Path, network: str | None = None) -> Scenario:
     tags = data.get("tags", [])
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise WulinError(f"{path}: field 'tags' must be a list of strings")
+    scale = data.get("scale", 1.0)
+    if isinstance(scale, bool) or not isinstance(scale, int | float) or not 0 < scale <= 10:
+        raise WulinError(f"{path}: field 'scale' must be a demand factor in (0, 10], got {scale!r}")
     return Scenario(
         id=sid,
         network=network or base.name,
@@ -215,6 +222,7 @@ def scenario_from_toml(path: Path, network: str | None = None) -> Scenario:
         description=desc,
         source=path,
         tags=tuple(tags),
+        scale=float(scale),
     )
 
 

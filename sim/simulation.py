@@ -139,6 +139,8 @@ class Simulation:
             "--collision.action", "warn",
             "--collision.check-junctions", "false",
         ]
+        if sc.scale != 1.0:
+            args += ["--scale", f"{sc.scale:g}"]
         if add:
             args += ["--additional-files", ",".join(str(p) for p in add)]
         if self.tripinfo:
