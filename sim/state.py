@@ -1,0 +1,335 @@
+"""``DistrictState``: the traffic state of every signal, read in one pass into numpy arrays.
+
+:class:`DistrictLayout` flattens the :class:`~sim.topology.SignalSpec` of all signals into
+index arrays once (lanes, movements, stage incidence), so controllers can work on whole arrays
+and Numba kernels can batch over all signals.  :class:`StateReader` fills a
+:class:`DistrictState` from SUMO with no per-vehicle calls.
+
+How values are read, by backend (measured in ``benchmarks/bench_sim.py``; this departs from
+"always subscribe" in DESIGN.md on purpose):
+
+* **traci**: lane variable subscriptions, set once and renewed after every reset.  All values
+  arrive with the step response, one round trip instead of four per lane.
+* **libsumo**: plain getters.  libsumo calls cost about 0.25 µs, and a subscription makes SUMO
+  compute and package the values on *every* step, whether the controller reads them or not;
+  getters cost nothing between decisions, so reading every 5 simulated seconds costs a fifth
+  of reading every step.
+
+Per signal, the current stage and the time spent in it come from the
+:class:`~sim.actuator.SignalActuator` when one drives the signals, otherwise from SUMO's own
+program (phase index mapped to the stage it serves; yellow and all-red count as the stage
+being left).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sim.simulation import Simulation
+from sim.topology import GREEN, SignalSpec
+
+# traci/libsumo variable ids (traci.constants), kept here to avoid importing traci for libsumo.
+_LAST_STEP_VEHICLE_NUMBER = 0x10
+_LAST_STEP_MEAN_SPEED = 0x11
+_LAST_STEP_VEHICLE_HALTING_NUMBER = 0x14
+_WAITING_TIME = 0x7A
+_LANE_VARS = (
+    _LAST_STEP_VEHICLE_HALTING_NUMBER,
+    _LAST_STEP_VEHICLE_NUMBER,
+    _LAST_STEP_MEAN_SPEED,
+    _WAITING_TIME,
+)
+
+
+@dataclass(frozen=True, eq=False)
+class DistrictLayout:
+    """Index arrays over all signals of a network (built once, read-only).
+
+    Attributes:
+        specs: The signals, in a fixed order (sorted by id).
+        signal_ids: Their ids.
+        in_lanes: Every controlled incoming lane, grouped by signal.
+        out_lanes: Every outgoing lane of a controlled link, grouped by signal (a lane leaving
+            one signal and entering the next appears in both lists).
+        in_lane_signal: Signal index of each in-lane.
+        out_lane_signal: Signal index of each out-lane.
+        in_lane_length: Lengths in metres.
+        out_lane_length: Lengths in metres.
+        in_ptr: ``in_lanes[in_ptr[s]:in_ptr[s+1]]`` belong to signal ``s``.
+        out_ptr: Same for out-lanes.
+        mov_ptr: ``movements[mov_ptr[s]:mov_ptr[s+1]]`` belong to signal ``s``.
+        mov_in: In-lane index (into ``in_lanes``) of each movement.
+        mov_out: Out-lane index (into ``out_lanes``) of each movement.
+        mov_link: TLS link index of each movement within its signal.
+        n_stages: Number of green stages per signal.
+        stage_green: ``[signal, stage, link]`` True when the link is green in the stage
+            (padded with False up to the largest signal).
+    """
+
+    specs: tuple[SignalSpec, ...]
+    signal_ids: tuple[str, ...]
+    in_lanes: tuple[str, ...]
+    out_lanes: tuple[str, ...]
+    in_lane_signal: np.ndarray
+    out_lane_signal: np.ndarray
+    in_lane_length: np.ndarray
+    out_lane_length: np.ndarray
+    in_ptr: np.ndarray
+    out_ptr: np.ndarray
+    mov_ptr: np.ndarray
+    mov_in: np.ndarray
+    mov_out: np.ndarray
+    mov_link: np.ndarray
+    n_stages: np.ndarray
+    stage_green: np.ndarray
+    index: Mapping[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def from_specs(cls, specs: Mapping[str, SignalSpec] | Sequence[SignalSpec]) -> DistrictLayout:
+        """Flatten signal specs (a dict from ``load_signal_specs`` or a sequence)."""
+        seq = list(specs.values()) if isinstance(specs, Mapping) else list(specs)
+        seq.sort(key=lambda s: s.id)
+        in_lanes: list[str] = []
+        out_lanes: list[str] = []
+        in_sig, out_sig, in_len, out_len = [], [], [], []
+        in_ptr, out_ptr, mov_ptr = [0], [0], [0]
+        mov_in, mov_out, mov_link = [], [], []
+        for s, spec in enumerate(seq):
+            in_pos = {}
+            for lane in spec.in_lanes:
+                in_pos[lane] = len(in_lanes)
+                in_lanes.append(lane)
+                in_sig.append(s)
+                in_len.append(spec.lane_lengths[lane])
+            out_pos = {}
+            for lane in spec.out_lanes:
+                out_pos[lane] = len(out_lanes)
+                out_lanes.append(lane)
+                out_sig.append(s)
+                out_len.append(spec.lane_lengths[lane])
+            for m in spec.movements:
+                mov_in.append(in_pos[m.in_lane])
+                mov_out.append(out_pos[m.out_lane])
+                mov_link.append(m.index)
+            in_ptr.append(len(in_lanes))
+            out_ptr.append(len(out_lanes))
+            mov_ptr.append(len(mov_in))
+        max_stages = max((sp.n_stages for sp in seq), default=0)
+        max_links = max((sp.n_links for sp in seq), default=0)
+        stage_green = np.zeros((len(seq), max(max_stages, 1), max(max_links, 1)), dtype=np.bool_)
+        for s, spec in enumerate(seq):
+            for k, state in enumerate(spec.stages):
+                stage_green[s, k, : len(state)] = [c in GREEN for c in state]
+        i32, f32 = np.int32, np.float32
+        return cls(
+            specs=tuple(seq),
+            signal_ids=tuple(sp.id for sp in seq),
+            in_lanes=tuple(in_lanes),
+            out_lanes=tuple(out_lanes),
+            in_lane_signal=np.array(in_sig, dtype=i32),
+            out_lane_signal=np.array(out_sig, dtype=i32),
+            in_lane_length=np.array(in_len, dtype=f32),
+            out_lane_length=np.array(out_len, dtype=f32),
+            in_ptr=np.array(in_ptr, dtype=i32),
+            out_ptr=np.array(out_ptr, dtype=i32),
+            mov_ptr=np.array(mov_ptr, dtype=i32),
+            mov_in=np.array(mov_in, dtype=i32),
+            mov_out=np.array(mov_out, dtype=i32),
+            mov_link=np.array(mov_link, dtype=i32),
+            n_stages=np.array([sp.n_stages for sp in seq], dtype=i32),
+            stage_green=stage_green,
+            index={sp.id: s for s, sp in enumerate(seq)},
+        )
+
+    @property
+    def n_signals(self) -> int:
+        return len(self.specs)
+
+    @property
+    def n_in(self) -> int:
+        return len(self.in_lanes)
+
+    @property
+    def n_out(self) -> int:
+        return len(self.out_lanes)
+
+    @property
+    def n_movements(self) -> int:
+        return len(self.mov_in)
+
+    def signal_slice(self, s: int) -> slice:
+        """In-lane slice of signal ``s``."""
+        return slice(int(self.in_ptr[s]), int(self.in_ptr[s + 1]))
+
+
+@dataclass
+class DistrictState:
+    """One snapshot of the district.  Arrays are indexed like the layout's lists.
+
+    Attributes:
+        time: Simulation time in seconds since midnight.
+        queue: Halting vehicles (speed < 0.1 m/s) per in-lane.
+        count: Vehicles per in-lane.
+        speed: Mean speed per in-lane in m/s (the speed limit when the lane is empty).
+        waiting: Accumulated waiting time of the vehicles on each in-lane, seconds.
+        out_count: Vehicles per out-lane.
+        stage: Current (or last served) green stage per signal.
+        stage_time: Seconds since that stage's green began (or since the signal entered its
+            current transition, when ``in_transition``).
+        in_transition: True while a signal shows yellow or all-red.
+    """
+
+    time: float
+    queue: np.ndarray
+    count: np.ndarray
+    speed: np.ndarray
+    waiting: np.ndarray
+    out_count: np.ndarray
+    stage: np.ndarray
+    stage_time: np.ndarray
+    in_transition: np.ndarray
+
+    @classmethod
+    def empty(cls, layout: DistrictLayout, time: float = 0.0) -> DistrictState:
+        f32 = np.float32
+        return cls(
+            time=time,
+            queue=np.zeros(layout.n_in, f32),
+            count=np.zeros(layout.n_in, f32),
+            speed=np.zeros(layout.n_in, f32),
+            waiting=np.zeros(layout.n_in, f32),
+            out_count=np.zeros(layout.n_out, f32),
+            stage=np.zeros(layout.n_signals, np.int32),
+            stage_time=np.zeros(layout.n_signals, f32),
+            in_transition=np.zeros(layout.n_signals, np.bool_),
+        )
+
+
+class StateReader:
+    """Reads :class:`DistrictState` from a running :class:`Simulation`.
+
+    Args:
+        sim: A started simulation.
+        layout: The signals to read.
+    """
+
+    def __init__(self, sim: Simulation, layout: DistrictLayout) -> None:
+        self.sim = sim
+        self.layout = layout
+        # Distinct lanes to read (an out-lane of one signal may be an in-lane of the next).
+        self._lanes = tuple(dict.fromkeys((*layout.in_lanes, *layout.out_lanes)))
+        pos = {lane: i for i, lane in enumerate(self._lanes)}
+        self._in_idx = np.array([pos[x] for x in layout.in_lanes], dtype=np.int64)
+        self._out_idx = np.array([pos[x] for x in layout.out_lanes], dtype=np.int64)
+        self._buf = np.zeros((4, len(self._lanes)), dtype=np.float32)
+        # Program phase -> stage served, and whether the phase is a transition.
+        self._phase_stage: list[np.ndarray] = []
+        self._phase_transition: list[np.ndarray] = []
+        for spec in layout.specs:
+            stages, trans, last = [], [], 0
+            for ph in spec.phases:
+                if ph.state in spec.stages:
+                    last = spec.stages.index(ph.state)
+                    stages.append(last)
+                    trans.append(False)
+                else:
+                    stages.append(last)
+                    trans.append(True)
+            # a transition before the first green of the cycle belongs to the cycle's last stage
+            first_green = next((k for k, t in enumerate(trans) if not t), 0)
+            for k in range(first_green):
+                stages[k] = last
+            self._phase_stage.append(np.array(stages or [0], dtype=np.int32))
+            self._phase_transition.append(np.array(trans or [False], dtype=np.bool_))
+        self._subscribed_at_load = -1
+
+    # -------------------------------------------------------------- lanes
+    def _read_lanes_libsumo(self) -> None:
+        lane = self.sim.conn.lane
+        halting = lane.getLastStepHaltingNumber
+        number = lane.getLastStepVehicleNumber
+        speed = lane.getLastStepMeanSpeed
+        waiting = lane.getWaitingTime
+        b = self._buf
+        for i, lid in enumerate(self._lanes):
+            b[0, i] = halting(lid)
+            b[1, i] = number(lid)
+            b[2, i] = speed(lid)
+            b[3, i] = waiting(lid)
+
+    def _subscribe(self) -> None:
+        lane = self.sim.conn.lane
+        for lid in self._lanes:
+            lane.subscribe(lid, _LANE_VARS)
+
+    def _read_lanes_traci(self) -> None:
+        conn = self.sim.conn
+        results = conn.lane.getAllSubscriptionResults()
+        if len(results) < len(self._lanes):  # first read, or SUMO reloaded: subscribe again
+            self._subscribe()
+            results = conn.lane.getAllSubscriptionResults()
+        b = self._buf
+        for i, lid in enumerate(self._lanes):
+            r = results[lid]
+            b[0, i] = r[_LAST_STEP_VEHICLE_HALTING_NUMBER]
+            b[1, i] = r[_LAST_STEP_VEHICLE_NUMBER]
+            b[2, i] = r[_LAST_STEP_MEAN_SPEED]
+            b[3, i] = r[_WAITING_TIME]
+
+    def subscribe(self) -> None:
+        """Set up traci subscriptions now (call after start or reset; a no-op for libsumo)."""
+        if self.sim.backend == "traci":
+            self._subscribe()
+
+    # -------------------------------------------------------------- signals
+    def _read_program_stages(self, state: DistrictState) -> None:
+        tl = self.sim.conn.trafficlight
+        for s, spec in enumerate(self.layout.specs):
+            phase = tl.getPhase(spec.id)
+            table = self._phase_stage[s]
+            if 0 <= phase < len(table):
+                state.stage[s] = table[phase]
+                state.in_transition[s] = self._phase_transition[s][phase]
+            state.stage_time[s] = tl.getSpentDuration(spec.id)
+
+    # -------------------------------------------------------------- public
+    def read(
+        self,
+        into: DistrictState | None = None,
+        stage: np.ndarray | None = None,
+        stage_time: np.ndarray | None = None,
+        in_transition: np.ndarray | None = None,
+    ) -> DistrictState:
+        """Read the current state.
+
+        Args:
+            into: A state to overwrite (avoids allocating every step).
+            stage: Current stages from the actuator; read from SUMO's program when omitted.
+            stage_time: Time in stage from the actuator.
+            in_transition: Transition flags from the actuator.
+        """
+        sim = self.sim
+        st = into if into is not None else DistrictState.empty(self.layout)
+        if sim.backend == "libsumo":
+            self._read_lanes_libsumo()
+        else:
+            self._read_lanes_traci()
+        b = self._buf
+        st.queue[:] = b[0, self._in_idx]
+        st.count[:] = b[1, self._in_idx]
+        st.speed[:] = b[2, self._in_idx]
+        st.waiting[:] = b[3, self._in_idx]
+        st.out_count[:] = b[1, self._out_idx]
+        if stage is None:
+            self._read_program_stages(st)
+        else:
+            st.stage[:] = stage
+            if stage_time is not None:
+                st.stage_time[:] = stage_time
+            if in_transition is not None:
+                st.in_transition[:] = in_transition
+        st.time = sim.time
+        return st
