@@ -1,0 +1,150 @@
+"""KPIs from SUMO's outputs, as pandas objects.
+
+* Trip KPIs come from ``--tripinfo-output`` (one row per vehicle): travel time, time loss,
+  waiting time, departure delay, route length and, when the emission device is on, CO2 and
+  fuel.  Trips that had not arrived when the simulation ended are kept with
+  ``finished=False`` (SUMO's ``--tripinfo-output.write-unfinished``), so a gridlocked
+  controller cannot look good by leaving its worst trips out.
+* Network KPIs come from ``--statistic-output``: vehicles loaded, inserted, arrived,
+  teleports, collisions and the mean speed of arrived trips.
+
+Only trips departing after the scenario's warm-up count.
+"""
+
+from __future__ import annotations
+
+import math
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pandas as pd
+
+from sim.errors import SimulationError
+
+TRIP_COLUMNS = (
+    "id",
+    "vtype",
+    "depart",
+    "arrival",
+    "duration",
+    "time_loss",
+    "waiting_time",
+    "waiting_count",
+    "depart_delay",
+    "route_length",
+    "co2_mg",
+    "fuel_mg",
+    "finished",
+)
+
+
+def _f(attrib: dict[str, str], key: str) -> float:
+    v = attrib.get(key)
+    return float(v) if v not in (None, "") else math.nan
+
+
+def read_tripinfo(path: Path | str, measure_begin: float = 0.0) -> pd.DataFrame:
+    """Trips from a tripinfo file that departed at or after ``measure_begin``.
+
+    Raises:
+        SimulationError: the file is missing or truncated (SUMO did not close properly).
+    """
+    path = Path(path)
+    rows = []
+    try:
+        for _, el in ET.iterparse(path, events=("end",)):
+            if el.tag != "tripinfo":
+                continue
+            a = el.attrib
+            depart = _f(a, "depart")
+            if depart >= measure_begin:
+                em = el.find("emissions")
+                arrival = _f(a, "arrival")
+                rows.append(
+                    (
+                        a.get("id", ""),
+                        a.get("vType", ""),
+                        depart,
+                        arrival,
+                        _f(a, "duration"),
+                        _f(a, "timeLoss"),
+                        _f(a, "waitingTime"),
+                        _f(a, "waitingCount"),
+                        _f(a, "departDelay"),
+                        _f(a, "routeLength"),
+                        _f(em.attrib, "CO2_abs") if em is not None else math.nan,
+                        _f(em.attrib, "fuel_abs") if em is not None else math.nan,
+                        arrival >= 0,
+                    )
+                )
+            el.clear()
+    except FileNotFoundError:
+        raise SimulationError(f"{path}: tripinfo output not found; was tripinfo=True set?") from None
+    except ET.ParseError as exc:
+        raise SimulationError(f"{path}: tripinfo output is incomplete ({exc}); SUMO did not finish") from None
+    df = pd.DataFrame.from_records(rows, columns=list(TRIP_COLUMNS))
+    df["finished"] = df["finished"].astype(bool)
+    return df
+
+
+def read_statistics(path: Path | str) -> dict[str, float]:
+    """Flatten SUMO's statistic output into ``{"vehicles.inserted": 123.0, ...}``."""
+    path = Path(path)
+    try:
+        root = ET.parse(path).getroot()
+    except FileNotFoundError:
+        raise SimulationError(f"{path}: statistic output not found; was tripinfo=True set?") from None
+    except ET.ParseError as exc:
+        raise SimulationError(f"{path}: statistic output is incomplete ({exc})") from None
+    out: dict[str, float] = {}
+    for child in root:
+        for key, value in child.attrib.items():
+            try:
+                out[f"{child.tag}.{key}"] = float(value)
+            except ValueError:
+                pass
+    return out
+
+
+def network_kpis(stats_path: Path | str, trips: pd.DataFrame | None = None) -> dict[str, float]:
+    """Network KPIs: loaded, inserted, arrived, teleports, collisions, mean speed (m/s)."""
+    s = read_statistics(stats_path)
+    inserted = s.get("vehicles.inserted", math.nan)
+    loaded = s.get("vehicles.loaded", math.nan)
+    running = s.get("vehicles.running", 0.0)
+    arrived = inserted - running if not math.isnan(inserted) else math.nan
+    kpis = {
+        "loaded": loaded,
+        "inserted": inserted,
+        "arrived": arrived,
+        "running_at_end": running,
+        "waiting_to_insert": s.get("vehicles.waiting", 0.0),
+        "teleports": s.get("teleports.total", 0.0),
+        "teleports_jam": s.get("teleports.jam", 0.0),
+        "collisions": s.get("safety.collisions", 0.0),
+        "mean_speed": s.get("vehicleTripStatistics.speed", math.nan),
+    }
+    if trips is not None and len(trips):
+        done = trips[trips["finished"]]
+        kpis["mean_speed_measured"] = (
+            float(done["route_length"].sum() / done["duration"].sum()) if len(done) else math.nan
+        )
+    return kpis
+
+
+def summarise(trips: pd.DataFrame) -> dict[str, float]:
+    """Mean trip KPIs over finished trips, plus counts (the row of a comparison table)."""
+    done = trips[trips["finished"]] if len(trips) else trips
+    def mean(col: str) -> float:
+        return float(done[col].mean()) if len(done) else math.nan
+    return {
+        "trips": float(len(trips)),
+        "finished": float(len(done)),
+        "mean_travel_time": mean("duration"),
+        "mean_time_loss": mean("time_loss"),
+        "mean_waiting_time": mean("waiting_time"),
+        "mean_depart_delay": mean("depart_delay"),
+        "mean_stops": mean("waiting_count"),
+        "total_co2_kg": float(done["co2_mg"].sum() / 1e6) if len(done) else math.nan,
+        "total_fuel_kg": float(done["fuel_mg"].sum() / 1e6) if len(done) else math.nan,
+    }
