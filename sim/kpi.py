@@ -145,6 +145,7 @@ def summarise(trips: pd.DataFrame) -> dict[str, float]:
         "mean_waiting_time": mean("waiting_time"),
         "mean_depart_delay": mean("depart_delay"),
         "mean_stops": mean("waiting_count"),
-        "total_co2_kg": float(done["co2_mg"].sum() / 1e6) if len(done) else math.nan,
-        "total_fuel_kg": float(done["fuel_mg"].sum() / 1e6) if len(done) else math.nan,
+        # NaN, not 0, when the emission device was off
+        "total_co2_kg": float(done["co2_mg"].sum(min_count=1) / 1e6),
+        "total_fuel_kg": float(done["fuel_mg"].sum(min_count=1) / 1e6),
     }

@@ -52,24 +52,11 @@ _register_all()
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the command line; user errors exit 2 with a one-line message."""
+    """Run the command line; user errors exit 2 with a one-line message, no traceback."""
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv)
     except WulinError as exc:
         from rich.console import Console
 
         Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except SystemExit:
-        raise
-    except Exception as exc:
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(1)
-        raise

@@ -1,0 +1,126 @@
+"""``wulin simulate`` and ``wulin scenarios``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+
+def _fmt(v: float, unit: str = "") -> str:
+    if v != v:  # NaN
+        return "-"
+    return f"{v:,.1f}{unit}" if abs(v) < 1e5 else f"{v:,.0f}{unit}"
+
+
+def kpi_table(title: str, summary: dict[str, float], network: dict[str, float]) -> Table:
+    """A two-column rich table of trip and network KPIs."""
+    table = Table(title=title, show_header=True, header_style="bold")
+    table.add_column("KPI")
+    table.add_column("value", justify="right")
+    rows = [
+        ("trips measured (after warm-up)", _fmt(summary["trips"])),
+        ("trips finished", _fmt(summary["finished"])),
+        ("mean travel time", _fmt(summary["mean_travel_time"], " s")),
+        ("mean time loss", _fmt(summary["mean_time_loss"], " s")),
+        ("mean waiting time", _fmt(summary["mean_waiting_time"], " s")),
+        ("mean departure delay", _fmt(summary["mean_depart_delay"], " s")),
+        ("mean stops per trip", f"{summary['mean_stops']:.2f}"),
+        ("vehicles inserted", _fmt(network["inserted"])),
+        ("vehicles arrived", _fmt(network["arrived"])),
+        ("teleports", _fmt(network["teleports"])),
+        ("mean speed", _fmt(network["mean_speed"] * 3.6, " km/h")),
+    ]
+    if summary.get("total_co2_kg", float("nan")) == summary.get("total_co2_kg"):
+        rows.append(("CO2 (finished trips)", _fmt(summary["total_co2_kg"], " kg")))
+    for k, v in rows:
+        table.add_row(k, v)
+    return table
+
+
+def simulate(
+    scenario: str = typer.Argument(..., help="Scenario id (see `wulin scenarios`) or a .toml path."),
+    seed: int = typer.Option(1, "--seed", help="SUMO random seed."),
+    controller: str = typer.Option(
+        "field", "--controller", "-c", help="Controller name (see `wulin controllers`)."
+    ),
+    gui: bool = typer.Option(False, "--gui", help="Show sumo-gui (uses traci)."),
+    backend: str = typer.Option("libsumo", "--backend", help="libsumo (fast) or traci."),
+    out: Path | None = typer.Option(None, "--out", help="Keep SUMO outputs (tripinfo, statistics) here."),
+) -> None:
+    """Run a scenario with a controller and print its KPI table."""
+    from sim.errors import WulinError
+    from sim.kpi import summarise
+    from sim.scenario import format_clock, load_scenario
+    from sim.simulation import check_seed
+
+    if backend not in ("libsumo", "traci"):
+        raise WulinError(f"--backend: expected 'libsumo' or 'traci', got {backend!r}")
+    check_seed(seed, "--seed")
+    sc = load_scenario(scenario)
+    console.print(
+        f"[bold]{sc.id}[/]: {sc.description}\n"
+        f"{format_clock(sc.begin)}-{format_clock(sc.end)}, warm-up {sc.warmup:g} s, "
+        f"controller [bold]{controller}[/], seed {seed}, {backend}{' + gui' if gui else ''}"
+    )
+    try:
+        from experiments.episode import run_episode
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("experiments", "experiments.episode"):
+            raise
+        run_episode = None
+    if run_episode is not None:
+        res = run_episode(sc, controller, seed=seed, backend=backend, gui=gui, output_dir=out, progress=True)  # type: ignore[arg-type]
+        trips, network, wall = res.trips, res.network, res.wall_time
+    else:  # before the controllers package lands: the network's own programs only
+        if controller != "field":
+            raise WulinError(f"--controller: unknown controller {controller!r}; available: field")
+        trips, network, wall = _run_field(sc, seed, backend, gui, out)
+    console.print(kpi_table(f"{sc.id} · {controller} · seed {seed}", summarise(trips), network))
+    sim_s = sc.duration
+    console.print(f"simulated {sim_s:,.0f} s in {wall:,.1f} s wall ({sim_s / max(wall, 1e-9):,.0f}x real time)")
+
+
+def _run_field(sc, seed, backend, gui, out):  # type: ignore[no-untyped-def]
+    import time
+
+    from sim.kpi import network_kpis, read_tripinfo
+    from sim.simulation import Simulation
+
+    t0 = time.perf_counter()
+    sim = Simulation(sc, seed=seed, backend=backend, gui=gui, tripinfo=True, output_dir=out)
+    with sim:
+        sim.step_until(sc.end)
+    trips = read_tripinfo(sim.tripinfo_file, sc.measure_begin)
+    network = network_kpis(sim.statistics_file, trips)
+    if out is None:
+        sim.cleanup()
+    return trips, network, time.perf_counter() - t0
+
+
+def scenarios() -> None:
+    """List every scenario with its network, time window and description."""
+    from sim.scenario import format_clock, list_scenarios
+
+    table = Table(title="Scenarios", header_style="bold")
+    for col in ("id", "network", "window", "warm-up", "scale", "description"):
+        table.add_column(col)
+    for sc in list_scenarios():
+        table.add_row(
+            sc.id,
+            sc.network,
+            f"{format_clock(sc.begin)}-{format_clock(sc.end)}",
+            f"{sc.warmup:g} s",
+            f"{sc.scale:g}",
+            sc.description,
+        )
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("simulate")(simulate)
+    app.command("scenarios")(scenarios)
