@@ -18,11 +18,13 @@ through ``sim.state``, ``sim.actuator`` and ``sim.kpi``.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
+import sys
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,6 +36,22 @@ Backend = Literal["libsumo", "traci"]
 MAX_SEED = 2**31 - 1
 _labels = itertools.count()
 _libsumo_owner: Simulation | None = None  # libsumo: at most one running simulation per process
+
+
+@contextlib.contextmanager
+def _capture_stderr(path: Path) -> Iterator[None]:
+    """Send file descriptor 2 to ``path`` for the duration (SUMO writes there from C++)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with path.open("wb") as fh:
+            os.dup2(fh.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
 
 
 def check_seed(seed: object, where: str = "seed") -> int:
@@ -114,6 +132,10 @@ class Simulation:
         return self._ensure_dir() / f"{self.label}.sumo.log"
 
     @property
+    def startup_log(self) -> Path:
+        return self._ensure_dir() / f"{self.label}.stderr.log"
+
+    @property
     def tripinfo_file(self) -> Path:
         return self._ensure_dir() / f"{self.label}.tripinfo.xml"
 
@@ -181,11 +203,12 @@ class Simulation:
                 )
             import libsumo
 
-            self._call(lambda: libsumo.start([sumo_binary("sumo"), *args]))
+            # Loading errors are printed by SUMO to fd 2 before its error log opens: capture them.
+            with _capture_stderr(self.startup_log):
+                self._call(lambda: libsumo.start([sumo_binary("sumo"), *args]))
             self._conn = libsumo
             _libsumo_owner = self
         else:
-            import contextlib
             import io
             import subprocess
 
@@ -194,11 +217,12 @@ class Simulation:
 
             binary = sumo_binary("sumo-gui" if self.gui else "sumo")
             port = getFreeSocketPort()
-            proc = subprocess.Popen(
-                [binary, *args, "--remote-port", str(port)],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
+            with self.startup_log.open("wb") as log:
+                proc = subprocess.Popen(
+                    [binary, *args, "--remote-port", str(port)],
+                    stdout=subprocess.DEVNULL,
+                    stderr=log,
+                )
             try:
                 with contextlib.redirect_stdout(io.StringIO()):  # traci prints its retries
                     conn = traci.connect(
@@ -211,6 +235,9 @@ class Simulation:
             conn._socket.settimeout(self.timeout)
             self._conn = conn
             self._traci_proc_pid = proc.pid
+            # SUMO opens its port before it has loaded every input: ask once so that a loading
+            # error surfaces here, with SUMO's message, instead of at the first step.
+            self._call(conn.simulation.getTime)
         return self
 
     @property
@@ -283,13 +310,15 @@ class Simulation:
     # ------------------------------------------------------------------ errors
     def _message(self, what: str) -> str:
         log = ""
-        try:
-            if self.output_dir is not None and self.error_log.is_file():
-                lines = [ln for ln in self.error_log.read_text(errors="replace").splitlines() if ln.strip()]
-                errors = [ln for ln in lines if ln.startswith("Error")] or lines
-                log = "\n".join(errors[-8:])
-        except OSError:
-            pass
+        lines: list[str] = []
+        if self.output_dir is not None:
+            for path in (self.startup_log, self.error_log):
+                try:
+                    lines += [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+                except OSError:
+                    pass
+        errors = [ln for ln in lines if ln.startswith("Error")] or lines
+        log = "\n".join(dict.fromkeys(errors[-8:]))
         where = f"[{self.label}, scenario {self.scenario.id}, seed {self.seed}]"
         return f"{what} {where}" + (f"\nSUMO says:\n{log}" if log else "")
 

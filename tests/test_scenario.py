@@ -1,0 +1,89 @@
+"""Scenario loading and every bad input the user can give."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sim.errors import WulinError
+from sim.scenario import format_clock, list_scenarios, load_scenario, parse_clock, scenario_from_toml
+
+
+def _write(folder: Path, sid: str, body: str) -> Path:
+    (folder / "scenarios").mkdir(parents=True, exist_ok=True)
+    (folder / "net.net.xml").write_text("<net/>")
+    (folder / "r.rou.xml").write_text("<routes/>")
+    p = folder / "scenarios" / f"{sid}.toml"
+    p.write_text(body)
+    return p
+
+
+GOOD = 'net = "net.net.xml"\nroutes = ["r.rou.xml"]\nbegin = "07:00"\nend = "08:00"\nwarmup = 300\n'
+
+
+def test_grid_scenario_loads_with_absolute_paths() -> None:
+    sc = load_scenario("grid-am-v1")
+    assert sc.id == "grid-am-v1" and sc.network == "grid"
+    assert sc.begin == 7 * 3600 and sc.end == 8 * 3600 and sc.warmup == 300
+    assert sc.net_file.is_absolute() and sc.net_file.is_file()
+    assert sc.measure_begin == sc.begin + 300
+    assert "grid-am-v1" in [s.id for s in list_scenarios()]
+
+
+def test_good_toml_and_defaults(tmp_path: Path) -> None:
+    sc = scenario_from_toml(_write(tmp_path, "x-am-v2", GOOD))
+    assert sc.step_length == 1.0 and sc.scale == 1.0 and sc.additional_files == ()
+    with pytest.raises(AttributeError):
+        sc.begin = 0  # type: ignore[misc]  # frozen
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        ("net = [", "invalid TOML"),
+        (GOOD.replace('net = "net.net.xml"\n', ""), "field 'net' is missing"),
+        (GOOD.replace("net.net.xml", "nope.net.xml"), "field 'net': 'nope.net.xml' not found"),
+        (GOOD.replace('["r.rou.xml"]', '["gone.rou.xml"]'), "field 'routes': file 'gone.rou.xml' not found"),
+        (GOOD.replace('["r.rou.xml"]', "[]"), "field 'routes' is empty"),
+        (GOOD.replace('"08:00"', '"06:00"'), "field 'end'"),
+        (GOOD.replace('"07:00"', '"7 am"'), "field 'begin'"),
+        (GOOD.replace("warmup = 300", "warmup = -5"), "field 'warmup'"),
+        (GOOD.replace("warmup = 300", "warmup = 4000"), "field 'warmup'"),
+        (GOOD + "step_length = 0\n", "field 'step_length'"),
+        (GOOD + "scale = -1\n", "field 'scale'"),
+        (GOOD + "colour = 'red'\n", "unknown field(s) colour"),
+    ],
+)
+def test_bad_toml_names_file_and_field(tmp_path: Path, body: str, needle: str) -> None:
+    path = _write(tmp_path, "bad-test-v1", body)
+    with pytest.raises(WulinError) as err:
+        scenario_from_toml(path)
+    assert needle in str(err.value)
+    assert str(path) in str(err.value)
+
+
+def test_unversioned_id_rejected(tmp_path: Path) -> None:
+    with pytest.raises(WulinError, match="versioned id"):
+        scenario_from_toml(_write(tmp_path, "noversion", GOOD))
+
+
+def test_unknown_id_suggests_and_lists() -> None:
+    with pytest.raises(WulinError) as err:
+        load_scenario("grid-am-v7")
+    assert "did you mean grid-am-v1" in str(err.value) and "wulin scenarios" in str(err.value)
+
+
+def test_missing_file_path() -> None:
+    with pytest.raises(WulinError, match="file not found"):
+        load_scenario("/nonexistent/x-v1.toml")
+
+
+def test_clock_round_trip() -> None:
+    assert parse_clock("07:30", "t") == 27000
+    assert parse_clock("07:30:15", "t") == 27015
+    assert parse_clock(90, "t") == 90
+    assert format_clock(27000) == "07:30"
+    for bad in ("25:99", True, -1, "x"):
+        with pytest.raises(WulinError):
+            parse_clock(bad, "t")
