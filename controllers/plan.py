@@ -1,0 +1,690 @@
+"""Timing plans as data: :class:`TimingPlan`, :func:`validate_plan`, JSON and SUMO tlLogic.
+
+A plan is a frozen value (DESIGN principle 1): it is simulated, validated, stored, approved and
+pushed to a controller without change.  :meth:`TimingPlan.to_json` is its canonical JSON
+(sorted keys, no whitespace, every field present, each number in one spelling) and
+:meth:`TimingPlan.plan_hash` the SHA-256 of it: an approval binds that hash, and nothing whose
+hash differs is deployed.
+
+A plan is *stage based*.  Each :class:`PlanStage` is a SUMO green state string over the signal's
+links, indexed like SUMO's TLS link indices (``SignalSpec.movements[i].index == i`` in
+:mod:`sim.topology`): ``G`` protected green, ``g`` permitted green (yields by right of way),
+``r`` red.  Every stage is followed by the plan's yellow and all-red, so::
+
+    cycle == sum(stage.green for stage in stages) + len(stages) * (yellow + all_red)
+
+and a stage's NTCIP ``splitTime`` is ``green + yellow + all_red``.  The offset is the time in
+the cycle (time of day modulo the cycle) at which stage 0's green starts; SUMO's ``tlLogic``
+offset means the same, so it is exported unchanged.  JSON example::
+
+    {"all_red": 2, "cycle": 90, "format": "wulin.timing-plan/1", "name": "am", "offset": 0,
+     "signal_id": "B1", "source": "webster", "yellow": 3,
+     "stages": [{"green": 40, "max_green": null, "min_green": 5, "name": "NS",
+                 "ped_clearance": 0, "state": "GGGgrrrrGGGgrrrr", "walk": 0}, ...]}
+
+:func:`validate_plan` returns every violation of the engineering checks of
+``shared/reference/SIGNAL_CONTROLLERS.md`` in plain words and never raises;
+:func:`check_plan` is the shipped checker that raises.
+
+Standard library only (``sim.errors`` is standard-library only too): ``deploy`` uses plans
+without importing SUMO or numpy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import quoteattr
+
+from sim.errors import WulinError
+
+PLAN_FORMAT = "wulin.timing-plan/1"
+SCHEDULE_FORMAT = "wulin.tod-schedule/1"
+_DECIMALS = 3  # times kept to the millisecond, so the canonical JSON is the same everywhere
+_STATE_RE = re.compile(r"^[Ggr]+$")
+_CLOCK_RE = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
+
+
+def _num(x: float) -> float:
+    """A time rounded to the millisecond, ``-0.0`` folded into ``0.0``."""
+    return round(float(x), _DECIMALS) + 0.0
+
+
+def _json_num(x: float | None) -> int | float | None:
+    """One spelling per number in canonical JSON: ``42``, never ``42.0``."""
+    if x is None:
+        return None
+    return int(x) if float(x).is_integer() else float(x)
+
+
+def canonical_json(obj: Any) -> str:
+    """Sorted keys, no whitespace, no NaN: the text that is hashed."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def sha256_hex(text: str) -> str:
+    """SHA-256 of UTF-8 ``text``, hex."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+# --------------------------------------------------------------------------- values
+@dataclass(frozen=True)
+class PlanStage:
+    """One stage: which links are green, and for how long.
+
+    Attributes:
+        name: Free text (``"NS through"``).
+        state: SUMO green state over the signal's links (``G``, ``g`` or ``r``; no ``y``).
+        green: Green time, seconds.
+        min_green: Minimum green, seconds.
+        max_green: Maximum green for actuated or adaptive use; ``None`` for no limit.
+        walk: Pedestrian walk, seconds (0: no pedestrians cross during this stage).
+        ped_clearance: Pedestrian clearance (flashing don't walk), seconds.
+    """
+
+    name: str
+    state: str
+    green: float
+    min_green: float = 5.0
+    max_green: float | None = None
+    walk: float = 0.0
+    ped_clearance: float = 0.0
+
+    def __post_init__(self) -> None:
+        for key in ("green", "min_green", "walk", "ped_clearance"):
+            object.__setattr__(self, key, _num(getattr(self, key)))
+        if self.max_green is not None:
+            object.__setattr__(self, "max_green", _num(self.max_green))
+
+    @property
+    def links(self) -> tuple[int, ...]:
+        """Indices of the links green (``G`` or ``g``) in this stage."""
+        return tuple(i for i, c in enumerate(self.state) if c in "Gg")
+
+    @property
+    def protected(self) -> tuple[int, ...]:
+        """Indices of the links with protected green (``G``)."""
+        return tuple(i for i, c in enumerate(self.state) if c == "G")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "state": self.state,
+            "green": _json_num(self.green),
+            "min_green": _json_num(self.min_green),
+            "max_green": _json_num(self.max_green),
+            "walk": _json_num(self.walk),
+            "ped_clearance": _json_num(self.ped_clearance),
+        }
+
+
+@dataclass(frozen=True)
+class TimingPlan:
+    """A fixed-time, stage-based timing plan for one signal.
+
+    Attributes:
+        signal_id: Traffic light id in the network (and the controller it goes to).
+        cycle: Cycle length, seconds; equals the greens plus a yellow and all-red per stage.
+        offset: Time in the cycle at which stage 0's green starts, ``0 <= offset < cycle``.
+        stages: Stages in service order.
+        yellow: Yellow after every stage, seconds.
+        all_red: All-red after every yellow, seconds.
+        name: Short plan name (``"webster 07:00-09:00"``).
+        source: Who or what made it (``"webster"``, ``"fixed-time from net"``, ``"user"``).
+    """
+
+    signal_id: str
+    cycle: float
+    offset: float
+    stages: tuple[PlanStage, ...]
+    yellow: float = 3.0
+    all_red: float = 2.0
+    name: str = ""
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "stages", tuple(self.stages))
+        for key in ("cycle", "offset", "yellow", "all_red"):
+            object.__setattr__(self, key, _num(getattr(self, key)))
+
+    # ---------------------------------------------------------------- identity and JSON
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON data with every field present (the canonical content)."""
+        return {
+            "format": PLAN_FORMAT,
+            "signal_id": self.signal_id,
+            "name": self.name,
+            "source": self.source,
+            "cycle": _json_num(self.cycle),
+            "offset": _json_num(self.offset),
+            "yellow": _json_num(self.yellow),
+            "all_red": _json_num(self.all_red),
+            "stages": [s.to_dict() for s in self.stages],
+        }
+
+    def to_json(self) -> str:
+        """Canonical JSON: sorted keys, no whitespace, numbers normalised."""
+        return canonical_json(self.to_dict())
+
+    def plan_hash(self) -> str:
+        """SHA-256 (hex) of :meth:`to_json`; stable across runs and machines."""
+        return sha256_hex(self.to_json())
+
+    @property
+    def short_hash(self) -> str:
+        """First 12 hex digits of :meth:`plan_hash`, for tables and messages."""
+        return self.plan_hash()[:12]
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "<json>") -> TimingPlan:
+        """Build a plan from JSON data; a bad field raises a :class:`WulinError` naming it."""
+        return _plan_from_dict(data, source)
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "<json>") -> TimingPlan:
+        """Parse one plan; bad JSON or a bad field raises a :class:`WulinError` naming ``source``."""
+        return _plan_from_dict(_parse_json(text, source), source)
+
+    @classmethod
+    def load(cls, path: Path | str) -> TimingPlan:
+        """Read one plan from a JSON file."""
+        path = Path(path)
+        return _plan_from_dict(_parse_json(_read_text(path), str(path)), str(path))
+
+    def save(self, path: Path | str) -> None:
+        """Write the plan as indented JSON (loading it gives the same plan and hash)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), sort_keys=True, indent=2, ensure_ascii=False) + "\n", "utf-8")
+
+    # ---------------------------------------------------------------- derived values
+    @property
+    def n_links(self) -> int:
+        """Number of links (length of the state strings)."""
+        return len(self.stages[0].state) if self.stages else 0
+
+    @property
+    def clearance(self) -> float:
+        """Yellow plus all-red after each stage."""
+        return _num(self.yellow + self.all_red)
+
+    def split(self, stage: int) -> float:
+        """Stage time as an NTCIP split: green plus yellow plus all-red."""
+        return _num(self.stages[stage].green + self.clearance)
+
+    @property
+    def splits(self) -> tuple[float, ...]:
+        return tuple(self.split(k) for k in range(len(self.stages)))
+
+    @property
+    def stage_starts(self) -> tuple[float, ...]:
+        """Start of each stage's green, seconds after the start of stage 0."""
+        out, t = [], 0.0
+        for k in range(len(self.stages)):
+            out.append(_num(t))
+            t += self.split(k)
+        return tuple(out)
+
+    def with_splits(self, greens: Sequence[float]) -> TimingPlan:
+        """The same plan with new greens (one per stage); the cycle is recomputed."""
+        if len(greens) != len(self.stages):
+            raise WulinError(
+                f"plan {self.name or self.signal_id!r}: {len(greens)} greens given for {len(self.stages)} stages"
+            )
+        stages = tuple(replace(s, green=float(g)) for s, g in zip(self.stages, greens, strict=True))
+        cycle = sum(float(g) for g in greens) + len(stages) * (self.yellow + self.all_red)
+        return replace(self, stages=stages, cycle=cycle, offset=self.offset % cycle if cycle > 0 else 0.0)
+
+    def with_offset(self, offset: float) -> TimingPlan:
+        """The same plan with a new offset (taken modulo the cycle)."""
+        return replace(self, offset=float(offset) % self.cycle if self.cycle > 0 else float(offset))
+
+    # ---------------------------------------------------------------- SUMO
+    def sumo_phases(self) -> list[tuple[float, str, str]]:
+        """``(duration, state, name)`` of every SUMO phase: green, yellow, all-red per stage.
+
+        Links that stay green into the next stage keep their green through the clearance;
+        links that lose it show yellow, then red.  Zero-length phases are left out.
+        """
+        out: list[tuple[float, str, str]] = []
+        n = len(self.stages)
+        for k, s in enumerate(self.stages):
+            nxt = self.stages[(k + 1) % n].state
+            yellow = "".join(
+                "y" if c in "Gg" and nc not in "Gg" else c for c, nc in zip(s.state, nxt, strict=False)
+            )
+            red = yellow.replace("y", "r")
+            for dur, state, suffix in ((s.green, s.state, ""), (self.yellow, yellow, " yellow"),
+                                       (self.all_red, red, " all-red")):
+                if dur > 0:
+                    out.append((dur, state, f"{s.name}{suffix}"))
+        return out
+
+    def to_tllogic(self, program_id: str = "wulin") -> str:
+        """One ``<tlLogic type="static">`` element running this plan in SUMO."""
+        lines = [
+            f"    <!-- plan {self.name or '-'} sha256:{self.short_hash} cycle {self.cycle:g} s -->",
+            f"    <tlLogic id={quoteattr(self.signal_id)} type=\"static\" programID={quoteattr(program_id)} "
+            f"offset=\"{self.offset:g}\">",
+        ]
+        for dur, state, name in self.sumo_phases():
+            lines.append(f"        <phase duration=\"{dur:g}\" state=\"{state}\" name={quoteattr(name)}/>")
+        lines.append("    </tlLogic>")
+        return "\n".join(lines)
+
+    @classmethod
+    def from_sumo_phases(
+        cls,
+        signal_id: str,
+        phases: Sequence[tuple[float, str]],
+        offset: float = 0.0,
+        *,
+        name: str = "",
+        source: str = "fixed-time from net",
+        min_green: float = 5.0,
+    ) -> TimingPlan:
+        """A plan from a SUMO program given as ``(duration, state)`` pairs.
+
+        Green phases (some ``G``/``g``, no ``y``) become stages; the yellow and red phases
+        between them become the plan's yellow and all-red (their mean per stage, since a plan
+        has one clearance).  ``cycle`` is the program's length when the clearances are equal.
+
+        Raises:
+            WulinError: the program has no green phase.
+        """
+        cycle = sum(d for d, _ in phases)
+        greens = [(d, st) for d, st in phases if any(c in "Gg" for c in st) and not any(c in "yY" for c in st)]
+        if not greens:
+            raise WulinError(f"signal {signal_id!r}: its program has no green phase to turn into a stage")
+        yellow = sum(d for d, st in phases if any(c in "yY" for c in st))
+        other = sum(d for d, st in phases if not any(c in "GgyY" for c in st))
+        stages: list[PlanStage] = []
+        for d, st in greens:
+            state = "".join(c if c in "Gg" else "r" for c in st)
+            if stages and stages[-1].state == state:  # one stage split over several phases
+                stages[-1] = replace(stages[-1], green=stages[-1].green + d)
+            else:
+                stages.append(PlanStage(name=f"stage {len(stages)}", state=state, green=d,
+                                        min_green=min(min_green, d)))
+        n = len(stages)
+        return cls(signal_id=signal_id, cycle=cycle, offset=offset % cycle if cycle > 0 else 0.0,
+                   stages=tuple(stages), yellow=yellow / n, all_red=other / n, name=name, source=source)
+
+
+def plans_to_additional(plans: Iterable[TimingPlan], program_id: str = "wulin") -> str:
+    """A whole SUMO additional file holding every plan's ``<tlLogic>``.
+
+    SUMO switches each signal to the program loaded last, so loading this file runs the plans.
+    """
+    body = "\n".join(p.to_tllogic(program_id) for p in plans)
+    return f"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<additional>\n{body}\n</additional>\n"
+
+
+# --------------------------------------------------------------------------- JSON loading
+_PLAN_KEYS = {f.name for f in fields(TimingPlan)} | {"format"}
+_STAGE_KEYS = {f.name for f in fields(PlanStage)}
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise WulinError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise WulinError(f"{path}: cannot read it ({exc})") from None
+
+
+def _parse_json(text: str, source: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise WulinError(
+            f"{source}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); fix the syntax there"
+        ) from None
+
+
+def _number(value: Any, where: str, *, optional: bool = False) -> float | None:
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise WulinError(f"{where}: expected a number of seconds, got {value!r}")
+    return float(value)
+
+
+def _text(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise WulinError(f"{where}: expected a string, got {value!r}")
+    return value
+
+
+def _keys(data: Mapping[str, Any], allowed: set[str], required: Sequence[str], where: str) -> None:
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise WulinError(f"{where}: unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
+    missing = [k for k in required if k not in data]
+    if missing:
+        raise WulinError(f"{where}: missing field(s) {', '.join(missing)}")
+
+
+def _plan_from_dict(data: Any, source: str) -> TimingPlan:
+    if not isinstance(data, dict):
+        raise WulinError(f"{source}: a timing plan is a JSON object, got {type(data).__name__}")
+    _keys(data, _PLAN_KEYS, ("signal_id", "cycle", "offset", "stages"), source)
+    fmt = data.get("format", PLAN_FORMAT)
+    if fmt != PLAN_FORMAT:
+        raise WulinError(f"{source}: field 'format' is {fmt!r}; this version reads {PLAN_FORMAT!r}")
+    raw_stages = data["stages"]
+    if not isinstance(raw_stages, list) or not raw_stages:
+        raise WulinError(f"{source}: field 'stages' must be a non-empty list of stage objects")
+    stages = []
+    for k, raw in enumerate(raw_stages):
+        where = f"{source}: field 'stages[{k}]'"
+        if not isinstance(raw, dict):
+            raise WulinError(f"{where}: expected an object with name, state and green")
+        _keys(raw, _STAGE_KEYS, ("state", "green"), where)
+        state = _text(raw["state"], f"{where}.state")
+        if not _STATE_RE.match(state):
+            raise WulinError(
+                f"{where}.state: {state!r} is not a green state; use only G (protected), g (permitted) and r"
+            )
+        kw: dict[str, Any] = {"name": _text(raw.get("name", f"stage {k}"), f"{where}.name"), "state": state}
+        for key in ("green", "min_green", "walk", "ped_clearance"):
+            if key in raw:
+                kw[key] = _number(raw[key], f"{where}.{key}")
+        if "max_green" in raw:
+            kw["max_green"] = _number(raw["max_green"], f"{where}.max_green", optional=True)
+        stages.append(PlanStage(**kw))
+    kw2: dict[str, Any] = {}
+    for key in ("yellow", "all_red"):
+        if key in data:
+            kw2[key] = _number(data[key], f"{source}: field '{key}'")
+    cycle = _number(data["cycle"], f"{source}: field 'cycle'")
+    offset = _number(data["offset"], f"{source}: field 'offset'")
+    assert cycle is not None and offset is not None
+    return TimingPlan(
+        signal_id=_text(data["signal_id"], f"{source}: field 'signal_id'"),
+        cycle=cycle,
+        offset=offset,
+        stages=tuple(stages),
+        name=_text(data.get("name", ""), f"{source}: field 'name'"),
+        source=_text(data.get("source", ""), f"{source}: field 'source'"),
+        **kw2,
+    )
+
+
+def load_plans(path: Path | str) -> list[TimingPlan]:
+    """Plans from a JSON file holding one plan object or a list of them.
+
+    Raises:
+        WulinError: missing file, bad JSON, or a bad field (named with its list position).
+    """
+    path = Path(path)
+    data = _parse_json(_read_text(path), str(path))
+    if isinstance(data, list):
+        if not data:
+            raise WulinError(f"{path}: the list of plans is empty")
+        return [_plan_from_dict(item, f"{path}[{k}]") for k, item in enumerate(data)]
+    return [_plan_from_dict(data, str(path))]
+
+
+# --------------------------------------------------------------------------- validation
+@dataclass(frozen=True)
+class PlanLimits:
+    """Agency bounds and engineering constants for :func:`validate_plan`.
+
+    Defaults follow ``shared/reference/SIGNAL_CONTROLLERS.md``.  The ITE yellow
+    ``t + v / (2a + 2Gg)`` is checked when ``approach_speed_kmh`` is known; the pedestrian
+    clearance against the crossing when ``crossing_m`` is known.
+    """
+
+    min_cycle: float = 40.0
+    max_cycle: float = 180.0
+    min_yellow: float = 3.0
+    min_all_red: float = 1.0
+    max_all_red: float = 3.0
+    approach_speed_kmh: float | None = None
+    reaction_time: float = 1.0
+    deceleration: float = 3.0
+    grade: float = 0.0
+    min_walk: float = 7.0
+    walking_speed: float = 1.2
+    crossing_m: float | None = None
+    min_green_floor: float = 4.0
+
+
+DEFAULT_LIMITS = PlanLimits()
+
+
+def ite_yellow(speed_kmh: float, limits: PlanLimits = DEFAULT_LIMITS) -> float:
+    """ITE kinematic yellow in seconds for an approach speed in km/h, never below the minimum."""
+    v = speed_kmh / 3.6
+    y = limits.reaction_time + v / (2 * limits.deceleration + 2 * 9.81 * limits.grade)
+    return max(limits.min_yellow, y)
+
+
+def _ceil1(x: float) -> float:
+    return math.ceil(x * 10 - 1e-9) / 10
+
+
+def validate_plan(
+    plan: TimingPlan,
+    conflicts: Sequence[Sequence[bool]] | None = None,
+    limits: PlanLimits = DEFAULT_LIMITS,
+) -> list[str]:
+    """Every violation of the engineering checks, in plain words; an empty list means valid.
+
+    Args:
+        plan: The plan.
+        conflicts: ``conflicts[i][j]`` True when SUMO marks links ``i`` and ``j`` as foes
+            (``SignalSpec.conflicts``); adds the check that no two conflicting links have
+            protected green in one stage.
+        limits: Agency bounds and engineering constants.
+    """
+    v: list[str] = []
+    if not plan.signal_id:
+        v.append("signal_id is empty: name the traffic light the plan is for")
+    if not limits.min_cycle <= plan.cycle <= limits.max_cycle:
+        v.append(f"cycle {plan.cycle:g} s is outside the bounds {limits.min_cycle:g}-{limits.max_cycle:g} s")
+    if not 0 <= plan.offset < plan.cycle:
+        v.append(f"offset {plan.offset:g} s must be at least 0 and less than the cycle ({plan.cycle:g} s)")
+    if plan.yellow < limits.min_yellow:
+        v.append(f"yellow {plan.yellow:g} s is below the {limits.min_yellow:g} s minimum")
+    if limits.approach_speed_kmh is not None:
+        need = ite_yellow(limits.approach_speed_kmh, limits)
+        if plan.yellow + 1e-9 < need:
+            v.append(
+                f"yellow {plan.yellow:g} s is below the ITE yellow {_ceil1(need):g} s for a "
+                f"{limits.approach_speed_kmh:g} km/h approach"
+            )
+    if plan.all_red < limits.min_all_red:
+        v.append(f"all-red {plan.all_red:g} s is below the {limits.min_all_red:g} s minimum red clearance")
+    elif plan.all_red > limits.max_all_red:
+        v.append(f"all-red {plan.all_red:g} s is above the {limits.max_all_red:g} s maximum")
+    if len(plan.stages) < 2:
+        v.append(f"a plan needs at least 2 stages, got {len(plan.stages)}")
+    total = _num(sum(plan.splits))
+    if plan.stages and abs(total - plan.cycle) > 1e-6:
+        v.append(
+            f"stage greens plus {len(plan.stages)} x (yellow + all-red) add up to {total:g} s but the cycle "
+            f"is {plan.cycle:g} s; make them equal"
+        )
+    lengths = {len(s.state) for s in plan.stages}
+    if len(lengths) > 1:
+        v.append(f"stage state strings have different lengths {sorted(lengths)}; all must cover the same links")
+    for k, s in enumerate(plan.stages):
+        w = f"stage {k} ({s.name})"
+        if not _STATE_RE.match(s.state):
+            v.append(f"{w}: state {s.state!r} may contain only G, g and r")
+        if "G" not in s.state:
+            v.append(f"{w}: no link has protected green (G)")
+        for key in ("green", "min_green", "walk", "ped_clearance"):
+            if getattr(s, key) < 0:
+                v.append(f"{w}: {key} {getattr(s, key):g} s is negative")
+        if s.min_green < limits.min_green_floor:
+            v.append(f"{w}: minimum green {s.min_green:g} s is below the {limits.min_green_floor:g} s floor")
+        if s.green + 1e-9 < s.min_green:
+            v.append(f"{w}: green {s.green:g} s is shorter than its minimum green {s.min_green:g} s")
+        if s.max_green is not None and s.max_green < s.min_green:
+            v.append(f"{w}: maximum green {s.max_green:g} s is below its minimum green {s.min_green:g} s")
+        if s.walk > 0 or s.ped_clearance > 0:
+            if s.walk < limits.min_walk:
+                v.append(f"{w}: walk {s.walk:g} s is below the {limits.min_walk:g} s minimum")
+            if s.ped_clearance <= 0:
+                v.append(f"{w}: pedestrians walk in this stage but have no clearance time")
+            elif limits.crossing_m is not None and s.ped_clearance + 1e-9 < limits.crossing_m / limits.walking_speed:
+                need = limits.crossing_m / limits.walking_speed
+                v.append(
+                    f"{w}: pedestrian clearance {s.ped_clearance:g} s is too short for a {limits.crossing_m:g} m "
+                    f"crossing at {limits.walking_speed:g} m/s (needs {_ceil1(need):g} s)"
+                )
+            ped = s.walk + s.ped_clearance
+            if s.green + 1e-9 < ped:
+                v.append(f"{w}: green {s.green:g} s is shorter than walk + pedestrian clearance ({ped:g} s)")
+            if s.min_green + 1e-9 < ped:
+                v.append(f"{w}: minimum green {s.min_green:g} s is shorter than walk + pedestrian clearance ({ped:g} s)")
+    if len(lengths) == 1 and plan.stages:
+        n = plan.n_links
+        never = [i for i in range(n) if all(s.state[i] not in "Gg" for s in plan.stages)]
+        if never:
+            v.append(f"link(s) {never} never get green in the cycle")
+        if conflicts is not None:
+            if len(conflicts) != n or any(len(row) != n for row in conflicts):
+                v.append(f"the conflict matrix is {len(conflicts)} links wide but the plan has {n} links")
+            else:
+                for k, s in enumerate(plan.stages):
+                    prot = s.protected
+                    pairs = [(i, j) for a, i in enumerate(prot) for j in prot[a + 1:] if conflicts[i][j]]
+                    if pairs:
+                        shown = ", ".join(f"{i}-{j}" for i, j in pairs[:6]) + (" ..." if len(pairs) > 6 else "")
+                        v.append(f"stage {k} ({s.name}): conflicting links have protected green together: {shown}")
+    return v
+
+
+def check_plan(plan: TimingPlan, conflicts: Sequence[Sequence[bool]] | None = None,
+               limits: PlanLimits = DEFAULT_LIMITS) -> None:
+    """The shipped checker: raise a :class:`WulinError` listing every violation."""
+    found = validate_plan(plan, conflicts, limits)
+    if found:
+        lines = "\n  - ".join(found)
+        raise WulinError(
+            f"plan {plan.name or plan.short_hash!r} for signal {plan.signal_id!r} is not valid:\n  - {lines}"
+        )
+
+
+# --------------------------------------------------------------------------- comparison
+def diff_plans(old: TimingPlan, new: TimingPlan) -> list[str]:
+    """Differences from ``old`` to ``new``, one line each (empty when the plans are equal)."""
+    out = []
+    a, b = old.to_dict(), new.to_dict()
+    for key in ("signal_id", "name", "source", "cycle", "offset", "yellow", "all_red"):
+        if a[key] != b[key]:
+            out.append(f"{key}: {a[key]!r} -> {b[key]!r}")
+    for k in range(max(len(a["stages"]), len(b["stages"]))):
+        if k >= len(a["stages"]):
+            out.append(f"stage {k}: added ({b['stages'][k]['name']})")
+        elif k >= len(b["stages"]):
+            out.append(f"stage {k}: removed ({a['stages'][k]['name']})")
+        else:
+            for key in sorted(a["stages"][k]):
+                if a["stages"][k][key] != b["stages"][k][key]:
+                    out.append(f"stage {k} {key}: {a['stages'][k][key]!r} -> {b['stages'][k][key]!r}")
+    return out
+
+
+def change_size(old: TimingPlan, new: TimingPlan) -> float:
+    """Largest change of cycle, offset (the short way round) or any split, in seconds.
+
+    ``inf`` when the stages themselves differ (other links, other order, other count).
+    """
+    if [s.state for s in old.stages] != [s.state for s in new.stages]:
+        return math.inf
+    shift = abs(new.offset - old.offset)
+    if new.cycle > 0:
+        shift = min(shift % new.cycle, new.cycle - shift % new.cycle)
+    diffs = [abs(new.cycle - old.cycle), shift]
+    diffs += [abs(a - b) for a, b in zip(old.splits, new.splits, strict=True)]
+    return _num(max(diffs))
+
+
+# --------------------------------------------------------------------------- time of day
+def parse_clock(clock: str | float, where: str = "time") -> float:
+    """Seconds since midnight from ``"07:30"``, ``"07:30:15"`` or a number of seconds."""
+    if isinstance(clock, bool):
+        raise WulinError(f"{where}: expected a time such as \"07:00\", got {clock!r}")
+    if isinstance(clock, int | float):
+        return float(clock)
+    m = _CLOCK_RE.match(str(clock).strip())
+    if m:
+        h, mi, s = int(m[1]), int(m[2]), int(m[3] or 0)
+        if h < 24 and mi < 60 and s < 60:
+            return float(h * 3600 + mi * 60 + s)
+    raise WulinError(f"{where}: expected a time such as \"07:00\" (00:00-23:59), got {clock!r}")
+
+
+@dataclass(frozen=True)
+class TimeOfDaySchedule:
+    """Which plan runs when, for one signal; a value separate from the plans.
+
+    Attributes:
+        signal_id: The signal.
+        entries: ``("HH:MM", plan_hash)`` pairs sorted by time, the first at ``"00:00"``.
+    """
+
+    signal_id: str
+    entries: tuple[tuple[str, str], ...]
+
+    def __post_init__(self) -> None:
+        entries = tuple((str(t), str(h)) for t, h in self.entries)
+        object.__setattr__(self, "entries", entries)
+        if not entries:
+            raise WulinError(f"schedule for {self.signal_id!r}: no entries; add one at \"00:00\"")
+        times = [parse_clock(t, f"schedule for {self.signal_id!r}: entry {t!r}") for t, _ in entries]
+        if times[0] != 0:
+            raise WulinError(f"schedule for {self.signal_id!r}: the first entry must be at \"00:00\", got {entries[0][0]!r}")
+        for (t0, _), (t1, _), a, b in zip(entries, entries[1:], times, times[1:], strict=False):
+            if b <= a:
+                raise WulinError(f"schedule for {self.signal_id!r}: {t1!r} follows {t0!r}; sort the entries by time")
+
+    def plan_at(self, clock: str | float) -> str:
+        """The plan hash in force at ``clock`` (``"07:30"`` or seconds since midnight; wraps)."""
+        t = parse_clock(clock, "plan_at") % 86400
+        current = self.entries[0][1]
+        for when, plan in self.entries:
+            if parse_clock(when) <= t:
+                current = plan
+        return current
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": SCHEDULE_FORMAT, "signal_id": self.signal_id,
+                "entries": [[t, h] for t, h in self.entries]}
+
+    def to_json(self) -> str:
+        return canonical_json(self.to_dict())
+
+    def schedule_hash(self) -> str:
+        return sha256_hex(self.to_json())
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "<json>") -> TimeOfDaySchedule:
+        data = _parse_json(text, source)
+        if not isinstance(data, dict):
+            raise WulinError(f"{source}: a schedule is a JSON object with signal_id and entries")
+        _keys(data, {"format", "signal_id", "entries"}, ("signal_id", "entries"), source)
+        if data.get("format", SCHEDULE_FORMAT) != SCHEDULE_FORMAT:
+            raise WulinError(f"{source}: field 'format' must be {SCHEDULE_FORMAT!r}")
+        raw = data["entries"]
+        if not isinstance(raw, list) or not all(
+            isinstance(e, list) and len(e) == 2 and all(isinstance(x, str) for x in e) for e in raw
+        ):
+            raise WulinError(f"{source}: field 'entries' must be a list of [\"HH:MM\", plan_hash] pairs")
+        try:
+            return cls(_text(data["signal_id"], f"{source}: field 'signal_id'"),
+                       tuple((t, h) for t, h in raw))
+        except WulinError as exc:
+            raise WulinError(f"{source}: {exc}") from None
