@@ -79,9 +79,13 @@ def read_tripinfo(path: Path | str, measure_begin: float = 0.0) -> pd.DataFrame:
                 )
             el.clear()
     except FileNotFoundError:
-        raise SimulationError(f"{path}: tripinfo output not found; was tripinfo=True set?") from None
+        raise SimulationError(
+            f"{path}: tripinfo output not found; was tripinfo=True set?"
+        ) from None
     except ET.ParseError as exc:
-        raise SimulationError(f"{path}: tripinfo output is incomplete ({exc}); SUMO did not finish") from None
+        raise SimulationError(
+            f"{path}: tripinfo output is incomplete ({exc}); SUMO did not finish"
+        ) from None
     df = pd.DataFrame.from_records(rows, columns=list(TRIP_COLUMNS))
     df["finished"] = df["finished"].astype(bool)
     return df
@@ -93,7 +97,9 @@ def read_statistics(path: Path | str) -> dict[str, float]:
     try:
         root = ET.parse(path).getroot()
     except FileNotFoundError:
-        raise SimulationError(f"{path}: statistic output not found; was tripinfo=True set?") from None
+        raise SimulationError(
+            f"{path}: statistic output not found; was tripinfo=True set?"
+        ) from None
     except ET.ParseError as exc:
         raise SimulationError(f"{path}: statistic output is incomplete ({exc})") from None
     out: dict[str, float] = {}
@@ -135,8 +141,10 @@ def network_kpis(stats_path: Path | str, trips: pd.DataFrame | None = None) -> d
 def summarise(trips: pd.DataFrame) -> dict[str, float]:
     """Mean trip KPIs over finished trips, plus counts (the row of a comparison table)."""
     done = trips[trips["finished"]] if len(trips) else trips
+
     def mean(col: str) -> float:
         return float(done[col].mean()) if len(done) else math.nan
+
     return {
         "trips": float(len(trips)),
         "finished": float(len(done)),

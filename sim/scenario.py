@@ -96,7 +96,7 @@ class Scenario:
 def parse_clock(value: Any, where: str) -> float:
     """Seconds since midnight from ``"07:30"``, ``"07:30:15"`` or a number of seconds."""
     if isinstance(value, bool):
-        raise WulinError(f"{where}: expected a time such as \"07:00\" or seconds, got {value!r}")
+        raise WulinError(f'{where}: expected a time such as "07:00" or seconds, got {value!r}')
     if isinstance(value, int | float):
         if value < 0:
             raise WulinError(f"{where}: time must not be negative, got {value}")
@@ -107,7 +107,7 @@ def parse_clock(value: Any, where: str) -> float:
             h, mi, s = int(m[1]), int(m[2]), int(m[3] or 0)
             if h <= 48 and mi < 60 and s < 60:
                 return float(h * 3600 + mi * 60 + s)
-    raise WulinError(f"{where}: expected a time such as \"07:00\" or seconds, got {value!r}")
+    raise WulinError(f'{where}: expected a time such as "07:00" or seconds, got {value!r}')
 
 
 def format_clock(seconds: float) -> str:
@@ -128,7 +128,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise WulinError(f"{path}: invalid TOML ({exc}); fix the syntax at that line") from None
 
 
-def _file_list(data: dict[str, Any], key: str, base: Path, src: Path, required: bool) -> tuple[Path, ...]:
+def _file_list(
+    data: dict[str, Any], key: str, base: Path, src: Path, required: bool
+) -> tuple[Path, ...]:
     raw = data.get(key, [] if not required else None)
     if raw is None:
         raise WulinError(f"{src}: field '{key}' is missing; add {key} = [\"file.xml\"]")
@@ -191,7 +193,9 @@ def scenario_from_toml(path: Path, network: str | None = None) -> Scenario:
     begin = parse_clock(data["begin"], f"{path}: field 'begin'")
     end = parse_clock(data["end"], f"{path}: field 'end'")
     if end <= begin:
-        raise WulinError(f"{path}: field 'end' ({data['end']}) must be after 'begin' ({data['begin']})")
+        raise WulinError(
+            f"{path}: field 'end' ({data['end']}) must be after 'begin' ({data['begin']})"
+        )
     warmup = data.get("warmup", 0)
     if isinstance(warmup, bool) or not isinstance(warmup, int | float) or warmup < 0:
         raise WulinError(f"{path}: field 'warmup' must be a number of seconds >= 0, got {warmup!r}")

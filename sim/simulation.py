@@ -21,8 +21,8 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-import sys
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -148,18 +148,30 @@ class Simulation:
         sc = self.scenario
         add = [*sc.additional_files, *self.additional_files]
         args = [
-            "--net-file", str(sc.net_file),
-            "--route-files", ",".join(str(p) for p in sc.route_files),
-            "--begin", f"{sc.begin:g}",
-            "--end", f"{sc.end:g}",
-            "--step-length", f"{sc.step_length:g}",
-            "--seed", str(self.seed if seed is None else seed),
-            "--no-step-log", "true",
-            "--duration-log.disable", "true",
-            "--error-log", str(self.error_log),
-            "--time-to-teleport", "300",
-            "--collision.action", "warn",
-            "--collision.check-junctions", "false",
+            "--net-file",
+            str(sc.net_file),
+            "--route-files",
+            ",".join(str(p) for p in sc.route_files),
+            "--begin",
+            f"{sc.begin:g}",
+            "--end",
+            f"{sc.end:g}",
+            "--step-length",
+            f"{sc.step_length:g}",
+            "--seed",
+            str(self.seed if seed is None else seed),
+            "--no-step-log",
+            "true",
+            "--duration-log.disable",
+            "true",
+            "--error-log",
+            str(self.error_log),
+            "--time-to-teleport",
+            "300",
+            "--collision.action",
+            "warn",
+            "--collision.check-junctions",
+            "false",
         ]
         if sc.scale != 1.0:
             args += ["--scale", f"{sc.scale:g}"]
@@ -167,9 +179,12 @@ class Simulation:
             args += ["--additional-files", ",".join(str(p) for p in add)]
         if self.tripinfo:
             args += [
-                "--tripinfo-output", str(self.tripinfo_file),
-                "--tripinfo-output.write-unfinished", "true",
-                "--statistic-output", str(self.statistics_file),
+                "--tripinfo-output",
+                str(self.tripinfo_file),
+                "--tripinfo-output.write-unfinished",
+                "true",
+                "--statistic-output",
+                str(self.statistics_file),
             ]
         if self.emissions:
             args += ["--device.emissions.probability", "1"]
@@ -226,8 +241,11 @@ class Simulation:
             try:
                 with contextlib.redirect_stdout(io.StringIO()):  # traci prints its retries
                     conn = traci.connect(
-                        port, numRetries=int(self.timeout / 0.05), proc=proc,
-                        waitBetweenRetries=0.05, label=self.label,
+                        port,
+                        numRetries=int(self.timeout / 0.05),
+                        proc=proc,
+                        waitBetweenRetries=0.05,
+                        label=self.label,
                     )
             except Exception as exc:  # SUMO exited during start-up or never listened
                 proc.kill()
@@ -243,7 +261,11 @@ class Simulation:
     @property
     def sumo_pid(self) -> int:
         """Process id of SUMO: a child process with traci, this process with libsumo."""
-        return self._traci_proc_pid if self.backend == "traci" and self._traci_proc_pid else os.getpid()
+        return (
+            self._traci_proc_pid
+            if self.backend == "traci" and self._traci_proc_pid
+            else os.getpid()
+        )
 
     def reset(self, seed: int | None = None) -> None:
         """Restart the scenario from ``begin``, in the same SUMO process where possible."""
@@ -314,7 +336,9 @@ class Simulation:
         if self.output_dir is not None:
             for path in (self.startup_log, self.error_log):
                 try:
-                    lines += [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+                    lines += [
+                        ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()
+                    ]
                 except OSError:
                     pass
         errors = [ln for ln in lines if ln.startswith("Error")] or lines

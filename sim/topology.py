@@ -195,7 +195,9 @@ def _spec_from_tls(net, tls, geo: bool) -> SignalSpec:  # type: ignore[no-untype
     movements, conns = [], []
     for idx in range(n):
         if idx not in by_index:
-            raise WulinError(f"traffic light {tls.getID()!r}: link index {idx} is unused; rebuild the network")
+            raise WulinError(
+                f"traffic light {tls.getID()!r}: link index {idx} is unused; rebuild the network"
+            )
         in_lane, out_lane = by_index[idx]
         conn = next((c for c in in_lane.getOutgoing() if c.getToLane() == out_lane), None)
         direction = conn.getDirection() if conn is not None else "s"

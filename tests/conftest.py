@@ -20,11 +20,28 @@ def make_grid_network(out: Path, n: int = 2, lanes: int = 1, length: float = 150
     net = out / "tiny.net.xml"
     subprocess.run(
         [
-            sumo_binary("netgenerate"), "--grid", "--grid.number", str(n),
-            "--grid.length", str(length), "--grid.attach-length", str(length),
-            "--default.lanenumber", str(lanes), "--default-junction-type", "traffic_light",
-            "--tls.default-type", "static", "--no-turnarounds", "true", "--no-warnings", "true",
-            "--seed", "1", "--output-file", str(net),
+            sumo_binary("netgenerate"),
+            "--grid",
+            "--grid.number",
+            str(n),
+            "--grid.length",
+            str(length),
+            "--grid.attach-length",
+            str(length),
+            "--default.lanenumber",
+            str(lanes),
+            "--default-junction-type",
+            "traffic_light",
+            "--tls.default-type",
+            "static",
+            "--no-turnarounds",
+            "true",
+            "--no-warnings",
+            "true",
+            "--seed",
+            "1",
+            "--output-file",
+            str(net),
         ],
         check=True,
         capture_output=True,
@@ -44,7 +61,7 @@ def write_scenario(
 ) -> Scenario:
     """Write flows and a scenario TOML next to ``net``; return the loaded scenario."""
     routes = folder / "flows.rou.xml"
-    lines = ['<routes>', '  <vType id="car" sigma="0.5"/>']
+    lines = ["<routes>", '  <vType id="car" sigma="0.5"/>']
     for i, (src, dst, vph) in enumerate(flows):
         lines.append(
             f'  <flow id="f{i}" type="car" begin="{begin}" end="{end}" from="{src}" to="{dst}" '
@@ -71,9 +88,12 @@ def tiny_scenario(tiny_dir: Path) -> Scenario:
     """A 2x2 one-lane signalised grid with ten minutes of crossing traffic."""
     net = make_grid_network(tiny_dir)
     flows = [
-        ("left0A0", "B0right0", 300), ("right1B1", "A1left1", 300),
-        ("bottom0A0", "A1top0", 250), ("top1B1", "B0bottom1", 250),
-        ("left1A1", "B1right1", 200), ("bottom1B0", "B1top1", 200),
+        ("left0A0", "B0right0", 300),
+        ("right1B1", "A1left1", 300),
+        ("bottom0A0", "A1top0", 250),
+        ("top1B1", "B0bottom1", 250),
+        ("left1A1", "B1right1", 200),
+        ("bottom1B0", "B1top1", 200),
     ]
     return write_scenario(tiny_dir, net, flows)
 

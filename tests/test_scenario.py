@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 
 from sim.errors import WulinError
-from sim.scenario import format_clock, list_scenarios, load_scenario, parse_clock, scenario_from_toml
+from sim.scenario import (
+    format_clock,
+    list_scenarios,
+    load_scenario,
+    parse_clock,
+    scenario_from_toml,
+)
 
 
 def _write(folder: Path, sid: str, body: str) -> Path:
@@ -44,7 +50,10 @@ def test_good_toml_and_defaults(tmp_path: Path) -> None:
         ("net = [", "invalid TOML"),
         (GOOD.replace('net = "net.net.xml"\n', ""), "field 'net' is missing"),
         (GOOD.replace("net.net.xml", "nope.net.xml"), "field 'net': 'nope.net.xml' not found"),
-        (GOOD.replace('["r.rou.xml"]', '["gone.rou.xml"]'), "field 'routes': file 'gone.rou.xml' not found"),
+        (
+            GOOD.replace('["r.rou.xml"]', '["gone.rou.xml"]'),
+            "field 'routes': file 'gone.rou.xml' not found",
+        ),
         (GOOD.replace('["r.rou.xml"]', "[]"), "field 'routes' is empty"),
         (GOOD.replace('"08:00"', '"06:00"'), "field 'end'"),
         (GOOD.replace('"07:00"', '"7 am"'), "field 'begin'"),

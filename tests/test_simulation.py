@@ -96,7 +96,9 @@ def test_sumo_killed_mid_run_raises_promptly(tiny_scenario: Scenario) -> None:
 
 def test_sumo_error_carries_sumo_message(tiny_scenario: Scenario, tmp_path) -> None:
     broken = tmp_path / "broken.add.xml"
-    broken.write_text('<additional><e1Detector id="d" lane="no_such_lane" pos="1" file="x"/></additional>')
+    broken.write_text(
+        '<additional><e1Detector id="d" lane="no_such_lane" pos="1" file="x"/></additional>'
+    )
     for backend in ("libsumo", "traci"):
         with pytest.raises(SimulationError) as err:
             Simulation(tiny_scenario, seed=1, backend=backend, additional_files=[broken]).start()  # type: ignore[arg-type]

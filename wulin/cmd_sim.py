@@ -43,14 +43,18 @@ def kpi_table(title: str, summary: dict[str, float], network: dict[str, float]) 
 
 
 def simulate(
-    scenario: str = typer.Argument(..., help="Scenario id (see `wulin scenarios`) or a .toml path."),
+    scenario: str = typer.Argument(
+        ..., help="Scenario id (see `wulin scenarios`) or a .toml path."
+    ),
     seed: int = typer.Option(1, "--seed", help="SUMO random seed."),
     controller: str = typer.Option(
         "field", "--controller", "-c", help="Controller name (see `wulin controllers`)."
     ),
     gui: bool = typer.Option(False, "--gui", help="Show sumo-gui (uses traci)."),
     backend: str = typer.Option("libsumo", "--backend", help="libsumo (fast) or traci."),
-    out: Path | None = typer.Option(None, "--out", help="Keep SUMO outputs (tripinfo, statistics) here."),
+    out: Path | None = typer.Option(
+        None, "--out", help="Keep SUMO outputs (tripinfo, statistics) here."
+    ),
 ) -> None:
     """Run a scenario with a controller and print its KPI table."""
     from sim.errors import WulinError
@@ -74,7 +78,9 @@ def simulate(
             raise
         run_episode = None
     if run_episode is not None:
-        res = run_episode(sc, controller, seed=seed, backend=backend, gui=gui, output_dir=out, progress=True)  # type: ignore[arg-type]
+        res = run_episode(
+            sc, controller, seed=seed, backend=backend, gui=gui, output_dir=out, progress=True
+        )  # type: ignore[arg-type]
         trips, network, wall = res.trips, res.network, res.wall_time
     else:  # before the controllers package lands: the network's own programs only
         if controller != "field":
@@ -82,7 +88,9 @@ def simulate(
         trips, network, wall = _run_field(sc, seed, backend, gui, out)
     console.print(kpi_table(f"{sc.id} · {controller} · seed {seed}", summarise(trips), network))
     sim_s = sc.duration
-    console.print(f"simulated {sim_s:,.0f} s in {wall:,.1f} s wall ({sim_s / max(wall, 1e-9):,.0f}x real time)")
+    console.print(
+        f"simulated {sim_s:,.0f} s in {wall:,.1f} s wall ({sim_s / max(wall, 1e-9):,.0f}x real time)"
+    )
 
 
 def _run_field(sc, seed, backend, gui, out):  # type: ignore[no-untyped-def]

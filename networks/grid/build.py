@@ -65,7 +65,9 @@ def demand_xml(begin: float = 7 * 3600, hour: float = 3600) -> str:
     ]
     flows = []
     for side, edges in entries.items():
-        targets = [(OPPOSITE[side], 0.6)] + [(s, 0.2) for s in SIDES if s not in (side, OPPOSITE[side])]
+        targets = [(OPPOSITE[side], 0.6)] + [
+            (s, 0.2) for s in SIDES if s not in (side, OPPOSITE[side])
+        ]
         for i, src in enumerate(edges):
             for tside, share in targets:
                 for j, dst in enumerate(exits[tside]):
@@ -91,17 +93,28 @@ def build(out_dir: Path = HERE) -> list[Path]:
     cmd = [
         _netgenerate_bin(),
         "--grid",
-        "--grid.number", "3",
-        "--grid.length", "200",
-        "--grid.attach-length", "200",
-        "--default.lanenumber", "2",
-        "--default.speed", "13.89",
-        "--default-junction-type", "traffic_light",
-        "--tls.default-type", "static",
-        "--no-turnarounds", "true",
-        "--seed", "42",
-        "--no-warnings", "true",
-        "--output-file", str(net),
+        "--grid.number",
+        "3",
+        "--grid.length",
+        "200",
+        "--grid.attach-length",
+        "200",
+        "--default.lanenumber",
+        "2",
+        "--default.speed",
+        "13.89",
+        "--default-junction-type",
+        "traffic_light",
+        "--tls.default-type",
+        "static",
+        "--no-turnarounds",
+        "true",
+        "--seed",
+        "42",
+        "--no-warnings",
+        "true",
+        "--output-file",
+        str(net),
     ]
     res = subprocess.run(cmd, capture_output=True, text=True)
     if res.returncode != 0:

@@ -1,0 +1,65 @@
+"""The wulin command: help, scenarios, simulate, and user errors without tracebacks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sim.scenario import Scenario
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def wulin(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "wulin", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+    )
+
+
+def test_help_lists_commands() -> None:
+    out = wulin("--help")
+    assert out.returncode == 0
+    for cmd in ("simulate", "scenarios", "plan"):
+        assert cmd in out.stdout
+
+
+def test_scenarios_lists_grid() -> None:
+    out = wulin("scenarios")
+    assert out.returncode == 0 and "grid-am-v1" in out.stdout and "07:00-08:00" in out.stdout
+
+
+def test_simulate_prints_kpi_table(tiny_scenario: Scenario) -> None:
+    out = wulin("simulate", str(tiny_scenario.source), "--seed", "3")
+    assert out.returncode == 0, out.stderr
+    for needle in (
+        "mean travel time",
+        "mean time loss",
+        "vehicles inserted",
+        "teleports",
+        "seed 3",
+    ):
+        assert needle in out.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("simulate", "no-such-v1"), "unknown scenario 'no-such-v1'"),
+        (("simulate", "grid-am-v1", "--seed", "-2"), "--seed"),
+        (("simulate", "grid-am-v1", "--backend", "sumo-rl"), "--backend"),
+        (("simulate", "/tmp/missing-v1.toml"), "file not found"),
+    ],
+)
+def test_user_errors_exit_2_without_traceback(args: tuple[str, ...], needle: str) -> None:
+    out = wulin(*args)
+    assert out.returncode == 2
+    assert needle in out.stderr
+    assert "Traceback" not in out.stderr + out.stdout

@@ -1,0 +1,84 @@
+"""DistrictState: layout index arrays and reads that match SUMO's own getters."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sim.scenario import Scenario
+from sim.simulation import Simulation
+from sim.state import DistrictLayout, StateReader
+from sim.topology import load_signal_specs
+
+
+@pytest.fixture(scope="module")
+def layout(tiny_scenario: Scenario) -> DistrictLayout:
+    return DistrictLayout.from_specs(load_signal_specs(tiny_scenario.net_file))
+
+
+def test_layout_indexes(layout: DistrictLayout) -> None:
+    assert layout.n_signals == 4
+    assert layout.in_ptr[-1] == layout.n_in and layout.mov_ptr[-1] == layout.n_movements
+    for s, spec in enumerate(layout.specs):
+        sl = layout.signal_slice(s)
+        assert layout.in_lanes[sl] == spec.in_lanes
+        movs = range(layout.mov_ptr[s], layout.mov_ptr[s + 1])
+        for k, m in zip(movs, spec.movements, strict=True):
+            assert layout.in_lanes[layout.mov_in[k]] == m.in_lane
+            assert layout.out_lanes[layout.mov_out[k]] == m.out_lane
+            assert layout.mov_link[k] == m.index
+        for k in range(spec.n_stages):
+            assert tuple(np.flatnonzero(layout.stage_green[s, k])) == spec.stage_links(k)
+        assert not layout.stage_green[s, spec.n_stages :].any()
+
+
+@pytest.mark.parametrize("backend", ["libsumo", "traci"])
+def test_read_matches_getters(
+    tiny_scenario: Scenario, layout: DistrictLayout, backend: str
+) -> None:
+    with Simulation(tiny_scenario, seed=2, backend=backend) as sim:  # type: ignore[arg-type]
+        reader = StateReader(sim, layout)
+        state = None
+        for t in (120, 125, 300):
+            sim.step_until(tiny_scenario.begin + t)
+            state = reader.read(into=state)
+            lane = sim.conn.lane
+            for i, lid in enumerate(layout.in_lanes):
+                assert state.queue[i] == lane.getLastStepHaltingNumber(lid)
+                assert state.count[i] == lane.getLastStepVehicleNumber(lid)
+                assert state.speed[i] == pytest.approx(lane.getLastStepMeanSpeed(lid), rel=1e-5)
+                assert state.waiting[i] == pytest.approx(lane.getWaitingTime(lid), rel=1e-5)
+            for i, lid in enumerate(layout.out_lanes):
+                assert state.out_count[i] == lane.getLastStepVehicleNumber(lid)
+            tl = sim.conn.trafficlight
+            for s, spec in enumerate(layout.specs):
+                phase_state = tl.getRedYellowGreenState(spec.id)
+                if not state.in_transition[s]:
+                    assert spec.stages[state.stage[s]] == phase_state
+                assert state.stage_time[s] == tl.getSpentDuration(spec.id)
+            assert state.time == tiny_scenario.begin + t
+        assert state is not None and state.count.sum() > 0
+
+
+def test_reset_renews_traci_subscriptions(tiny_scenario: Scenario, layout: DistrictLayout) -> None:
+    with Simulation(tiny_scenario, seed=2, backend="traci") as sim:
+        reader = StateReader(sim, layout)
+        sim.step_until(tiny_scenario.begin + 200)
+        before = reader.read().count.copy()
+        sim.reset()
+        sim.step_until(tiny_scenario.begin + 200)
+        assert np.array_equal(reader.read().count, before)
+
+
+def test_actuator_stages_override_program(tiny_scenario: Scenario, layout: DistrictLayout) -> None:
+    with Simulation(tiny_scenario, seed=2) as sim:
+        reader = StateReader(sim, layout)
+        stage = np.arange(layout.n_signals, dtype=np.int32) % 2
+        st = reader.read(
+            stage=stage, stage_time=np.full(layout.n_signals, 7.0), in_transition=np.ones(4, bool)
+        )
+        assert (
+            st.stage.tolist() == stage.tolist()
+            and (st.stage_time == 7).all()
+            and st.in_transition.all()
+        )
