@@ -1,0 +1,250 @@
+"""Array kernels batched over all signals, compiled with ``numba.njit(cache=True)`` on demand.
+
+Each kernel is written once as a plain loop over the flat :class:`~sim.state.DistrictLayout`
+arrays (``*_loop``); :func:`jitted` compiles it with Numba the first time a controller asks
+for it, so importing this module (or ``controllers.base``) never imports numba.  With
+``NUMBA_DISABLE_JIT=1`` the same loops run as Python.
+
+Independent reference implementations (``*_reference``) compute the same decisions per
+signal from the :class:`~sim.topology.SignalSpec` objects in straightforward Python; tests
+check kernel == reference on random inputs, and ``benchmarks/bench_controllers.py`` reports
+the kernel's speed-up over them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from sim.state import DistrictLayout, DistrictState
+
+_JITTED: dict[str, Callable[..., Any]] = {}
+
+
+# ------------------------------------------------------------------ max-pressure
+def max_pressure_loop(
+    count: np.ndarray,        # float32 [n_in]   vehicles per in-lane
+    out_count: np.ndarray,    # float32 [n_out]  vehicles per out-lane
+    mov_ptr: np.ndarray,      # int32 [n_sig+1]
+    mov_in: np.ndarray,       # int32 [n_mov]
+    mov_out: np.ndarray,      # int32 [n_mov]
+    mov_link: np.ndarray,     # int32 [n_mov]
+    w_in: np.ndarray,         # float64 [n_mov]  share of the in-lane's vehicles per movement
+    w_out: np.ndarray,        # float64 [n_mov]  share of the out-lane's vehicles per movement
+    stage_green: np.ndarray,  # bool [n_sig, max_stages, max_links]
+    n_stages: np.ndarray,     # int32 [n_sig]
+    stage: np.ndarray,        # int32 [n_sig] current stage
+    in_transition: np.ndarray,  # bool [n_sig]
+    out: np.ndarray,          # int32 [n_sig] decision (written)
+) -> None:
+    """Varaiya's max-pressure: serve the stage with the largest sum of movement pressures.
+
+    Movement pressure = vehicles upstream (in-lane count shared among the lane's movements)
+    minus vehicles downstream (out-lane count shared among the movements feeding it).
+    Ties keep the current stage; signals in transition keep their request (-1).
+    """
+    n_sig = n_stages.shape[0]
+    pressure = np.zeros(stage_green.shape[1], dtype=np.float64)
+    for s in range(n_sig):
+        if in_transition[s]:
+            out[s] = -1
+            continue
+        ns = n_stages[s]
+        for k in range(ns):
+            pressure[k] = 0.0
+        for m in range(mov_ptr[s], mov_ptr[s + 1]):
+            p = count[mov_in[m]] * w_in[m] - out_count[mov_out[m]] * w_out[m]
+            link = mov_link[m]
+            for k in range(ns):
+                if stage_green[s, k, link]:
+                    pressure[k] += p
+        cur = stage[s]
+        best = cur
+        best_p = pressure[cur]
+        for k in range(ns):
+            if pressure[k] > best_p + 1e-9:
+                best = k
+                best_p = pressure[k]
+        out[s] = -1 if best == cur else best
+
+
+def movement_weights(layout: DistrictLayout) -> tuple[np.ndarray, np.ndarray]:
+    """Per movement: 1 / (movements leaving its in-lane), 1 / (movements entering its out-lane)."""
+    fan_out = np.bincount(layout.mov_in, minlength=layout.n_in).astype(np.float64)
+    fan_in = np.bincount(layout.mov_out, minlength=layout.n_out).astype(np.float64)
+    return 1.0 / fan_out[layout.mov_in], 1.0 / fan_in[layout.mov_out]
+
+
+def max_pressure_reference(layout: DistrictLayout, state: DistrictState) -> np.ndarray:
+    """Max-pressure decisions computed per signal from the specs (plain Python)."""
+    out = np.full(layout.n_signals, -1, dtype=np.int32)
+    in_pos = {lane: i for i, lane in enumerate(layout.in_lanes)}
+    for s, spec in enumerate(layout.specs):
+        if state.in_transition[s]:
+            continue
+        lo, hi = int(layout.out_ptr[s]), int(layout.out_ptr[s + 1])
+        out_pos = {lane: lo + i for i, lane in enumerate(layout.out_lanes[lo:hi])}
+        lane_i = in_pos  # in-lanes are unique across signals
+        fan_out: dict[str, int] = {}
+        fan_in: dict[str, int] = {}
+        for mv in spec.movements:
+            fan_out[mv.in_lane] = fan_out.get(mv.in_lane, 0) + 1
+            fan_in[mv.out_lane] = fan_in.get(mv.out_lane, 0) + 1
+        pressures = []
+        for k in range(spec.n_stages):
+            total = 0.0
+            for i in spec.stage_links(k):
+                mv = spec.movements[i]
+                total += float(state.count[lane_i[mv.in_lane]]) / fan_out[mv.in_lane]
+                total -= float(state.out_count[out_pos[mv.out_lane]]) / fan_in[mv.out_lane]
+            pressures.append(total)
+        cur = int(state.stage[s])
+        best = cur
+        for k in range(spec.n_stages):
+            if pressures[k] > pressures[best] + 1e-9:
+                best = k
+        if best != cur:
+            out[s] = best
+    return out
+
+
+# ------------------------------------------------------------------ SOTL
+def sotl_loop(
+    count: np.ndarray,        # float32 [n_in]
+    in_ptr: np.ndarray,       # int32 [n_sig+1]
+    lane_stage: np.ndarray,   # bool [n_in, max_stages] lane has a green link in the stage
+    n_stages: np.ndarray,     # int32 [n_sig]
+    stage: np.ndarray,        # int32 [n_sig]
+    stage_time: np.ndarray,   # float32 [n_sig]
+    in_transition: np.ndarray,  # bool [n_sig]
+    kappa: np.ndarray,        # float64 [n_sig] accumulated red demand, vehicle-seconds (updated)
+    last_stage: np.ndarray,   # int32 [n_sig] stage at the previous call (updated)
+    dt: float,
+    theta: float,
+    phi_min: float,
+    mu: float,
+    out: np.ndarray,          # int32 [n_sig] decision (written)
+) -> None:
+    """Gershenson's self-organising traffic lights (SOTL-platoon), batched.
+
+    Per signal, vehicles waiting at red accumulate into ``kappa`` (vehicle-seconds).  Once
+    the stage has had ``phi_min`` seconds of green and ``kappa >= theta``, the signal moves to
+    the next stage (cycle order) that has demand, unless a short platoon (``0 < n <= mu``
+    vehicles) is still being served.  With no demand at green and some at red it moves at once.
+    """
+    n_sig = n_stages.shape[0]
+    for s in range(n_sig):
+        out[s] = -1
+        cur = stage[s]
+        if cur != last_stage[s]:
+            kappa[s] = 0.0
+            last_stage[s] = cur
+        if in_transition[s] or n_stages[s] < 2:
+            continue
+        green_n = 0.0
+        red_n = 0.0
+        for i in range(in_ptr[s], in_ptr[s + 1]):
+            if lane_stage[i, cur]:
+                green_n += count[i]
+            else:
+                red_n += count[i]
+        kappa[s] += red_n * dt
+        if stage_time[s] < phi_min or red_n <= 0.0:
+            continue
+        if kappa[s] < theta and green_n > 0.0:
+            continue
+        if 0.0 < green_n <= mu and kappa[s] < 2.0 * theta:
+            continue  # let a short platoon pass, unless the red side has waited twice as long
+        ns = n_stages[s]
+        nxt = (cur + 1) % ns
+        for j in range(1, ns):
+            k = (cur + j) % ns
+            demand = 0.0
+            for i in range(in_ptr[s], in_ptr[s + 1]):
+                if lane_stage[i, k] and not lane_stage[i, cur]:
+                    demand += count[i]
+            if demand > 0.0:
+                nxt = k
+                break
+        out[s] = nxt
+        kappa[s] = 0.0
+
+
+def lane_stage_matrix(layout: DistrictLayout) -> np.ndarray:
+    """``[in_lane, stage]`` True when one of the lane's links is green in the stage."""
+    m = np.zeros((layout.n_in, max(int(layout.n_stages.max(initial=1)), 1)), dtype=np.bool_)
+    for mv in range(layout.n_movements):
+        s = int(np.searchsorted(layout.mov_ptr, mv, side="right") - 1)
+        m[layout.mov_in[mv], :] |= layout.stage_green[s, :, layout.mov_link[mv]][: m.shape[1]]
+    return m
+
+
+def sotl_reference(
+    layout: DistrictLayout,
+    state: DistrictState,
+    kappa: np.ndarray,
+    last_stage: np.ndarray,
+    dt: float,
+    theta: float,
+    phi_min: float,
+    mu: float,
+) -> np.ndarray:
+    """SOTL decisions per signal from the specs (plain Python); updates kappa/last_stage."""
+    out = np.full(layout.n_signals, -1, dtype=np.int32)
+    in_pos = {lane: i for i, lane in enumerate(layout.in_lanes)}
+    for s, spec in enumerate(layout.specs):
+        cur = int(state.stage[s])
+        if cur != last_stage[s]:
+            kappa[s] = 0.0
+            last_stage[s] = cur
+        if state.in_transition[s] or spec.n_stages < 2:
+            continue
+        served = [set(spec.lanes_of_stage(k)) for k in range(spec.n_stages)]
+        counts = {lane: float(state.count[in_pos[lane]]) for lane in spec.in_lanes}
+        green_n = sum(c for lane, c in counts.items() if lane in served[cur])
+        red_n = sum(c for lane, c in counts.items() if lane not in served[cur])
+        kappa[s] += red_n * dt
+        if state.stage_time[s] < phi_min or red_n <= 0:
+            continue
+        if kappa[s] < theta and green_n > 0:
+            continue
+        if 0 < green_n <= mu and kappa[s] < 2 * theta:
+            continue
+        order = [(cur + j) % spec.n_stages for j in range(1, spec.n_stages)]
+        with_demand = [k for k in order
+                       if sum(counts[lane] for lane in served[k] - served[cur]) > 0]
+        out[s] = with_demand[0] if with_demand else order[0]
+        kappa[s] = 0.0
+    return out
+
+
+# ------------------------------------------------------------------ compilation
+def jitted(name: str) -> Callable[..., Any]:
+    """The Numba-compiled kernel ``name`` (``"max_pressure"`` or ``"sotl"``), cached on disk."""
+    fn = _JITTED.get(name)
+    if fn is None:
+        import numba
+
+        py = {"max_pressure": max_pressure_loop, "sotl": sotl_loop}[name]
+        fn = numba.njit(cache=True, nogil=True)(py)
+        _JITTED[name] = fn
+    return fn
+
+
+def warm_up(layout: DistrictLayout) -> None:
+    """Compile (or load from the disk cache) every kernel for ``layout``'s array types.
+
+    Call once in the parent before starting worker processes: several processes compiling
+    the same cached function at once can race.
+    """
+    from controllers.base import random_states
+    from controllers.max_pressure import MaxPressureController
+    from controllers.sotl import SOTLController
+
+    st = random_states(layout, 1)[0]
+    for ctl in (MaxPressureController(), SOTLController()):
+        ctl.reset(layout, 0)
+        ctl.act(st)

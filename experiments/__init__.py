@@ -1,0 +1,1 @@
+"""Experiments: the one episode loop (``experiments.episode``), runners, results and reports."""

@@ -1,0 +1,233 @@
+"""THE episode loop: one scenario, one controller, one seed -> trip and network KPIs.
+
+Every controller goes through :func:`run_episode`: fixed-time, Webster, max-pressure, SOTL,
+SUMO's own actuated programs and RL policies (through a ``PolicyController``).
+
+* Native controllers (``controller.native``) hand SUMO their programs as additional files;
+  the loop then advances SUMO in chunks (``step_until``) and never calls ``act``.
+* Other controllers are driven step by step: ``sim.step()``, ``actuator.tick()``, and every
+  ``decision_interval`` seconds ``reader.read()`` -> ``controller.act()`` ->
+  ``actuator.request()``.
+
+Controller time (inside ``act`` and the actuator) is measured separately from the wall time so
+benchmarks can report the controllers' share of an episode.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from controllers.base import Controller
+    from sim.scenario import Scenario
+    from sim.simulation import Simulation
+    from sim.state import DistrictState
+
+
+@dataclass
+class EpisodeResult:
+    """What one episode produced.
+
+    Attributes:
+        scenario_id: The scenario run.
+        controller: The controller's name.
+        seed: SUMO's seed.
+        trips: Per-trip KPIs of trips departing after the warm-up (``sim.kpi.read_tripinfo``).
+        network: Network KPIs (``sim.kpi.network_kpis``).
+        wall_time: Seconds for the whole episode (start, run, close, reading outputs).
+        controller_time: Seconds inside ``act()`` and the actuator.
+        decisions: Number of ``act()`` calls.
+        sim_time: Simulated seconds.
+    """
+
+    scenario_id: str
+    controller: str
+    seed: int
+    trips: pd.DataFrame
+    network: dict[str, float]
+    wall_time: float
+    controller_time: float
+    decisions: int
+    sim_time: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, float]:
+        """``sim.kpi.summarise(trips)`` plus the network KPIs and timings."""
+        from sim.kpi import summarise
+
+        out = dict(summarise(self.trips))
+        out.update({f"net_{k}": v for k, v in self.network.items()})
+        out.update(wall_time=self.wall_time, controller_time=self.controller_time,
+                   decisions=float(self.decisions))
+        return out
+
+
+def _progress(enabled: bool, total: float, label: str):  # type: ignore[no-untyped-def]
+    if not enabled:
+        return None
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    prog = Progress(TextColumn("{task.description}"), BarColumn(),
+                    TextColumn("{task.completed:,.0f}/{task.total:,.0f} s"), TimeRemainingColumn(),
+                    transient=True)
+    prog.start()
+    prog.add_task(label, total=total)
+    return prog
+
+
+def run_episode(
+    scenario: Scenario | str,
+    controller: Controller | str,
+    *,
+    seed: int,
+    backend: str = "libsumo",
+    gui: bool = False,
+    output_dir: Path | None = None,
+    additional_files: Sequence[Path] = (),
+    extra_args: Sequence[str] = (),
+    hooks: Sequence[Callable[[Simulation, float], None]] = (),
+    observers: Sequence[Callable[[DistrictState], None]] = (),
+    progress: bool = False,
+    controller_params: dict | None = None,
+) -> EpisodeResult:
+    """Run one episode and return its KPIs.
+
+    Args:
+        scenario: A :class:`Scenario` or a scenario id.
+        controller: A controller or a registered name (made with ``controller_params``).
+        seed: SUMO's seed.
+        backend: ``"libsumo"`` or ``"traci"``.
+        gui: Show sumo-gui.
+        output_dir: Keep SUMO's outputs and the generated additional files here.
+        additional_files: More SUMO additional files (closures, detectors).
+        extra_args: More SUMO options.
+        hooks: Called as ``hook(sim, time)`` at every decision interval (incidents, closures).
+        observers: Called with the :class:`DistrictState` at every decision interval.
+        progress: Show a progress bar over simulated time.
+        controller_params: Keyword arguments when ``controller`` is a name.
+
+    Raises:
+        WulinError: unknown scenario or controller, bad parameters, SUMO failure.
+    """
+    from controllers.base import make_controller
+    from sim.actuator import SignalActuator
+    from sim.kpi import network_kpis, read_tripinfo
+    from sim.scenario import load_scenario
+    from sim.simulation import Simulation
+    from sim.state import DistrictLayout, DistrictState, StateReader
+    from sim.topology import load_signal_specs
+
+    t_start = time.perf_counter()
+    sc = load_scenario(scenario) if isinstance(scenario, str) else scenario
+    ctl = make_controller(controller, **(controller_params or {})) if isinstance(controller, str) \
+        else controller
+    layout = DistrictLayout.from_specs(load_signal_specs(sc.net_file))
+    ctl.reset(layout, seed)
+    native = bool(getattr(ctl, "native", False))
+    di = float(ctl.decision_interval)
+
+    own_work = output_dir is None
+    workdir = Path(tempfile.mkdtemp(prefix="wulin-episode-")) if own_work else Path(output_dir)  # type: ignore[arg-type]
+    workdir.mkdir(parents=True, exist_ok=True)
+    sim: Simulation | None = None
+    ctl_time, decisions = 0.0, 0
+    try:
+        extra_files = list(additional_files)
+        if hasattr(ctl, "sumo_additional_files"):
+            extra_files += list(ctl.sumo_additional_files(sc, workdir))
+        wants_counts = bool(getattr(ctl, "wants_lane_counts", False)) and not native
+        if wants_counts:
+            from sim.detectors import write_stopline_loops
+
+            extra_files.append(write_stopline_loops(layout, workdir / "wulin_stopline.add.xml"))
+        sim = Simulation(sc, seed=seed, backend=backend, gui=gui, output_dir=output_dir,
+                         tripinfo=True, additional_files=extra_files, extra_args=extra_args)
+        sim.start()
+        reader = StateReader(sim, layout)
+        reader.subscribe()
+        state = DistrictState.empty(layout, sc.begin)
+        bar = _progress(progress, sc.duration, f"{sc.id} · {getattr(ctl, 'name', '?')}")
+        end = sc.end
+        t = sim.time
+        try:
+            if native:
+                chunk = di if (hooks or observers) else max(di, 60.0)
+                while t < end - 1e-9:
+                    sim.step_until(min(t + chunk, end))
+                    t = sim.time
+                    for hook in hooks:
+                        hook(sim, t)
+                    if observers:
+                        reader.read(into=state)
+                        for obs in observers:
+                            obs(state)
+                    if bar is not None:
+                        bar.update(bar.task_ids[0], completed=t - sc.begin)
+            else:
+                act_params = dict(getattr(ctl, "actuator_params", {}) or {})
+                c0 = time.perf_counter()
+                actuator = SignalActuator(sim, layout, **act_params)
+                actuator.reset()
+                counter = None
+                if wants_counts:
+                    from sim.detectors import LaneCounter
+
+                    counter = LaneCounter(sim, layout)
+                ctl_time += time.perf_counter() - c0
+                next_decision = t
+                step = sc.step_length
+                last_bar = t
+                act = ctl.act
+                request = actuator.request
+                tick = actuator.tick
+                sim_step = sim.step
+                while t < end - 1e-9:
+                    if t >= next_decision - 1e-9:
+                        reader.read(into=state, stage=actuator.stage, stage_time=actuator.stage_time,
+                                    in_transition=actuator.in_transition)
+                        for obs in observers:
+                            obs(state)
+                        c0 = time.perf_counter()
+                        if counter is not None:
+                            ctl.observe_lane_counts(counter.read())  # type: ignore[attr-defined]
+                        request(act(state))
+                        ctl_time += time.perf_counter() - c0
+                        decisions += 1
+                        next_decision += di
+                        for hook in hooks:
+                            hook(sim, t)
+                    sim_step()
+                    t = round(t + step, 6)
+                    c0 = time.perf_counter()
+                    tick(t)
+                    ctl_time += time.perf_counter() - c0
+                    if bar is not None and t - last_bar >= 60:
+                        bar.update(bar.task_ids[0], completed=t - sc.begin)
+                        last_bar = t
+        finally:
+            if bar is not None:
+                bar.stop()
+        sim.close()
+        trips = read_tripinfo(sim.tripinfo_file, sc.measure_begin)
+        network = network_kpis(sim.statistics_file, trips)
+    finally:
+        if sim is not None:
+            if own_work:
+                sim.cleanup()
+            else:
+                sim.close()
+        if own_work:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return EpisodeResult(
+        scenario_id=sc.id, controller=str(getattr(ctl, "name", type(ctl).__name__)), seed=seed,
+        trips=trips, network=network, wall_time=time.perf_counter() - t_start,
+        controller_time=ctl_time, decisions=decisions, sim_time=sc.duration,
+    )
