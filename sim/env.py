@@ -1,0 +1,574 @@
+"""Gymnasium and PettingZoo environments over the same actuator and ``DistrictState``.
+
+* :class:`WulinEnv` (Gymnasium): one signal (``signals="B1"``: observation of that signal,
+  ``Discrete`` action; the other signals run the network's own programs in SUMO) or several /
+  all signals as one centralised agent (concatenated observations, ``MultiDiscrete`` action).
+* :class:`WulinParallelEnv` (PettingZoo ``ParallelEnv``): one agent per signal, every agent
+  with the same observation and action space, so one policy can be shared by all signals.
+
+Both drive the signals through :class:`~sim.actuator.SignalActuator` (yellow, all-red,
+minimum and maximum green are the actuator's business, the same as for every baseline
+controller) and read :class:`~sim.state.DistrictState` with :class:`~sim.state.StateReader`.
+Observations and rewards are chosen by name from the registries of :mod:`sim.observations`.
+
+Action modes:
+
+* ``"stage"``: every ``delta_t`` seconds each agent picks the stage to serve next
+  (``Discrete(K)``, ``K`` = most stages of any signal).  On a signal with fewer stages a
+  padded action (``k >= n_stages``) keeps the current stage; ``info["action_mask"]`` and the
+  ``mask`` observation term say which actions are real.
+* ``"splits"``: once per plan cycle (``cycle`` seconds) each agent adjusts the splits of a
+  fixed-time plan: action ``Box(-1, 1, (K,))``, greens = ``min_green`` + the spare green time
+  shared by ``softmax(2 a)`` over the signal's stages; stages are served in cycle order.
+  :meth:`SignalEngine.split_plans` returns the greens of the last cycle, so a policy's output
+  is a deployable timing plan.
+
+Episodes run from the scenario's begin for ``episode_seconds`` (the whole scenario by
+default) and end *truncated* (a time limit, not a terminal state).  Seeds are explicit: the
+seed given to ``reset`` is SUMO's seed; ``reset(seed=None)`` draws one from the env's own
+generator.  The environments write no files (SUMO's error log goes to a private temporary
+folder that ``close()`` removes).
+
+Gymnasium ids (``gymnasium.make``): ``wulin/Signal-v0`` (kwargs ``scenario``, ``signals``)
+and ``wulin/District-v0``; :func:`parallel_env` is the PettingZoo constructor.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from pettingzoo import ParallelEnv
+
+from sim.actuator import SignalActuator
+from sim.errors import WulinError
+from sim.observations import (
+    SignalPadding,
+    available_observations,
+    observation_bounds,
+    observation_term,
+    observe,
+    reward_fn,
+)
+from sim.scenario import Scenario, load_scenario
+from sim.simulation import MAX_SEED, Simulation
+from sim.state import DistrictLayout, DistrictState, StateReader
+from sim.topology import load_signal_specs
+
+ACTION_MODES = ("stage", "splits")
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """How an environment observes, rewards and acts (the ``[env]`` table of a training TOML).
+
+    Attributes:
+        delta_t: Seconds between decisions in ``stage`` mode.
+        observation: Observation term names, concatenated in this order.
+        reward: Reward name.
+        reward_scale: Factor applied to the reward (keeps returns near unit scale).
+        action_mode: ``"stage"`` or ``"splits"``.
+        cycle: Plan cycle in seconds (``splits`` mode: one decision per cycle).
+        episode_seconds: Episode length from the scenario's begin; 0 = the whole scenario.
+        yellow: Actuator yellow, seconds.
+        all_red: Actuator all-red, seconds.
+        min_green: Actuator minimum green, seconds.
+        max_green: Actuator maximum green, seconds.
+    """
+
+    delta_t: float = 5.0
+    observation: tuple[str, ...] = ("stage", "mask", "density", "queue")
+    reward: str = "queue"
+    reward_scale: float = 0.1
+    action_mode: str = "stage"
+    cycle: float = 90.0
+    episode_seconds: float = 0.0
+    yellow: float = 3.0
+    all_red: float = 2.0
+    min_green: float = 5.0
+    max_green: float = 60.0
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self, where: str = "env config") -> None:
+        """Raise a :class:`WulinError` naming the field and the fix for any bad value."""
+        def positive(name: str, allow_zero: bool = False) -> None:
+            v = getattr(self, name)
+            ok = isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+            if not ok or v < 0 or (v == 0 and not allow_zero):
+                need = ">= 0" if allow_zero else "> 0"
+                raise WulinError(f"{where}: field '{name}' must be a number {need}, got {v!r}")
+
+        for name in ("delta_t", "reward_scale", "cycle", "min_green", "max_green"):
+            positive(name)
+        for name in ("episode_seconds", "yellow", "all_red"):
+            positive(name, allow_zero=True)
+        if self.max_green < self.min_green:
+            raise WulinError(f"{where}: field 'max_green' ({self.max_green}) < 'min_green' ({self.min_green})")
+        if self.action_mode not in ACTION_MODES:
+            raise WulinError(
+                f"{where}: field 'action_mode' must be one of {', '.join(ACTION_MODES)}, "
+                f"got {self.action_mode!r}"
+            )
+        if not self.observation or not all(isinstance(x, str) for x in self.observation):
+            raise WulinError(
+                f"{where}: field 'observation' must be a non-empty list of names from "
+                f"{', '.join(available_observations())}"
+            )
+        for name in self.observation:
+            observation_term(name, f"{where}: field 'observation'")
+        reward_fn(self.reward, f"{where}: field 'reward'")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], where: str = "env config") -> EnvConfig:
+        """Build from a TOML table; unknown keys are an error naming the allowed ones."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise WulinError(
+                f"{where}: unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}"
+            )
+        kw = dict(data)
+        if "observation" in kw:
+            obs = kw["observation"]
+            kw["observation"] = (obs,) if isinstance(obs, str) else tuple(obs)
+        for key in ("delta_t", "reward_scale", "cycle", "episode_seconds", "yellow", "all_red",
+                    "min_green", "max_green"):
+            if isinstance(kw.get(key), int) and not isinstance(kw.get(key), bool):
+                kw[key] = float(kw[key])
+        cfg = cls.__new__(cls)
+        for k, v in {**asdict(cls()), **kw}.items():
+            object.__setattr__(cfg, k, v)
+        cfg.validate(where)
+        return cfg
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["observation"] = list(self.observation)
+        return d
+
+    @property
+    def actuator_params(self) -> dict[str, float]:
+        return {"yellow": self.yellow, "all_red": self.all_red, "min_green": self.min_green,
+                "max_green": self.max_green}
+
+
+def _as_scenario(scenario: Scenario | str) -> Scenario:
+    return load_scenario(scenario) if isinstance(scenario, str) else scenario
+
+
+def district_layout(scenario: Scenario, signals: Sequence[str] | str | None = None) -> DistrictLayout:
+    """The layout of the controlled signals (all of them by default, sorted by id).
+
+    Raises:
+        WulinError: an unknown signal id (listing the known ones).
+    """
+    specs = load_signal_specs(scenario.net_file)
+    if signals is None:
+        return DistrictLayout.from_specs(specs)
+    ids = [signals] if isinstance(signals, str) else list(signals)
+    missing = [s for s in ids if s not in specs]
+    if missing or not ids:
+        raise WulinError(
+            f"signals: {missing or ids!r} not in {scenario.net_file.name}; known signals: "
+            f"{', '.join(specs)}"
+        )
+    return DistrictLayout.from_specs([specs[s] for s in ids])
+
+
+def stage_decision(action: np.ndarray, n_stages: np.ndarray) -> np.ndarray:
+    """``stage`` mode: the actuator request for per-signal actions; padded actions keep (-1)."""
+    a = np.asarray(action).astype(np.int64)
+    return np.where(a < n_stages, a, -1).astype(np.int32)
+
+
+class SplitSchedule:
+    """Serves each signal's stages in cycle order with given greens (``splits`` mode).
+
+    Used by the environments and by :class:`agents.policy_controller.PolicyController`, so a
+    trained split policy runs the same way in training and evaluation.
+    """
+
+    def __init__(self, padding: SignalPadding, config: EnvConfig) -> None:
+        self.padding = padding
+        self.config = config
+        layout = padding.layout
+        self.n_stages = layout.n_stages.astype(np.int64)
+        self.greens = np.zeros((layout.n_signals, padding.n_stages), dtype=np.float64)
+        self.set_action(np.zeros((layout.n_signals, padding.n_stages), dtype=np.float32))
+
+    def set_action(self, action: np.ndarray) -> None:
+        """Greens from a ``[S, K]`` action in [-1, 1] (softmax shares of the spare time)."""
+        cfg, valid = self.config, self.padding.stage_valid
+        a = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0) * 2.0
+        a = np.where(valid, a, -np.inf)
+        share = np.exp(a - a.max(axis=1, keepdims=True))
+        share /= share.sum(axis=1, keepdims=True)
+        n = self.n_stages.astype(np.float64)
+        lost = n * (cfg.yellow + cfg.all_red)
+        spare = np.maximum(cfg.cycle - lost - n * cfg.min_green, 0.0)
+        g = cfg.min_green + spare[:, None] * share
+        self.greens = np.where(valid, np.minimum(g, cfg.max_green), 0.0)
+
+    def decision(self, stage: np.ndarray, stage_time: np.ndarray, in_transition: np.ndarray) -> np.ndarray:
+        """Requests for the signals whose current green has run its planned time."""
+        S = len(stage)
+        green_now = self.greens[np.arange(S), np.clip(stage, 0, self.greens.shape[1] - 1)]
+        due = ~in_transition & (stage_time >= green_now - 1e-6)
+        d = np.full(S, -1, dtype=np.int32)
+        d[due] = ((stage[due] + 1) % self.n_stages[due]).astype(np.int32)
+        return d
+
+
+class SignalEngine:
+    """The shared core of both environments: one SUMO run, the actuator, the state reader.
+
+    Args:
+        scenario: Scenario or scenario id.
+        config: Observation, reward and action settings.
+        signals: Controlled signal ids (all by default); the others run their SUMO programs.
+        backend: ``"libsumo"`` (one per process) or ``"traci"``.
+        label: SUMO instance label.
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario | str,
+        config: EnvConfig | None = None,
+        *,
+        signals: Sequence[str] | str | None = None,
+        backend: str = "libsumo",
+        label: str | None = None,
+    ) -> None:
+        self.scenario = _as_scenario(scenario)
+        self.config = config or EnvConfig()
+        self.layout = district_layout(self.scenario, signals)
+        if self.layout.n_signals == 0:
+            raise WulinError(f"{self.scenario.net_file}: the network has no traffic lights to control")
+        self.padding = SignalPadding.build(self.layout, self.config.max_green)
+        self.obs_low, self.obs_high = observation_bounds(self.padding, self.config.observation)
+        self.obs_width = int(self.obs_low.size)
+        self.backend = backend
+        self.label = label
+        self._reward = reward_fn(self.config.reward)
+        self.sim: Simulation | None = None
+        self.actuator: SignalActuator | None = None
+        self.reader: StateReader | None = None
+        self.state: DistrictState = DistrictState.empty(self.layout)
+        self._prev: DistrictState | None = None
+        self.schedule = SplitSchedule(self.padding, self.config)
+        self.time = self.scenario.begin
+        end = self.scenario.end
+        if self.config.episode_seconds > 0:
+            end = min(end, self.scenario.begin + self.config.episode_seconds)
+        self.end = end
+        self.steps = 0
+
+    # ------------------------------------------------------------------ spaces
+    @property
+    def n_actions(self) -> int:
+        return self.padding.n_stages
+
+    def agent_observation_space(self) -> spaces.Box:
+        return spaces.Box(self.obs_low, self.obs_high, dtype=np.float32)
+
+    def agent_action_space(self) -> spaces.Space:
+        if self.config.action_mode == "stage":
+            return spaces.Discrete(self.padding.n_stages)
+        return spaces.Box(-1.0, 1.0, (self.padding.n_stages,), dtype=np.float32)
+
+    def action_mask(self) -> np.ndarray:
+        """``[S, K]`` int8: 1 for the actions that are real stages of each signal."""
+        return self.padding.stage_valid.astype(np.int8)
+
+    # ------------------------------------------------------------------ lifecycle
+    def reset(self, seed: int) -> np.ndarray:
+        """Start (or reload) SUMO with ``seed``; returns the first ``[S, W]`` observation."""
+        if self.sim is None:
+            self.sim = Simulation(self.scenario, seed=seed, backend=self.backend, label=self.label)  # type: ignore[arg-type]
+            self.sim.start()
+        else:
+            self.sim.reset(seed)
+        self.reader = StateReader(self.sim, self.layout)
+        self.reader.subscribe()
+        self.actuator = SignalActuator(self.sim, self.layout, **self.config.actuator_params)
+        self.actuator.reset()
+        self.schedule = SplitSchedule(self.padding, self.config)
+        self.time = self.sim.time
+        self.steps = 0
+        self._prev = None
+        self._read()
+        return observe(self.padding, self.config.observation, self.state)
+
+    def close(self) -> None:
+        if self.sim is not None:
+            self.sim.cleanup()
+            self.sim = None
+
+    @property
+    def done(self) -> bool:
+        return self.time >= self.end - 1e-9
+
+    def _read(self) -> None:
+        act = self.actuator
+        assert self.reader is not None and act is not None
+        self.reader.read(into=self.state, stage=act.stage, stage_time=act.stage_time,
+                         in_transition=act.in_transition)
+
+    def _advance(self, seconds: float, splits: bool = False) -> None:
+        sim, act = self.sim, self.actuator
+        assert sim is not None and act is not None
+        dt = self.scenario.step_length
+        n = max(1, int(round(seconds / dt)))
+        t0 = self.time
+        for k in range(1, n + 1):
+            if splits:
+                d = self.schedule.decision(act.stage, act.stage_time, act.in_transition)
+                if (d >= 0).any():
+                    act.request(d)
+            sim.step()
+            t = t0 + k * dt
+            act.tick(t)
+            if t >= self.end - 1e-9:
+                break
+        self.time = sim.time
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Apply one decision for all controlled signals; returns ``(obs [S, W], reward [S])``.
+
+        ``action`` is ``[S]`` stage indices (``stage`` mode; padded actions keep the stage) or
+        ``[S, K]`` split adjustments in [-1, 1] (``splits`` mode).
+        """
+        if self.sim is None or self.actuator is None:
+            raise WulinError("environment not reset; call reset() first")
+        cfg = self.config
+        if cfg.action_mode == "stage":
+            a = np.asarray(action).reshape(self.layout.n_signals).astype(np.int64)
+            if (a < 0).any() or (a >= self.padding.n_stages).any():
+                raise WulinError(f"action out of range 0..{self.padding.n_stages - 1}: {a.tolist()}")
+            self.actuator.request(stage_decision(a, self.layout.n_stages))
+            self._prev = self._copy_state()
+            self._advance(cfg.delta_t)
+            self._read()
+            r = self._reward(self.padding, self.state, self._prev, cfg.delta_t)
+        else:
+            a = np.asarray(action, dtype=np.float32).reshape(self.layout.n_signals, self.padding.n_stages)
+            self.schedule.set_action(a)
+            # reward: the mean over the cycle, sampled every delta_t (one sample is too noisy)
+            total = np.zeros(self.layout.n_signals, dtype=np.float64)
+            samples = 0
+            left = cfg.cycle
+            while left > 1e-9 and not self.done:
+                chunk = min(cfg.delta_t, left)
+                self._prev = self._copy_state()
+                self._advance(chunk, splits=True)
+                self._read()
+                total += self._reward(self.padding, self.state, self._prev, chunk)
+                samples += 1
+                left -= chunk
+            r = total / max(samples, 1)
+        self.steps += 1
+        obs = observe(self.padding, cfg.observation, self.state)
+        return obs, (np.asarray(r, dtype=np.float32) * cfg.reward_scale)
+
+    def _copy_state(self) -> DistrictState:
+        st = self.state
+        return DistrictState(
+            time=st.time, queue=st.queue.copy(), count=st.count.copy(), speed=st.speed.copy(),
+            waiting=st.waiting.copy(), out_count=st.out_count.copy(), stage=st.stage.copy(),
+            stage_time=st.stage_time.copy(), in_transition=st.in_transition.copy(),
+        )
+
+    def split_plans(self) -> dict[str, list[tuple[str, float]]]:
+        """``splits`` mode: per signal, ``(green state, green seconds)`` of the current plan."""
+        out = {}
+        for s, spec in enumerate(self.layout.specs):
+            out[spec.id] = [(spec.stages[k], float(self.schedule.greens[s, k]))
+                            for k in range(spec.n_stages)]
+        return out
+
+    def info(self) -> dict[str, Any]:
+        """Network-level numbers for logging (vehicles halting and on the controlled lanes)."""
+        return {
+            "time": float(self.time),
+            "queue": float(self.state.queue.sum()),
+            "vehicles": float(self.state.count.sum()),
+        }
+
+
+def _draw_seed(rng: np.random.Generator) -> int:
+    return int(rng.integers(0, MAX_SEED))
+
+
+class WulinEnv(gym.Env):
+    """Gymnasium env: one signal, or several signals as one centralised agent.
+
+    Args:
+        scenario: Scenario or id (default ``grid-am-v1``).
+        signals: One signal id (single-signal env), a list of ids, or None for all signals.
+        config: :class:`EnvConfig`, or a dict of its fields.
+        backend: ``"libsumo"`` or ``"traci"``.
+        render_mode: Not supported (use ``wulin simulate --gui``); must be None.
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(
+        self,
+        scenario: Scenario | str = "grid-am-v1",
+        signals: Sequence[str] | str | None = None,
+        config: EnvConfig | Mapping[str, Any] | None = None,
+        backend: str = "libsumo",
+        render_mode: str | None = None,
+    ) -> None:
+        if render_mode is not None:
+            raise WulinError("render_mode: the Wulin envs do not render; use `wulin simulate --gui`")
+        cfg = config if isinstance(config, EnvConfig) else EnvConfig.from_dict(config or {})
+        self.engine = SignalEngine(scenario, cfg, signals=signals, backend=backend)
+        self.single = isinstance(signals, str)
+        S, K = self.engine.layout.n_signals, self.engine.n_actions
+        box = self.engine.agent_observation_space()
+        if self.single:
+            self.observation_space = box
+            self.action_space = self.engine.agent_action_space()
+        else:
+            self.observation_space = spaces.Box(np.tile(box.low, S), np.tile(box.high, S), dtype=np.float32)
+            if cfg.action_mode == "stage":
+                self.action_space = spaces.MultiDiscrete(np.full(S, K, dtype=np.int64))
+            else:
+                self.action_space = spaces.Box(-1.0, 1.0, (S * K,), dtype=np.float32)
+
+    def _obs(self, obs: np.ndarray) -> np.ndarray:
+        return obs[0] if self.single else obs.reshape(-1)
+
+    def _info(self) -> dict[str, Any]:
+        mask = self.engine.action_mask()
+        return {**self.engine.info(), "action_mask": mask[0] if self.single else mask}
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):  # type: ignore[override]
+        super().reset(seed=seed)
+        sumo_seed = seed if seed is not None else _draw_seed(self.np_random)
+        obs = self.engine.reset(int(sumo_seed) % (MAX_SEED + 1))
+        return self._obs(obs), self._info()
+
+    def step(self, action: Any):  # type: ignore[override]
+        obs, r = self.engine.step(np.asarray(action))
+        return self._obs(obs), float(r.sum()), False, self.engine.done, self._info()
+
+    def close(self) -> None:
+        self.engine.close()
+
+
+class WulinParallelEnv(ParallelEnv):
+    """PettingZoo ``ParallelEnv``: one agent per signal, identical spaces (padded).
+
+    Args:
+        scenario: Scenario or id (default ``grid-am-v1``).
+        config: :class:`EnvConfig`, or a dict of its fields.
+        signals: Controlled signals (all by default).
+        backend: ``"libsumo"`` or ``"traci"`` (several envs in one process need traci).
+    """
+
+    metadata = {"name": "wulin_signals_v0", "render_modes": [], "is_parallelizable": True}
+
+    def __init__(
+        self,
+        scenario: Scenario | str = "grid-am-v1",
+        config: EnvConfig | Mapping[str, Any] | None = None,
+        signals: Sequence[str] | None = None,
+        backend: str = "libsumo",
+        render_mode: str | None = None,
+    ) -> None:
+        if render_mode is not None:
+            raise WulinError("render_mode: the Wulin envs do not render; use `wulin simulate --gui`")
+        cfg = config if isinstance(config, EnvConfig) else EnvConfig.from_dict(config or {})
+        self.engine = SignalEngine(scenario, cfg, signals=signals, backend=backend)
+        self.possible_agents = list(self.engine.layout.signal_ids)
+        self.agents: list[str] = []
+        self.render_mode = None
+        self._obs_space = {a: self.engine.agent_observation_space() for a in self.possible_agents}
+        self._act_space = {a: self.engine.agent_action_space() for a in self.possible_agents}
+        self._rng = np.random.default_rng()
+
+    def observation_space(self, agent: str) -> spaces.Space:
+        return self._obs_space[agent]
+
+    def action_space(self, agent: str) -> spaces.Space:
+        return self._act_space[agent]
+
+    def _infos(self) -> dict[str, dict[str, Any]]:
+        mask = self.engine.action_mask()
+        return {a: {"action_mask": mask[i]} for i, a in enumerate(self.possible_agents)}
+
+    def reset(self, seed: int | None = None, options: dict[str, Any] | None = None):  # type: ignore[override]
+        if seed is not None:
+            self._rng = np.random.default_rng(seed)
+            sumo_seed = seed % (MAX_SEED + 1)
+        else:
+            sumo_seed = _draw_seed(self._rng)
+        obs = self.engine.reset(int(sumo_seed))
+        self.agents = list(self.possible_agents)
+        return {a: obs[i] for i, a in enumerate(self.agents)}, self._infos()
+
+    def step(self, actions: Mapping[str, Any]):  # type: ignore[override]
+        if not self.agents:
+            raise WulinError("episode over; call reset() first")
+        K = self.engine.n_actions
+        if self.engine.config.action_mode == "stage":
+            a = np.zeros(len(self.possible_agents), dtype=np.int64)  # missing agent: stage 0
+            for i, ag in enumerate(self.possible_agents):
+                if ag in actions:
+                    a[i] = int(np.asarray(actions[ag]).reshape(()))
+        else:
+            a = np.zeros((len(self.possible_agents), K), dtype=np.float32)
+            for i, ag in enumerate(self.possible_agents):
+                if ag in actions:
+                    a[i] = np.asarray(actions[ag], dtype=np.float32).reshape(K)
+        obs, r = self.engine.step(a)
+        done = self.engine.done
+        agents = self.possible_agents
+        observations = {ag: obs[i] for i, ag in enumerate(agents)}
+        rewards = {ag: float(r[i]) for i, ag in enumerate(agents)}
+        terminations = {ag: False for ag in agents}
+        truncations = {ag: done for ag in agents}
+        infos = self._infos()
+        if done:
+            self.agents = []
+        return observations, rewards, terminations, truncations, infos
+
+    def state(self) -> np.ndarray:
+        """The global state: every agent's observation, concatenated."""
+        return observe(self.engine.padding, self.engine.config.observation, self.engine.state).reshape(-1)
+
+    def close(self) -> None:
+        self.engine.close()
+
+
+def parallel_env(**kwargs: Any) -> WulinParallelEnv:
+    """PettingZoo-style constructor: ``parallel_env(scenario="grid-am-v1", config={...})``."""
+    return WulinParallelEnv(**kwargs)
+
+
+def register_envs() -> None:
+    """Register the Gymnasium ids ``wulin/Signal-v0`` and ``wulin/District-v0`` (idempotent)."""
+    registry = gym.envs.registration.registry
+    if "wulin/District-v0" not in registry:
+        gym.register(id="wulin/District-v0", entry_point="sim.env:WulinEnv",
+                     kwargs={"scenario": "grid-am-v1"}, disable_env_checker=True)
+    if "wulin/Signal-v0" not in registry:
+        gym.register(id="wulin/Signal-v0", entry_point="sim.env:WulinEnv",
+                     kwargs={"scenario": "grid-am-v1", "signals": "B1"}, disable_env_checker=True)
+
+
+register_envs()
+
+__all__ = [
+    "ACTION_MODES", "EnvConfig", "SignalEngine", "SplitSchedule", "WulinEnv", "WulinParallelEnv",
+    "district_layout", "parallel_env", "register_envs", "stage_decision",
+]

@@ -1,0 +1,320 @@
+"""Observation and reward terms for the RL environments, chosen by name from registries.
+
+Every term works on a whole :class:`~sim.state.DistrictState` at once and returns one row per
+signal (``[n_signals, width]`` for observations, ``[n_signals]`` for rewards), so the
+Gymnasium env, the PettingZoo env and :class:`agents.policy_controller.PolicyController`
+compute exactly the same numbers from the same state.
+
+Heterogeneous intersections share one observation space by *padding*: a signal with fewer
+in-lanes or stages than the largest one gets zeros in the missing slots (and a ``mask`` term
+says which stages exist).  :class:`SignalPadding` holds the index arrays for that, built once.
+
+Observation terms (all scaled to about [0, 1], pressure to [-1, 1]):
+
+========== ======================= ===================================================
+name       width per signal        meaning
+========== ======================= ===================================================
+stage      K + 2                   one-hot current stage, in-transition flag,
+                                   time in stage / max green (clipped at 1)
+mask       K                       1 for the stages this signal has
+density    L                       vehicles per in-lane / lane capacity (length / 7.5 m)
+queue      L                       halting vehicles per in-lane / capacity
+waiting    L                       tanh(accumulated waiting time / (60 s x capacity))
+speed      L                       mean speed / speed limit (1 on an empty lane)
+pressure   L                       in-lane density minus mean density of its exits
+time-loss  L                       vehicles x (1 - speed / limit) / capacity
+========== ======================= ===================================================
+
+``K`` is the largest number of stages and ``L`` the largest number of controlled in-lanes of
+any signal in the layout.
+
+Reward terms (one value per signal, larger is better, per decision):
+
+============= ==========================================================================
+queue         minus the halting vehicles on the signal's in-lanes
+pressure      minus |vehicles on in-lanes - vehicles on out-lanes| (max-pressure's objective)
+waiting       minus the accumulated waiting time on the in-lanes / 100 s
+diff-waiting  decrease of the accumulated waiting time since the last decision / 100 s
+              (sumo-rl's default reward)
+time-loss     minus the rate at which vehicles on the in-lanes lose time, vehicle-seconds
+              per second: sum of count x (1 - speed / limit).  The lane-level estimate of
+              SUMO's ``timeLoss``, the KPI the baselines are compared on.
+============= ==========================================================================
+
+Register more with :func:`register_observation` and :func:`register_reward`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.errors import WulinError
+from sim.state import DistrictLayout, DistrictState
+
+VEHICLE_SPACE = 7.5  # metres per queued car (5 m length + 2.5 m gap): lane capacity
+
+
+@dataclass(frozen=True, eq=False)
+class SignalPadding:
+    """Per-signal padded index arrays over a :class:`DistrictLayout` (built once).
+
+    Attributes:
+        layout: The layout.
+        n_lanes: ``L``, the largest number of in-lanes of a signal.
+        n_stages: ``K``, the largest number of stages of a signal.
+        lane_index: ``[S, L]`` index into ``layout.in_lanes`` (0 where padded).
+        lane_valid: ``[S, L]`` True for real lanes.
+        lane_capacity: ``[S, L]`` vehicles a lane holds (1 where padded).
+        lane_speed: ``[S, L]`` speed limit in m/s (1 where padded).
+        exit_density_weight: ``[n_in, n_out]`` averaging matrix: each in-lane's mean over
+            the out-lanes of its movements.
+        out_capacity: ``[n_out]`` vehicles an out-lane holds.
+        stage_valid: ``[S, K]`` True for the stages a signal has.
+        max_green: ``[S]`` maximum green used to scale time in stage.
+    """
+
+    layout: DistrictLayout
+    n_lanes: int
+    n_stages: int
+    lane_index: np.ndarray
+    lane_valid: np.ndarray
+    lane_capacity: np.ndarray
+    lane_speed: np.ndarray
+    exit_density_weight: np.ndarray
+    out_capacity: np.ndarray
+    stage_valid: np.ndarray
+    max_green: np.ndarray
+
+    @classmethod
+    def build(cls, layout: DistrictLayout, max_green: float | np.ndarray = 90.0) -> SignalPadding:
+        S = layout.n_signals
+        per_signal = np.diff(layout.in_ptr)
+        L = int(per_signal.max()) if S else 1
+        K = int(layout.n_stages.max()) if S else 1
+        lane_index = np.zeros((S, L), dtype=np.int64)
+        lane_valid = np.zeros((S, L), dtype=bool)
+        for s in range(S):
+            a, b = int(layout.in_ptr[s]), int(layout.in_ptr[s + 1])
+            lane_index[s, : b - a] = np.arange(a, b)
+            lane_valid[s, : b - a] = True
+        cap_all = np.maximum(layout.in_lane_length / VEHICLE_SPACE, 1.0).astype(np.float32)
+        speeds = np.array(
+            [spec.lane_speeds[lane] for spec in layout.specs for lane in spec.in_lanes],
+            dtype=np.float32,
+        )
+        lane_capacity = np.where(lane_valid, cap_all[lane_index], 1.0).astype(np.float32)
+        lane_speed = np.where(lane_valid, speeds[lane_index] if speeds.size else 1.0, 1.0)
+        w = np.zeros((layout.n_in, layout.n_out), dtype=np.float32)
+        np.add.at(w, (layout.mov_in, layout.mov_out), 1.0)
+        w = (w > 0).astype(np.float32)
+        w /= np.maximum(w.sum(axis=1, keepdims=True), 1.0)
+        stage_valid = np.arange(K)[None, :] < layout.n_stages[:, None]
+        mg = np.broadcast_to(np.asarray(max_green, dtype=np.float32), (S,)).copy()
+        mg[~np.isfinite(mg)] = 120.0  # "no maximum": scale time in stage by two minutes
+        return cls(
+            layout=layout,
+            n_lanes=L,
+            n_stages=K,
+            lane_index=lane_index,
+            lane_valid=lane_valid,
+            lane_capacity=lane_capacity,
+            lane_speed=lane_speed.astype(np.float32),
+            exit_density_weight=w,
+            out_capacity=np.maximum(layout.out_lane_length / VEHICLE_SPACE, 1.0).astype(np.float32),
+            stage_valid=stage_valid,
+            max_green=np.maximum(mg, 1.0),
+        )
+
+    def lanes(self, values: np.ndarray) -> np.ndarray:
+        """Per-in-lane ``values`` as ``[S, L]``, zero where padded."""
+        return np.where(self.lane_valid, values[self.lane_index], 0.0).astype(np.float32)
+
+
+ObservationFn = Callable[[SignalPadding, DistrictState], np.ndarray]
+RewardFn = Callable[[SignalPadding, DistrictState, "DistrictState | None", float], np.ndarray]
+
+
+@dataclass(frozen=True)
+class ObservationTerm:
+    """A named observation term: its width and bounds given the padding, and its function."""
+
+    name: str
+    fn: ObservationFn
+    width: Callable[[SignalPadding], int]
+    low: float = 0.0
+    high: float = 1.0
+
+
+_OBSERVATIONS: dict[str, ObservationTerm] = {}
+_REWARDS: dict[str, RewardFn] = {}
+
+
+def register_observation(
+    name: str, width: Callable[[SignalPadding], int], low: float = 0.0, high: float = 1.0
+) -> Callable[[ObservationFn], ObservationFn]:
+    """Decorator: register an observation term ``fn(padding, state) -> [S, width]``."""
+
+    def deco(fn: ObservationFn) -> ObservationFn:
+        _OBSERVATIONS[name] = ObservationTerm(name, fn, width, low, high)
+        return fn
+
+    return deco
+
+
+def register_reward(name: str) -> Callable[[RewardFn], RewardFn]:
+    """Decorator: register a reward ``fn(padding, state, previous_state, dt) -> [S]``."""
+
+    def deco(fn: RewardFn) -> RewardFn:
+        _REWARDS[name] = fn
+        return fn
+
+    return deco
+
+
+def available_observations() -> list[str]:
+    return sorted(_OBSERVATIONS)
+
+
+def available_rewards() -> list[str]:
+    return sorted(_REWARDS)
+
+
+def observation_term(name: str, where: str = "observation") -> ObservationTerm:
+    """The term registered as ``name``; a :class:`WulinError` listing the known ones otherwise."""
+    if name not in _OBSERVATIONS:
+        raise WulinError(
+            f"{where}: unknown observation {name!r}; known: {', '.join(available_observations())}"
+        )
+    return _OBSERVATIONS[name]
+
+
+def reward_fn(name: str, where: str = "reward") -> RewardFn:
+    """The reward registered as ``name``; a :class:`WulinError` listing the known ones otherwise."""
+    if name not in _REWARDS:
+        raise WulinError(f"{where}: unknown reward {name!r}; known: {', '.join(available_rewards())}")
+    return _REWARDS[name]
+
+
+# ------------------------------------------------------------------ observation terms
+def _lanes_width(p: SignalPadding) -> int:
+    return p.n_lanes
+
+
+@register_observation("stage", width=lambda p: p.n_stages + 2)
+def obs_stage(p: SignalPadding, st: DistrictState) -> np.ndarray:
+    S = p.layout.n_signals
+    out = np.zeros((S, p.n_stages + 2), dtype=np.float32)
+    stage = np.clip(st.stage, 0, p.n_stages - 1)
+    out[np.arange(S), stage] = 1.0
+    out[:, p.n_stages] = st.in_transition
+    out[:, p.n_stages + 1] = np.minimum(st.stage_time / p.max_green, 1.0)
+    return out
+
+
+@register_observation("mask", width=lambda p: p.n_stages)
+def obs_mask(p: SignalPadding, st: DistrictState) -> np.ndarray:
+    return p.stage_valid.astype(np.float32)
+
+
+@register_observation("density", width=_lanes_width)
+def obs_density(p: SignalPadding, st: DistrictState) -> np.ndarray:
+    return np.minimum(p.lanes(st.count) / p.lane_capacity, 1.0)
+
+
+@register_observation("queue", width=_lanes_width)
+def obs_queue(p: SignalPadding, st: DistrictState) -> np.ndarray:
+    return np.minimum(p.lanes(st.queue) / p.lane_capacity, 1.0)
+
+
+@register_observation("waiting", width=_lanes_width)
+def obs_waiting(p: SignalPadding, st: DistrictState) -> np.ndarray:
+    return np.tanh(p.lanes(st.waiting) / (60.0 * p.lane_capacity)).astype(np.float32)
+
+
+@register_observation("speed", width=_lanes_width)
+def obs_speed(p: SignalPadding, st: DistrictState) -> np.ndarray:
+    v = np.where(p.lanes(st.count) > 0, p.lanes(st.speed) / p.lane_speed, 1.0)
+    return np.where(p.lane_valid, np.clip(v, 0.0, 1.0), 0.0).astype(np.float32)
+
+
+def _exit_density(p: SignalPadding, st: DistrictState) -> np.ndarray:
+    out_density = np.minimum(st.out_count / p.out_capacity, 1.0)
+    return p.exit_density_weight @ out_density  # [n_in]
+
+
+@register_observation("pressure", width=_lanes_width, low=-1.0, high=1.0)
+def obs_pressure(p: SignalPadding, st: DistrictState) -> np.ndarray:
+    exit_d = p.lanes(_exit_density(p, st))
+    return np.clip(obs_density(p, st) - exit_d, -1.0, 1.0).astype(np.float32)
+
+
+def _lane_time_loss(p: SignalPadding, st: DistrictState) -> np.ndarray:
+    """Vehicles x (1 - speed / limit) per in-lane, ``[S, L]``: seconds lost per second."""
+    count = p.lanes(st.count)
+    slow = 1.0 - np.clip(p.lanes(st.speed) / p.lane_speed, 0.0, 1.0)
+    return np.where(count > 0, count * slow, 0.0).astype(np.float32)
+
+
+@register_observation("time-loss", width=_lanes_width)
+def obs_time_loss(p: SignalPadding, st: DistrictState) -> np.ndarray:
+    return np.minimum(_lane_time_loss(p, st) / p.lane_capacity, 1.0)
+
+
+# ------------------------------------------------------------------ reward terms
+@register_reward("queue")
+def reward_queue(p: SignalPadding, st: DistrictState, prev: DistrictState | None, dt: float) -> np.ndarray:
+    return -p.lanes(st.queue).sum(axis=1)
+
+
+@register_reward("pressure")
+def reward_pressure(
+    p: SignalPadding, st: DistrictState, prev: DistrictState | None, dt: float
+) -> np.ndarray:
+    lay = p.layout
+    inc = np.add.reduceat(st.count, lay.in_ptr[:-1]) if lay.n_in else np.zeros(lay.n_signals)
+    out = np.add.reduceat(st.out_count, lay.out_ptr[:-1]) if lay.n_out else np.zeros(lay.n_signals)
+    return -np.abs(inc - out).astype(np.float32)
+
+
+@register_reward("waiting")
+def reward_waiting(
+    p: SignalPadding, st: DistrictState, prev: DistrictState | None, dt: float
+) -> np.ndarray:
+    return -p.lanes(st.waiting).sum(axis=1) / 100.0
+
+
+@register_reward("diff-waiting")
+def reward_diff_waiting(
+    p: SignalPadding, st: DistrictState, prev: DistrictState | None, dt: float
+) -> np.ndarray:
+    now = p.lanes(st.waiting).sum(axis=1)
+    if prev is None:
+        return np.zeros_like(now)
+    return (p.lanes(prev.waiting).sum(axis=1) - now) / 100.0
+
+
+@register_reward("time-loss")
+def reward_time_loss(
+    p: SignalPadding, st: DistrictState, prev: DistrictState | None, dt: float
+) -> np.ndarray:
+    return -_lane_time_loss(p, st).sum(axis=1)
+
+
+def observe(p: SignalPadding, names: tuple[str, ...], st: DistrictState) -> np.ndarray:
+    """Concatenate the named terms: ``[S, sum of widths]`` float32."""
+    parts = [observation_term(n).fn(p, st) for n in names]
+    return np.concatenate(parts, axis=1).astype(np.float32, copy=False)
+
+
+def observation_bounds(p: SignalPadding, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-signal lower and upper bounds of :func:`observe`."""
+    lows, highs = [], []
+    for n in names:
+        t = observation_term(n)
+        w = t.width(p)
+        lows.append(np.full(w, t.low, np.float32))
+        highs.append(np.full(w, t.high, np.float32))
+    return np.concatenate(lows), np.concatenate(highs)
