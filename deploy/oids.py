@@ -1,0 +1,133 @@
+"""NTCIP 1201 / 1202 v02 object identifiers used by the deploy adapter and the emulator.
+
+Every value here was taken from ``shared/reference/ntcip_oids.tsv`` (generated from public
+compiled MIBs) and ``tests/deploy/test_oids.py`` pins each one against that table; never type
+an OID from memory (a public C header drops the ``phase(1)`` arc).  The MIB-2 system objects
+are the standard RFC 1213 ones.
+
+Columns are the OID of the column; an instance adds the row index (``phaseMinimumGreen.3``
+is ``PHASE_MIN_GREEN + (3,)``).  Scalars are listed with their ``.0`` instance.
+"""
+
+from __future__ import annotations
+
+OID = tuple[int, ...]
+
+
+def oid(text: str) -> OID:
+    """``"1.3.6.1"`` -> ``(1, 3, 6, 1)``."""
+    return tuple(int(x) for x in text.strip(".").split("."))
+
+
+def dotted(o: OID) -> str:
+    return ".".join(str(x) for x in o)
+
+
+ASC = oid("1.3.6.1.4.1.1206.4.2.1")
+GLOBAL_DB = oid("1.3.6.1.4.1.1206.4.2.6.2")
+
+# MIB-2 system group (RFC 1213).
+SYS_DESCR = oid("1.3.6.1.2.1.1.1.0")
+SYS_UPTIME = oid("1.3.6.1.2.1.1.3.0")
+SYS_NAME = oid("1.3.6.1.2.1.1.5.0")
+
+# Capabilities (read-only scalars).
+MAX_PHASES = ASC + (1, 1, 0)
+MAX_PATTERNS = ASC + (4, 5, 0)
+MAX_SPLITS = ASC + (4, 8, 0)
+MAX_RINGS = ASC + (7, 1, 0)
+MAX_SEQUENCES = ASC + (7, 2, 0)
+MAX_CHANNELS = ASC + (8, 1, 0)
+
+# Phase table .1.2.1.<col>.<phase>
+PHASE_ENTRY = ASC + (1, 2, 1)
+PHASE_NUMBER = PHASE_ENTRY + (1,)
+PHASE_WALK = PHASE_ENTRY + (2,)
+PHASE_PED_CLEAR = PHASE_ENTRY + (3,)
+PHASE_MIN_GREEN = PHASE_ENTRY + (4,)
+PHASE_MAX1 = PHASE_ENTRY + (6,)
+PHASE_YELLOW = PHASE_ENTRY + (8,)  # tenths of a second
+PHASE_RED_CLEAR = PHASE_ENTRY + (9,)  # tenths of a second
+PHASE_RING = PHASE_ENTRY + (22,)
+PHASE_CONCURRENCY = PHASE_ENTRY + (23,)
+
+# Unit.
+UNIT_BACKUP_TIME = ASC + (3, 3, 0)
+UNIT_CONTROL_STATUS = ASC + (3, 5, 0)
+UNIT_ALARM_STATUS2 = ASC + (3, 7, 0)
+UNIT_ALARM_STATUS1 = ASC + (3, 8, 0)
+SHORT_ALARM_STATUS = ASC + (3, 9, 0)
+
+# Coordination .4
+COORD_CORRECTION_MODE = ASC + (4, 2, 0)
+PATTERN_ENTRY = ASC + (4, 7, 1)
+PATTERN_CYCLE = PATTERN_ENTRY + (2,)
+PATTERN_OFFSET = PATTERN_ENTRY + (3,)
+PATTERN_SPLIT = PATTERN_ENTRY + (4,)
+PATTERN_SEQUENCE = PATTERN_ENTRY + (5,)
+SPLIT_ENTRY = ASC + (4, 9, 1)
+SPLIT_TIME = SPLIT_ENTRY + (3,)
+SPLIT_MODE = SPLIT_ENTRY + (4,)
+SPLIT_COORD_PHASE = SPLIT_ENTRY + (5,)
+COORD_PATTERN_STATUS = ASC + (4, 10, 0)
+LOCAL_FREE_STATUS = ASC + (4, 11, 0)
+COORD_CYCLE_STATUS = ASC + (4, 12, 0)
+SYSTEM_PATTERN_CONTROL = ASC + (4, 14, 0)
+
+# Ring sequences .7.3.1.3.<sequence>.<ring>
+SEQUENCE_DATA = ASC + (7, 3, 1, 3)
+
+# Channels .8.2.1.2.<channel>
+CHANNEL_CONTROL_SOURCE = ASC + (8, 2, 1, 2)
+
+# NTCIP 1201 database transaction.
+DB_CREATE_TRANSACTION = GLOBAL_DB + (1, 0)
+DB_ERROR_TYPE = GLOBAL_DB + (2, 0)
+DB_VERIFY_STATUS = GLOBAL_DB + (6, 0)
+DB_VERIFY_ERROR = GLOBAL_DB + (7, 0)
+
+# Enumerations (from the table's enum column).
+TX_NORMAL, TX_TRANSACTION, TX_VERIFY, TX_DONE = 1, 2, 3, 6
+FREE_NOT_FREE = 2
+FREE_NAMES = {1: "other", 2: "notFree", 3: "commandFree", 4: "transitionFree", 5: "inputFree",
+              6: "coordFree", 7: "badPlan", 8: "badCycleTime", 9: "splitOverrun", 10: "invalidOffset",
+              11: "failed"}
+SPLIT_MODE_NONE, SPLIT_MODE_MAX_RECALL, SPLIT_MODE_OMITTED = 2, 4, 7
+PATTERN_STANDBY = 0  # systemPatternControl 0: no system pattern, the time-base schedule runs
+
+# dbVerifyStatus: the reference table says notDone(0), doneWithError(1), doneWithNoError(2);
+# NTCIP 1201 as printed says 1/2/3.  A device profile names its scheme; compare by meaning.
+VERIFY_SCHEMES: dict[str, dict[int, str]] = {
+    "table": {0: "notDone", 1: "doneWithError", 2: "doneWithNoError"},
+    "1201": {1: "notDone", 2: "doneWithError", 3: "doneWithNoError"},
+}
+
+# Name -> OID of every constant above, for the pinning test and PDU logs.
+NAMED: dict[str, OID] = {
+    "maxPhases": MAX_PHASES[:-1], "maxPatterns": MAX_PATTERNS[:-1], "maxSplits": MAX_SPLITS[:-1],
+    "maxRings": MAX_RINGS[:-1], "maxSequences": MAX_SEQUENCES[:-1], "maxChannels": MAX_CHANNELS[:-1],
+    "phaseNumber": PHASE_NUMBER, "phaseWalk": PHASE_WALK, "phasePedestrianClear": PHASE_PED_CLEAR,
+    "phaseMinimumGreen": PHASE_MIN_GREEN, "phaseMaximum1": PHASE_MAX1,
+    "phaseYellowChange": PHASE_YELLOW, "phaseRedClear": PHASE_RED_CLEAR, "phaseRing": PHASE_RING,
+    "phaseConcurrency": PHASE_CONCURRENCY,
+    "unitBackupTime": UNIT_BACKUP_TIME[:-1], "unitControlStatus": UNIT_CONTROL_STATUS[:-1],
+    "unitAlarmStatus1": UNIT_ALARM_STATUS1[:-1], "unitAlarmStatus2": UNIT_ALARM_STATUS2[:-1],
+    "shortAlarmStatus": SHORT_ALARM_STATUS[:-1], "coordCorrectionMode": COORD_CORRECTION_MODE[:-1],
+    "patternCycleTime": PATTERN_CYCLE, "patternOffsetTime": PATTERN_OFFSET,
+    "patternSplitNumber": PATTERN_SPLIT, "patternSequenceNumber": PATTERN_SEQUENCE,
+    "splitTime": SPLIT_TIME, "splitMode": SPLIT_MODE, "splitCoordPhase": SPLIT_COORD_PHASE,
+    "coordPatternStatus": COORD_PATTERN_STATUS[:-1], "localFreeStatus": LOCAL_FREE_STATUS[:-1],
+    "coordCycleStatus": COORD_CYCLE_STATUS[:-1], "systemPatternControl": SYSTEM_PATTERN_CONTROL[:-1],
+    "sequenceData": SEQUENCE_DATA, "channelControlSource": CHANNEL_CONTROL_SOURCE,
+    "dbCreateTransaction": DB_CREATE_TRANSACTION[:-1], "dbErrorType": DB_ERROR_TYPE[:-1],
+    "dbVerifyStatus": DB_VERIFY_STATUS[:-1], "dbVerifyError": DB_VERIFY_ERROR[:-1],
+}
+
+
+def name_of(o: OID) -> str:
+    """``phaseMinimumGreen.3`` for a known column or scalar instance, else the dotted OID."""
+    best = max((n for n, base in NAMED.items() if o[: len(base)] == base), key=lambda n: len(NAMED[n]), default=None)
+    if best is None:
+        return dotted(o)
+    rest = o[len(NAMED[best]):]
+    return best + ("." + dotted(rest) if rest else "")

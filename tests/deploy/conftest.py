@@ -1,0 +1,73 @@
+"""Fixtures for the deploy tests: plans, profiles, stores (SQLite, and PostgreSQL when available)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from controllers.plan import PlanStage, TimingPlan
+from deploy.profile import Capabilities, DeviceProfile, single_ring_profile
+from deploy.store import PlanStore
+
+
+def make_plan(signal_id: str = "B1", greens: tuple[float, ...] = (40, 40), offset: float = 0,
+              name: str = "test") -> TimingPlan:
+    """A valid two-stage plan over the grid signal's 16 links (NS, then EW)."""
+    states = ("GGGgrrrrGGGgrrrr", "rrrrGGGgrrrrGGGg")
+    stages = tuple(PlanStage(f"stage {k}", states[k], g, min_green=10, walk=7, ped_clearance=3)
+                   for k, g in enumerate(greens))
+    cycle = sum(greens) + len(greens) * 5
+    return TimingPlan(signal_id, cycle, offset, stages, yellow=3, all_red=2, name=name, source="test")
+
+
+def make_profile(signal_id: str = "B1") -> DeviceProfile:
+    return single_ring_profile(signal_id, 2)
+
+
+CAPS = Capabilities(max_phases=8, max_patterns=8, max_splits=8, max_rings=2, max_sequences=8, max_channels=8)
+
+
+def _pg_store() -> Iterator[PlanStore]:
+    url = os.environ.get("WULIN_TEST_PG_URL")
+    if not url:
+        pytest.skip("PostgreSQL store tests need WULIN_TEST_PG_URL")
+    from sqlalchemy import create_engine, text
+
+    schema = f"t{uuid.uuid4().hex[:10]}"
+    admin = create_engine(url)
+    with admin.begin() as c:
+        c.execute(text(f"CREATE SCHEMA {schema}"))
+    sep = "&" if "?" in url else "?"
+    store = PlanStore(f"{url}{sep}options=-csearch_path%3D{schema}")
+    try:
+        yield store
+    finally:
+        store.close()
+        with admin.begin() as c:
+            c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[PlanStore]:
+    """An empty store with users ann (engineer), bob and cat (supervisors) and device B1."""
+    if request.param == "sqlite":
+        s = PlanStore(tmp_path / "store.sqlite")
+        gen: Iterator[PlanStore] | None = None
+    else:
+        gen = _pg_store()
+        s = next(gen)
+    s.add_user("ann", "engineer")
+    s.add_user("bob", "supervisor")
+    s.add_user("cat", "supervisor")
+    s.register_device("B1", "127.0.0.1", 16161, make_profile(), CAPS)
+    yield s
+    if gen is not None:
+        with pytest.raises(StopIteration):
+            next(gen)
+    else:
+        s.close()
