@@ -1,0 +1,206 @@
+"""Time-of-day demand for the Wulin model: zones, OD flows, fixed routes, calibration, buses.
+
+* Zones: every boundary road end (entry and exit edge) and the internal zones of
+  ``estimates.csv`` (car parks and shopping centres round Wulin Square and Yan'an Rd), each
+  with a peak-hour size (an estimate, except Tiyuchang Rd W, calibrated to counts).
+* OD flows per hour, 07:00-20:00 (plus a 06:30-07:00 pre-load at the 07:00 rates): a
+  production-constrained gravity model; productions and attractions follow the hourly
+  profiles of the table; boundary-to-boundary pairs are weighted by side (same side,
+  adjacent, opposite).  These flows are assumptions.
+* Routes: fastest free-flow path per OD pair on the built network (fixed routes, so the
+  counted movements are known exactly from the demand).
+* Calibration: :func:`networks.wulin.calibration.ipf` scales the OD flows per hour to the
+  counts at Qingchun Rd x Yan'an Rd and the Baochu Rd x Tiyuchang Rd boundary flows.
+* Buses: fixed-period lines on Yan'an Rd (looping round Wulin Square on the west runway),
+  Tiyuchang Rd, Fengqi Rd and Huancheng N Rd, both directions (no stops modelled).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from networks.wulin.tables import HOURS, Tables, local_xy
+
+PRELOAD = 6.5 * 3600  # demand starts 30 min before 07:00 so scenarios can warm up
+BUS_LINES = {
+    "bus_yanan_loop": "f_ya_s ya_qc ya_fq ya_ty sq_sw sq_nw ya_hn ya_ty ya_fq ya_qc f_ya_s",
+    "bus_tiyuchang_eb": "f_ty_w hw_ty wl_ty sq_sw ya_ty zs_ty zh_ty jg_ty f_ty_e",
+    "bus_tiyuchang_wb": "f_ty_e jg_ty zh_ty zs_ty ya_ty sq_sw wl_ty hw_ty f_ty_w",
+    "bus_fengqi_eb": "f_fq_w hw_fq fq_hx wl_fq ya_fq zs_fq zh_fq jg_fq f_fq_e",
+    "bus_fengqi_wb": "f_fq_e jg_fq zh_fq zs_fq ya_fq wl_fq fq_hx hw_fq f_fq_w",
+    "bus_huancheng_eb": "f_tianmushan wulinmen wl_hn sq_nw ya_hn zs_hn zh_hn jg_hn f_hn_e",
+    "bus_huancheng_wb": "f_hn_e jg_hn zh_hn zs_hn ya_hn sq_nw wl_hn wulinmen f_tianmushan",
+}
+
+
+def zones(tables: Tables) -> dict[str, dict[str, Any]]:
+    """Zone id -> {source edge, sink edge, side, size}."""
+    from networks.wulin.build import edge_id
+
+    out: dict[str, dict[str, Any]] = {}
+    x0, y0 = local_xy(30.2675, 120.1665)
+    for n in sorted(tables.nodes.values(), key=lambda n: n.id):
+        if n.kind != "fringe":
+            continue
+        nb = next(
+            (b if a == n.id else a)
+            for r in tables.roads.values()
+            for a, b in zip(r.nodes, r.nodes[1:], strict=False)
+            if n.id in (a, b)
+        )
+        x, y = local_xy(n.lat, n.lon)
+        ang = math.degrees(math.atan2(y - y0, x - x0))
+        side = "E" if -45 <= ang < 45 else "N" if 45 <= ang < 135 else "S" if -135 <= ang < -45 else "W"
+        out[n.id] = {
+            "source": edge_id(n.id, nb), "sink": edge_id(nb, n.id), "side": side,
+            "size": tables.num("zone", n.id, "vph"), "internal": False,
+        }
+    for key, _f, edge in tables.rows("zone_edge"):
+        out[key] = {"source": edge, "sink": edge, "side": "I",
+                    "size": tables.num("zone", key, "vph"), "internal": True}
+    return out
+
+
+def _pair_factor(tables: Tables, a: dict[str, Any], b: dict[str, Any]) -> float:
+    if a["internal"] or b["internal"]:
+        return tables.num("demand", "gravity", "internal")
+    if a["side"] == b["side"]:
+        return tables.num("demand", "gravity", "same_side")
+    opposite = {"N": "S", "S": "N", "E": "W", "W": "E"}
+    key = "opposite_side" if opposite[a["side"]] == b["side"] else "adjacent_side"
+    return tables.num("demand", "gravity", key)
+
+
+def routes_for(net: Any, zs: dict[str, dict[str, Any]]) -> dict[tuple[str, str], tuple[str, ...]]:
+    """Fastest free-flow passenger-car route for every OD pair that has one."""
+    out: dict[tuple[str, str], tuple[str, ...]] = {}
+    for o in sorted(zs):
+        src = net.getEdge(zs[o]["source"])
+        for d in sorted(zs):
+            if o == d or zs[o]["source"] == zs[d]["sink"]:
+                continue
+            path, _cost = net.getFastestPath(src, net.getEdge(zs[d]["sink"]), vClass="passenger")
+            if path:
+                out[(o, d)] = tuple(e.getID() for e in path)
+    return out
+
+
+def od_flows(tables: Tables, zs: dict[str, dict[str, Any]], routes: dict[tuple[str, str], Any], hour: int) -> dict[tuple[str, str], float]:
+    """Uncalibrated OD flows (veh/h) for one hour: production-constrained gravity model."""
+    pb, po, pi = tables.profile("boundary"), tables.profile("internal_out"), tables.profile("internal_in")
+    flows: dict[tuple[str, str], float] = {}
+    for o, zo in zs.items():
+        prod = zo["size"] * (po[hour] if zo["internal"] else pb[hour])
+        weights = {
+            d: zd["size"] * (pi[hour] if zd["internal"] else pb[hour]) * _pair_factor(tables, zo, zd)
+            for d, zd in zs.items() if (o, d) in routes
+        }
+        total = sum(weights.values())
+        for d, w in weights.items():
+            flows[(o, d)] = prod * w / total
+    return flows
+
+
+def calibrated_flows(tables: Tables, net: Any, progress: bool = False) -> tuple[dict[tuple[str, str], tuple[str, ...]], dict[int, dict[tuple[str, str], float]]]:
+    """Routes and calibrated OD flows (veh/h) for every demand hour."""
+    from networks.wulin.calibration import ipf, targets
+
+    zs = zones(tables)
+    routes = routes_for(net, zs)
+    tg = targets(tables)
+    hours = list(HOURS)
+    out = {}
+    iterator: Any = hours
+    if progress:
+        from rich.progress import track
+
+        iterator = track(hours, description="calibrating demand", transient=True)
+    for h in iterator:
+        out[h] = ipf(od_flows(tables, zs, routes, h), routes, [t for t in tg if t.hour == h])
+    return routes, out
+
+
+def routes_xml(
+    tables: Tables,
+    routes: dict[tuple[str, str], tuple[str, ...]],
+    flows: dict[int, dict[tuple[str, str], float]],
+    begin: float,
+    end: float,
+    buses: bool = True,
+) -> str:
+    """SUMO route file: vehicle types, routes, hourly flows clipped to ``begin``..``end``."""
+    min_flow = tables.num("demand", "counts", "min_flow")
+    lines = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        "<!-- generated by networks/wulin/build.py from estimates.csv and data/counts.csv; do not edit -->",
+        "<routes>",
+        '    <vType id="car" vClass="passenger" accel="2.6" decel="4.5" sigma="0.5" length="4.8" minGap="2.5" maxSpeed="16.67" speedDev="0.1"/>',
+        '    <vType id="bus" vClass="bus" accel="1.2" decel="4.0" sigma="0.3" length="12" minGap="3" maxSpeed="13.89" speedDev="0.05"/>',
+    ]
+    used = sorted({od for hf in flows.values() for od, v in hf.items() if v >= min_flow and od in routes})
+    for o, d in used:
+        lines.append(f'    <route id="{o}__{d}" edges="{" ".join(routes[(o, d)])}"/>')
+    if buses:
+        from networks.wulin.build import edge_id
+
+        for name, chain in BUS_LINES.items():
+            nodes = chain.split()
+            edges = " ".join(edge_id(a, b) for a, b in zip(nodes, nodes[1:], strict=False))
+            lines.append(f'    <route id="{name}" edges="{edges}"/>')
+    entries: list[tuple[float, str]] = []
+    for h in sorted(flows):
+        t0 = max(begin, h * 3600.0 if h != HOURS[0] else PRELOAD)
+        t1 = min(end, (h + 1) * 3600.0)
+        if t1 <= t0:
+            continue
+        for (o, d), v in sorted(flows[h].items()):
+            if v < min_flow or (o, d) not in routes:
+                continue
+            entries.append((t0, f'    <flow id="h{h:02d}_{o}__{d}" type="car" route="{o}__{d}" begin="{t0:.0f}" '
+                                f'end="{t1:.0f}" vehsPerHour="{v:.1f}" departLane="best" departSpeed="max"/>'))
+    if buses:
+        period = tables.num("demand", "bus", "period")
+        b0 = max(begin, PRELOAD)
+        for k, name in enumerate(BUS_LINES):
+            entries.append((b0, f'    <flow id="{name}" type="bus" route="{name}" begin="{b0 + 23 * k:.0f}" '
+                                f'end="{end:.0f}" period="{period:g}" departLane="best" departSpeed="max"/>'))
+    entries.sort(key=lambda e: e[0])  # SUMO wants departures sorted
+    lines += [e[1] for e in entries]
+    lines.append("</routes>")
+    return "\n".join(lines) + "\n"
+
+
+def incident_xml() -> str:
+    """Additional file: the curb lane of Yan'an Rd northbound (Fengqi Rd to Tiyuchang Rd) closed 07:45-08:15."""
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        "<!-- AM incident: one lane of Yan'an Rd closed for 30 minutes (generated by networks/wulin/build.py) -->\n"
+        "<additional>\n"
+        '    <rerouter id="incident_yanan" edges="ya_qc-ya_fq ya_fq-ya_ty">\n'
+        '        <interval begin="27900" end="29700">\n'
+        '            <closingLaneReroute id="ya_fq-ya_ty_0" disallow="all"/>\n'
+        "        </interval>\n"
+        "    </rerouter>\n"
+        "</additional>\n"
+    )
+
+
+def write_demand(tables: Tables, net_file: Path, evening_net: Path, out_dir: Path, progress: bool = True) -> list[Path]:
+    """Write ``demand/day.rou.xml`` (06:30-20:00), ``demand/evening.rou.xml`` and the incident file."""
+    import sumolib
+
+    net = sumolib.net.readNet(str(net_file))
+    routes, flows = calibrated_flows(tables, net, progress=progress)
+    day = out_dir / "demand" / "day.rou.xml"
+    day.write_text(routes_xml(tables, routes, flows, PRELOAD, 20 * 3600.0), encoding="utf-8")
+    # Evening: the same calibrated OD flows from 18:30, routed round the pedestrian street.
+    eve_net = sumolib.net.readNet(str(evening_net))
+    eve_routes = routes_for(eve_net, zones(tables))
+    eve_flows = {h: flows[h] for h in (18, 19)}
+    evening = out_dir / "demand" / "evening.rou.xml"
+    evening.write_text(routes_xml(tables, eve_routes, eve_flows, 18.5 * 3600, 20 * 3600.0), encoding="utf-8")
+    incident = out_dir / "demand" / "incident.add.xml"
+    incident.write_text(incident_xml(), encoding="utf-8")
+    return [day, evening, incident]
