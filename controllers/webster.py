@@ -203,30 +203,56 @@ def demand_routes(route_files: Iterable[Path], net: Any, window: tuple[float, fl
 
 def lane_flows_from_demand(scenario: Scenario, layout: DistrictLayout,
                            window: tuple[float, float] | None = None, scale: float | None = None,
+                           *, peak_minutes: float | None = None, left_pce: float = 1.0,
                            ) -> dict[str, float]:
-    """Vehicles per hour on every controlled in-lane for ``window`` (default: the scenario's)."""
+    """Design flow (veh/h, in through-car equivalents) on every controlled in-lane.
+
+    Args:
+        scenario: Its network and route files.
+        layout: The signals.
+        window: ``(begin, end)`` seconds since midnight; default: the scenario's window.
+        scale: Demand factor; default: the scenario's ``scale``.
+        peak_minutes: Design on the busiest sub-window of this length inside the window (the
+            peak-hour-factor practice: a plan sized on the window's average fails in its
+            peak); ``None`` uses the window's average.
+        left_pce: Through-car equivalents of a left turn that is never protected (a permitted
+            left yields to opposing traffic).  2.0 is an engineering assumption in the range
+            HCM's permitted-left equivalents span for moderate opposing flow.
+    """
     import sumolib
 
     w = window or (scenario.begin, scenario.end)
     if not w[1] > w[0]:
         raise WulinError(f"window {w}: end must be after begin")
     net = sumolib.net.readNet(str(scenario.net_file))
-    routes = demand_routes(scenario.route_files, net, w)
-    factor = (scenario.scale if scale is None else scale) * 3600.0 / (w[1] - w[0])
-    turn_lanes: dict[tuple[str, str], list[str]] = {}
+    sc_scale = scenario.scale if scale is None else scale
+    turn_lanes: dict[tuple[str, str], list[tuple[str, float]]] = {}
     for spec in layout.specs:
-        for mv in spec.movements:
+        never_protected = [all(st[mv.index] != "G" for st in spec.stages) for mv in spec.movements]
+        for mv, perm in zip(spec.movements, never_protected, strict=True):
             lanes = turn_lanes.setdefault((mv.from_edge, mv.to_edge), [])
-            if mv.in_lane not in lanes:
-                lanes.append(mv.in_lane)
-    flows = {lane: 0.0 for lane in layout.in_lanes}
-    for edges, n in routes.items():
-        for e1, e2 in zip(edges, edges[1:], strict=False):
-            lanes = turn_lanes.get((e1, e2))
-            if lanes:
-                for lane in lanes:
-                    flows[lane] += n * factor / len(lanes)
-    return flows
+            if all(lane != mv.in_lane for lane, _ in lanes):
+                lanes.append((mv.in_lane, left_pce if (mv.is_left and perm) else 1.0))
+    if peak_minutes is None or peak_minutes * 60.0 >= w[1] - w[0]:
+        subs = [w]
+    else:
+        step = peak_minutes * 60.0
+        n = int((w[1] - w[0]) // step)
+        subs = [(w[0] + i * step, w[0] + (i + 1) * step) for i in range(n)]
+    best = {lane: 0.0 for lane in layout.in_lanes}
+    for sub in subs:
+        routes = demand_routes(scenario.route_files, net, sub)
+        factor = sc_scale * 3600.0 / (sub[1] - sub[0])
+        flows = {lane: 0.0 for lane in layout.in_lanes}
+        for edges, n_veh in routes.items():
+            for e1, e2 in zip(edges, edges[1:], strict=False):
+                lanes = turn_lanes.get((e1, e2))
+                if lanes:
+                    for lane, pce in lanes:
+                        flows[lane] += n_veh * factor * pce / len(lanes)
+        for lane, f in flows.items():
+            best[lane] = max(best[lane], f)
+    return best
 
 
 # ------------------------------------------------------------------ plans

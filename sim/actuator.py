@@ -87,6 +87,8 @@ class SignalActuator:
         self.all_red = _per_signal(all_red, n, "all_red")
         self.min_green = _per_signal(min_green, n, "min_green")
         self.max_green = _per_signal(max_green, n, "max_green")
+        if (self.yellow <= 0).any():  # green -> red with no yellow is never allowed
+            raise WulinError("SignalActuator: yellow must be > 0 seconds for every signal")
         bad = np.flatnonzero(self.max_green < self.min_green)
         if bad.size:
             raise WulinError(
@@ -231,13 +233,11 @@ class SignalActuator:
             losing = self._green[s][self.stage[s]] & ~self._green[s][self.target[s]]
             if not losing.any():
                 self._enter_green(s, now)
-            elif self.yellow[s] > 0:
+            else:
                 self.mode[s] = YELLOW_MODE
                 self.since[s] = now
                 self._show(s, self._clearance_state(s, "y"))
                 self._schedule(s)
-            else:
-                self._enter_all_red(s, now)
         elif m == YELLOW_MODE:
             self._enter_all_red(s, now)
         else:

@@ -1,0 +1,191 @@
+"""SignalActuator: property tests (hypothesis) on random decision sequences, and one SUMO run."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sim.actuator import SignalActuator
+from sim.errors import WulinError
+from sim.state import DistrictLayout
+from sim.topology import load_signal_specs
+from tests.conftest import REPO
+
+GRID_NET = REPO / "networks" / "grid" / "grid.net.xml"
+GREEN = "Gg"
+
+
+@pytest.fixture(scope="module")
+def layout() -> DistrictLayout:
+    return DistrictLayout.from_specs(load_signal_specs(GRID_NET))
+
+
+class FakeSim:
+    """Just enough of Simulation for the actuator: a clock and setRedYellowGreenState."""
+
+    def __init__(self) -> None:
+        self.time = 0.0
+        self.calls: list[tuple[float, str, str]] = []
+        self.conn = SimpleNamespace(trafficlight=SimpleNamespace(setRedYellowGreenState=self._set))
+
+    def _set(self, tls: str, state: str) -> None:
+        self.calls.append((self.time, tls, state))
+
+
+def drive(layout, decisions, every, yellow, all_red, min_green, max_green, extra_steps=0):
+    sim = FakeSim()
+    act = SignalActuator(sim, layout, yellow=yellow, all_red=all_red, min_green=min_green,
+                         max_green=max_green, record=True)
+    act.reset()
+    total = len(decisions) * every + extra_steps
+    for step in range(total):
+        if step % every == 0 and step // every < len(decisions):
+            act.request(decisions[step // every])
+        sim.time += 1.0
+        act.tick()
+    return sim, act
+
+
+def check_rules(layout, history, yellow, all_red, min_green, max_green, end):
+    """Check the recorded per-signal state sequence against the actuator's rules."""
+    by_sig: dict[int, list[tuple[float, str]]] = {}
+    for t, s, state in history:
+        by_sig.setdefault(s, []).append((t, state))
+    for s, seq in by_sig.items():
+        spec = layout.specs[s]
+        stages = spec.stages
+        for (t0, a), (t1, b) in zip(seq, seq[1:], strict=False):
+            assert a != b, "a state was written although it did not change"
+            for i, (ca, cb) in enumerate(zip(a, b, strict=True)):
+                if ca in GREEN and cb == "r":
+                    raise AssertionError(f"{spec.id} link {i}: green -> red without yellow at {t1}")
+                if ca == "y" and cb in GREEN:
+                    raise AssertionError(f"{spec.id} link {i}: yellow -> green at {t1}")
+            dur = t1 - t0
+            if a in stages:
+                assert dur >= min_green - 1e-9, f"{spec.id}: green {a} lasted {dur} < min green"
+                assert dur <= max_green + 1e-9, f"{spec.id}: green {a} lasted {dur} > max green"
+            elif "y" in a:
+                assert abs(dur - yellow) < 1e-9, f"{spec.id}: yellow lasted {dur}"
+            else:
+                assert abs(dur - all_red) < 1e-9, f"{spec.id}: all-red lasted {dur}"
+        for t, state in seq:
+            assert spec.conflicting_greens(state) == [], f"{spec.id} at {t}: conflicting greens"
+            if state not in stages:  # a clearance state: its greens are a subset of the last stage
+                assert "G" not in state.replace("g", "") or any(
+                    all(c not in GREEN or st_[i] in GREEN for i, c in enumerate(state)) for st_ in stages
+                )
+        # the last green lasts no longer than max green either
+        t_last, last = seq[-1]
+        if last in stages and len(stages) > 1:
+            assert end - t_last <= max_green + 1e-9
+
+
+decision_lists = st.integers(min_value=5, max_value=40).flatmap(
+    lambda n: st.lists(st.lists(st.integers(-1, 1), min_size=9, max_size=9), min_size=n, max_size=n)
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    decisions=decision_lists,
+    every=st.integers(1, 7),
+    yellow=st.sampled_from([1.0, 2.0, 3.0, 4.0]),
+    all_red=st.sampled_from([0.0, 1.0, 2.0, 3.0]),
+    min_green=st.sampled_from([0.0, 3.0, 5.0, 10.0]),
+    max_green=st.sampled_from([15.0, 30.0, 90.0]),
+)
+def test_random_decisions_follow_the_rules(layout, decisions, every, yellow, all_red, min_green,
+                                           max_green) -> None:
+    decs = [np.array(d, dtype=np.int32) for d in decisions]
+    sim, act = drive(layout, decs, every, yellow, all_red, min_green, max_green)
+    end = sim.time
+    check_rules(layout, act.history, yellow, all_red, min_green, max_green, end)
+    # every write went to SUMO, and only changes were written
+    assert len(sim.calls) == len(act.history)
+
+
+@settings(max_examples=40, deadline=None)
+@given(decisions=decision_lists, final=st.lists(st.integers(0, 1), min_size=9, max_size=9),
+       every=st.integers(1, 5))
+def test_no_decision_is_skipped(layout, decisions, final, every) -> None:
+    """After any sequence, a request held long enough is served by every signal."""
+    decs = [np.array(d, dtype=np.int32) for d in decisions]
+    decs.append(np.array(final, dtype=np.int32))
+    # the final request is made once; no later request replaces it
+    sim, act = drive(layout, decs, every, 3.0, 2.0, 5.0, 1000.0, extra_steps=30)
+    assert act.stage.tolist() == final
+    assert not act.in_transition.any()
+
+
+def test_request_during_transition_is_queued(layout) -> None:
+    sim = FakeSim()
+    act = SignalActuator(sim, layout, yellow=3, all_red=2, min_green=5, max_green=1000, record=True)
+    act.reset()
+    n = layout.n_signals
+    for _ in range(6):
+        sim.time += 1
+        act.tick()
+    act.request(np.ones(n, np.int32))      # 0 -> 1 starts (min green served)
+    assert act.in_transition.all()
+    sim.time += 1
+    act.tick()
+    act.request(np.zeros(n, np.int32))     # back to 0, asked during the yellow: queued
+    assert (act.pending == 0).all()
+    for _ in range(4):
+        sim.time += 1
+        act.tick()
+    assert (act.stage == 1).all() and not act.in_transition.any()  # 1 served first...
+    for _ in range(5):
+        sim.time += 1
+        act.tick()
+    assert act.in_transition.all()          # ...then, after its minimum green, back to 0
+    for _ in range(5):
+        sim.time += 1
+        act.tick()
+    assert (act.stage == 0).all()
+
+
+def test_max_green_forces_next_stage(layout) -> None:
+    sim, act = drive(layout, [np.full(9, -1, np.int32)], 1, 3.0, 2.0, 5.0, 20.0, extra_steps=30)
+    stage_changes = [h for h in act.history if h[2] in layout.specs[h[1]].stages and h[0] > 0]
+    assert stage_changes and all(abs(t - 25.0) < 1e-9 for t, _, _ in stage_changes)
+    assert (act.stage == 1).all()
+
+
+def test_bad_requests_and_parameters(layout) -> None:
+    act = SignalActuator(FakeSim(), layout)
+    act.reset()
+    with pytest.raises(WulinError, match="does not exist"):
+        act.request(np.full(9, 5, np.int32))
+    with pytest.raises(WulinError, match="one entry per signal"):
+        act.request(np.zeros(3, np.int32))
+    with pytest.raises(WulinError, match="max_green < min_green"):
+        SignalActuator(FakeSim(), layout, min_green=10, max_green=5)
+    with pytest.raises(WulinError, match="yellow must be > 0"):
+        SignalActuator(FakeSim(), layout, yellow=0.0)
+    with pytest.raises(WulinError, match="one value per signal"):
+        SignalActuator(FakeSim(), layout, yellow=[3.0, 3.0])
+
+
+def test_drives_sumo(tiny_scenario) -> None:
+    """In SUMO, the signals show exactly the states the actuator wrote."""
+    from sim.simulation import Simulation
+
+    lay = DistrictLayout.from_specs(load_signal_specs(tiny_scenario.net_file))
+    with Simulation(tiny_scenario, seed=3) as sim:
+        act = SignalActuator(sim, lay, record=True)
+        act.reset()
+        rng = np.random.default_rng(0)
+        for step in range(200):
+            if step % 5 == 0:
+                act.request(rng.integers(-1, lay.n_stages).astype(np.int32))
+            sim.step()
+            act.tick()
+            shown = [sim.conn.trafficlight.getRedYellowGreenState(i) for i in lay.signal_ids]
+            assert shown == act.states
+    assert len(act.history) > lay.n_signals
