@@ -1,0 +1,132 @@
+"""``PolicyController``: a trained policy as a :class:`~controllers.base.Controller`.
+
+It runs through the same episode loop (:func:`experiments.episode.run_episode`) and the same
+actuator as every baseline, so a policy is compared with fixed-time and max-pressure on equal
+terms.  Observations are computed by :func:`sim.observations.observe` from the
+:class:`~sim.state.DistrictState` the loop reads, exactly as in training; the actuator gets
+the yellow, all-red, minimum and maximum green the policy was trained with
+(``actuator_params``).
+
+* ``stage`` policies decide every ``delta_t`` seconds.
+* ``splits`` policies choose a plan once per ``cycle`` and then serve it: the controller is
+  asked every second and requests the next stage when the planned green has run.
+
+Example::
+
+    ctl = PolicyController("runs/grid-ppo")
+    result = run_episode("grid-am-v1", ctl, seed=1)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from controllers.base import ControllerBase
+from sim.env import EnvConfig, SplitSchedule, stage_decision
+from sim.errors import WulinError
+from sim.observations import SignalPadding, observe
+
+if TYPE_CHECKING:
+    from sim.state import DistrictLayout, DistrictState
+
+
+def load_run(run: Path | str) -> tuple[Path, dict[str, Any]]:
+    """The run folder and its ``run.json`` manifest.
+
+    Raises:
+        WulinError: the folder or its manifest is missing.
+    """
+    run_dir = Path(run)
+    manifest = run_dir / "run.json"
+    if not manifest.is_file():
+        raise WulinError(f"{run_dir}: not a training run (run.json missing); "
+                         "pass the folder `wulin train` wrote")
+    return run_dir, json.loads(manifest.read_text())
+
+
+def model_path(run_dir: Path, checkpoint: str | None = None) -> Path:
+    """``model.zip``, a named checkpoint, or the newest checkpoint when training was cut short."""
+    from agents.train import checkpoints
+
+    if checkpoint:
+        p = Path(checkpoint)
+        p = p if p.is_file() else run_dir / "checkpoints" / checkpoint
+        if not p.is_file():
+            raise WulinError(f"{run_dir}: checkpoint {checkpoint!r} not found; "
+                             f"have: {[c.name for _, c in checkpoints(run_dir)]}")
+        return p
+    if (run_dir / "model.zip").is_file():
+        return run_dir / "model.zip"
+    ck = checkpoints(run_dir)
+    if not ck:
+        raise WulinError(f"{run_dir}: no model.zip and no checkpoint; train first (`wulin train`)")
+    return ck[-1][1]
+
+
+class PolicyController(ControllerBase):
+    """Runs a stable-baselines3 policy trained by ``wulin train``.
+
+    Args:
+        run: The run folder (holds ``run.json`` and ``model.zip``).
+        checkpoint: A checkpoint file name or path instead of ``model.zip``.
+        deterministic: Take the most likely action (True for evaluation).
+    """
+
+    name = "policy"
+
+    def __init__(self, run: Path | str, checkpoint: str | None = None,
+                 deterministic: bool = True) -> None:
+        from stable_baselines3 import DQN, PPO
+
+        self.run_dir, manifest = load_run(run)
+        cfg = manifest["config"]
+        self.env_config = EnvConfig.from_dict(cfg["env"], where=f"{self.run_dir / 'run.json'}: env")
+        self.algorithm = cfg["algorithm"]
+        self.model_file = model_path(self.run_dir, checkpoint)
+        cls = {"ppo": PPO, "dqn": DQN}.get(self.algorithm)
+        if cls is None:
+            raise WulinError(f"{self.run_dir / 'run.json'}: unknown algorithm {self.algorithm!r}")
+        self.model = cls.load(str(self.model_file), device="cpu")
+        self.deterministic = deterministic
+        self.actuator_params = self.env_config.actuator_params
+        self.splits = self.env_config.action_mode == "splits"
+        self.decision_interval = 1.0 if self.splits else float(self.env_config.delta_t)
+        self.name = f"policy:{self.run_dir.name}"
+
+    def reset(self, layout: DistrictLayout, seed: int) -> None:
+        super().reset(layout, seed)
+        self.padding = SignalPadding.build(layout, self.env_config.max_green)
+        probe = observe(self.padding, self.env_config.observation,
+                        _empty_state(layout))
+        want = self.model.observation_space.shape
+        if probe.shape[1:] != tuple(want):
+            raise WulinError(
+                f"{self.run_dir}: the policy was trained on observations of width {want[0]}, "
+                f"this network gives {probe.shape[1]} (different lane/stage counts); "
+                "train on this network or one with the same intersection sizes"
+            )
+        self.schedule = SplitSchedule(self.padding, self.env_config)
+        self._next_plan: float | None = None
+
+    def _predict(self, state: DistrictState) -> np.ndarray:
+        obs = observe(self.padding, self.env_config.observation, state)
+        action, _ = self.model.predict(obs, deterministic=self.deterministic)
+        return np.asarray(action)
+
+    def act(self, state: DistrictState) -> np.ndarray:
+        if not self.splits:
+            return stage_decision(self._predict(state), self.layout.n_stages)
+        if self._next_plan is None or state.time >= self._next_plan - 1e-6:
+            self.schedule.set_action(self._predict(state))
+            self._next_plan = state.time + self.env_config.cycle
+        return self.schedule.decision(state.stage, state.stage_time, state.in_transition)
+
+
+def _empty_state(layout: DistrictLayout) -> DistrictState:
+    from sim.state import DistrictState
+
+    return DistrictState.empty(layout)
