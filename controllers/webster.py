@@ -361,26 +361,33 @@ def coordinate_corridor(plans: Sequence[TimingPlan], layout: DistrictLayout,
             greens = [s.green for s in plan.stages]
             plan = plan.with_splits(_scale_greens(greens, greens, cycle, clearance,
                                                   min(s.min_green for s in plan.stages)))
-        k = 0
         if prev is not None:
             t_arrive += math.dist(prev.position, spec.position) / v
-            links = [mv.index for mv in spec.movements
+            moves = [mv for mv in spec.movements
                      if any(m2.to_edge == mv.from_edge for m2 in prev.movements)]
-            ks = [j for j, st in enumerate(plan.stages) if any(st.state[i] in "Gg" for i in links)]
-            if not ks:
-                raise WulinError(f"corridor: no stage of {sid!r} serves traffic coming from "
-                                 f"{prev.id!r}; are they adjacent and in travel order?")
-            k = ks[0]
         else:
             nxt = layout.specs[layout.index[corridor[1]]]
-            links = [mv.index for mv in spec.movements
+            moves = [mv for mv in spec.movements
                      if any(m2.from_edge == mv.to_edge for m2 in nxt.movements)]
-            ks = [j for j, st in enumerate(plan.stages) if any(st.state[i] in "Gg" for i in links)]
-            k = ks[0] if ks else 0
+        k = _corridor_stage(plan, moves)
+        if k < 0:
+            raise WulinError(f"corridor: no stage of {sid!r} serves the corridor direction; are "
+                             f"{', '.join(corridor)} adjacent and in travel order?")
         # offset = time in the cycle when stage 0 starts; stage k must start at t_arrive
         by_id[sid] = plan.with_offset((t_arrive - plan.stage_starts[k]) % cycle)
         prev = spec
     return [by_id[p.signal_id] for p in plans]
+
+
+def _corridor_stage(plan: TimingPlan, moves: Sequence[Any]) -> int:
+    """The stage serving the most through movements of ``moves`` (then any of them); -1 if none."""
+    best, best_score = -1, (0, 0)
+    for j, st in enumerate(plan.stages):
+        through = sum(st.state[m.index] in "Gg" and m.direction == "s" for m in moves)
+        anyg = sum(st.state[m.index] in "Gg" for m in moves)
+        if (through, anyg) > best_score:
+            best, best_score = j, (through, anyg)
+    return best
 
 
 class WebsterController(NativeController):

@@ -1,0 +1,112 @@
+"""Webster: the formula, demand -> flows, plans that validate, export and run in SUMO."""
+
+from __future__ import annotations
+
+import pytest
+
+from controllers.plan import load_plans, plans_to_additional, validate_plan
+from controllers.webster import (
+    coordinate_corridor,
+    demand_routes,
+    lane_flows_from_demand,
+    parse_window,
+    webster_plans,
+    webster_timing,
+)
+from sim.errors import WulinError
+from sim.state import DistrictLayout
+from sim.topology import load_signal_specs
+
+
+def test_webster_formula_by_hand() -> None:
+    # y = 0.3 + 0.2, two stages, clearance 5 s -> lost time per stage 5 - 1 + 2 = 6 s, L = 12 s
+    # C0 = (1.5 * 12 + 5) / (1 - 0.5) = 46 s; effective green 46 - 10 = 36 s split 3:2
+    cycle, greens = webster_timing([0.3, 0.2], 5.0, min_green=5.0, min_cycle=40.0, max_cycle=180.0)
+    assert greens == [22.0, 14.0]
+    assert cycle == 46.0
+
+
+def test_webster_bounds() -> None:
+    c, g = webster_timing([0.6, 0.5], 5.0, max_cycle=120.0)  # oversaturated -> max cycle
+    assert c == pytest.approx(120.0, abs=1.0)
+    c, g = webster_timing([0.0, 0.0], 5.0, min_cycle=40.0)   # no demand -> min cycle, equal
+    assert g[0] == g[1] and c == 40.0
+    c, g = webster_timing([0.01, 0.4], 5.0, min_green=7.0)
+    assert min(g) >= 7.0
+
+
+def test_windows() -> None:
+    assert parse_window("07:00-09:00") == (25200.0, 32400.0)
+    for bad in ("07:00", "09:00-07:00", "7h-9h"):
+        with pytest.raises(WulinError):
+            parse_window(bad)
+
+
+def test_demand_counts_flows_in_window(tiny_scenario) -> None:
+    import sumolib
+
+    net = sumolib.net.readNet(str(tiny_scenario.net_file))
+    routes = demand_routes(tiny_scenario.route_files, net, (0.0, 300.0))
+    # six flows, 0-600 s: half of each in the first 300 s
+    assert sum(routes.values()) == pytest.approx((300 + 300 + 250 + 250 + 200 + 200) / 12.0)
+    lay = DistrictLayout.from_specs(load_signal_specs(tiny_scenario.net_file))
+    flows = lane_flows_from_demand(tiny_scenario, lay)
+    assert set(flows) == set(lay.in_lanes)
+    # left0A0 -> B0right0 (300 veh/h) crosses A0 then B0 from the west: 300 veh/h on that lane
+    assert flows["left0A0_0"] == pytest.approx(300.0)
+
+
+def test_plans_validate_export_and_run(tiny_scenario, tmp_path) -> None:
+    from controllers.fixed_time import FixedTimeController
+    from experiments.episode import run_episode
+
+    lay = DistrictLayout.from_specs(load_signal_specs(tiny_scenario.net_file))
+    plans = webster_plans(tiny_scenario, lay)
+    for plan, spec in zip(plans, lay.specs, strict=True):
+        assert validate_plan(plan, spec.conflicts) == [], plan.signal_id
+        assert plan.source == "webster"
+    path = tmp_path / "plans.json"
+    path.write_text("[" + ",".join(p.to_json() for p in plans) + "]")
+    assert [p.plan_hash() for p in load_plans(path)] == [p.plan_hash() for p in plans]
+    xml = plans_to_additional(plans)
+    assert xml.count("<tlLogic") == lay.n_signals
+    res = run_episode(tiny_scenario, FixedTimeController(plans=path), seed=1)
+    assert res.network["inserted"] > 50 and res.network["teleports"] == 0
+
+
+def test_fixed_time_rejects_plans_for_other_networks(tiny_scenario, grid_scenario) -> None:
+    from controllers.fixed_time import FixedTimeController
+
+    grid = DistrictLayout.from_specs(load_signal_specs(grid_scenario.net_file))
+    tiny = DistrictLayout.from_specs(load_signal_specs(tiny_scenario.net_file))
+    plans = webster_plans(grid_scenario, grid)
+    bad = [p for p in plans if p.signal_id not in tiny.index][:1]
+    with pytest.raises(WulinError, match="not in the network"):
+        FixedTimeController(plans=bad).reset(tiny, 0)
+
+
+def test_corridor_green_wave(grid_scenario) -> None:
+    lay = DistrictLayout.from_specs(load_signal_specs(grid_scenario.net_file))
+    plans = webster_plans(grid_scenario, lay)
+    corridor = ["A1", "B1", "C1"]  # west -> east along the middle row, 200 m apart
+    out = coordinate_corridor(plans, lay, corridor, speed_kmh=36.0)  # 10 m/s -> 20 s per block
+    by = {p.signal_id: p for p in out}
+    cycles = {by[s].cycle for s in corridor}
+    assert len(cycles) == 1
+    c = cycles.pop()
+    # the eastbound stage of each signal starts 20 s after the previous one's
+    starts = []
+    eastbound = {"A1": "left1A1", "B1": "A1B1", "C1": "B1C1"}
+    for sid in corridor:
+        p = by[sid]
+        spec = lay.specs[lay.index[sid]]
+        k = next(j for j, st in enumerate(p.stages)
+                 if any(st.state[m.index] in "Gg" for m in spec.movements
+                        if m.from_edge == eastbound[sid] and m.direction == "s"))
+        starts.append((p.offset + p.stage_starts[k]) % c)
+    assert (starts[1] - starts[0]) % c == pytest.approx(20.0, abs=0.5)
+    assert (starts[2] - starts[1]) % c == pytest.approx(20.0, abs=0.5)
+    for p, spec in zip(out, lay.specs, strict=True):
+        assert validate_plan(p, spec.conflicts) == []
+    with pytest.raises(WulinError, match="not in the network"):
+        coordinate_corridor(plans, lay, ["A1", "Z9"])
