@@ -1,0 +1,116 @@
+"""``wulin experiment run|validate`` and ``wulin report``: what-if experiments and their reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+experiment_app = typer.Typer(help="Declare, check and run what-if experiments (TOML).",
+                             no_args_is_help=True)
+
+
+def _summary_tables(exp_dir: Path) -> list[Table]:
+    """Rich tables of the main KPIs per scenario and variation (mean ± 95 % CI over seeds)."""
+    import math
+
+    from experiments.results import load_experiment
+    from experiments.stats import KPI_BY_COLUMN, paired_differences, summary_table
+
+    spec, runs = load_experiment(exp_dir)
+    short = {"mean_travel_time": "travel s", "mean_time_loss": "loss s", "control_delay": "delay s/veh",
+             "queue_p95": "q95 veh", "throughput_vph": "veh/h", "teleports": "telep.",
+             "total_co2_kg": "CO2 kg"}
+    cols = [k for k in short if k in runs.columns]
+    if "teleports" in cols and not runs["teleports"].fillna(0).any():
+        cols.remove("teleports")
+    summ = summary_table(runs, cols)
+    diff = paired_differences(runs, against="controller", value=spec["baseline"], kpis=["mean_time_loss"],
+                              test=spec.get("test", "t-test"))
+    order = {c: i for i, c in enumerate(spec["controllers"])}
+    tables = []
+    for (sc, var), g in summ.groupby(["scenario", "variation"], sort=False):
+        t = Table(title=f"{sc} · {var} (mean ± 95 % CI over seeds)", header_style="bold")
+        t.add_column("controller")
+        t.add_column("n", justify="right")
+        for k in cols:
+            t.add_column(short[k], justify="right")
+        t.add_column(f"loss vs {spec['baseline']}", justify="right")
+        for _, r in g.sort_values("controller", key=lambda s: s.map(order)).iterrows():
+            cells = []
+            for k in cols:
+                v, ci = r[k], r[k + "_ci"]
+                f = KPI_BY_COLUMN[k].fmt
+                cells.append("-" if not math.isfinite(v) else
+                             f.format(v) + (f" ± {f.format(ci)}" if math.isfinite(ci) else ""))
+            d = diff[(diff["scenario"] == sc) & (diff["variation"] == var) & (diff["controller"] == r["controller"])]
+            if len(d):
+                x = d.iloc[0]
+                sig = "*" if math.isfinite(x["p"]) and x["p"] < 0.05 else ""
+                vs = f"{x['pct']:+.0f} %{sig}"
+            else:
+                vs = "baseline" if r["controller"] == spec["baseline"] else "-"
+            t.add_row(r["controller"], str(r["n"]), *cells, vs)
+        t.caption = f"* paired {spec.get('test', 't-test')} p < 0.05 against {spec['baseline']}"
+        tables.append(t)
+    return tables
+
+
+@experiment_app.command("validate")
+def validate(spec_file: Path = typer.Argument(..., help="Experiment declaration (.toml).")) -> None:
+    """Check a declaration without running it: scenarios, controllers, ids, times, seeds."""
+    from experiments.spec import load_spec
+
+    spec = load_spec(spec_file)
+    console.print(
+        f"[green]ok[/] {spec_file}: experiment [bold]{spec.name}[/], {len(spec.runs())} runs = "
+        f"{len(spec.scenarios)} scenario(s) x {len(spec.variations)} variation(s) x "
+        f"{len(spec.controllers)} controller(s) x {len(spec.seeds)} seed(s)"
+    )
+
+
+@experiment_app.command("run")
+def run(
+    spec_file: Path = typer.Argument(..., help="Experiment declaration (.toml)."),
+    executor: str = typer.Option("local", "--executor", help="local (processes) or ray."),
+    address: str | None = typer.Option(None, "--address", help="Ray cluster address (ray executor)."),
+    workers: int | None = typer.Option(None, "--workers", "-j", help="Local worker processes (default: cores)."),
+    out: Path | None = typer.Option(None, "--out", help="Results folder (default: results/<name>)."),
+    report: bool = typer.Option(True, "--report/--no-report", help="Write report.html at the end."),
+) -> None:
+    """Run every run not yet finished (a killed experiment resumes), then write the report."""
+    from experiments.runner import run_experiment
+    from experiments.spec import load_spec
+
+    spec = load_spec(spec_file)
+    out_dir = out or Path("results") / spec.name
+    console.print(f"experiment [bold]{spec.name}[/]: {len(spec.runs())} runs, executor {executor} -> {out_dir}")
+    run_experiment(spec, out_dir, executor=executor, workers=workers, address=address, console=console)
+    for t in _summary_tables(out_dir):
+        console.print(t)
+    if report:
+        from experiments.report import build_report
+
+        path = build_report(out_dir)
+        console.print(f"report: [bold]{path.resolve()}[/]")
+
+
+def report_cmd(
+    exp_dir: Path = typer.Argument(..., help="Experiment results folder."),
+    out: Path | None = typer.Option(None, "--out", help="HTML file (default: EXP_DIR/report.html)."),
+) -> None:
+    """Write the self-contained HTML report of an experiment and print its summary."""
+    from experiments.report import build_report
+
+    for t in _summary_tables(exp_dir):
+        console.print(t)
+    path = build_report(exp_dir, out)
+    console.print(f"report: [bold]{path.resolve()}[/]")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(experiment_app, name="experiment")
+    app.command("report")(report_cmd)
