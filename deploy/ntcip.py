@@ -1,0 +1,362 @@
+"""NTCIP 1202 v02 deploy adapter over SNMP v1 / v2c.
+
+:meth:`NtcipAdapter.deploy` pushes one :class:`TimingPlan` to one controller:
+
+1. **probe** the capabilities (``maxPhases``...) and check the plan fits (nothing written yet);
+2. choose the pattern slot that is not running (the profile's two slots, in turn);
+3. **snapshot** every object it will write, and the running pattern;
+4. the NTCIP 1201 **database transaction**: wait while another manager verifies, set
+   ``transaction``, set the tables (several PDUs, each atomic), set ``verify``, poll until
+   ``done``, read ``dbVerifyStatus`` / ``dbVerifyError`` (compared by meaning, in the device
+   profile's numbering), set ``normal`` to apply; a failure before ``normal`` aborts the
+   transaction, which leaves the controller as it was;
+5. **readback** of every written object, compared with the plan's values;
+6. **activation** with ``systemPatternControl`` (the controller changes pattern at its cycle
+   boundary; the adapter waits for ``coordPatternStatus``);
+7. **health**: ``localFreeStatus`` must be notFree and the alarm objects clear, over the
+   number of checks asked for;
+8. on any failure after the tables were applied: **rollback** to the snapshot (back to the
+   previous pattern, then a transaction restoring every object, read back).
+
+A SET whose answer is lost is never sent again blind: the adapter reads the state back first.
+Every PDU is in :attr:`DeployReport.wire`.  Standard library plus pysnmp (through
+:mod:`deploy.snmp`); no simulator import.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from controllers.plan import TimingPlan
+from deploy import oids as O
+from deploy.profile import Capabilities, DeviceProfile, Values, check_capabilities, plan_values
+from deploy.snmp import SetUnconfirmed, SnmpClient, SnmpError, SnmpTimeout, WireRecord
+from sim.errors import WulinError
+
+SET_CHUNK = 16  # varbinds per SET PDU
+
+
+class DeployFailed(WulinError):
+    """A step failed; the adapter decides whether to roll back."""
+
+
+@dataclass
+class DeployReport:
+    """How a deploy (or a rollback) went."""
+
+    signal_id: str
+    plan_hash: str
+    outcome: str = "failed"  # deployed, failed (controller unchanged), rolled_back, rollback_failed
+    message: str = ""
+    steps: list[str] = field(default_factory=list)
+    slot: int | None = None
+    previous_pattern: int | None = None
+    previous_control: int | None = None
+    snapshot: Values = field(default_factory=dict)
+    mismatches: list[str] = field(default_factory=list)
+    wire: list[WireRecord] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "deployed"
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-able record for the audit log (the snapshot included, for a later rollback)."""
+        return {
+            "signal_id": self.signal_id, "outcome": self.outcome, "message": self.message, "slot": self.slot,
+            "previous_pattern": self.previous_pattern, "previous_control": self.previous_control,
+            "steps": self.steps, "mismatches": self.mismatches, "pdus": len(self.wire),
+            "snapshot": encode_values(self.snapshot),
+        }
+
+
+def encode_values(values: Mapping[O.OID, Any]) -> dict[str, Any]:
+    """``{OID: value}`` as JSON: dotted keys, bytes as ``{"hex": ...}``."""
+    return {O.dotted(o): ({"hex": v.hex()} if isinstance(v, bytes) else v) for o, v in sorted(values.items())}
+
+
+def decode_values(data: Mapping[str, Any]) -> Values:
+    return {O.oid(k): (bytes.fromhex(v["hex"]) if isinstance(v, dict) else v) for k, v in data.items()}
+
+
+@dataclass
+class NtcipAdapter:
+    """Talks NTCIP 1202 to one controller.
+
+    Args:
+        host, port: The controller's SNMP agent.
+        profile: Its device profile.
+        read_community, write_community: SNMP communities.
+        version: ``"1"`` or ``"2c"``.
+        timeout: Seconds per SNMP answer; ``retries`` extra tries for GETs.
+        poll_s: Wall seconds between polls (verify, activation, health).
+        verify_timeout_s: How long verify may take.
+        tx_wait_s: How long to wait for another manager's verify to end.
+        activation_timeout_s: How long the pattern change may take (a cycle and some).
+        health_checks: Health readings after activation, ``poll_s`` apart; all must be clean.
+        log: Called with each step's line (progress output).
+    """
+
+    host: str
+    port: int
+    profile: DeviceProfile
+    read_community: str = "public"
+    write_community: str = "private"
+    version: str = "2c"
+    timeout: float = 1.0
+    retries: int = 2
+    poll_s: float = 0.05
+    verify_timeout_s: float = 10.0
+    tx_wait_s: float = 5.0
+    activation_timeout_s: float = 400.0
+    health_checks: int = 3
+    log: Callable[[str], None] | None = None
+
+    def __post_init__(self) -> None:
+        self.reader = SnmpClient(self.host, self.port, self.read_community, self.version, self.timeout, self.retries)
+        self.writer = SnmpClient(self.host, self.port, self.write_community, self.version, self.timeout, self.retries)
+        self.writer.wire = self.reader.wire  # one wire log, in order
+        self._report: DeployReport | None = None
+
+    def close(self) -> None:
+        self.reader.close()
+        self.writer.close()
+
+    # ------------------------------------------------------------------ small steps
+    def _step(self, text: str) -> None:
+        if self._report is not None:
+            self._report.steps.append(text)
+        if self.log is not None:
+            self.log(text)
+
+    def _get(self, o: O.OID) -> Any:
+        return self.writer.get([o])[o]
+
+    def probe(self) -> Capabilities:
+        """Read the controller's table sizes."""
+        got = self.reader.get([O.MAX_PHASES, O.MAX_PATTERNS, O.MAX_SPLITS, O.MAX_RINGS, O.MAX_SEQUENCES,
+                               O.MAX_CHANNELS])
+        return Capabilities(max_phases=got[O.MAX_PHASES], max_patterns=got[O.MAX_PATTERNS],
+                            max_splits=got[O.MAX_SPLITS], max_rings=got[O.MAX_RINGS],
+                            max_sequences=got[O.MAX_SEQUENCES], max_channels=got[O.MAX_CHANNELS])
+
+    def status(self) -> dict[str, Any]:
+        """Running pattern, system control, free status, alarms, transaction state."""
+        got = self.reader.get([O.COORD_PATTERN_STATUS, O.SYSTEM_PATTERN_CONTROL, O.LOCAL_FREE_STATUS,
+                               O.UNIT_ALARM_STATUS1, O.SHORT_ALARM_STATUS, O.DB_CREATE_TRANSACTION, O.SYS_UPTIME])
+        return {"pattern": got[O.COORD_PATTERN_STATUS], "control": got[O.SYSTEM_PATTERN_CONTROL],
+                "free": got[O.LOCAL_FREE_STATUS], "alarm1": got[O.UNIT_ALARM_STATUS1],
+                "short_alarm": got[O.SHORT_ALARM_STATUS], "tx": got[O.DB_CREATE_TRANSACTION],
+                "uptime": int(got[O.SYS_UPTIME])}
+
+    def _set_confirmed(self, o: O.OID, value: int, accept: tuple[int, ...] | None = None) -> None:
+        """SET one control object; if the answer is lost, read it back instead of re-sending."""
+        try:
+            self.writer.set([(o, value)])
+        except SetUnconfirmed:
+            self._step(f"no answer to SET {O.name_of(o)}={value}; reading it back")
+            now = self._get(o)
+            if now not in (accept or (value,)):
+                raise DeployFailed(f"SET {O.name_of(o)}={value} was not applied (reads {now})") from None
+
+    def _wait(self, what: str, timeout: float, fn: Callable[[], bool]) -> None:
+        end = time.monotonic() + timeout
+        while True:
+            if fn():
+                return
+            if time.monotonic() > end:
+                raise DeployFailed(f"timed out after {timeout:g} s waiting for {what}")
+            time.sleep(self.poll_s)
+
+    # ------------------------------------------------------------------ transaction
+    def write_tables(self, values: Values) -> None:
+        """Write ``values`` in one NTCIP 1201 database transaction (applied only if verify passes).
+
+        Raises:
+            DeployFailed: the controller refused, failed verify or stopped answering; the
+                transaction was aborted (nothing applied) where the controller still answers.
+        """
+        self._wait("another manager's verify to end", self.tx_wait_s,
+                   lambda: self._get(O.DB_CREATE_TRANSACTION) != O.TX_VERIFY)
+        try:
+            self._set_confirmed(O.DB_CREATE_TRANSACTION, O.TX_TRANSACTION)
+        except SnmpError as exc:
+            raise DeployFailed(f"cannot open the database transaction ({exc}); another manager may hold it") from None
+        self._step("dbCreateTransaction = transaction")
+        items = sorted(values.items())
+        try:
+            for i in range(0, len(items), SET_CHUNK):
+                self.writer.set(items[i:i + SET_CHUNK])
+            self._step(f"set {len(items)} objects in {(len(items) + SET_CHUNK - 1) // SET_CHUNK} PDUs")
+            self._set_confirmed(O.DB_CREATE_TRANSACTION, O.TX_VERIFY, accept=(O.TX_VERIFY, O.TX_DONE))
+            self._step("dbCreateTransaction = verify")
+            self._wait("verify to finish", self.verify_timeout_s,
+                       lambda: self._get(O.DB_CREATE_TRANSACTION) == O.TX_DONE)
+            got = self.reader.get([O.DB_VERIFY_STATUS, O.DB_VERIFY_ERROR])
+            meaning = O.VERIFY_SCHEMES[self.profile.verify_scheme].get(got[O.DB_VERIFY_STATUS], "unknown")
+            text = got[O.DB_VERIFY_ERROR].decode(errors="replace") if isinstance(got[O.DB_VERIFY_ERROR], bytes) else ""
+            if meaning != "doneWithNoError" or text.strip():
+                raise DeployFailed(f"device verify failed: {text or meaning}")
+            self._step("device verify passed")
+        except (DeployFailed, SnmpError, SnmpTimeout) as exc:
+            self._abort()
+            raise DeployFailed(str(exc)) from None
+        self._set_confirmed(O.DB_CREATE_TRANSACTION, O.TX_NORMAL)
+        self._step("dbCreateTransaction = normal (applied)")
+
+    def _abort(self) -> None:
+        """Leave the transaction without applying (normal from transaction or done)."""
+        try:
+            state = self._get(O.DB_CREATE_TRANSACTION)
+            if state == O.TX_VERIFY:
+                self._wait("verify to finish before abort", self.verify_timeout_s,
+                           lambda: self._get(O.DB_CREATE_TRANSACTION) != O.TX_VERIFY)
+            if self._get(O.DB_CREATE_TRANSACTION) != O.TX_NORMAL:
+                self._set_confirmed(O.DB_CREATE_TRANSACTION, O.TX_NORMAL)
+            self._step("transaction aborted (nothing applied)")
+        except (WulinError, SnmpTimeout) as exc:
+            self._step(f"could not abort the transaction: {exc}")
+
+    def readback(self, values: Values) -> list[str]:
+        """Objects whose value on the controller differs from ``values``."""
+        got = self.reader.get_many(sorted(values))
+        return [f"{O.name_of(o)}: wrote {values[o]!r}, reads {got.get(o)!r}" for o in sorted(values)
+                if got.get(o) != values[o]]
+
+    def activate(self, pattern: int) -> None:
+        """Ask for ``pattern`` (0: back to the time-of-day plan) and wait until it runs."""
+        self._set_confirmed(O.SYSTEM_PATTERN_CONTROL, pattern)
+        target = 1 if pattern in (0, 254, 255) else pattern
+        self._step(f"systemPatternControl = {pattern}; waiting for the cycle boundary")
+        self._wait(f"pattern {target} to start", self.activation_timeout_s,
+                   lambda: self._get(O.COORD_PATTERN_STATUS) == target)
+        self._step(f"coordPatternStatus = {target}")
+
+    def health(self) -> list[str]:
+        """Problems seen over ``health_checks`` readings (empty: healthy)."""
+        for k in range(self.health_checks):
+            if k:
+                time.sleep(self.poll_s)
+            st = self.status()
+            problems = []
+            if st["free"] != O.FREE_NOT_FREE:
+                problems.append(f"localFreeStatus {O.FREE_NAMES.get(st['free'], st['free'])}")
+            if st["alarm1"] or st["short_alarm"]:
+                problems.append(f"alarms unitAlarmStatus1={st['alarm1']} shortAlarmStatus={st['short_alarm']}")
+            if problems:
+                return problems
+        return []
+
+    # ------------------------------------------------------------------ deploy and rollback
+    def deploy(self, plan: TimingPlan) -> DeployReport:
+        """Push ``plan``; on any failure after writing, roll back to the snapshot by itself."""
+        rep = DeployReport(plan.signal_id, plan.plan_hash())
+        self._report = rep
+        rep.wire = self.writer.wire
+        applied = False
+        try:
+            caps = self.probe()
+            self._step(f"probe: {caps.max_phases} phases, {caps.max_patterns} patterns, {caps.max_rings} rings")
+            bad = check_capabilities(plan, self.profile, caps)
+            if bad:
+                raise DeployFailed("the controller cannot hold this plan: " + "; ".join(bad))
+            st = self.status()
+            if st["tx"] in (O.TX_TRANSACTION, O.TX_DONE):
+                self._step(f"dbCreateTransaction is {st['tx']}: another manager may be writing")
+            rep.previous_pattern, rep.previous_control = st["pattern"], st["control"]
+            a, b = self.profile.pattern_slots
+            rep.slot = b if st["pattern"] == a else a
+            values = plan_values(plan, self.profile, caps, rep.slot)
+            rep.snapshot = self.reader.get_many(sorted(values))
+            self._step(f"snapshot of {len(rep.snapshot)} objects; running pattern {st['pattern']}, "
+                       f"writing pattern {rep.slot}")
+            self.write_tables(values)
+            applied = True
+            rep.mismatches = self.readback(values)
+            if rep.mismatches:
+                raise DeployFailed(f"readback differs from the plan in {len(rep.mismatches)} object(s): "
+                                   + "; ".join(rep.mismatches[:3]))
+            self._step(f"readback of {len(values)} objects equals the plan")
+            self.activate(rep.slot)
+            problems = self.health()
+            if problems:
+                raise DeployFailed("health check failed: " + "; ".join(problems))
+            self._step("health clean")
+            rep.outcome, rep.message = "deployed", f"pattern {rep.slot} running, readback verified"
+        except (DeployFailed, SnmpError, SnmpTimeout) as exc:
+            rep.message = str(exc)
+            self._step(f"FAILED: {exc}")
+            if applied:
+                self._rollback(rep)
+            else:
+                rep.outcome = "failed"
+                self._confirm_unchanged(rep)
+        finally:
+            self._report = None
+        return rep
+
+    def _confirm_unchanged(self, rep: DeployReport) -> None:
+        """After a failure before apply: check by readback that the controller is as it was."""
+        if not rep.snapshot:
+            rep.message += " (nothing was written)"
+            return
+        try:
+            diff = self.readback(rep.snapshot)
+        except (SnmpError, SnmpTimeout) as exc:
+            rep.message += f"; could not confirm the controller is unchanged ({exc})"
+            return
+        if diff:
+            rep.outcome = "rollback_failed"
+            rep.message += f"; controller differs from the snapshot in {len(diff)} object(s)"
+        else:
+            rep.message += "; readback confirms the controller is unchanged"
+            self._step("readback equals the snapshot: controller unchanged")
+
+    def _rollback(self, rep: DeployReport) -> None:
+        self._step("rolling back to the snapshot")
+        try:
+            self.restore(rep.snapshot, rep.previous_pattern or 1, rep.previous_control or 0)
+            rep.outcome = "rolled_back"
+            rep.message += "; rolled back to the snapshot (readback verified)"
+        except (DeployFailed, SnmpError, SnmpTimeout) as exc:
+            rep.outcome = "rollback_failed"
+            rep.message += f"; ROLLBACK FAILED, controller state unknown: {exc}"
+            self._step(f"ROLLBACK FAILED: {exc}")
+
+    def restore(self, snapshot: Values, previous_pattern: int, previous_control: int) -> None:
+        """Run ``previous_pattern`` again, then write ``snapshot`` back and read it back.
+
+        Raises:
+            DeployFailed: a step failed (the message says which).
+        """
+        self._report = self._report or DeployReport(self.profile.signal_id, "")
+        if self._get(O.COORD_PATTERN_STATUS) != previous_pattern or self._get(O.SYSTEM_PATTERN_CONTROL) != previous_control:
+            self.activate(previous_control)
+            if previous_control == 0 and previous_pattern != 1:
+                self.activate(previous_pattern)
+        changed = {o: v for o, v in snapshot.items()}
+        diff = self.readback(changed)
+        if diff:
+            self.write_tables(changed)
+            diff = self.readback(changed)
+            if diff:
+                raise DeployFailed(f"after restore, {len(diff)} object(s) still differ: " + "; ".join(diff[:3]))
+        self._step(f"restored {len(changed)} objects; readback equals the snapshot")
+
+    def rollback(self, summary: Mapping[str, Any]) -> DeployReport:
+        """Roll back a deploy from its audit summary (:meth:`DeployReport.summary`)."""
+        rep = DeployReport(self.profile.signal_id, "")
+        self._report = rep
+        rep.wire = self.writer.wire
+        try:
+            self.restore(decode_values(summary["snapshot"]), int(summary.get("previous_pattern") or 1),
+                         int(summary.get("previous_control") or 0))
+            rep.outcome, rep.message = "rolled_back", "restored the snapshot taken before the deploy"
+        except (DeployFailed, SnmpError, SnmpTimeout, KeyError) as exc:
+            rep.outcome, rep.message = "rollback_failed", f"rollback failed: {exc}"
+        finally:
+            self._report = None
+        return rep
