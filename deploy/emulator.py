@@ -323,7 +323,7 @@ class ControllerEmulator:
 
     # ------------------------------------------------------------------ requests
     def handle(self, req: Pdu, peer: Any) -> Pdu | None:
-        """Answer one request (``None``: no answer, as for an unknown community)."""
+        """Answer one request from manager ``peer`` (its IP address); ``None``: no answer."""
         with self.lock:
             self._advance()
             if req.community not in (self.read_community, self.write_community):
@@ -486,7 +486,7 @@ class ControllerEmulator:
     def hold_transaction_for_other(self) -> None:
         """Fault: another manager opens the database transaction and keeps it."""
         with self.lock:
-            self.tx_state, self.tx_owner = O.TX_TRANSACTION, ("192.0.2.77", 161)
+            self.tx_state, self.tx_owner = O.TX_TRANSACTION, "192.0.2.77"
 
     # ------------------------------------------------------------------ the agent loop
     def start(self) -> ControllerEmulator:
@@ -536,7 +536,7 @@ class ControllerEmulator:
             if time.monotonic() < self._silent_until:
                 rec.direction = "ignored"  # rebooting
                 return
-            rsp = self.handle(req, peer)
+            rsp = self.handle(req, peer[0])  # the manager is known by its address
             if rsp is None:
                 return
             f = self.faults

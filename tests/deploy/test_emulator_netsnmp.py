@@ -1,0 +1,110 @@
+"""The emulator answers Net-SNMP's snmpget / snmpset / snmpwalk (an independent client), and the
+OIDs in deploy.oids are pinned against the reference table."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from deploy import oids as O
+from deploy.emulator import ControllerEmulator
+
+from .conftest import CAPS, make_plan, make_profile
+
+REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "ntcip_oids.tsv"
+needs_netsnmp = pytest.mark.skipif(shutil.which("snmpget") is None,
+                                   reason="Net-SNMP tools not installed (Debian package 'snmp')")
+
+
+@pytest.fixture
+def emu() -> Iterator[ControllerEmulator]:
+    e = ControllerEmulator(make_profile(), make_plan(), CAPS, time_scale=100, verify_s=1).start()
+    yield e
+    e.stop()
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(args), capture_output=True, text=True, timeout=20)
+
+
+def target(emu: ControllerEmulator) -> str:
+    return f"udp:{emu.host}:{emu.port}"
+
+
+@needs_netsnmp
+@pytest.mark.parametrize("version", ["1", "2c"])
+def test_snmpget_reads_the_objects(emu: ControllerEmulator, version: str) -> None:
+    out = run("snmpget", f"-v{version}", "-c", "public", "-On", "-r", "1", "-t", "2", target(emu),
+              O.dotted(O.MAX_PHASES), O.dotted(O.PATTERN_CYCLE + (1,)), O.dotted(O.SYS_DESCR),
+              O.dotted(O.SEQUENCE_DATA + (1, 1)))
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == f".{O.dotted(O.MAX_PHASES)} = INTEGER: {CAPS.max_phases}"
+    assert lines[1] == f".{O.dotted(O.PATTERN_CYCLE + (1,))} = INTEGER: 90"
+    assert "Wulin NTCIP 1202 v02 controller emulator" in lines[2]
+    assert lines[3].endswith("Hex-STRING: 01 02 ") or "01 02" in lines[3]
+
+
+@needs_netsnmp
+def test_snmpset_writes_with_the_write_community_only(emu: ControllerEmulator) -> None:
+    oid = O.dotted(O.UNIT_BACKUP_TIME)
+    ok = run("snmpset", "-v2c", "-c", "private", "-On", "-r", "0", "-t", "2", target(emu), oid, "i", "120")
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.strip() == f".{oid} = INTEGER: 120" and emu.db[O.UNIT_BACKUP_TIME] == 120
+    denied = run("snmpset", "-v2c", "-c", "public", "-r", "0", "-t", "2", target(emu), oid, "i", "5")
+    assert denied.returncode != 0 and "noAccess" in denied.stderr
+    v1 = run("snmpset", "-v1", "-c", "public", "-r", "0", "-t", "2", target(emu), oid, "i", "5")
+    assert v1.returncode != 0 and "noSuchName" in (v1.stdout + v1.stderr)
+    assert emu.db[O.UNIT_BACKUP_TIME] == 120
+    ro = run("snmpset", "-v2c", "-c", "private", "-r", "0", "-t", "2", target(emu), O.dotted(O.MAX_PHASES), "i", "4")
+    assert ro.returncode != 0 and "notWritable" in ro.stderr
+    # A timing-table object outside a transaction is refused by the device.
+    p2 = run("snmpset", "-v2c", "-c", "private", "-r", "0", "-t", "2", target(emu),
+             O.dotted(O.PATTERN_CYCLE + (2,)), "i", "90")
+    assert p2.returncode != 0 and "genErr" in p2.stderr
+    # The whole transaction with Net-SNMP: open, set, verify, poll, apply.
+    assert run("snmpset", "-v2c", "-c", "private", target(emu), O.dotted(O.DB_CREATE_TRANSACTION), "i", "2").returncode == 0
+    assert run("snmpset", "-v2c", "-c", "private", target(emu), O.dotted(O.PHASE_WALK + (1,)), "i", "9").returncode == 0
+    assert run("snmpset", "-v2c", "-c", "private", target(emu), O.dotted(O.DB_CREATE_TRANSACTION), "i", "3").returncode == 0
+    import time
+
+    for _ in range(100):
+        st = run("snmpget", "-v2c", "-c", "public", "-Oqv", target(emu), O.dotted(O.DB_CREATE_TRANSACTION))
+        if st.stdout.strip() == "6":
+            break
+        time.sleep(0.02)
+    assert run("snmpset", "-v2c", "-c", "private", target(emu), O.dotted(O.DB_CREATE_TRANSACTION), "i", "1").returncode == 0
+    assert emu.db[O.PHASE_WALK + (1,)] == 9
+
+
+@needs_netsnmp
+def test_snmpwalk_and_bulkwalk(emu: ControllerEmulator) -> None:
+    root = O.dotted(O.PHASE_MIN_GREEN)
+    walk = run("snmpwalk", "-v1", "-c", "public", "-On", target(emu), root)
+    bulk = run("snmpbulkwalk", "-v2c", "-c", "public", "-On", target(emu), root)
+    assert walk.returncode == 0 and bulk.returncode == 0, walk.stderr + bulk.stderr
+    assert walk.stdout == bulk.stdout
+    assert len(walk.stdout.splitlines()) == CAPS.max_phases
+    assert f".{root}.1 = INTEGER: 10" in walk.stdout
+
+
+@pytest.mark.skipif(not REFERENCE.is_file(), reason="shared/reference/ntcip_oids.tsv not beside the repository")
+def test_oids_are_pinned_to_the_reference_table() -> None:
+    with REFERENCE.open(newline="") as fh:
+        table = {row["object"]: row for row in csv.DictReader(fh, delimiter="\t")}
+    for name, value in O.NAMED.items():
+        assert name in table, f"{name} is not in the reference table"
+        assert O.dotted(value) == table[name]["oid"], f"{name}: {O.dotted(value)} != {table[name]['oid']}"
+    # The enumerations the adapter relies on.
+    assert "normal(1), transaction(2), verifying(3), done(6)" in table["dbCreateTransaction"]["range/enum"]
+    assert "notFree(2)" in table["localFreeStatus"]["range/enum"] and "badPlan(7)" in table["localFreeStatus"]["range/enum"]
+    assert "maximumVehicleRecall(4)" in table["splitMode"]["range/enum"]
+    assert "phaseOmitted(7)" in table["splitMode"]["range/enum"]
+    assert "backupMode(4)" in table["unitControlStatus"]["range/enum"]
+    assert "doneWithNoError(2)" in table["dbVerifyStatus"]["range/enum"]
+    assert O.VERIFY_SCHEMES["table"][2] == "doneWithNoError"
