@@ -141,7 +141,8 @@ class RunKey:
     @property
     def run_id(self) -> str:
         """Folder name of the run (unique within an experiment)."""
-        return f"{self.scenario}--{self.variation}--{self.controller}--s{self.seed}"
+        sid = Path(self.scenario).stem if self.scenario.endswith(".toml") else self.scenario
+        return f"{sid}--{self.variation}--{self.controller}--s{self.seed}"
 
 
 @dataclass(frozen=True)

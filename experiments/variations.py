@@ -149,7 +149,9 @@ def prepare(scenario: Scenario, variation: Variation, workdir: Path,
         scenario=sc,
         hook=EventHook(events) if events else None,
         additional_files=tuple(extra),
-        extra_args=(),
+        # a closure can leave some trips without any route: SUMO then drops them with a
+        # warning (counted as not inserted) instead of ending the run with an error
+        extra_args=("--ignore-route-errors", "true") if (variation.closures or variation.pedestrian_street) else (),
     )
 
 
