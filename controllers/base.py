@@ -74,9 +74,13 @@ class ControllerBase:
     #: Keyword arguments for :class:`~sim.actuator.SignalActuator` (yellow, all_red,
     #: min_green, max_green: scalars or per-signal arrays); the episode loop passes them on.
     actuator_params: Mapping[str, Any] = {}
-    #: True when the controller wants cumulative stop-line vehicle counts per in-lane
-    #: (``observe_lane_counts``) before each ``act``; the episode loop adds E1 detectors.
+    #: True when the controller wants stop-line vehicle counts per in-lane: the episode loop
+    #: adds E1 loops and hands it a :class:`sim.detectors.LaneCounter` (``attach_lane_counter``)
+    #: whose ``read(lanes)`` the controller calls when it needs counts.
     wants_lane_counts: bool = False
+    #: False when ``act`` uses only ``state.time`` and the actuator's stage fields, so the
+    #: episode loop can skip reading lanes from SUMO.
+    needs_state: bool = True
 
     def reset(self, layout: DistrictLayout, seed: int) -> None:
         self.layout = layout
@@ -89,8 +93,9 @@ class ControllerBase:
         """Extra SUMO additional files (programs, detectors); none by default."""
         return []
 
-    def observe_lane_counts(self, counts: np.ndarray) -> None:
-        """Receive cumulative stop-line counts per in-lane (layout order)."""
+    def attach_lane_counter(self, counter: Any) -> None:
+        """Receive the stop-line counter (``counter.read(lanes)`` -> cumulative counts)."""
+        self.lane_counter = counter
 
     def keep(self) -> Decision:
         """A decision that keeps every signal as it is."""

@@ -470,6 +470,7 @@ class OnlineWebsterController(ControllerBase):
 
     name = "webster-online"
     wants_lane_counts = True
+    needs_state = False
 
     def __init__(self, yellow: float = 3.0, all_red: float = 2.0, min_green: float = 7.0,
                  min_cycle: float = 40.0, max_cycle: float = 150.0, sat_flow: float = SAT_FLOW,
@@ -496,13 +497,21 @@ class OnlineWebsterController(ControllerBase):
             g = [max(self.min_green, float(spec.phases[i].duration)) for i in spec.stage_phases]
             self.greens.append(g)
         self.cycles: list[tuple[float, float]] = []  # (time, cycle) of every recomputation
+        self.k = np.zeros(n, dtype=np.int64)
+        self.boundary = np.full(n, -np.inf)
+        self.started = np.zeros(n, dtype=bool)
+        self._keep = np.full(n, -1, dtype=np.int32)
+        self._next = -np.inf
 
-    def observe_lane_counts(self, counts: np.ndarray) -> None:
-        self.counts = np.asarray(counts, dtype=np.float64)
+    def _read_counts(self, sl: slice) -> None:
+        counter = getattr(self, "lane_counter", None)
+        if counter is not None:  # without loops (check_controller) flows stay unmeasured
+            self.counts[sl] = counter.read(sl)[sl]
 
     def _recompute(self, s: int, elapsed: float) -> None:
         lay = self.layout
         sl = lay.signal_slice(s)
+        self._read_counts(sl)
         measured = (self.counts[sl] - self.counts_at[sl]) * 3600.0 / max(elapsed, 1.0)
         self.counts_at[sl] = self.counts[sl]
         old = self.flow[sl]
@@ -518,29 +527,29 @@ class OnlineWebsterController(ControllerBase):
 
     def act(self, state: DistrictState) -> Decision:
         t = float(state.time)
-        out = np.full(self.layout.n_signals, -1, dtype=np.int32)
+        out = self._keep
+        if t + 1e-9 < self._next:  # no stage ends before the next step: nothing to ask
+            return out.copy()
+        out = out.copy()
         clearance = self.yellow + self.all_red
-        for s in range(self.layout.n_signals):
-            if np.isnan(self.cycle_start[s]):
+        for s in np.flatnonzero(self.boundary <= t + 1e-9):
+            if np.isnan(self.cycle_start[s]):  # first call: start the cycle in stage 0
+                sl = self.layout.signal_slice(s)
+                self._read_counts(sl)
+                self.counts_at[sl] = self.counts[sl]
                 self.cycle_start[s] = t
-                self.counts_at[self.layout.signal_slice(s)] = self.counts[self.layout.signal_slice(s)]
-            g = self.greens[s]
-            e = t - self.cycle_start[s]
-            cycle = sum(g) + len(g) * clearance
-            if e >= cycle - 1e-9:
-                self._recompute(s, e)
-                self.cycle_start[s] = t
-                e = 0.0
-                g = self.greens[s]
-            # stage k is requested from the end of the previous green to the end of its own
-            end = 0.0
-            k = 0
-            for j, gj in enumerate(g):
-                end += gj + (clearance if j else 0.0)
-                if e < end:
-                    k = j
-                    break
+                self.k[s] = 0
             else:
-                k = 0
+                self.k[s] += 1
+                if self.k[s] >= len(self.greens[s]):  # cycle boundary: new splits
+                    self._recompute(s, t - self.cycle_start[s])
+                    self.cycle_start[s] = t
+                    self.k[s] = 0
+            k = int(self.k[s])
+            # stage k is asked for at the end of the previous green; it gets the clearance
+            # plus its green before the next stage is asked for
+            self.boundary[s] = t + self.greens[s][k] + (clearance if k or self.started[s] else 0.0)
+            self.started[s] = True
             out[s] = k
+        self._next = float(self.boundary.min())
         return out

@@ -176,11 +176,12 @@ def run_episode(
                 c0 = time.perf_counter()
                 actuator = SignalActuator(sim, layout, **act_params)
                 actuator.reset()
-                counter = None
                 if wants_counts:
                     from sim.detectors import LaneCounter
 
                     counter = LaneCounter(sim, layout)
+                    ctl.attach_lane_counter(counter)  # type: ignore[attr-defined]
+                needs_state = bool(getattr(ctl, "needs_state", True)) or bool(observers)
                 ctl_time += time.perf_counter() - c0
                 next_decision = t
                 step = sc.step_length
@@ -191,13 +192,18 @@ def run_episode(
                 sim_step = sim.step
                 while t < end - 1e-9:
                     if t >= next_decision - 1e-9:
-                        reader.read(into=state, stage=actuator.stage, stage_time=actuator.stage_time,
-                                    in_transition=actuator.in_transition)
+                        if needs_state:
+                            reader.read(into=state, stage=actuator.stage,
+                                        stage_time=actuator.stage_time,
+                                        in_transition=actuator.in_transition)
+                        else:  # the controller reads only the clock and the stages
+                            state.time = t
+                            state.stage[:] = actuator.stage
+                            state.stage_time[:] = actuator.stage_time
+                            state.in_transition[:] = actuator.in_transition
                         for obs in observers:
                             obs(state)
                         c0 = time.perf_counter()
-                        if counter is not None:
-                            ctl.observe_lane_counts(counter.read())  # type: ignore[attr-defined]
                         request(act(state))
                         ctl_time += time.perf_counter() - c0
                         decisions += 1
