@@ -111,6 +111,7 @@ class SignalActuator:
         self._shown: list[str] = [""] * n
         self._now = 0.0
         self._set_state = None
+        self._clear_cache: dict[tuple[int, int, int, str], str] = {}
 
     # ------------------------------------------------------------------ public
     @property
@@ -216,6 +217,13 @@ class SignalActuator:
             self.due[s] = np.inf
 
     def _clearance_state(self, s: int, char: str) -> str:
+        key = (s, int(self.stage[s]), int(self.target[s]), char)
+        cached = self._clear_cache.get(key)
+        if cached is None:
+            cached = self._clear_cache[key] = self._make_clearance(s, char)
+        return cached
+
+    def _make_clearance(self, s: int, char: str) -> str:
         old = self._stages[s][self.stage[s]]
         new_green = self._green[s][self.target[s]]
         return "".join(
