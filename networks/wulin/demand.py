@@ -110,6 +110,8 @@ def calibrated_flows(tables: Tables, net: Any, progress: bool = False) -> tuple[
     zs = zones(tables)
     routes = routes_for(net, zs)
     tg = targets(tables)
+    seeds = _seed_routes(net, zs, routes, tg)
+    routes.update({od: r for od, (r, _f) in seeds.items()})
     hours = list(HOURS)
     out = {}
     iterator: Any = hours
@@ -118,8 +120,46 @@ def calibrated_flows(tables: Tables, net: Any, progress: bool = False) -> tuple[
 
         iterator = track(hours, description="calibrating demand", transient=True)
     for h in iterator:
-        out[h] = ipf(od_flows(tables, zs, routes, h), routes, [t for t in tg if t.hour == h])
+        base = od_flows(tables, zs, routes, h)
+        base.update({od: f for od, (_r, f) in seeds.items()})
+        out[h] = ipf(base, routes, [t for t in tg if t.hour == h])
     return routes, out
+
+
+def _seed_routes(net: Any, zs: dict[str, dict[str, Any]], routes: dict[tuple[str, str], tuple[str, ...]], tg: list[Any]) -> dict[tuple[str, str], tuple[tuple[str, ...], float]]:
+    """A route through every counted movement that no fastest OD route uses.
+
+    Fitting can only scale existing flows, so a counted movement with no route gets one:
+    from the nearest zone to the approach, through the movement, to the nearest zone after
+    it (an assumption that only shapes where counted vehicles come from and go to).
+    """
+    from networks.wulin.calibration import target_matches
+
+    out: dict[tuple[str, str], tuple[tuple[str, ...], float]] = {}
+    done: set[tuple[str, ...]] = set()
+    for t in tg:
+        if t.edges in done or any(target_matches(t)(r) for r in routes.values()):
+            continue
+        done.add(t.edges)
+        a, b = net.getEdge(t.edges[0]), net.getEdge(t.edges[-1])
+        best_in = min(
+            ((net.getFastestPath(net.getEdge(z["source"]), a, vClass="passenger"), o) for o, z in sorted(zs.items())),
+            key=lambda x: (x[0][1] if x[0][0] else math.inf, x[1]),
+        )
+        best_out = min(
+            ((net.getFastestPath(b, net.getEdge(z["sink"]), vClass="passenger"), d) for d, z in sorted(zs.items())),
+            key=lambda x: (x[0][1] if x[0][0] else math.inf, x[1]),
+        )
+        (p_in, _c1), o = best_in
+        (p_out, _c2), d = best_out
+        if not p_in or not p_out:
+            continue
+        edges = tuple(e.getID() for e in p_in) + tuple(e.getID() for e in p_out)
+        if len(t.edges) == 2 and edges[len(p_in) - 1 : len(p_in) + 1] != t.edges:
+            edges = tuple(e.getID() for e in p_in[:-1]) + tuple(e.getID() for e in p_out)
+        tag = "_".join(t.name.split()[1:]) if t.name.startswith("ya_qc") else "via"
+        out[(o, f"{d}_via_{tag}")] = (edges, 10.0)
+    return out
 
 
 def routes_xml(

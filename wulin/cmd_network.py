@@ -1,0 +1,89 @@
+"""``wulin network ...``: build a network, draw its map, calibrate the Wulin demand."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import typer
+
+network_app = typer.Typer(help="SUMO networks: build, map, calibrate.", no_args_is_help=True)
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def _network_dir(name: str) -> Path:
+    from sim.errors import WulinError
+    from sim.scenario import NETWORKS_DIR
+
+    if not _NAME.match(name) or not (NETWORKS_DIR / name / "build.py").is_file():
+        known = sorted(p.parent.name for p in NETWORKS_DIR.glob("*/build.py"))
+        raise WulinError(f"network {name!r}: no networks/{name}/build.py; known networks: {', '.join(known)}")
+    return NETWORKS_DIR / name
+
+
+@network_app.command("build")
+def build_cmd(name: str = typer.Argument(..., help="Network folder under networks/ (wulin, grid).")) -> None:
+    """Rebuild a network (and its demand) with its networks/NAME/build.py."""
+    import importlib
+
+    from rich.console import Console
+
+    _network_dir(name)
+    module = importlib.import_module(f"networks.{name}.build")
+    with Console().status(f"building {name}..."):
+        paths = module.build()
+    for p in paths:
+        Console().print(f"wrote {p}")
+
+
+@network_app.command("map")
+def map_cmd(
+    name: str = typer.Argument(..., help="Network folder under networks/."),
+    out: Path = typer.Option(None, help="PNG to write (default networks/NAME/NAME_map.png)."),
+) -> None:
+    """Draw the network's map with road names and signal ids to a PNG."""
+    from rich.console import Console
+
+    from networks.wulin.mapplot import draw_map
+    from sim.errors import WulinError
+
+    folder = _network_dir(name)
+    net = folder / f"{name}.net.xml"
+    if not net.is_file():
+        raise WulinError(f"{net}: not built; run `wulin network build {name}`")
+    target = out or folder / f"{name}_map.png"
+    draw_map(net, target, title=f"{name}: roads and signal ids")
+    Console().print(f"wrote {target}")
+
+
+@network_app.command("calibrate")
+def calibrate_cmd(
+    name: str = typer.Argument("wulin", help="Only 'wulin' has counts."),
+    begin: str = typer.Option("07:00", help="First counted hour to simulate."),
+    end: str = typer.Option("19:00", help="End of the simulated window."),
+    seed: int = typer.Option(1, help="SUMO seed."),
+    out: Path = typer.Option(None, help="Also write the Markdown table here."),
+) -> None:
+    """Simulate the counted hours and print GEH per counted movement."""
+    from rich.console import Console
+
+    from networks.wulin.calibration import geh_report, report_markdown
+    from networks.wulin.tables import load_tables
+    from sim.errors import WulinError
+    from sim.scenario import parse_clock
+
+    if name != "wulin":
+        raise WulinError(f"network {name!r}: calibration counts exist only for 'wulin'")
+    b, e = parse_clock(begin, "--begin"), parse_clock(end, "--end")
+    if e <= b:
+        raise WulinError(f"--end ({end}) must be after --begin ({begin})")
+    rows = geh_report(load_tables(), begin=b, end=e, seed=seed)
+    text = report_markdown(rows)
+    Console().print(text, highlight=False)
+    if out:
+        out.write_text(text, encoding="utf-8")
+        Console().print(f"wrote {out}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(network_app, name="network")
