@@ -327,6 +327,21 @@ class SignalEngine:
         dt = self.scenario.step_length
         n = max(1, int(round(seconds / dt)))
         t0 = self.time
+        if not splits:
+            # Jump from one actuator event (end of yellow, all-red, min/max green) to the next
+            # in one SUMO call: the actuator only acts at its events, so ticking every step in
+            # between would cost a Python round trip per step for nothing.
+            target = min(t0 + n * dt, self.end)
+            t = t0
+            while t < target - 1e-9:
+                due = float(act.due.min()) if act.due.size else math.inf
+                k = max(1, math.ceil((due - t) / dt - 1e-6)) if due > t else 1
+                nxt = min(target, t + k * dt)
+                sim.step_until(nxt)
+                t = round(nxt, 6)
+                act.tick(t)
+            self.time = sim.time
+            return
         for k in range(1, n + 1):
             if splits:
                 d = self.schedule.decision(act.stage, act.stage_time, act.in_transition)
