@@ -21,6 +21,7 @@ import pandas as pd
 
 from experiments.kpis import LOS_LIMITS, los, summarise_signals
 from experiments.results import load_experiment, read_run_table
+from experiments.spec import scenario_label
 from experiments.stats import KPI_BY_COLUMN, KPIS, paired_differences, summary_table
 
 MAIN_KPIS = ("mean_time_loss", "control_delay", "queue_p95", "throughput_vph", "total_co2_kg")
@@ -78,7 +79,7 @@ def _summary_section(summ: pd.DataFrame, kpis: list[str]) -> str:
                 f"{' ± ' + _fmt(r[k + '_ci'], KPI_BY_COLUMN[k].fmt) if math.isfinite(r[k + '_ci']) else ''}</td>"
                 for k in kpis)
             rows.append(f"<tr><td class=l>{html.escape(r['controller'])}</td><td>{r['n']}</td>{cells}</tr>")
-        out.append(f"<h3>{html.escape(sc)} · {html.escape(var)}</h3><table><tr><th class=l>controller</th>"
+        out.append(f"<h3>{html.escape(scenario_label(sc))} · {html.escape(var)}</h3><table><tr><th class=l>controller</th>"
                    f"<th>seeds</th>{head}</tr>{''.join(rows)}</table>")
     return "\n".join(out)
 
@@ -110,7 +111,7 @@ def _bar_charts(summ: pd.DataFrame, controllers: list[str]) -> str:
         kp = KPI_BY_COLUMN[k]
         ax.set_title(f"{kp.label}" + (f" ({kp.unit})" if kp.unit else ""), fontsize=10)
         ax.set_xticks(x)
-        ax.set_xticklabels([f"{v}\n{s}" if len(set(summ['scenario'])) > 1 else v for s, v in groups],
+        ax.set_xticklabels([f"{v}\n{scenario_label(s)}" if len(set(summ['scenario'])) > 1 else v for s, v in groups],
                            rotation=30 if len(groups) > 3 else 0, fontsize=8, ha="right" if len(groups) > 3 else "center")
         ax.grid(axis="y", alpha=0.3)
     axes[0][0].legend(fontsize=8, loc="lower left", bbox_to_anchor=(0, 1.12), ncol=min(len(controllers), 8),
@@ -309,7 +310,7 @@ def build_report(exp_dir: Path | str, out: Path | None = None) -> Path:
         f"Wulin experiment report</title><style>{CSS}</style></head><body>",
         f"<h1>Experiment {html.escape(spec['name'])}</h1>",
         f"<p>{html.escape(spec.get('description') or '')}</p>",
-        f"<p class=meta>{len(runs)} of {total} runs finished · scenarios {', '.join(spec['scenarios'])} · "
+        f"<p class=meta>{len(runs)} of {total} runs finished · scenarios {', '.join(map(scenario_label, spec['scenarios']))} · "
         f"controllers {', '.join(spec['controllers'])} (baseline <b>{html.escape(baseline)}</b>) · "
         f"seeds {', '.join(map(str, spec['seeds']))} · test: paired {test}<br>"
         f"git {html.escape(str(manifest.get('git_commit', '?'))[:12])}"
@@ -359,7 +360,7 @@ def build_report(exp_dir: Path | str, out: Path | None = None) -> Path:
                     f["seed"] = seed
                     frames.append(f)
                 series[c] = pd.concat(frames, ignore_index=True)
-            title = f"{sid} · {var}"
+            title = f"{scenario_label(sid)} · {var}"
             vdef = next(v for v in spec["variations"] if v["name"] == var)
             closed = {e for c in vdef.get("closures", []) for e in c["edges"]}
             closed |= {ln.rsplit("_", 1)[0] for c in vdef.get("closures", []) for ln in c["lanes"]}

@@ -129,6 +129,11 @@ class Variation:
         return d
 
 
+def scenario_label(scenario: str) -> str:
+    """The scenario id of a scenario given by id or by the path of its TOML file."""
+    return Path(scenario).stem if scenario.endswith(".toml") else scenario
+
+
 @dataclass(frozen=True)
 class RunKey:
     """One run of an experiment."""
@@ -141,8 +146,7 @@ class RunKey:
     @property
     def run_id(self) -> str:
         """Folder name of the run (unique within an experiment)."""
-        sid = Path(self.scenario).stem if self.scenario.endswith(".toml") else self.scenario
-        return f"{sid}--{self.variation}--{self.controller}--s{self.seed}"
+        return f"{scenario_label(self.scenario)}--{self.variation}--{self.controller}--s{self.seed}"
 
 
 @dataclass(frozen=True)

@@ -141,4 +141,6 @@ def paired_differences(runs: pd.DataFrame, *, against: str, value: str, kpis: Se
                     "pct": 100.0 * d_mean / b_mean if b_mean else math.nan,
                     "p": paired_test(a, b, test),
                 })
-    return pd.DataFrame(rows)
+    columns = [*others, against, "reference", "kpi", "n", "reference_mean", "value_mean", "diff",
+               "diff_ci", "pct", "p"]
+    return pd.DataFrame(rows, columns=columns)

@@ -18,6 +18,7 @@ def _summary_tables(exp_dir: Path) -> list[Table]:
     import math
 
     from experiments.results import load_experiment
+    from experiments.spec import scenario_label
     from experiments.stats import KPI_BY_COLUMN, paired_differences, summary_table
 
     spec, runs = load_experiment(exp_dir)
@@ -33,7 +34,7 @@ def _summary_tables(exp_dir: Path) -> list[Table]:
     order = {c: i for i, c in enumerate(spec["controllers"])}
     tables = []
     for (sc, var), g in summ.groupby(["scenario", "variation"], sort=False):
-        t = Table(title=f"{sc} · {var} (mean ± 95 % CI over seeds)", header_style="bold")
+        t = Table(title=f"{scenario_label(sc)} · {var} (mean ± 95 % CI over seeds)", header_style="bold")
         t.add_column("controller")
         t.add_column("n", justify="right")
         for k in cols:
