@@ -88,6 +88,8 @@ class Faults:
     bad_health: int | None = None
 
 
+FAULT_NAMES = ("verify-error", "readback-mismatch", "bad-health", "reboot", "drop-set", "late", "held")
+
 class ControllerEmulator:
     """One emulated intersection controller.
 
@@ -482,6 +484,28 @@ class ControllerEmulator:
             self._power_on()
             self.db.update(kept)
             self._silent_until = time.monotonic() + self.faults.reboot_s
+
+    def arm(self, fault: str) -> None:
+        """Arm a named fault for the next deploy (the names in :data:`FAULT_NAMES`)."""
+        with self.lock:
+            f = self.faults
+            if fault == "verify-error":
+                f.verify_error = "PHASE 03 CONCURRENCY FAULT"
+            elif fault == "readback-mismatch":  # the first phase's split, in either central slot
+                for slot in self.profile.pattern_slots:
+                    f.readback_mismatch[O.SPLIT_TIME + (slot, self.profile.phases[0])] = 1
+            elif fault == "bad-health":
+                f.bad_health = 7  # badPlan
+            elif fault == "reboot":
+                f.reboot_after_p2_sets = 20
+            elif fault == "drop-set":
+                f.drop_set_responses = 2
+            elif fault == "late":
+                f.delay_responses, f.delay_s = 1, 1.5
+            elif fault == "held":
+                self.hold_transaction_for_other()
+            else:
+                raise WulinError(f"unknown fault {fault!r}; known: {', '.join(FAULT_NAMES)}")
 
     def hold_transaction_for_other(self) -> None:
         """Fault: another manager opens the database transaction and keeps it."""

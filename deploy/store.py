@@ -292,6 +292,7 @@ class PlanStore:
         return user
 
     def _plan_row(self, s: Session, ref: str) -> PlanRow:
+        ref = ref.strip().rstrip("….").removeprefix("sha256:")
         rows = s.execute(select(PlanRow).where(PlanRow.hash.startswith(ref.lower()))).scalars().all()
         if not rows or len(ref) < 6:
             raise Refused(f"no plan with hash {ref!r} in the store; `wulin plan list` shows them")

@@ -1,0 +1,111 @@
+"""The `wulin plan` walkthrough on the command line, against an emulator on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from deploy.emulator import ControllerEmulator
+from deploy.store import PlanStore, Refused
+from wulin.cli import app
+
+from .conftest import CAPS, make_plan, make_profile
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[dict[str, str]]:
+    emu = ControllerEmulator(make_profile(), make_plan(name="local"), CAPS, time_scale=300, verify_s=3).start()
+    store = tmp_path / "store.sqlite"
+    PlanStore(store).register_device("B1", emu.host, emu.port, emu.profile, CAPS)
+    env = {"WULIN_STORE": str(store), "COLUMNS": "200"}
+    env["_emu"] = emu  # type: ignore[assignment]
+    yield env
+    emu.stop()
+
+
+def wulin(env: dict[str, str], *args: str):  # type: ignore[no-untyped-def]
+    clean = {k: v for k, v in env.items() if not k.startswith("_")}
+    return CliRunner().invoke(app, list(args), env=clean)
+
+
+def test_walkthrough_propose_approve_deploy_audit_rollback(env: dict[str, str], tmp_path: Path) -> None:
+    plan = make_plan(greens=(50, 30), offset=7, name="webster am")
+    plan_file = tmp_path / "plans.json"
+    plan.save(plan_file)
+    evidence = tmp_path / "evidence.md"
+    evidence.write_text("| controller | mean travel time (s) |\n| field | 125.0 |\n| webster | 120.1 |\n")
+    for name, role in (("ann", "engineer"), ("bob", "supervisor")):
+        assert wulin(env, "plan", "user", "add", name, "--role", role).exit_code == 0
+    assert wulin(env, "plan", "validate", str(plan_file)).exit_code == 0
+    r = wulin(env, "plan", "propose", str(plan_file), "--user", "ann", "--evidence", str(evidence))
+    assert r.exit_code == 0 and plan.plan_hash() in r.output
+    h = plan.short_hash
+    r = wulin(env, "plan", "approve", h, "--user", "ann")
+    assert isinstance(r.exception, Refused) and "second person" in str(r.exception)
+    assert wulin(env, "plan", "approve", h, "--user", "bob").exit_code == 0
+    r = wulin(env, "plan", "deploy", h, "--user", "ann", "--plan", str(plan_file), "--activation-timeout", "5")
+    assert r.exit_code == 0, r.output
+    assert "readback of 44 objects equals the plan" in r.output and "deployed: pattern 2 running" in r.output
+    emu: ControllerEmulator = env["_emu"]  # type: ignore[assignment]
+    assert emu.active_plan().splits == plan.splits  # type: ignore[union-attr]
+    r = wulin(env, "plan", "list")
+    assert "deployed" in r.output and h in r.output
+    r = wulin(env, "plan", "show", h)
+    assert "validation: valid" in r.output and "webster" in r.output
+    r = wulin(env, "plan", "audit", h)
+    assert [line.split()[3] for line in r.output.splitlines()] == [
+        "propose", "evidence", "approve", "approve", "deploy.start", "deploy.finish"]
+    assert "audit log intact" in wulin(env, "plan", "audit", "--verify").output
+    # A second, slightly changed plan: small change, no evidence needed; diff against the live plan.
+    nxt = make_plan(greens=(47, 33), offset=7, name="webster am 2")
+    nxt.save(tmp_path / "next.json")
+    assert wulin(env, "plan", "propose", str(tmp_path / "next.json"), "--user", "ann").exit_code == 0
+    r = wulin(env, "plan", "diff", nxt.short_hash)
+    assert "stage 0 green: 50 -> 47" in r.output and "change size: 3 s" in r.output
+    # Roll back the deployed plan: the controller is back on its local plan.
+    r = wulin(env, "plan", "rollback", h, "--user", "bob", "--activation-timeout", "5")
+    assert r.exit_code == 0, r.output
+    assert emu.active_pattern == 1 and PlanStore(env["WULIN_STORE"]).get(h).state == "rolled_back"
+
+
+def test_faulty_deploy_rolls_back_by_itself(env: dict[str, str], tmp_path: Path) -> None:
+    plan = make_plan(greens=(50, 30), offset=7)
+    plan.save(tmp_path / "p.json")
+    (tmp_path / "e.json").write_text('{"kind": "experiment", "mean_travel_time_s": {"field": 125, "new": 120}}')
+    wulin(env, "plan", "user", "add", "ann", "--role", "engineer")
+    wulin(env, "plan", "user", "add", "bob", "--role", "supervisor")
+    wulin(env, "plan", "propose", str(tmp_path / "p.json"), "--user", "ann", "--evidence", str(tmp_path / "e.json"))
+    wulin(env, "plan", "approve", plan.short_hash, "--user", "bob")
+    emu: ControllerEmulator = env["_emu"]  # type: ignore[assignment]
+    before = dict(emu.db)
+    emu.arm("readback-mismatch")
+    r = wulin(env, "plan", "deploy", plan.short_hash, "--user", "ann", "--activation-timeout", "5")
+    assert r.exit_code == 1
+    assert "readback differs" in r.output and "rolled back to the snapshot (readback verified)" in r.output
+    assert PlanStore(env["WULIN_STORE"]).get(plan.short_hash).state == "rolled_back"
+    assert {o: v for o, v in emu.db.items() if emu.spec[o].kind == "P2"} == {
+        o: v for o, v in before.items() if emu.spec[o].kind == "P2"}
+    r = wulin(env, "plan", "deploy", plan.short_hash, "--user", "ann")
+    assert isinstance(r.exception, Refused) and "is rolled_back" in str(r.exception)
+
+
+def test_unknown_device_and_emulator_command(env: dict[str, str], tmp_path: Path) -> None:
+    other = make_plan(signal_id="C2")
+    other.save(tmp_path / "c2.json")
+    wulin(env, "plan", "user", "add", "ann", "--role", "engineer")
+    wulin(env, "plan", "user", "add", "bob", "--role", "supervisor")
+    wulin(env, "plan", "propose", str(tmp_path / "c2.json"), "--user", "ann")
+    r = wulin(env, "plan", "approve", other.short_hash, "--user", "bob")
+    assert isinstance(r.exception, Refused) and "unknown device" in str(r.exception)
+    # `wulin emulator start` registers one emulator per signal of the network.
+    r = wulin(env, "emulator", "start", "--network", "grid", "--port", "26100", "--seconds", "0.5",
+              "--signals", "B1,C2", "--fault", "C2=bad-health")
+    assert r.exit_code == 0, r.output
+    assert "127.0.0.1:26101" in r.output and "bad-health" in r.output
+    devices = {d.signal_id: d.port for d in PlanStore(env["WULIN_STORE"]).devices()}
+    assert devices == {"B1": 26100, "C2": 26101}
+    r = wulin(env, "emulator", "start", "--network", "nowhere", "--seconds", "0.1")
+    assert r.exception is not None and "known networks" in str(r.exception)

@@ -1,0 +1,99 @@
+"""``wulin emulator start``: NTCIP controller emulators for every signal of a network."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+emulator_app = typer.Typer(help="NTCIP 1202 controller emulators on loopback, for demos and tests.",
+                           no_args_is_help=True)
+console = Console()
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(emulator_app, name="emulator")
+
+
+def _net_file(network: str) -> Path:
+    from sim.errors import WulinError
+    from sim.scenario import NETWORKS_DIR
+
+    folder = NETWORKS_DIR / network
+    nets = sorted(folder.glob("*.net.xml"))
+    if not nets:
+        known = ", ".join(sorted(p.name for p in NETWORKS_DIR.iterdir() if p.is_dir() and not p.name.startswith("_")))
+        raise WulinError(f"network {network!r}: no .net.xml in {folder}; known networks: {known}")
+    preferred = [p for p in nets if p.name == f"{network}.net.xml"]
+    return (preferred or nets)[0]
+
+
+@emulator_app.command("start")
+def start(
+    network: str = typer.Option(..., "--network", help="Network folder under networks/ (grid, wulin)."),
+    port: int = typer.Option(16100, "--port", help="First UDP port; one port per signal, on 127.0.0.1."),
+    time_scale: float = typer.Option(1.0, "--time-scale", help="Emulated seconds per second (faster cycles)."),
+    seconds: float = typer.Option(0.0, "--seconds", help="Stop after this many seconds (0: until Ctrl-C)."),
+    register_devices: bool = typer.Option(True, "--register/--no-register",
+                                          help="Register each emulator as its signal's device in the store."),
+    store: str = typer.Option("runs/plan-store.sqlite", "--store", envvar="WULIN_STORE", help="Plan store."),
+    signals: str = typer.Option("", "--signals", help="Only these signal ids (comma separated)."),
+    fault: list[str] = typer.Option([], "--fault", help="SIGNAL=FAULT, armed for the next deploy "
+                                    "(verify-error, readback-mismatch, bad-health, reboot, drop-set, late, held)."),
+) -> None:
+    """Run one emulated controller per signal, each running the network's own program."""
+    from controllers.plan import TimingPlan
+    from deploy.emulator import ControllerEmulator
+    from deploy.profile import single_ring_profile
+    from deploy.store import PlanStore
+    from sim.errors import WulinError
+    from sim.topology import load_signal_specs
+
+    specs = load_signal_specs(_net_file(network))
+    if signals:
+        wanted = [s.strip() for s in signals.split(",") if s.strip()]
+        unknown = [s for s in wanted if s not in specs]
+        if unknown:
+            raise WulinError(f"network {network!r} has no signal(s) {', '.join(unknown)}")
+        specs = {k: specs[k] for k in wanted}
+    faults: dict[str, str] = {}
+    for item in fault:
+        sid, _, name = item.partition("=")
+        if sid not in specs or not name:
+            raise WulinError(f"--fault {item!r}: expected SIGNAL=FAULT with a signal of {network!r}")
+        faults[sid] = name
+    ps = PlanStore(store) if register_devices else None
+    emus = []
+    table = Table(title=f"NTCIP emulators for {network}", show_header=True, header_style="bold")
+    for c in ("signal", "address", "stages", "cycle", "communities", "fault armed"):
+        table.add_column(c)
+    try:
+        for k, (sid, spec) in enumerate(specs.items()):
+            base = TimingPlan.from_sumo_phases(sid, [(p.duration, p.state) for p in spec.phases], spec.offset,
+                                               name="local (network program)")
+            profile = single_ring_profile(sid, len(base.stages))
+            try:
+                emu = ControllerEmulator(profile, base, port=port + k, time_scale=time_scale).start()
+            except OSError as exc:
+                raise WulinError(f"port {port + k} is taken ({exc.strerror}); choose another --port") from None
+            emus.append(emu)
+            if sid in faults:
+                emu.arm(faults[sid])
+            if ps is not None:
+                ps.register_device(sid, emu.host, emu.port, profile, emu.caps, actor="emulator")
+            table.add_row(sid, f"{emu.host}:{emu.port}", str(len(base.stages)), f"{base.cycle:g} s",
+                          "public (ro), private (rw)", faults.get(sid, "-"))
+        console.print(table)
+        console.print(f"{len(emus)} emulators running" + (f"; devices registered in {store}" if ps else "")
+                      + (f"; stopping in {seconds:g} s" if seconds else "; Ctrl-C stops them"))
+        end = time.monotonic() + seconds if seconds else None
+        while end is None or time.monotonic() < end:
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for e in emus:
+            e.stop()
