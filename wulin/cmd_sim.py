@@ -42,6 +42,30 @@ def kpi_table(title: str, summary: dict[str, float], network: dict[str, float]) 
     return table
 
 
+def parse_params(items: list[str]) -> dict[str, object]:
+    """``["a=1", "b=x.json"]`` -> ``{"a": 1, "b": "x.json"}`` (numbers and booleans parsed)."""
+    from sim.errors import WulinError
+
+    out: dict[str, object] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise WulinError(f"--param {item!r}: expected KEY=VALUE, for example --param plans=plans.json")
+        value: object = raw
+        low = raw.strip().lower()
+        if low in ("true", "false"):
+            value = low == "true"
+        else:
+            for cast in (int, float):
+                try:
+                    value = cast(raw)
+                    break
+                except ValueError:
+                    pass
+        out[key.strip().replace("-", "_")] = value
+    return out
+
+
 def simulate(
     scenario: str = typer.Argument(
         ..., help="Scenario id (see `wulin scenarios`) or a .toml path."
@@ -55,6 +79,9 @@ def simulate(
     out: Path | None = typer.Option(
         None, "--out", help="Keep SUMO outputs (tripinfo, statistics) here."
     ),
+    param: list[str] = typer.Option(
+        [], "--param", "-p", help="Controller parameter KEY=VALUE (repeatable), e.g. -p plans=plans.json"
+    ),
 ) -> None:
     """Run a scenario with a controller and print its KPI table."""
     from sim.errors import WulinError
@@ -65,6 +92,7 @@ def simulate(
     if backend not in ("libsumo", "traci"):
         raise WulinError(f"--backend: expected 'libsumo' or 'traci', got {backend!r}")
     check_seed(seed, "--seed")
+    params = parse_params(param)
     sc = load_scenario(scenario)
     console.print(
         f"[bold]{sc.id}[/]: {sc.description}\n"
@@ -79,8 +107,9 @@ def simulate(
         run_episode = None
     if run_episode is not None:
         res = run_episode(
-            sc, controller, seed=seed, backend=backend, gui=gui, output_dir=out, progress=True
-        )  # type: ignore[arg-type]
+            sc, controller, seed=seed, backend=backend, gui=gui, output_dir=out,  # type: ignore[arg-type]
+            progress=True, controller_params=params,
+        )
         trips, network, wall = res.trips, res.network, res.wall_time
     else:  # before the controllers package lands: the network's own programs only
         if controller != "field":
