@@ -34,7 +34,9 @@ from experiments.spec import ExperimentSpec, RunKey
 from sim.errors import WulinError
 
 EXECUTORS = ("local", "ray")
-EMISSIONS_ARGS = ("--device.emissions.probability", "1")
+# CO2 and fuel for every vehicle; SUMO's per-vehicle warnings (teleports...) would flood the
+# console from every worker: teleports are counted in the KPIs instead
+SUMO_ARGS = ("--device.emissions.probability", "1", "--no-warnings", "true")
 
 
 def _edgedata_period(duration: float) -> float:
@@ -74,7 +76,7 @@ def execute_run(spec: ExperimentSpec, key: RunKey, backend: str = "libsumo") -> 
         res = run_episode(
             sc, key.controller, seed=key.seed, backend=backend, output_dir=work / "sumo",
             additional_files=(*prepared.additional_files, edgedata_add),
-            extra_args=(*prepared.extra_args, *EMISSIONS_ARGS),
+            extra_args=(*prepared.extra_args, *SUMO_ARGS),
             hooks=(prepared.hook,) if prepared.hook is not None else (),
             observers=(observer,),
             controller_params=spec.controller_params.get(key.controller),

@@ -29,6 +29,8 @@ def _summary_tables(exp_dir: Path) -> list[Table]:
     if "teleports" in cols and not runs["teleports"].fillna(0).any():
         cols.remove("teleports")
     summ = summary_table(runs, cols)
+    vorder = {v["name"]: i for i, v in enumerate(spec["variations"])}
+    summ = summ.sort_values("variation", key=lambda s: s.map(vorder), kind="stable")
     diff = paired_differences(runs, against="controller", value=spec["baseline"], kpis=["mean_time_loss"],
                               test=spec.get("test", "t-test"))
     order = {c: i for i, c in enumerate(spec["controllers"])}
