@@ -256,18 +256,38 @@ def lane_flows_from_demand(scenario: Scenario, layout: DistrictLayout,
 
 
 # ------------------------------------------------------------------ plans
-def webster_plan(spec: SignalSpec, lane_flow: dict[str, float], *, yellow: float = 3.0,
-                 all_red: float = 2.0, min_green: float = 7.0, min_cycle: float = 40.0,
+def network_intergreen(spec: SignalSpec) -> tuple[float, float]:
+    """``(yellow, all_red)`` of the signal's own program (mean per stage, as in its plan)."""
+    from controllers.fixed_time import plan_from_spec
+
+    base = plan_from_spec(spec)
+    return float(base.yellow), float(base.all_red)
+
+
+def webster_plan(spec: SignalSpec, lane_flow: dict[str, float], *, yellow: float | None = None,
+                 all_red: float | None = None, min_green: float = 7.0, min_cycle: float = 40.0,
                  max_cycle: float = 150.0, sat_flow: float = SAT_FLOW, name: str = "webster",
                  cycle: float | None = None) -> TimingPlan:
-    """A Webster plan for one signal (its program's stages, new greens).
+    """A Webster plan for one signal (its program's stages, new cycle and greens).
+
+    Webster retimes the cycle and the splits only: by default the intergreen (yellow and
+    all-red) is the one the signal already has in the network's program, i.e. the field
+    plan's, because clearance times come from approach speeds and intersection geometry,
+    not from demand.  ``yellow`` / ``all_red`` override it.
 
     Args:
+        yellow: Yellow seconds; default: the network program's.
+        all_red: All-red seconds; default: the network program's.
         cycle: Force this cycle (a common cycle for coordination); greens keep Webster's ratios.
     """
     from controllers.fixed_time import plan_from_spec
 
     base = plan_from_spec(spec, min_green=min_green)
+    yellow = float(base.yellow) if yellow is None else float(yellow)
+    all_red = float(base.all_red) if all_red is None else float(all_red)
+    if yellow <= 0 or all_red < 0:
+        raise WulinError(f"webster plan for {spec.id!r}: need yellow > 0 and all_red >= 0 "
+                         f"seconds, got yellow={yellow:g}, all_red={all_red:g}")
     y = stage_ratios(spec, lane_flow, sat_flow)
     # the plan's stages come from the program; map each to the spec's stage of the same state
     stage_y = []
@@ -399,7 +419,8 @@ class WebsterController(NativeController):
         corridor: Signal ids in travel order for a green wave (needs ``common_cycle``-like
             cycles; the transform equalises them along the corridor).
         speed_kmh: Progression speed of the green wave.
-        **plan_params: ``yellow``, ``all_red``, ``min_green``, ``min_cycle``, ``max_cycle``,
+        **plan_params: ``yellow``, ``all_red`` (default: the network program's intergreen),
+            ``min_green``, ``min_cycle``, ``max_cycle``,
             ``sat_flow``.
     """
 
@@ -459,8 +480,8 @@ class OnlineWebsterController(ControllerBase):
     cycle and greens.  Stage order is the program's.
 
     Args:
-        yellow: Yellow seconds.
-        all_red: All-red seconds.
+        yellow: Yellow seconds; default: each signal's own (its network program's).
+        all_red: All-red seconds; default: each signal's own.
         min_green: Smallest green.
         min_cycle: Smallest cycle.
         max_cycle: Largest cycle.
@@ -472,22 +493,33 @@ class OnlineWebsterController(ControllerBase):
     wants_lane_counts = True
     needs_state = False
 
-    def __init__(self, yellow: float = 3.0, all_red: float = 2.0, min_green: float = 7.0,
-                 min_cycle: float = 40.0, max_cycle: float = 150.0, sat_flow: float = SAT_FLOW,
-                 smoothing: float = 0.5) -> None:
+    def __init__(self, yellow: float | None = None, all_red: float | None = None,
+                 min_green: float = 7.0, min_cycle: float = 40.0, max_cycle: float = 150.0,
+                 sat_flow: float = SAT_FLOW, smoothing: float = 0.5) -> None:
         if not 0 < smoothing <= 1:
             raise WulinError(f"webster-online: smoothing must be in (0, 1], got {smoothing}")
+        if (yellow is not None and not yellow > 0) or (all_red is not None and not all_red >= 0):
+            raise WulinError(f"webster-online: need yellow > 0 and all_red >= 0, got "
+                             f"{yellow}, {all_red}")
         self.decision_interval = 1.0
-        self.yellow, self.all_red, self.min_green = float(yellow), float(all_red), float(min_green)
+        self.yellow_arg, self.all_red_arg = yellow, all_red
+        self.min_green = float(min_green)
         self.min_cycle, self.max_cycle, self.sat_flow = float(min_cycle), float(max_cycle), sat_flow
         self.smoothing = smoothing
-        # greens never shorter than the actuator's minimum, never capped below the plan
-        self.actuator_params = {"yellow": yellow, "all_red": all_red, "min_green": min_green,
-                                "max_green": float(max_cycle)}
+        self.actuator_params: dict[str, Any] = {}
 
     def reset(self, layout: DistrictLayout, seed: int) -> None:
         super().reset(layout, seed)
         n = layout.n_signals
+        inter = [network_intergreen(spec) for spec in layout.specs]
+        self.yellow = np.array([y if self.yellow_arg is None else float(self.yellow_arg)
+                                for y, _ in inter])
+        self.all_red = np.array([r if self.all_red_arg is None else float(self.all_red_arg)
+                                 for _, r in inter])
+        self.clearance = self.yellow + self.all_red
+        # greens never shorter than the actuator's minimum, never capped below the plan
+        self.actuator_params = {"yellow": self.yellow, "all_red": self.all_red,
+                                "min_green": self.min_green, "max_green": self.max_cycle}
         self.counts = np.zeros(layout.n_in)
         self.counts_at = np.zeros(layout.n_in)
         self.flow = np.full(layout.n_in, np.nan)
@@ -520,7 +552,7 @@ class OnlineWebsterController(ControllerBase):
         spec = lay.specs[s]
         lane_flow = dict(zip(lay.in_lanes[sl], self.flow[sl].tolist(), strict=True))
         y = stage_ratios(spec, lane_flow, self.sat_flow)
-        c, g = webster_timing(y, self.yellow + self.all_red, min_green=self.min_green,
+        c, g = webster_timing(y, float(self.clearance[s]), min_green=self.min_green,
                               min_cycle=self.min_cycle, max_cycle=self.max_cycle)
         self.greens[s] = g
         self.cycles.append((elapsed, c))
@@ -531,7 +563,7 @@ class OnlineWebsterController(ControllerBase):
         if t + 1e-9 < self._next:  # no stage ends before the next step: nothing to ask
             return out.copy()
         out = out.copy()
-        clearance = self.yellow + self.all_red
+        clearance = self.clearance
         for s in np.flatnonzero(self.boundary <= t + 1e-9):
             if np.isnan(self.cycle_start[s]):  # first call: start the cycle in stage 0
                 sl = self.layout.signal_slice(s)
@@ -548,7 +580,7 @@ class OnlineWebsterController(ControllerBase):
             k = int(self.k[s])
             # stage k is asked for at the end of the previous green; it gets the clearance
             # plus its green before the next stage is asked for
-            self.boundary[s] = t + self.greens[s][k] + (clearance if k or self.started[s] else 0.0)
+            self.boundary[s] = t + self.greens[s][k] + (clearance[s] if k or self.started[s] else 0.0)
             self.started[s] = True
             out[s] = k
         self._next = float(self.boundary.min())

@@ -97,7 +97,7 @@ def compare(
     with Progress(console=console, transient=True) as prog:
         task = prog.add_task(f"{sc.id}", total=len(names) * seeds)
         for name in names:
-            tt, tl, share = [], [], []
+            tt, tl, share, tele = [], [], [], []
             for seed in range(1, seeds + 1):
                 prog.update(task, description=f"{sc.id} · {name} · seed {seed}")
                 r = run_episode(sc, name, seed=seed)
@@ -105,17 +105,22 @@ def compare(
                 tt.append(s["mean_travel_time"])
                 tl.append(s["mean_time_loss"])
                 share.append(r.controller_time / r.wall_time)
+                tele.append(float(r.network.get("teleports", 0.0)))
                 prog.advance(task)
             rows.append((name, statistics.mean(tt), _sd(tt), statistics.mean(tl), _sd(tl),
-                         100 * statistics.mean(share)))
+                         100 * statistics.mean(share), statistics.mean(tele)))
     table = Table(title=f"{sc.id}, seeds 1-{seeds}", header_style="bold")
-    for col in ("controller", "mean travel time (s)", "mean time loss (s)", "controller share of wall"):
+    for col in ("controller", "mean travel time (s)", "mean time loss (s)", "teleports",
+                "controller share of wall"):
         table.add_column(col, justify="right" if col != "controller" else "left")
-    md = [f"`wulin compare {sc.id} --seeds {seeds}` (mean ± sd over seeds 1-{seeds}, trips after warm-up)",
-          "", "| controller | mean travel time (s) | mean time loss (s) |", "|---|---:|---:|"]
-    for name, tt_m, tt_s, tl_m, tl_s, sh in rows:
-        table.add_row(name, f"{tt_m:.1f} ± {tt_s:.1f}", f"{tl_m:.1f} ± {tl_s:.1f}", f"{sh:.2f} %")
-        md.append(f"| {name} | {tt_m:.1f} ± {tt_s:.1f} | {tl_m:.1f} ± {tl_s:.1f} |")
+    md = [f"`wulin compare {sc.id} --seeds {seeds}` (mean ± sd over seeds 1-{seeds}, trips after "
+          "warm-up; teleports: mean per run)", "",
+          "| controller | mean travel time (s) | mean time loss (s) | teleports |",
+          "|---|---:|---:|---:|"]
+    for name, tt_m, tt_s, tl_m, tl_s, sh, tp in rows:
+        table.add_row(name, f"{tt_m:.1f} ± {tt_s:.1f}", f"{tl_m:.1f} ± {tl_s:.1f}", f"{tp:.1f}",
+                      f"{sh:.2f} %")
+        md.append(f"| {name} | {tt_m:.1f} ± {tt_s:.1f} | {tl_m:.1f} ± {tl_s:.1f} | {tp:.1f} |")
     console.print(table)
     if markdown is not None:
         markdown.write_text("\n".join(md) + "\n")

@@ -61,9 +61,11 @@ def test_plans_validate_export_and_run(tiny_scenario, tmp_path) -> None:
     from experiments.episode import run_episode
 
     lay = DistrictLayout.from_specs(load_signal_specs(tiny_scenario.net_file))
-    plans = webster_plans(tiny_scenario, lay)
+    # netgenerate's programs have no all-red; a plan that validates needs one
+    plans = webster_plans(tiny_scenario, lay, yellow=3.0, all_red=2.0)
     for plan, spec in zip(plans, lay.specs, strict=True):
         assert validate_plan(plan, spec.conflicts) == [], plan.signal_id
+        assert (plan.yellow, plan.all_red) == (3.0, 2.0)
         assert plan.source == "webster"
     path = tmp_path / "plans.json"
     path.write_text("[" + ",".join(p.to_json() for p in plans) + "]")
@@ -72,6 +74,27 @@ def test_plans_validate_export_and_run(tiny_scenario, tmp_path) -> None:
     assert xml.count("<tlLogic") == lay.n_signals
     res = run_episode(tiny_scenario, FixedTimeController(plans=path), seed=1)
     assert res.network["inserted"] > 50 and res.network["teleports"] == 0
+
+
+def test_default_intergreen_is_the_networks(grid_scenario) -> None:
+    """Webster retimes cycle and splits only; yellow and all-red stay the field plan's."""
+    from controllers.fixed_time import plan_from_spec
+    from controllers.webster import network_intergreen
+
+    lay = DistrictLayout.from_specs(load_signal_specs(grid_scenario.net_file))
+    plans = webster_plans(grid_scenario, lay)
+    for plan, spec in zip(plans, lay.specs, strict=True):
+        field = plan_from_spec(spec)
+        assert (plan.yellow, plan.all_red) == (field.yellow, field.all_red) == (3.0, 0.0)
+        assert network_intergreen(spec) == (3.0, 0.0)
+        assert plan.cycle == sum(s.green for s in plan.stages) + len(plan.stages) * 3.0
+        # the grid's own programs have no all-red, so neither plan passes that check
+        assert any("all-red 0 s" in v for v in validate_plan(plan, spec.conflicts))
+        assert any("all-red 0 s" in v for v in validate_plan(field, spec.conflicts))
+    over = webster_plans(grid_scenario, lay, all_red=1.0)
+    assert {p.all_red for p in over} == {1.0} and {p.yellow for p in over} == {3.0}
+    with pytest.raises(WulinError, match="yellow > 0"):
+        webster_plans(grid_scenario, lay, yellow=0.0)
 
 
 def test_fixed_time_rejects_plans_for_other_networks(tiny_scenario, grid_scenario) -> None:
@@ -87,7 +110,7 @@ def test_fixed_time_rejects_plans_for_other_networks(tiny_scenario, grid_scenari
 
 def test_corridor_green_wave(grid_scenario) -> None:
     lay = DistrictLayout.from_specs(load_signal_specs(grid_scenario.net_file))
-    plans = webster_plans(grid_scenario, lay)
+    plans = webster_plans(grid_scenario, lay, all_red=2.0)
     corridor = ["A1", "B1", "C1"]  # west -> east along the middle row, 200 m apart
     out = coordinate_corridor(plans, lay, corridor, speed_kmh=36.0)  # 10 m/s -> 20 s per block
     by = {p.signal_id: p for p in out}
