@@ -133,7 +133,8 @@ class ControllerEmulator:
         self.db: dict[O.OID, Any] = {}
         self._build_objects()
         self.db.update(plan_values(self.base_plan, self.profile, self.caps, LOCAL_PATTERN))
-        self.tx_state, self.tx_owner = O.TX_NORMAL, None
+        self.tx_state: int = O.TX_NORMAL
+        self.tx_owner: str | None = None
         self.buffer: dict[O.OID, Any] = {}
         self.verify_status, self.verify_error, self._verify_done_at = 0, b"", 0.0
         self._p2_sets = 0
@@ -400,7 +401,7 @@ class ControllerEmulator:
             return None if v in spec.enum else "wrongValue"
         return None if spec.lo <= v <= spec.hi else "wrongValue"
 
-    def _set(self, req: Pdu, peer: Any) -> Pdu:
+    def _set(self, req: Pdu, peer: Any) -> Pdu | None:
         vbs = req.varbinds
         if req.community != self.write_community:
             return self._response(req, vbs, "noAccess", 1)

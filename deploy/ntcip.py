@@ -96,7 +96,9 @@ class NtcipAdapter:
         verify_timeout_s: How long verify may take.
         tx_wait_s: How long to wait for another manager's verify to end.
         activation_timeout_s: How long the pattern change may take (a cycle and some).
-        health_checks: Health readings after activation, ``poll_s`` apart; all must be clean.
+        health_cycles: Cycles the new pattern must run with clean health after activation
+            (``localFreeStatus`` and alarms read every ``poll_s``; ``coordCycleStatus``
+            wrapping round counts the cycles).
         log: Called with each step's line (progress output).
     """
 
@@ -112,7 +114,7 @@ class NtcipAdapter:
     verify_timeout_s: float = 10.0
     tx_wait_s: float = 5.0
     activation_timeout_s: float = 400.0
-    health_checks: int = 3
+    health_cycles: int = 1
     log: Callable[[str], None] | None = None
 
     def __post_init__(self) -> None:
@@ -236,11 +238,12 @@ class NtcipAdapter:
         self._step(f"coordPatternStatus = {target}")
 
     def health(self) -> list[str]:
-        """Problems seen over ``health_checks`` readings (empty: healthy)."""
-        for k in range(self.health_checks):
-            if k:
-                time.sleep(self.poll_s)
+        """Problems seen while the pattern runs ``health_cycles`` cycles (empty: healthy)."""
+        wraps, last = 0, None
+        end = time.monotonic() + self.activation_timeout_s * max(self.health_cycles, 1)
+        while True:
             st = self.status()
+            cyc = int(self.reader.get([O.COORD_CYCLE_STATUS])[O.COORD_CYCLE_STATUS])
             problems = []
             if st["free"] != O.FREE_NOT_FREE:
                 problems.append(f"localFreeStatus {O.FREE_NAMES.get(st['free'], st['free'])}")
@@ -248,7 +251,15 @@ class NtcipAdapter:
                 problems.append(f"alarms unitAlarmStatus1={st['alarm1']} shortAlarmStatus={st['short_alarm']}")
             if problems:
                 return problems
-        return []
+            if last is not None and cyc < last:
+                wraps += 1
+            last = cyc
+            if wraps >= self.health_cycles:
+                self._step(f"health clean for {wraps} cycle(s)")
+                return []
+            if time.monotonic() > end:
+                return [f"could not watch {self.health_cycles} cycle(s) in time (coordCycleStatus {cyc})"]
+            time.sleep(self.poll_s)
 
     # ------------------------------------------------------------------ deploy and rollback
     def deploy(self, plan: TimingPlan) -> DeployReport:
@@ -284,7 +295,6 @@ class NtcipAdapter:
             problems = self.health()
             if problems:
                 raise DeployFailed("health check failed: " + "; ".join(problems))
-            self._step("health clean")
             rep.outcome, rep.message = "deployed", f"pattern {rep.slot} running, readback verified"
         except (DeployFailed, SnmpError, SnmpTimeout) as exc:
             rep.message = str(exc)

@@ -437,7 +437,8 @@ class PlanStore:
         with self._tx() as s:
             return self._record(self._plan_row(s, ref))
 
-    def list(self, signal_id: str | None = None, state: str | None = None) -> list[PlanRecord]:
+    def plans(self, signal_id: str | None = None, state: str | None = None) -> list[PlanRecord]:
+        """Stored plans, oldest first, optionally of one signal or in one state."""
         with self._tx() as s:
             q = select(PlanRow).order_by(PlanRow.proposed_at)
             if signal_id:

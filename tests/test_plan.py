@@ -38,8 +38,16 @@ def four_stage(**kw: object) -> TimingPlan:
         PlanStage("EW through", "rrrrGGrr", 25),
         PlanStage("EW left", "rrrrrrGG", 5),
     )
-    args: dict[str, object] = dict(signal_id="J1", cycle=90, offset=10, stages=stages, yellow=3,
-                                   all_red=2, name="am", source="test")
+    args: dict[str, object] = dict(
+        signal_id="J1",
+        cycle=90,
+        offset=10,
+        stages=stages,
+        yellow=3,
+        all_red=2,
+        name="am",
+        source="test",
+    )
     args.update(kw)
     return TimingPlan(**args)  # type: ignore[arg-type]
 
@@ -64,7 +72,9 @@ def test_canonical_json_and_hash_are_stable() -> None:
     d["stages"][0]["green"] = 30.0000001
     text = json.dumps(dict(reversed(list(d.items()))), indent=4)
     assert TimingPlan.from_json(text).plan_hash() == a.plan_hash()
-    assert " " not in a.to_json().replace("NS through", "").replace("NS left", "").replace("EW through", "").replace("EW left", "")
+    assert " " not in a.to_json().replace("NS through", "").replace("NS left", "").replace(
+        "EW through", ""
+    ).replace("EW left", "")
     # Any change changes the hash.
     assert a.with_offset(11).plan_hash() != a.plan_hash()
     # The hash is the same in another process (no dict-order or hash-seed effects).
@@ -72,8 +82,15 @@ def test_canonical_json_and_hash_are_stable() -> None:
         "import sys, json; from controllers.plan import TimingPlan; "
         "print(TimingPlan.from_json(sys.stdin.read()).plan_hash())"
     )
-    out = subprocess.run([sys.executable, "-c", code], input=a.to_json(), capture_output=True, text=True,
-                         cwd=REPO, check=True, env={"PYTHONHASHSEED": "123", "PATH": ""})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        input=a.to_json(),
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=True,
+        env={"PYTHONHASHSEED": "123", "PATH": ""},
+    )
     assert out.stdout.strip() == a.plan_hash()
 
 
@@ -93,16 +110,30 @@ def test_save_load_roundtrip(tmp_path: Path) -> None:
         ("{", "not valid JSON"),
         ("[]", "a timing plan is a JSON object"),
         ('{"signal_id": "J1", "cycle": 90, "offset": 0}', "missing field(s) stages"),
-        ('{"signal_id": "J1", "cycle": 90, "offset": 0, "stages": [], "colour": 1}', "unknown field(s) colour"),
-        ('{"signal_id": "J1", "cycle": "ninety", "offset": 0, "stages": [{"state": "G", "green": 1}]}',
-         "field 'cycle': expected a number"),
-        ('{"signal_id": "J1", "cycle": 90, "offset": 0, "stages": [{"state": "GyG", "green": 1}]}',
-         "stages[0]'.state"),
-        ('{"signal_id": "J1", "cycle": 90, "offset": 0, "stages": [{"state": "G"}]}',
-         "stages[0]': missing field(s) green"),
-        ('{"signal_id": "J1", "cycle": 90, "offset": 0, "stages": [{"state": "G", "green": true}]}',
-         "stages[0]'.green: expected a number"),
-        ('{"format": "other/2", "signal_id": "J1", "cycle": 90, "offset": 0, "stages": []}', "field 'format'"),
+        (
+            '{"signal_id": "J1", "cycle": 90, "offset": 0, "stages": [], "colour": 1}',
+            "unknown field(s) colour",
+        ),
+        (
+            '{"signal_id": "J1", "cycle": "ninety", "offset": 0, "stages": [{"state": "G", "green": 1}]}',
+            "field 'cycle': expected a number",
+        ),
+        (
+            '{"signal_id": "J1", "cycle": 90, "offset": 0, "stages": [{"state": "GyG", "green": 1}]}',
+            "stages[0]'.state",
+        ),
+        (
+            '{"signal_id": "J1", "cycle": 90, "offset": 0, "stages": [{"state": "G"}]}',
+            "stages[0]': missing field(s) green",
+        ),
+        (
+            '{"signal_id": "J1", "cycle": 90, "offset": 0, "stages": [{"state": "G", "green": true}]}',
+            "stages[0]'.green: expected a number",
+        ),
+        (
+            '{"format": "other/2", "signal_id": "J1", "cycle": 90, "offset": 0, "stages": []}',
+            "field 'format'",
+        ),
     ],
 )
 def test_loading_errors_name_source_and_field(text: str, expected: str) -> None:
@@ -146,7 +177,11 @@ def test_plan_level_violations(change: dict[str, object], expected: str) -> None
         (1, dict(green=4, min_green=5), "green 4 s is shorter than its minimum green 5 s"),
         (0, dict(walk=5), "walk 5 s is below the 7 s minimum"),
         (0, dict(ped_clearance=0), "no clearance time"),
-        (0, dict(min_green=10), "minimum green 10 s is shorter than walk + pedestrian clearance (12 s)"),
+        (
+            0,
+            dict(min_green=10),
+            "minimum green 10 s is shorter than walk + pedestrian clearance (12 s)",
+        ),
         (1, dict(state="rrrrrrrr"), "no link has protected green"),
         (1, dict(state="rrGGrrr"), "different lengths"),
         (1, dict(min_green=3, green=10), "below the 4 s floor"),
@@ -172,12 +207,17 @@ def test_every_link_must_get_green_and_conflicts_are_checked() -> None:
     conflicts = [[False] * n for _ in range(n)]
     conflicts[0][1] = conflicts[1][0] = True
     found = validate_plan(plan, conflicts)
-    assert any("stage 0 (NS through): conflicting links have protected green together: 0-1" in v for v in found)
+    assert any(
+        "stage 0 (NS through): conflicting links have protected green together: 0-1" in v
+        for v in found
+    )
     # Permitted green may overlap a foe (it yields): no violation.
     stages = list(plan.stages)
     stages[0] = PlanStage("NS through", "Ggrrrrrr", 30, min_green=12, walk=7, ped_clearance=5)
     assert validate_plan(TimingPlan(**{**plan.__dict__, "stages": tuple(stages)}), conflicts) == []  # type: ignore[arg-type]
-    assert any("conflict matrix is 3 links wide" in v for v in validate_plan(plan, [[False] * 3] * 3))
+    assert any(
+        "conflict matrix is 3 links wide" in v for v in validate_plan(plan, [[False] * 3] * 3)
+    )
 
 
 def test_ite_yellow_and_crossing_limits() -> None:
@@ -214,11 +254,17 @@ def test_diff_and_change_size() -> None:
 
 
 def test_sumo_phases() -> None:
-    plan = TimingPlan("J", 50, 0, (PlanStage("A", "GGgr", 20), PlanStage("B", "rGrG", 20)), yellow=3, all_red=2)
+    plan = TimingPlan(
+        "J", 50, 0, (PlanStage("A", "GGgr", 20), PlanStage("B", "rGrG", 20)), yellow=3, all_red=2
+    )
     phases = plan.sumo_phases()
     assert [(d, s) for d, s, _ in phases] == [
-        (20, "GGgr"), (3, "yGyr"), (2, "rGrr"),  # link 1 stays green into stage B
-        (20, "rGrG"), (3, "rGry"), (2, "rGrr"),  # and on into stage A again
+        (20, "GGgr"),
+        (3, "yGyr"),
+        (2, "rGrr"),  # link 1 stays green into stage B
+        (20, "rGrG"),
+        (3, "rGry"),
+        (2, "rGrr"),  # and on into stage A again
     ]
     assert sum(d for d, _, _ in phases) == plan.cycle
     xml = plans_to_additional([plan])
@@ -241,11 +287,14 @@ def test_from_sumo_phases_roundtrip() -> None:
     yellow=st.sampled_from([3, 3.5, 4]),
     all_red=st.sampled_from([1, 1.5, 2, 3]),
 )
-def test_property_generated_plans_validate_and_roundtrip(greens: list[int], offset: int, yellow: float,
-                                                         all_red: float) -> None:
+def test_property_generated_plans_validate_and_roundtrip(
+    greens: list[int], offset: int, yellow: float, all_red: float
+) -> None:
     n = len(greens)
-    stages = tuple(PlanStage(f"s{k}", "".join("G" if i == k else "r" for i in range(n)), g)
-                   for k, g in enumerate(greens))
+    stages = tuple(
+        PlanStage(f"s{k}", "".join("G" if i == k else "r" for i in range(n)), g)
+        for k, g in enumerate(greens)
+    )
     cycle = sum(greens) + n * (yellow + all_red)
     plan = TimingPlan("J", cycle, offset % cycle, stages, yellow=yellow, all_red=all_red)
     back = TimingPlan.from_json(plan.to_json())
@@ -257,7 +306,11 @@ def test_property_generated_plans_validate_and_roundtrip(greens: list[int], offs
 
 def test_schedule() -> None:
     s = TimeOfDaySchedule("J1", (("00:00", "night"), ("07:00", "am"), ("09:30", "day")))
-    assert s.plan_at("06:59") == "night" and s.plan_at("07:00") == "am" and s.plan_at(9.5 * 3600) == "day"
+    assert (
+        s.plan_at("06:59") == "night"
+        and s.plan_at("07:00") == "am"
+        and s.plan_at(9.5 * 3600) == "day"
+    )
     assert s.plan_at("23:59") == "day"
     assert TimeOfDaySchedule.from_json(s.to_json()) == s
     assert s.schedule_hash() == TimeOfDaySchedule.from_json(s.to_json()).schedule_hash()
@@ -280,7 +333,9 @@ def test_network_program_plan_runs_in_sumo(tmp_path: Path) -> None:
     from sim.topology import load_signal_specs
 
     spec = load_signal_specs(GRID_NET)["B1"]
-    base = TimingPlan.from_sumo_phases(spec.id, [(p.duration, p.state) for p in spec.phases], spec.offset)
+    base = TimingPlan.from_sumo_phases(
+        spec.id, [(p.duration, p.state) for p in spec.phases], spec.offset
+    )
     assert validate_plan(base, spec.conflicts, PlanLimits(min_all_red=0)) == []
     plan = base.with_splits([30, 30]).with_offset(7)
     plan = TimingPlan(**{**plan.__dict__, "all_red": 1, "cycle": plan.cycle + 2})  # type: ignore[arg-type]

@@ -157,7 +157,7 @@ def list_plans(signal: str | None = typer.Option(None, "--signal"), state: str |
     t.add_column("hash", no_wrap=True, min_width=12)
     for c in ("signal", "name", "state", "proposed by", "approved by", "cycle"):
         t.add_column(c)
-    for r in _store(store).list(signal, state):
+    for r in _store(store).plans(signal, state):
         t.add_row(r.hash[:12], r.signal_id, r.name, _state(r.state), r.proposed_by, r.approved_by or "-",
                   f"{r.plan.cycle:g} s")
     console.print(t)

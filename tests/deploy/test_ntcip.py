@@ -27,7 +27,7 @@ def emu() -> Iterator[ControllerEmulator]:
 
 
 def adapter(emu: ControllerEmulator, **kw: object) -> NtcipAdapter:
-    args: dict[str, object] = dict(timeout=0.3, retries=2, activation_timeout_s=5, health_checks=2)
+    args: dict[str, object] = dict(timeout=0.3, retries=2, activation_timeout_s=5, health_cycles=2)
     args.update(kw)
     return NtcipAdapter(emu.host, emu.port, emu.profile, **args)  # type: ignore[arg-type]
 

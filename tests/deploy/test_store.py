@@ -53,6 +53,8 @@ def test_reject_failed_retry_and_terminal_states(store: PlanStore) -> None:
     assert store.reject(a.hash, "bob", "offset not coordinated").state == "rejected"
     with pytest.raises(Refused, match="is rejected; it cannot become approved|only a proposed plan"):
         store.approve(a.hash, "cat")
+    revoked = _approved(store, make_plan(greens=(42, 38)))
+    assert store.reject(revoked, "cat", "demand changed").state == "rejected"  # approved -> rejected
     h = _approved(store)
     store.begin_deploy(h, "ann")
     assert store.finish_deploy(h, "ann", "failed", {"message": "device busy"}).state == "failed"
