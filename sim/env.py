@@ -235,6 +235,8 @@ class SignalEngine:
         signals: Controlled signal ids (all by default); the others run their SUMO programs.
         backend: ``"libsumo"`` (one per process) or ``"traci"``.
         label: SUMO instance label.
+        sumo_args: More SUMO options; by default SUMO's warnings (teleports) are silenced so
+            training logs stay readable.
     """
 
     def __init__(
@@ -245,8 +247,10 @@ class SignalEngine:
         signals: Sequence[str] | str | None = None,
         backend: str = "libsumo",
         label: str | None = None,
+        sumo_args: Sequence[str] = ("--no-warnings", "true"),
     ) -> None:
         self.scenario = _as_scenario(scenario)
+        self.sumo_args = tuple(sumo_args)
         self.config = config or EnvConfig()
         self.layout = district_layout(self.scenario, signals)
         if self.layout.n_signals == 0:
@@ -291,7 +295,8 @@ class SignalEngine:
     def reset(self, seed: int) -> np.ndarray:
         """Start (or reload) SUMO with ``seed``; returns the first ``[S, W]`` observation."""
         if self.sim is None:
-            self.sim = Simulation(self.scenario, seed=seed, backend=self.backend, label=self.label)  # type: ignore[arg-type]
+            self.sim = Simulation(self.scenario, seed=seed, backend=self.backend,  # type: ignore[arg-type]
+                                  label=self.label, extra_args=self.sumo_args)
             self.sim.start()
         else:
             self.sim.reset(seed)
