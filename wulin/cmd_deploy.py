@@ -68,7 +68,9 @@ def start(
     ps = PlanStore(store) if register_devices else None
     emus = []
     table = Table(title=f"NTCIP emulators for {network}", show_header=True, header_style="bold")
-    for c in ("signal", "address", "stages", "cycle", "communities", "fault armed"):
+    table.add_column("signal", no_wrap=True)
+    table.add_column("address", no_wrap=True)
+    for c in ("stages", "cycle", "fault armed"):
         table.add_column(c)
     try:
         for k, (sid, spec) in enumerate(specs.items()):
@@ -85,9 +87,9 @@ def start(
             if ps is not None:
                 ps.register_device(sid, emu.host, emu.port, profile, emu.caps, actor="emulator")
             table.add_row(sid, f"{emu.host}:{emu.port}", str(len(base.stages)), f"{base.cycle:g} s",
-                          "public (ro), private (rw)", faults.get(sid, "-"))
+                          faults.get(sid, "-"))
         console.print(table)
-        console.print(f"{len(emus)} emulators running" + (f"; devices registered in {store}" if ps else "")
+        console.print(f"{len(emus)} emulators running (SNMP v1/v2c, communities public: read, private: write)"+ (f"; devices registered in {store}" if ps else "")
                       + (f"; stopping in {seconds:g} s" if seconds else "; Ctrl-C stops them"))
         end = time.monotonic() + seconds if seconds else None
         while end is None or time.monotonic() < end:
