@@ -188,7 +188,9 @@ def network_index(net_file: Path | str) -> NetworkIndex:
         net = sumolib.net.readNet(str(path))
     except Exception as exc:
         raise WulinError(f"{path}: not a readable SUMO network ({exc})") from None
-    edges, lanes, outlines = set(), set(), []
+    edges: set[str] = set()
+    lanes: set[str] = set()
+    outlines: list[tuple[str, tuple[tuple[float, float], ...]]] = []
     for e in net.getEdges(withInternal=False):
         edges.add(e.getID())
         lanes.update(ln.getID() for ln in e.getLanes())

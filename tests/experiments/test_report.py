@@ -37,6 +37,7 @@ def test_report_on_a_folder_without_results(tmp_path: Path) -> None:
         build_report(tmp_path)
 
 
+@pytest.mark.slow
 def test_cli_report_prints_summary(tiny_results: Path, tmp_path: Path) -> None:
     out = tmp_path / "cli.html"
     res = subprocess.run([sys.executable, "-m", "wulin", "report", str(tiny_results), "--out", str(out)],
