@@ -522,6 +522,10 @@ class PlanStore:
                     f"{row.approved_hash[:12]}: a plan changed after approval is not deployed"
                 )
             dev = self._device(s, row.signal_id)
+            busy = s.execute(select(PlanRow.hash).where(PlanRow.signal_id == row.signal_id,
+                                                        PlanRow.state == "deploying")).scalars().first()
+            if busy is not None:
+                raise Refused(f"plan {busy[:12]} is being deployed to {row.signal_id!r}; one deploy at a time")
             self._move(row, "deploying")
             self._append(s, actor, "deploy.start", row.hash, "ok",
                          {"role": user.role, "device": f"{dev.host}:{dev.port}"})

@@ -258,6 +258,10 @@ def deploy(
     ad = _adapter(dev, activation_timeout_s=activation_timeout)
     try:
         rep = ad.deploy(rec.plan)
+    except BaseException as exc:  # interrupted: never leave the plan 'deploying' without a record
+        s.finish_deploy(rec.hash, user, "failed", {"message": f"deploy interrupted ({type(exc).__name__}); "
+                                                   "controller state unknown: read it back before acting"})
+        raise
     finally:
         ad.close()
     outcome = {"deployed": "deployed", "rolled_back": "rolled_back"}.get(rep.outcome, "failed")

@@ -119,6 +119,11 @@ def test_device_capabilities_and_unknown_device(store: PlanStore) -> None:
 
 def test_plan_changed_after_approval_is_not_deployed(store: PlanStore, tmp_path: Path) -> None:
     h = _approved(store)
+    other = _approved(store, make_plan(greens=(42, 38)))
+    store.begin_deploy(other, "ann")
+    with pytest.raises(Refused, match="is being deployed to 'B1'; one deploy at a time"):
+        store.begin_deploy(h, "ann")
+    store.finish_deploy(other, "ann", "failed", {"message": "test"})
     changed = make_plan(greens=(41, 39))
     with pytest.raises(Refused, match="a plan changed after approval is not deployed"):
         store.begin_deploy(h, "ann", changed)
