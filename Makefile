@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)  ## create .venv and install the engine with its dev tools
 
 demo: $(STAMP)  ## run the main job on the embedded defaults
-	$(BIN)/wulin simulate grid-am-v1 --seed 1
+	$(BIN)/wulin experiment run experiments/demo.toml
 
 test: $(STAMP)  ## run the default test suite (slow cases excluded)
 	$(BIN)/pytest -q
