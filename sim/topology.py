@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sim.errors import WulinError
 
@@ -213,7 +213,9 @@ def _spec_from_tls(net, tls, geo: bool) -> SignalSpec:  # type: ignore[no-untype
             )
         )
     # Conflicts from the junction's foe relation (links on different junctions never conflict).
-    jidx = [(c.getJunction(), c.getJunctionIndex()) if c is not None else (None, -1) for c in conns]
+    jidx: list[tuple[Any, int]] = [
+        (c.getJunction(), c.getJunctionIndex()) if c is not None else (None, -1) for c in conns
+    ]
     conflicts = [[False] * n for _ in range(n)]
     for i in range(n):
         ni, ji = jidx[i]
