@@ -139,21 +139,23 @@ def test_backup_timer_falls_back_to_local_plan(emu: ControllerEmulator) -> None:
 
 
 def test_pattern_changes_wait_for_the_cycle_boundary() -> None:
-    emu = ControllerEmulator(make_profile(), BASE, CAPS, time_scale=20, verify_s=1).start()
+    emu = ControllerEmulator(make_profile(), BASE, CAPS, time_scale=60, verify_s=1).start()
     try:
         ad = adapter(emu, activation_timeout_s=10)
         values = plan_values(NEW, emu.profile, CAPS, 2)
         ad.write_tables(values)
-        switched: list[float] = []
-        emu.on_pattern_change = lambda pat, plan: switched.append(emu.now())
+        switched: list[float] = []  # emulated time of the cycle boundary at which it switched
+        emu.on_pattern_change = lambda pat, plan: switched.append(emu._cycle_start)
         ad.writer.set([(O.SYSTEM_PATTERN_CONTROL, 2)])
         asked = emu.now()
         assert emu.active_pattern == 1  # not at once
         deadline = time.monotonic() + 10
         while not switched and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert switched and switched[0] >= asked
-        assert switched[0] % BASE.cycle < 1.0 or BASE.cycle - switched[0] % BASE.cycle < 1.0  # at a boundary
+        assert switched, "the pattern never changed"
+        # The first boundary of the running 90 s cycle after the request.
+        assert switched[0] % BASE.cycle == 0 and asked < switched[0] <= asked + BASE.cycle
+        assert emu.active_pattern == 2
     finally:
         emu.stop()
 
