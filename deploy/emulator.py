@@ -16,8 +16,13 @@ What it does, as a controller would:
 * **plan changes at cycle boundaries**: ``systemPatternControl`` asks for a pattern, which
   becomes ``coordPatternStatus`` when the running cycle ends; 0 returns to the local
   time-of-day plan (pattern 1);
-* the **backup timer**: with ``unitBackupTime`` > 0, if no ``systemPatternControl`` SET arrives
-  within it, the unit falls back to its local plan (``unitControlStatus`` backupMode);
+* the **time-of-day schedule**, simplified to one day plan with one event at 00:00 running
+  action 1: ``timebaseAscPattern.1`` (a P2 object, so changed inside a transaction) names the
+  pattern the unit runs whenever ``systemPatternControl`` is 0; a change takes effect at the
+  next cycle boundary;
+* the **backup timer**: with ``unitBackupTime`` > 0 (0 at power-on: off), if no
+  ``systemPatternControl`` SET arrives within it, the unit falls back to its time-of-day
+  pattern (``unitControlStatus`` backupMode);
 * health: ``localFreeStatus`` notFree while coordinating a good pattern, badPlan /
   badCycleTime when the running pattern is inconsistent;
 * a log of every PDU (:attr:`ControllerEmulator.pdu_log`) and **fault injection**
@@ -45,7 +50,9 @@ from deploy.profile import Capabilities, DeviceProfile, plan_from_values, plan_v
 from deploy.snmp import ERROR_CODES, NoSuch, Pdu, SnmpError, Ticks, WireRecord, decode, encode
 from sim.errors import WulinError
 
-LOCAL_PATTERN = 1  # the time-of-day schedule's plan: the network's own program
+LOCAL_PATTERN = 1  # the pattern loaded at power-on with the network's own program
+TOD_ACTION = 1  # the time-of-day action in force all day (one day plan, one event at 00:00)
+N_ACTIONS = 8
 
 
 @dataclass
@@ -180,6 +187,9 @@ class ControllerEmulator:
                 put(O.SEQUENCE_DATA + (q, r), b"", ObjSpec("rw", "P2", "octets", 0, c.max_phases))
         for ch in range(1, c.max_channels + 1):
             put(O.CHANNEL_CONTROL_SOURCE + (ch,), self._channel_source(ch), ObjSpec("rw", "P2", "int"))
+        put(O.MAX_TIMEBASE_ACTIONS, N_ACTIONS, ro_int)
+        for a in range(1, N_ACTIONS + 1):
+            put(O.TIMEBASE_PATTERN + (a,), LOCAL_PATTERN if a == TOD_ACTION else 0, p2)
         put(O.UNIT_BACKUP_TIME, 0, ObjSpec("rw", "P", "int", 0, 65535))
         for o in (O.UNIT_CONTROL_STATUS, O.UNIT_ALARM_STATUS1, O.UNIT_ALARM_STATUS2, O.SHORT_ALARM_STATUS,
                   O.COORD_PATTERN_STATUS, O.LOCAL_FREE_STATUS):
@@ -204,6 +214,10 @@ class ControllerEmulator:
         """Emulated seconds since power-on."""
         return (time.monotonic() - self._t0) * self.time_scale
 
+    def tod_pattern(self) -> int:
+        """The pattern the time-of-day schedule runs now."""
+        return int(self.db[O.TIMEBASE_PATTERN + (TOD_ACTION,)]) or LOCAL_PATTERN
+
     def _pattern_cycle(self, pat: int) -> int:
         return int(self.db.get(O.PATTERN_CYCLE + (pat,), 0))
 
@@ -217,8 +231,10 @@ class ControllerEmulator:
         if (backup and int(self.db[O.SYSTEM_PATTERN_CONTROL]) != O.PATTERN_STANDBY
                 and t - self._last_system_control > backup):
             self.db[O.SYSTEM_PATTERN_CONTROL] = O.PATTERN_STANDBY
-            self.pending_pattern = LOCAL_PATTERN
             self.unit_control_status = 4  # backupMode
+        if int(self.db[O.SYSTEM_PATTERN_CONTROL]) == O.PATTERN_STANDBY:
+            tod = self.tod_pattern()
+            self.pending_pattern = tod if tod != self.active_pattern else None
         while t >= self._cycle_start + cycle:
             self._cycle_start += cycle
             if self.pending_pattern is not None:
@@ -309,12 +325,28 @@ class ControllerEmulator:
     def _run_verify(self) -> None:
         merged = dict(self.db)
         merged.update(self.buffer)
-        touched = {o[len(O.PATTERN_ENTRY) + 1] for o in self.buffer if o[: len(O.PATTERN_ENTRY)] == O.PATTERN_ENTRY}
-        touched.add(self.active_pattern)
+        buf = self.buffer
+
+        def under(col: O.OID) -> list[O.OID]:
+            return [o[len(col):] for o in buf if o[: len(col)] == col]
+
+        # Patterns whose tables the transaction changes: their own row, or the split or the
+        # sequence they use.
+        splits = {rest[0] for col in (O.SPLIT_TIME, O.SPLIT_MODE, O.SPLIT_COORD_PHASE) for rest in under(col)}
+        seqs = {rest[0] for rest in under(O.SEQUENCE_DATA)}
+        touched = {rest[1] for rest in under(O.PATTERN_ENTRY)}
+        for pat in range(1, self.caps.max_patterns + 1):
+            if (int(merged[O.PATTERN_SPLIT + (pat,)]) in splits
+                    or int(merged[O.PATTERN_SEQUENCE + (pat,)]) in seqs):
+                touched.add(pat)
+        # The pattern the schedule names must be sound, and so must the running one when the
+        # shared phase table changes; any other pattern with cycle 0 is an unused slot.
+        required = {int(merged[O.TIMEBASE_PATTERN + (TOD_ACTION,)]) or LOCAL_PATTERN}
+        if under(O.PHASE_ENTRY) or self.active_pattern in touched:
+            required.add(self.active_pattern)
         problems: list[str] = []
-        for pat in sorted(touched):
-            # A pattern with cycle 0 is an unused slot; the running one must always be sound.
-            if int(merged.get(O.PATTERN_CYCLE + (pat,), 0)) or pat == self.active_pattern:
+        for pat in sorted(touched | required):
+            if int(merged.get(O.PATTERN_CYCLE + (pat,), 0)) or pat in required:
                 problems += self._check_pattern(merged, pat)
         if self.faults.verify_error:
             problems.insert(0, self.faults.verify_error)
@@ -438,7 +470,7 @@ class ControllerEmulator:
                 self.db[o] = v
                 self._last_system_control = self.now()
                 self.unit_control_status = 2 if v else 6
-                target = LOCAL_PATTERN if v in (0, 254, 255) else v
+                target = self.tod_pattern() if v in (0, 254, 255) else v
                 self.pending_pattern = target if target != self.active_pattern else None
             else:
                 self.db[o] = v

@@ -11,8 +11,11 @@
    profile's numbering), set ``normal`` to apply; a failure before ``normal`` aborts the
    transaction, which leaves the controller as it was;
 5. **readback** of every written object, compared with the plan's values;
-6. **activation** with ``systemPatternControl`` (the controller changes pattern at its cycle
-   boundary; the adapter waits for ``coordPatternStatus``);
+6. **activation** at the controller's cycle boundary, either by pattern control
+   (``systemPatternControl``; a controller with a backup time falls back to its schedule unless
+   the central system keeps setting it) or by the time-of-day schedule (``timebaseAscPattern``
+   of the action in force, written in the same transaction as the tables, so the device
+   verifies the pattern it will run); the adapter waits for ``coordPatternStatus``;
 7. **health**: ``localFreeStatus`` must be notFree and the alarm objects clear, over the
    number of checks asked for;
 8. on any failure after the tables were applied: **rollback** to the snapshot (back to the
@@ -96,6 +99,9 @@ class NtcipAdapter:
         verify_timeout_s: How long verify may take.
         tx_wait_s: How long to wait for another manager's verify to end.
         activation_timeout_s: How long the pattern change may take (a cycle and some).
+        activation: ``"pattern"`` (systemPatternControl) or ``"schedule"`` (the time-of-day
+            action's pattern; needs the unit under time-base control, systemPatternControl 0).
+        tod_action: The time-base action in force, for ``"schedule"``.
         health_cycles: Cycles the new pattern must run with clean health after activation
             (``localFreeStatus`` and alarms read every ``poll_s``; ``coordCycleStatus``
             wrapping round counts the cycles).
@@ -114,10 +120,14 @@ class NtcipAdapter:
     verify_timeout_s: float = 10.0
     tx_wait_s: float = 5.0
     activation_timeout_s: float = 400.0
+    activation: str = "pattern"
+    tod_action: int = 1
     health_cycles: int = 1
     log: Callable[[str], None] | None = None
 
     def __post_init__(self) -> None:
+        if self.activation not in ("pattern", "schedule"):
+            raise WulinError(f"activation {self.activation!r}: use 'pattern' or 'schedule'")
         self.reader = SnmpClient(self.host, self.port, self.read_community, self.version, self.timeout, self.retries)
         self.writer = SnmpClient(self.host, self.port, self.write_community, self.version, self.timeout, self.retries)
         self.writer.wire = self.reader.wire  # one wire log, in order
@@ -231,7 +241,9 @@ class NtcipAdapter:
     def activate(self, pattern: int) -> None:
         """Ask for ``pattern`` (0: back to the time-of-day plan) and wait until it runs."""
         self._set_confirmed(O.SYSTEM_PATTERN_CONTROL, pattern)
-        target = 1 if pattern in (0, 254, 255) else pattern
+        target = pattern
+        if pattern in (0, 254, 255):
+            target = self._get(O.TIMEBASE_PATTERN + (self.tod_action,)) or 1
         self._step(f"systemPatternControl = {pattern}; waiting for the cycle boundary")
         self._wait(f"pattern {target} to start", self.activation_timeout_s,
                    lambda: self._get(O.COORD_PATTERN_STATUS) == target)
@@ -281,6 +293,11 @@ class NtcipAdapter:
             a, b = self.profile.pattern_slots
             rep.slot = b if st["pattern"] == a else a
             values = plan_values(plan, self.profile, caps, rep.slot)
+            if self.activation == "schedule":
+                if st["control"] != O.PATTERN_STANDBY:
+                    raise DeployFailed(f"the controller runs system pattern {st['control']}, not its schedule; "
+                                       "deploy with pattern activation or release it first")
+                values[O.TIMEBASE_PATTERN + (self.tod_action,)] = rep.slot
             rep.snapshot = self.reader.get_many(sorted(values))
             self._step(f"snapshot of {len(rep.snapshot)} objects; running pattern {st['pattern']}, "
                        f"writing pattern {rep.slot}")
@@ -291,7 +308,14 @@ class NtcipAdapter:
                 raise DeployFailed(f"readback differs from the plan in {len(rep.mismatches)} object(s): "
                                    + "; ".join(rep.mismatches[:3]))
             self._step(f"readback of {len(values)} objects equals the plan")
-            self.activate(rep.slot)
+            if self.activation == "schedule":
+                self._step("time-of-day action now names pattern "
+                           f"{rep.slot}; waiting for the cycle boundary")
+                self._wait(f"pattern {rep.slot} to start", self.activation_timeout_s,
+                           lambda: self._get(O.COORD_PATTERN_STATUS) == rep.slot)
+                self._step(f"coordPatternStatus = {rep.slot}")
+            else:
+                self.activate(rep.slot)
             problems = self.health()
             if problems:
                 raise DeployFailed("health check failed: " + "; ".join(problems))
@@ -343,10 +367,17 @@ class NtcipAdapter:
             DeployFailed: a step failed (the message says which).
         """
         self._report = self._report or DeployReport(self.profile.signal_id, "")
-        if self._get(O.COORD_PATTERN_STATUS) != previous_pattern or self._get(O.SYSTEM_PATTERN_CONTROL) != previous_control:
+        tod = {o: v for o, v in snapshot.items() if o[: len(O.TIMEBASE_PATTERN)] == O.TIMEBASE_PATTERN}
+        if tod and self.readback(tod):
+            # Deployed through the schedule: point it back first, and let the old pattern run
+            # before its replacement's tables are restored.
+            self.write_tables(tod)
+            self._wait(f"pattern {previous_pattern} to start again", self.activation_timeout_s,
+                       lambda: self._get(O.COORD_PATTERN_STATUS) == previous_pattern)
+            self._step(f"coordPatternStatus = {previous_pattern}")
+        elif (self._get(O.COORD_PATTERN_STATUS) != previous_pattern
+              or self._get(O.SYSTEM_PATTERN_CONTROL) != previous_control):
             self.activate(previous_control)
-            if previous_control == 0 and previous_pattern != 1:
-                self.activate(previous_pattern)
         changed = {o: v for o, v in snapshot.items()}
         diff = self.readback(changed)
         if diff:

@@ -74,6 +74,10 @@ LOCAL_FREE_STATUS = ASC + (4, 11, 0)
 COORD_CYCLE_STATUS = ASC + (4, 12, 0)
 SYSTEM_PATTERN_CONTROL = ASC + (4, 14, 0)
 
+# Time base .5: the action table says which pattern each time-of-day action runs.
+MAX_TIMEBASE_ACTIONS = ASC + (5, 2, 0)
+TIMEBASE_PATTERN = ASC + (5, 3, 1, 2)
+
 # Ring sequences .7.3.1.3.<sequence>.<ring>
 SEQUENCE_DATA = ASC + (7, 3, 1, 3)
 
@@ -118,7 +122,8 @@ NAMED: dict[str, OID] = {
     "splitTime": SPLIT_TIME, "splitMode": SPLIT_MODE, "splitCoordPhase": SPLIT_COORD_PHASE,
     "coordPatternStatus": COORD_PATTERN_STATUS[:-1], "localFreeStatus": LOCAL_FREE_STATUS[:-1],
     "coordCycleStatus": COORD_CYCLE_STATUS[:-1], "systemPatternControl": SYSTEM_PATTERN_CONTROL[:-1],
-    "sequenceData": SEQUENCE_DATA, "channelControlSource": CHANNEL_CONTROL_SOURCE,
+    "sequenceData": SEQUENCE_DATA, "maxTimebaseAscActions": MAX_TIMEBASE_ACTIONS[:-1],
+    "timebaseAscPattern": TIMEBASE_PATTERN, "channelControlSource": CHANNEL_CONTROL_SOURCE,
     "dbCreateTransaction": DB_CREATE_TRANSACTION[:-1], "dbErrorType": DB_ERROR_TYPE[:-1],
     "dbVerifyStatus": DB_VERIFY_STATUS[:-1], "dbVerifyError": DB_VERIFY_ERROR[:-1],
 }

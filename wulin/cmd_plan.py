@@ -246,6 +246,8 @@ def deploy(
     user: str = USER_OPT,
     plan_file: Path | None = typer.Option(None, "--plan", help="The plan file you mean to send: its hash must be the approved one."),
     activation_timeout: float = typer.Option(400.0, "--activation-timeout", help="Seconds to wait for the cycle boundary."),
+    activation: str = typer.Option("pattern", "--activation",
+                                   help="pattern (systemPatternControl) or schedule (the time-of-day action's pattern)."),
     store: str = STORE_OPT,
 ) -> None:
     """Send an approved plan to its controller (NTCIP 1202); rolls back by itself on failure."""
@@ -253,9 +255,11 @@ def deploy(
 
     s = _store(store)
     plan = TimingPlan.load(plan_file) if plan_file else None
+    if activation not in ("pattern", "schedule"):
+        raise typer.BadParameter("use 'pattern' or 'schedule'", param_hint="--activation")
     rec, dev = s.begin_deploy(ref, user, plan)
     console.print(f"deploying {rec.hash[:12]} to {rec.signal_id} at {dev.host}:{dev.port} (SNMP v{dev.snmp_version})")
-    ad = _adapter(dev, activation_timeout_s=activation_timeout)
+    ad = _adapter(dev, activation_timeout_s=activation_timeout, activation=activation)
     try:
         rep = ad.deploy(rec.plan)
     except BaseException as exc:  # interrupted: never leave the plan 'deploying' without a record

@@ -82,7 +82,8 @@ def test_faulty_deploy_rolls_back_by_itself(env: dict[str, str], tmp_path: Path)
     emu: ControllerEmulator = env["_emu"]  # type: ignore[assignment]
     before = dict(emu.db)
     emu.arm("readback-mismatch")
-    r = wulin(env, "plan", "deploy", plan.short_hash, "--user", "ann", "--activation-timeout", "5")
+    r = wulin(env, "plan", "deploy", plan.short_hash, "--user", "ann", "--activation-timeout", "5",
+              "--activation", "schedule")
     assert r.exit_code == 1
     assert "readback differs" in r.output and "rolled back to the snapshot (readback verified)" in r.output
     assert PlanStore(env["WULIN_STORE"]).get(plan.short_hash).state == "rolled_back"

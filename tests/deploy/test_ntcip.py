@@ -89,9 +89,10 @@ def test_manual_rollback_restores_previous_plan(emu: ControllerEmulator) -> None
         ("bad_health", "rolled_back", "health check failed: localFreeStatus badPlan"),
     ],
 )
+@pytest.mark.parametrize("activation", ["pattern", "schedule"])
 def test_every_fault_ends_in_rollback_or_clean_failure(emu: ControllerEmulator, fault: str, outcome: str,
-                                                        message: str) -> None:
-    ad = adapter(emu)
+                                                        message: str, activation: str) -> None:
+    ad = adapter(emu, activation=activation)
     before = tables(emu)
     if fault == "verify_error":
         emu.faults.verify_error = "PHASE 03 CONCURRENCY FAULT"
@@ -117,6 +118,31 @@ def test_every_fault_ends_in_rollback_or_clean_failure(emu: ControllerEmulator, 
         assert "rolled back to the snapshot (readback verified)" in rep.message
     if fault == "reboot":
         assert emu.reboots == 1
+    if activation == "schedule":
+        assert emu.tod_pattern() == 1 and emu.db[O.SYSTEM_PATTERN_CONTROL] == 0
+
+
+def test_activation_by_time_of_day_schedule(emu: ControllerEmulator) -> None:
+    ad = adapter(emu, activation="schedule")
+    rep = ad.deploy(NEW)
+    assert rep.ok, rep.message
+    assert emu.tod_pattern() == 2 and emu.active_pattern == 2
+    assert ad.status()["control"] == 0  # no system pattern control: nothing to keep refreshing
+    sets = [vb for r in emu.pdu_log if r.direction == "received" and r.pdu.kind == "set" for vb in r.pdu.varbinds]
+    assert (O.TIMEBASE_PATTERN + (1,), 2) in sets and all(o != O.SYSTEM_PATTERN_CONTROL for o, _ in sets)
+    # The backup timer has nothing to undo: the schedule itself runs the plan.
+    ad.writer.set([(O.UNIT_BACKUP_TIME, 30)])
+    time.sleep(0.5)  # 150 emulated seconds
+    assert emu.active_pattern == 2
+    back = ad.rollback(rep.summary())
+    assert back.outcome == "rolled_back", back.message
+    assert emu.tod_pattern() == 1 and emu.active_pattern == 1
+    # Under system pattern control, a schedule deploy is refused before writing anything.
+    ad.writer.set([(O.UNIT_BACKUP_TIME, 0)])  # else the unit drops system control within 30 s
+    ad2 = adapter(emu)
+    assert ad2.deploy(NEW).ok and emu.db[O.SYSTEM_PATTERN_CONTROL] == 2
+    rep = ad.deploy(make_plan(greens=(45, 35)))
+    assert rep.outcome == "failed" and "runs system pattern 2, not its schedule" in rep.message
 
 
 def test_late_and_dropped_get_answers_are_survived(emu: ControllerEmulator) -> None:
