@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help demo test test-slow lint bench clean
+.PHONY: help install demo test test-slow lint bench train-wulin clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -30,8 +30,14 @@ lint: $(STAMP)  ## ruff and mypy
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-bench: $(STAMP)  ## performance benchmarks (print ratios)
+bench: $(STAMP)  ## performance benchmarks (print ratios measured in one run)
 	$(BIN)/python benchmarks/bench_sim.py
+	$(BIN)/python benchmarks/bench_controllers.py
+	$(BIN)/python benchmarks/bench_env.py
+
+train-wulin: $(STAMP)  ## train PPO on Wulin AM peak (about 1 h on 2 cores), then evaluate on 3 held-out seeds
+	$(BIN)/wulin train agents/configs/wulin-am-peak-ppo.toml --out runs/wulin-am-peak-ppo
+	$(BIN)/wulin evaluate runs/wulin-am-peak-ppo --scenario wulin-am-peak-v1 --seeds 3
 
 clean:  ## remove caches (keeps .venv)
 	rm -rf .pytest_cache .ruff_cache .mypy_cache
