@@ -89,6 +89,16 @@ class ControllerBase:
     def act(self, state: DistrictState) -> Decision:
         raise NotImplementedError(f"controller {self.name!r} does not implement act()")
 
+    def next_decision_time(self, time: float) -> float:
+        """Earliest time after ``act`` at ``time`` when ``act`` may return anything but keep.
+
+        The episode loop does not call ``act`` before then (it still calls it on the
+        ``decision_interval`` grid).  Default: ``time + decision_interval``; controllers
+        with internal clocks (webster-online) return their next stage end.  Controllers
+        whose ``act`` updates state every call (SOTL's counters) keep the default.
+        """
+        return time + self.decision_interval
+
     def sumo_additional_files(self, scenario: Scenario, workdir: Path) -> list[Path]:
         """Extra SUMO additional files (programs, detectors); none by default."""
         return []

@@ -5,16 +5,24 @@ SUMO's own actuated programs and RL policies (through a ``PolicyController``).
 
 * Native controllers (``controller.native``) hand SUMO their programs as additional files;
   the loop then advances SUMO in chunks (``step_until``) and never calls ``act``.
-* Other controllers are driven step by step: ``sim.step()``, ``actuator.tick()``, and every
-  ``decision_interval`` seconds ``reader.read()`` -> ``controller.act()`` ->
-  ``actuator.request()``.
+* Other controllers are driven event to event: every ``decision_interval`` seconds
+  ``reader.read()`` -> ``controller.act()`` -> ``actuator.request()``, and between decisions
+  SUMO advances in one ``step_until`` call straight to the next step at which anything is due
+  (the next decision or the actuator's :attr:`~sim.actuator.SignalActuator.next_event`), then
+  ``actuator.tick()``.  Nothing changes in between, so the trajectory is the one that ticking
+  every step would give (``tests/test_episode.py`` checks this), at a fraction of the Python
+  cost.  A controller that knows when it next has something to say (``next_decision_time``,
+  e.g. webster-online's next stage end) is not called before then, unless hooks or observers
+  want every interval.
 
-Controller time (inside ``act`` and the actuator) is measured separately from the wall time so
-benchmarks can report the controllers' share of an episode.
+Controller time (inside ``act``, the actuator and the loop's next-event arithmetic), the time
+reading the state and the time inside SUMO's steps are measured separately from the wall time,
+so benchmarks can report the controllers' share of an episode honestly.
 """
 
 from __future__ import annotations
 
+import math
 import shutil
 import tempfile
 import time
@@ -43,9 +51,14 @@ class EpisodeResult:
         trips: Per-trip KPIs of trips departing after the warm-up (``sim.kpi.read_tripinfo``).
         network: Network KPIs (``sim.kpi.network_kpis``).
         wall_time: Seconds for the whole episode (start, run, close, reading outputs).
-        controller_time: Seconds inside ``act()`` and the actuator.
+        controller_time: Seconds inside ``act()`` and the actuator (requests, events, state
+            writes to SUMO, the loop's next-event arithmetic): the controllers' share of the
+            episode is ``controller_time / wall_time``.
         decisions: Number of ``act()`` calls.
         sim_time: Simulated seconds.
+        state_time: Seconds reading the :class:`DistrictState` from SUMO for ``act()``
+            (reported apart from the controller's time).
+        step_time: Seconds inside SUMO's ``simulationStep`` calls.
     """
 
     scenario_id: str
@@ -58,6 +71,8 @@ class EpisodeResult:
     decisions: int
     sim_time: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    state_time: float = 0.0
+    step_time: float = 0.0
 
     def summary(self) -> dict[str, float]:
         """``sim.kpi.summarise(trips)`` plus the network KPIs and timings."""
@@ -66,6 +81,7 @@ class EpisodeResult:
         out = dict(summarise(self.trips))
         out.update({f"net_{k}": v for k, v in self.network.items()})
         out.update(wall_time=self.wall_time, controller_time=self.controller_time,
+                   state_time=self.state_time, step_time=self.step_time,
                    decisions=float(self.decisions))
         return out
 
@@ -138,7 +154,8 @@ def run_episode(
     workdir = Path(tempfile.mkdtemp(prefix="wulin-episode-")) if own_work else Path(output_dir)  # type: ignore[arg-type]
     workdir.mkdir(parents=True, exist_ok=True)
     sim: Simulation | None = None
-    ctl_time, decisions = 0.0, 0
+    ctl_time, decisions, state_time, step_time = 0.0, 0, 0.0, 0.0
+    perf = time.perf_counter
     try:
         extra_files = list(additional_files)
         if hasattr(ctl, "sumo_additional_files"):
@@ -161,7 +178,9 @@ def run_episode(
             if native:
                 chunk = di if (hooks or observers) else max(di, 60.0)
                 while t < end - 1e-9:
+                    s0 = perf()
                     sim.step_until(min(t + chunk, end))
+                    step_time += perf() - s0
                     t = sim.time
                     for hook in hooks:
                         hook(sim, t)
@@ -173,8 +192,8 @@ def run_episode(
                         bar.update(bar.task_ids[0], completed=t - sc.begin)
             else:
                 act_params = dict(getattr(ctl, "actuator_params", {}) or {})
-                c0 = time.perf_counter()
-                actuator = SignalActuator(sim, layout, **act_params)
+                c0 = perf()
+                actuator = SignalActuator(sim, layout, **{"sumo_clearance": True, **act_params})
                 actuator.reset()
                 if wants_counts:
                     from sim.detectors import LaneCounter
@@ -182,16 +201,21 @@ def run_episode(
                     counter = LaneCounter(sim, layout)
                     ctl.attach_lane_counter(counter)  # type: ignore[attr-defined]
                 needs_state = bool(getattr(ctl, "needs_state", True)) or bool(observers)
-                ctl_time += time.perf_counter() - c0
+                # a controller may say when act() next has something to say (webster-online:
+                # its next stage end); hooks and observers want every interval, so not then
+                next_act = None if (hooks or observers) else getattr(ctl, "next_decision_time",
+                                                                     None)
+                ctl_time += perf() - c0
                 next_decision = t
                 step = sc.step_length
                 last_bar = t
                 act = ctl.act
                 request = actuator.request
                 tick = actuator.tick
-                sim_step = sim.step
+                step_until = sim.step_until
                 while t < end - 1e-9:
                     if t >= next_decision - 1e-9:
+                        r0 = perf()
                         if needs_state:
                             reader.read(into=state, stage=actuator.stage,
                                         stage_time=actuator.stage_time,
@@ -201,20 +225,36 @@ def run_episode(
                             state.stage[:] = actuator.stage
                             state.stage_time[:] = actuator.stage_time
                             state.in_transition[:] = actuator.in_transition
+                        c0 = perf()
+                        state_time += c0 - r0
                         for obs in observers:
                             obs(state)
-                        c0 = time.perf_counter()
+                        c0 = perf()
                         request(act(state))
-                        ctl_time += time.perf_counter() - c0
+                        wait = di
+                        if next_act is not None:  # skip act() calls that would only keep
+                            nd = float(next_act(t))
+                            wait = (di * max(1, math.ceil((nd - t) / di - 1e-9))
+                                    if math.isfinite(nd) else max(end - t, di))
+                        ctl_time += perf() - c0
                         decisions += 1
-                        next_decision += di
+                        next_decision = t + wait if next_act is not None else next_decision + di
                         for hook in hooks:
                             hook(sim, t)
-                    sim_step()
-                    t = round(t + step, 6)
-                    c0 = time.perf_counter()
+                    # advance SUMO in one call to the next step at which anything is due: the
+                    # next decision or the actuator's next event (nothing changes in between)
+                    c0 = perf()
+                    due = min(next_decision, actuator.next_event, end)
+                    n_steps = max(1, math.ceil((due - t) / step - 1e-6))
+                    target = min(round(t + n_steps * step, 6), end)
+                    s0 = perf()
+                    ctl_time += s0 - c0
+                    step_until(target)
+                    c0 = perf()
+                    step_time += c0 - s0
+                    t = target
                     tick(t)
-                    ctl_time += time.perf_counter() - c0
+                    ctl_time += perf() - c0
                     if bar is not None and t - last_bar >= 60:
                         bar.update(bar.task_ids[0], completed=t - sc.begin)
                         last_bar = t
@@ -236,4 +276,5 @@ def run_episode(
         scenario_id=sc.id, controller=str(getattr(ctl, "name", type(ctl).__name__)), seed=seed,
         trips=trips, network=network, wall_time=time.perf_counter() - t_start,
         controller_time=ctl_time, decisions=decisions, sim_time=sc.duration,
+        state_time=state_time, step_time=step_time,
     )

@@ -17,12 +17,18 @@ to ``y``/``r``, so no two protected links that SUMO marks as foes are ever green
 (provided the network's stages are safe, which ``tests/test_actuator.py`` checks).
 
 Speed: the actuator is event-driven.  Each signal has the time of its next event (end of
-yellow, of all-red, of minimum or maximum green); :meth:`tick` returns after one comparison
-when no event is due, so the per-step cost does not grow with the number of signals.
+yellow, of all-red, of minimum or maximum green); :attr:`next_event` is the earliest of them,
+so a loop can advance SUMO straight to it in one ``step_until`` call (nothing changes in
+between), and :meth:`tick` returns after one comparison when no event is due.  Per-signal
+bookkeeping lives in plain Python lists (a numpy scalar read or write costs ~100 ns, a list
+element ~10 ns, and events touch one signal at a time); the numpy views that controllers
+and observers read (:attr:`stage`, :attr:`stage_time`, :attr:`in_transition`, :attr:`due`)
+are built on demand, once per decision.
 """
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -61,12 +67,19 @@ class SignalActuator:
         min_green: Minimum green seconds.
         max_green: Maximum green seconds (``inf`` for none).
         record: Keep every emitted state in :attr:`history` as ``(time, signal, state)``.
+        sumo_clearance: Let SUMO run each clearance itself: at :meth:`reset` every signal
+            gets one program holding its green stages and, per stage change, a yellow and an
+            all-red phase whose ``next`` leads to the new green; a change is then one
+            ``setPhase`` call, and the end of a yellow or all-red needs no call and no stop
+            (:attr:`next_event` skips them; they are booked lazily at their own times).
+            Vehicles see exactly the states of the default mode, which writes every state
+            with ``setRedYellowGreenState``.  Needs ``trafficlight.setProgramLogic``.
+        step_length: SUMO's step, seconds (``sim.scenario.step_length`` by default): SUMO
+            ends a phase at the first step at or after its end, and so does the booking.
 
     Attributes:
-        stage: Current green stage per signal (the stage being left during a transition).
-        target: Stage a running transition leads to (``-1`` when in green).
-        pending: Queued request per signal (``-1`` when none).
-        in_transition: True while a signal shows yellow or all-red.
+        history: Every emitted state as ``(time, signal index, state)`` when ``record``.
+        writes: Number of SUMO signal calls made (state writes or phase switches).
     """
 
     def __init__(
@@ -79,6 +92,8 @@ class SignalActuator:
         min_green: Any = 5.0,
         max_green: Any = 90.0,
         record: bool = False,
+        sumo_clearance: bool = False,
+        step_length: float | None = None,
     ) -> None:
         n = layout.n_signals
         self.sim = sim
@@ -95,33 +110,86 @@ class SignalActuator:
                 f"SignalActuator: max_green < min_green for signal {layout.signal_ids[bad[0]]!r}"
             )
         self.record = record
+        self.sumo_clearance = bool(sumo_clearance)
+        if step_length is None:
+            step_length = float(getattr(getattr(sim, "scenario", None), "step_length", 1.0))
+        if not step_length > 0:
+            raise WulinError(f"SignalActuator: step_length must be > 0, got {step_length}")
+        self.step_length = float(step_length)
         self.history: list[tuple[float, int, str]] = []
-        self._ids = layout.signal_ids
-        self._stages = [spec.stages for spec in layout.specs]
-        self._green = [[np.array([c in GREEN for c in st], bool) for st in spec.stages]
+        self.writes = 0
+        self._n = n
+        self._ids = list(layout.signal_ids)
+        self._stages = [list(spec.stages) for spec in layout.specs]
+        # green links of each stage as an int bitmask: "links losing green" is one AND-NOT
+        self._green = [[sum(1 << i for i, c in enumerate(st) if c in GREEN) for st in spec.stages]
                        for spec in layout.specs]
         self.n_stages = np.array([len(s) for s in self._stages], dtype=np.int32)
-        self.stage = np.zeros(n, dtype=np.int32)
-        self.target = np.full(n, -1, dtype=np.int32)
-        self.pending = np.full(n, -1, dtype=np.int32)
-        self.mode = np.zeros(n, dtype=np.int8)
-        self.since = np.zeros(n, dtype=np.float64)  # start of the current green or transition
-        self.due = np.full(n, np.inf)
-        self._next = np.inf
+        self._nst = self.n_stages.tolist()
+        self._yel = self.yellow.tolist()
+        self._ar = self.all_red.tolist()
+        self._ming = self.min_green.tolist()
+        self._maxg = self.max_green.tolist()
+        self._stage = [0] * n
+        self._target = [-1] * n
+        self._pending = [-1] * n
+        self._mode = [GREEN_MODE] * n
+        self._since = [0.0] * n  # start of the current green or transition
+        self._due = [math.inf] * n
+        self._need = [math.inf] * n  # next time Python must act (a SUMO call is due)
+        self._next = math.inf
+        self._origin = 0.0
+        self._phase_of: list[dict[tuple[int, int], int]] = []
         self._shown: list[str] = [""] * n
         self._now = 0.0
-        self._set_state = None
+        self._set_state: Any = None
         self._clear_cache: dict[tuple[int, int, int, str], str] = {}
 
-    # ------------------------------------------------------------------ public
+    # ------------------------------------------------------------------ public views
+    @property
+    def stage(self) -> np.ndarray:
+        """Current green stage per signal (the stage being left during a transition), int32."""
+        return np.array(self._stage, dtype=np.int32)
+
+    @property
+    def target(self) -> np.ndarray:
+        """Stage a running transition leads to (``-1`` when in green), int32."""
+        return np.array(self._target, dtype=np.int32)
+
+    @property
+    def pending(self) -> np.ndarray:
+        """Queued request per signal (``-1`` when none), int32."""
+        return np.array(self._pending, dtype=np.int32)
+
+    @property
+    def mode(self) -> np.ndarray:
+        """0 green, 1 yellow, 2 all-red per signal, int8."""
+        return np.array(self._mode, dtype=np.int8)
+
     @property
     def in_transition(self) -> np.ndarray:
-        return self.mode != GREEN_MODE
+        """True while a signal shows yellow or all-red."""
+        return np.array([m != GREEN_MODE for m in self._mode], dtype=np.bool_)
 
     @property
     def stage_time(self) -> np.ndarray:
         """Seconds since the current green (or transition) began, as float32."""
-        return (self._now - self.since).astype(np.float32)
+        now = self._now
+        return np.array([now - t for t in self._since], dtype=np.float32)
+
+    @property
+    def due(self) -> np.ndarray:
+        """Time of each signal's next event (``inf`` when none)."""
+        return np.array(self._due, dtype=np.float64)
+
+    @property
+    def next_event(self) -> float:
+        """Earliest time the actuator must act (``inf`` when none): advance SUMO to here.
+
+        Every event by default; with ``sumo_clearance`` only those that need a SUMO call
+        (a stage change starting, maximum green), since SUMO ends clearances itself.
+        """
+        return min(self._need) if self.sumo_clearance else self._next
 
     @property
     def states(self) -> list[str]:
@@ -133,18 +201,25 @@ class SignalActuator:
         self._set_state = self.sim.conn.trafficlight.setRedYellowGreenState
         self._now = float(self.sim.time)
         self.history.clear()
-        self.stage[:] = 0
-        self.target[:] = -1
-        self.pending[:] = -1
-        self.mode[:] = GREEN_MODE
-        self.since[:] = self._now
-        self._shown = [""] * self.layout.n_signals
-        for s in range(self.layout.n_signals):
-            if self.n_stages[s] == 0:
+        self.writes = 0
+        n = self._n
+        self._stage = [0] * n
+        self._target = [-1] * n
+        self._pending = [-1] * n
+        self._mode = [GREEN_MODE] * n
+        self._since = [self._now] * n
+        self._shown = [""] * n
+        self._origin = self._now
+        for s in range(n):
+            if self._nst[s] == 0:
                 raise WulinError(f"signal {self._ids[s]!r} has no green stage in its program")
-            self._show(s, self._stages[s][0])
+        if self.sumo_clearance:
+            self._install_programs()
+        for s in range(n):
+            self._show(s, self._stages[s][0], self._now, self._phase_of[s][(0, 0)]
+                       if self.sumo_clearance else -1)
             self._schedule(s)
-        self._next = float(self.due.min()) if self.due.size else np.inf
+        self._next = min(self._due, default=math.inf)
 
     def request(self, decision: np.ndarray) -> None:
         """Ask each signal to serve a stage (``-1`` = no new request).
@@ -153,30 +228,35 @@ class SignalActuator:
             WulinError: wrong shape or a stage a signal does not have.
         """
         d = np.asarray(decision)
-        n = self.layout.n_signals
+        n = self._n
         if d.shape != (n,):
             raise WulinError(f"decision must have one entry per signal ({n}), got shape {d.shape}")
-        bad = (d < -1) | (d >= self.n_stages)
-        if bad.any():
-            s = int(np.flatnonzero(bad)[0])
-            raise WulinError(
-                f"decision for signal {self._ids[s]!r}: stage {int(d[s])} does not exist "
-                f"(valid: -1..{int(self.n_stages[s]) - 1})"
-            )
-        for s in np.flatnonzero(d >= 0):
-            k = int(d[s])
-            current = self.target[s] if self.mode[s] != GREEN_MODE else self.stage[s]
-            new = -1 if k == current else k
-            if new != self.pending[s]:
-                self.pending[s] = new
-                if self.mode[s] == GREEN_MODE:
-                    self._schedule(s)
-        self._next = float(self.due.min()) if self.due.size else np.inf
+        nst, mode, target, stage, pending = (self._nst, self._mode, self._target, self._stage,
+                                             self._pending)
+        changed = False
+        for s, k in enumerate(d.tolist()):
+            if k < 0:
+                if k < -1:
+                    self._bad(s, k)
+                continue
+            if k >= nst[s]:
+                self._bad(s, k)
+            green = mode[s] == GREEN_MODE
+            new = -1 if k == (stage[s] if green else target[s]) else k
+            if new != pending[s]:
+                pending[s] = new
+                self._schedule(s)  # in a transition: only the time Python must act changes
+                changed = True
+        if changed:
+            self._next = min(self._due)
         if self._next <= self._now + _EPS:  # e.g. minimum green already served: act now
             self._advance(self._now)
 
     def tick(self, time: float | None = None) -> None:
-        """Advance timers; call once per simulation step, after ``sim.step()``.
+        """Advance timers to the simulation time now; call after every SUMO advance.
+
+        Between events nothing changes, so a loop may advance SUMO straight to
+        :attr:`next_event` (rounded up to its step grid) and tick once.
 
         Args:
             time: The simulation time now (read from the simulation when omitted).
@@ -188,84 +268,143 @@ class SignalActuator:
         self._advance(now)
 
     # ------------------------------------------------------------------ internals
-    def _advance(self, now: float) -> None:
-        for s in np.flatnonzero(self.due <= now + _EPS):
-            for _ in range(4):  # green -> yellow -> all-red -> green at most
-                if self.due[s] > now + _EPS:
-                    break
-                self._event(int(s), now)
-        self._next = float(self.due.min()) if self.due.size else np.inf
+    def _bad(self, s: int, k: int) -> None:
+        raise WulinError(
+            f"decision for signal {self._ids[s]!r}: stage {k} does not exist "
+            f"(valid: -1..{self._nst[s] - 1})"
+        )
 
-    def _show(self, s: int, state: str) -> None:
+    def _install_programs(self) -> None:
+        """One program per signal: greens 0..K-1, then a yellow and an all-red per change."""
+        tl = self.sim.conn.trafficlight
+        phase, logic = tl.Phase, tl.Logic
+        hold = 1e7  # a green lasts until the actuator switches it
+        self._phase_of = []
+        for s in range(self._n):
+            stages = self._stages[s]
+            k_n = len(stages)
+            phases = [phase(hold, st, hold, hold) for st in stages]
+            index = {(k, k): k for k in range(k_n)}
+            for i in range(k_n):
+                for j in range(k_n):
+                    if i == j or not self._green[s][i] & ~self._green[s][j]:
+                        index[(i, j)] = j  # nothing loses green: straight to the new green
+                        continue
+                    y = len(phases)
+                    index[(i, j)] = y
+                    ystate, rstate = self._make_clearance(s, "y", i, j), \
+                        self._make_clearance(s, "r", i, j)
+                    if self._ar[s] > 0:
+                        phases.append(phase(self._yel[s], ystate, self._yel[s], self._yel[s],
+                                            (y + 1,)))
+                        phases.append(phase(self._ar[s], rstate, self._ar[s], self._ar[s], (j,)))
+                    else:
+                        phases.append(phase(self._yel[s], ystate, self._yel[s], self._yel[s],
+                                            (j,)))
+            tl.setProgramLogic(self._ids[s], logic("wulin-actuator", 0, 0, phases))
+            tl.setProgram(self._ids[s], "wulin-actuator")
+            self._phase_of.append(index)
+
+    def _advance(self, now: float) -> None:
+        lim = now + _EPS
+        due = self._due
+        lazy = self.sumo_clearance
+        dt, origin = self.step_length, self._origin
+        for s in [s for s in range(self._n) if due[s] <= lim]:
+            for _ in range(8):  # green -> yellow -> all-red -> green (-> yellow ...)
+                d = due[s]
+                if d > lim:
+                    break
+                if lazy and self._mode[s] != GREEN_MODE:
+                    # the end of a clearance SUMO ran itself: it switched at the first step at
+                    # or after the end, so book it then (a green's end needs a call: now)
+                    d = origin + math.ceil((d - origin) / dt - 1e-6) * dt
+                    self._event(s, d if d < now else now)
+                else:
+                    self._event(s, now)
+        self._next = min(due, default=math.inf)
+
+    def _show(self, s: int, state: str, now: float, phase: int = -1) -> None:
+        """Emit ``state``: a SUMO call when ``phase`` >= 0 or in the default mode."""
         if state != self._shown[s]:
-            self._set_state(self._ids[s], state)  # type: ignore[misc]
+            if not self.sumo_clearance:
+                self._set_state(self._ids[s], state)
+                self.writes += 1
+            elif phase >= 0:
+                self.sim.conn.trafficlight.setPhase(self._ids[s], phase)
+                self.writes += 1
             self._shown[s] = state
             if self.record:
-                self.history.append((self._now, s, state))
+                self.history.append((now, s, state))
 
     def _schedule(self, s: int) -> None:
-        m = self.mode[s]
+        m = self._mode[s]
         if m == YELLOW_MODE:
-            self.due[s] = self.since[s] + self.yellow[s]
+            due = self._since[s] + self._yel[s]
+            end = due + self._ar[s]
         elif m == ALL_RED_MODE:
-            self.due[s] = self.since[s] + self.all_red[s]
-        elif self.pending[s] >= 0:
-            self.due[s] = self.since[s] + self.min_green[s]
-        elif self.n_stages[s] > 1:
-            self.due[s] = self.since[s] + self.max_green[s]
+            due = end = self._since[s] + self._ar[s]
+        elif self._pending[s] >= 0:
+            due = end = self._since[s] + self._ming[s]
+        elif self._nst[s] > 1:
+            due = end = self._since[s] + self._maxg[s]
         else:
-            self.due[s] = np.inf
+            due = end = math.inf
+        self._due[s] = due
+        if m == GREEN_MODE or not self.sumo_clearance:
+            self._need[s] = due
+        elif self._pending[s] >= 0:  # SUMO ends the clearance; Python acts after min green
+            self._need[s] = end + self._ming[s]
+        else:
+            self._need[s] = end + self._maxg[s] if self._nst[s] > 1 else math.inf
 
     def _clearance_state(self, s: int, char: str) -> str:
-        key = (s, int(self.stage[s]), int(self.target[s]), char)
+        key = (s, self._stage[s], self._target[s], char)
         cached = self._clear_cache.get(key)
         if cached is None:
             cached = self._clear_cache[key] = self._make_clearance(s, char)
         return cached
 
-    def _make_clearance(self, s: int, char: str) -> str:
-        old = self._stages[s][self.stage[s]]
-        new_green = self._green[s][self.target[s]]
+    def _make_clearance(self, s: int, char: str, i: int = -1, j: int = -1) -> str:
+        old = self._stages[s][self._stage[s] if i < 0 else i]
+        new_green = self._green[s][self._target[s] if j < 0 else j]
         return "".join(
-            c if (c in GREEN and new_green[i]) else (char if c in GREEN else "r")
+            c if (c in GREEN and new_green >> i & 1) else (char if c in GREEN else "r")
             for i, c in enumerate(old)
         )
 
     def _event(self, s: int, now: float) -> None:
-        m = self.mode[s]
+        # one function for the common paths: this runs for every yellow, all-red and green
+        m = self._mode[s]
         if m == GREEN_MODE:
-            if self.pending[s] < 0:  # maximum green reached: next stage in cycle order
-                self.pending[s] = (self.stage[s] + 1) % self.n_stages[s]
-            self.target[s] = self.pending[s]
-            self.pending[s] = -1
-            losing = self._green[s][self.stage[s]] & ~self._green[s][self.target[s]]
-            if not losing.any():
-                self._enter_green(s, now)
-            else:
-                self.mode[s] = YELLOW_MODE
-                self.since[s] = now
-                self._show(s, self._clearance_state(s, "y"))
+            cur = self._stage[s]
+            nxt = self._pending[s]
+            if nxt < 0:  # maximum green reached: next stage in cycle order
+                nxt = (cur + 1) % self._nst[s]
+            self._target[s] = nxt
+            self._pending[s] = -1
+            green = self._green[s]
+            if green[cur] & ~green[nxt]:  # some links lose green: yellow first
+                self._mode[s] = YELLOW_MODE
+                self._since[s] = now
+                self._show(s, self._clearance_state(s, "y"), now,
+                           self._phase_of[s][(cur, nxt)] if self.sumo_clearance else -1)
                 self._schedule(s)
-        elif m == YELLOW_MODE:
-            self._enter_all_red(s, now)
-        else:
-            self._enter_green(s, now)
-
-    def _enter_all_red(self, s: int, now: float) -> None:
-        if self.all_red[s] > 0:
-            self.mode[s] = ALL_RED_MODE
-            self.since[s] = now
-            self._show(s, self._clearance_state(s, "r"))
+                return
+        elif m == YELLOW_MODE and self._ar[s] > 0:
+            self._mode[s] = ALL_RED_MODE
+            self._since[s] = now
+            self._show(s, self._clearance_state(s, "r"), now)  # SUMO's program goes on itself
             self._schedule(s)
-        else:
-            self._enter_green(s, now)
-
-    def _enter_green(self, s: int, now: float) -> None:
-        self.stage[s] = self.target[s]
-        self.target[s] = -1
-        if self.pending[s] == self.stage[s]:
-            self.pending[s] = -1
-        self.mode[s] = GREEN_MODE
-        self.since[s] = now
-        self._show(s, self._stages[s][self.stage[s]])
+            return
+        # enter the target's green (after all-red, after a yellow with no all-red, or at once
+        # when the change only adds green links)
+        direct = m == GREEN_MODE  # no clearance ran: SUMO must be switched now
+        k = self._stage[s] = self._target[s]
+        self._target[s] = -1
+        if self._pending[s] == k:
+            self._pending[s] = -1
+        self._mode[s] = GREEN_MODE
+        self._since[s] = now
+        self._show(s, self._stages[s][k], now, k if direct and self.sumo_clearance else -1)
         self._schedule(s)

@@ -28,13 +28,21 @@ def plan_webster(
     window: str = typer.Option(None, "--window", help="Demand window HH:MM-HH:MM (default: the scenario's)."),
     out: Path = typer.Option(..., "--out", help="Folder for plans.json, plans.add.xml, validation.txt."),
     common_cycle: bool = typer.Option(False, "--common-cycle", help="One cycle for all signals."),
-    corridor: str = typer.Option("", "--corridor", help="Signal ids in travel order, comma-separated, for a green wave."),
+    corridor: str = typer.Option("", "--corridor", help="Green wave along signal ids in travel order (A1,B1,C1) or a road name (\"Yan'an Rd\")."),
+    heading: str = typer.Option(None, "--heading", help="Travel direction N/S/E/W of a corridor given by road name."),
+    yellow: float = typer.Option(None, "--yellow", help="Yellow seconds (default: each signal's own)."),
+    all_red: float = typer.Option(None, "--all-red", help="All-red seconds (default: each signal's own)."),
     speed: float = typer.Option(40.0, "--speed", help="Green-wave progression speed, km/h."),
     sat_flow: float = typer.Option(1800.0, "--sat-flow", help="Saturation flow, veh/h of green per lane."),
 ) -> None:
     """Webster plans from the scenario's demand: JSON, SUMO tlLogic and a validation report."""
     from controllers.plan import plans_to_additional, validate_plan
-    from controllers.webster import coordinate_corridor, parse_window, webster_plans
+    from controllers.webster import (
+        coordinate_corridor,
+        parse_window,
+        resolve_corridor,
+        webster_plans,
+    )
     from sim.scenario import load_scenario
     from sim.state import DistrictLayout
     from sim.topology import load_signal_specs
@@ -42,9 +50,12 @@ def plan_webster(
     sc = load_scenario(scenario)
     w = parse_window(window) if window else None
     layout = DistrictLayout.from_specs(load_signal_specs(sc.net_file))
-    plans = webster_plans(sc, layout, w, common_cycle=common_cycle, sat_flow=sat_flow, progress=True)
+    plans = webster_plans(sc, layout, w, common_cycle=common_cycle, sat_flow=sat_flow, progress=True,
+                          yellow=yellow, all_red=all_red)
     if corridor:
-        plans = coordinate_corridor(plans, layout, [c.strip() for c in corridor.split(",") if c.strip()], speed)
+        route = resolve_corridor(corridor, layout, sc.net_file, heading)
+        console.print(f"corridor {route.road or ''}: {' -> '.join(route.signals)}")
+        plans = coordinate_corridor(plans, layout, route, speed)
     out.mkdir(parents=True, exist_ok=True)
     (out / "plans.json").write_text("[\n" + ",\n".join(p.to_json() for p in plans) + "\n]\n")
     (out / "plans.add.xml").write_text(plans_to_additional(plans, "wulin-webster"))
