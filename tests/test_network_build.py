@@ -20,7 +20,7 @@ def test_wulin_rebuild_equals_committed(tmp_path: Path) -> None:
     from networks.wulin.build import build
 
     written = build(tmp_path, progress=False)
-    assert len(written) == 5
+    assert len(written) == 6
     for p in written:
         committed = ROOT / "networks" / "wulin" / p.relative_to(tmp_path)
         assert committed.is_file(), f"{committed} is not committed"

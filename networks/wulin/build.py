@@ -183,21 +183,27 @@ COMMON = [
 ]
 
 
-def build_net(tables: Tables, out: Path, closed: tuple[str, ...] = ()) -> Path:
-    """Build one network variant with field-like signal programs at ``out``."""
+def first_pass(tables: Tables, out: Path, closed: tuple[str, ...] = ()) -> Path:
+    """Network variant without signal programs (structure only) at ``out``."""
+    with tempfile.TemporaryDirectory(prefix="wulin-build-") as d:
+        nod, edg, con = plain_xml(tables, Path(d), closed)
+        _netconvert(
+            ["--node-files", str(nod), "--edge-files", str(edg), "--connection-files", str(con),
+             *COMMON, "--output-file", str(out)],
+            f"building {out.name} from the source tables",
+        )
+    return out
+
+
+def add_programs(
+    tables: Tables, first: Path, out: Path, flows: dict[tuple[str, str], float] | None = None
+) -> Path:
+    """Write ``out``: the first-pass network with field-like programs split for ``flows``."""
     from networks.wulin.signals import write_programs
 
     with tempfile.TemporaryDirectory(prefix="wulin-build-") as d:
-        tmp = Path(d)
-        nod, edg, con = plain_xml(tables, tmp, closed)
-        first = tmp / "pass1.net.xml"
-        _netconvert(
-            ["--node-files", str(nod), "--edge-files", str(edg), "--connection-files", str(con),
-             *COMMON, "--output-file", str(first)],
-            f"building {out.name} from the source tables",
-        )
-        tll = tmp / "field.tll.xml"
-        write_programs(tables, first, tll)
+        tll = Path(d) / "field.tll.xml"
+        write_programs(tables, first, tll, flows)
         _netconvert(
             ["--sumo-net-file", str(first), "--tllogic-files", str(tll), *COMMON[2:],
              "--output-file", str(out)],
@@ -207,15 +213,36 @@ def build_net(tables: Tables, out: Path, closed: tuple[str, ...] = ()) -> Path:
 
 
 def build(out_dir: Path = HERE, *, progress: bool = True) -> list[Path]:
-    """Rebuild both networks, the demand and the scenario additional files in ``out_dir``."""
-    from networks.wulin.demand import write_demand
+    """Rebuild both networks, the demand and the scenario additional files in ``out_dir``.
+
+    The demand is calibrated on the first-pass networks (routes depend only on the road
+    structure); its design-hour movement flows then set the splits of the field-like plans
+    (AM peak hours for the day network, evening hours for the evening variant).
+    """
+    from networks.wulin.demand import (
+        AM_DESIGN_HOURS,
+        EVENING_HOURS,
+        movement_flows,
+        plan_demand,
+        write_demand,
+    )
 
     out_dir = Path(out_dir)
     (out_dir / "demand").mkdir(parents=True, exist_ok=True)
     tables = load_tables()
-    net = build_net(tables, out_dir / NET)
-    evening = build_net(tables, out_dir / NET_EVENING, EVENING_CLOSED)
-    return [net, evening, *write_demand(tables, net, evening, out_dir, progress=progress)]
+    with tempfile.TemporaryDirectory(prefix="wulin-build-") as d:
+        day1 = first_pass(tables, Path(d) / "day.net.xml")
+        eve1 = first_pass(tables, Path(d) / "evening.net.xml", EVENING_CLOSED)
+        demand = plan_demand(tables, day1, eve1, progress=progress)
+        routes, flows, eve_routes, eve_flows = demand
+        net = add_programs(
+            tables, day1, out_dir / NET, movement_flows(tables, routes, flows, AM_DESIGN_HOURS)
+        )
+        evening = add_programs(
+            tables, eve1, out_dir / NET_EVENING,
+            movement_flows(tables, eve_routes, eve_flows, EVENING_HOURS),
+        )
+    return [net, evening, *write_demand(tables, demand, net, out_dir)]
 
 
 if __name__ == "__main__":
