@@ -358,7 +358,7 @@ class CorridorRoute:
         approach_edges: Per signal, the corridor edge that enters it (``""`` when unknown:
             then the approach is inferred from the neighbouring signals).
         distances: Metres from each signal to the next (``len(signals) - 1`` values).
-        road: The road name, when the corridor was given by name.
+        road: The road name as the network spells it, when the corridor was given by name.
     """
 
     signals: tuple[str, ...]
@@ -433,7 +433,7 @@ def corridor_by_name(net_file: Path | str, layout: DistrictLayout, road: str,
             chain.append(nxt[chain[-1].getID()])
             seen.add(chain[-1].getID())
         chains.append(chain)
-    routes = [_chain_route(chain, enters, road) for chain in chains]
+    routes = [_chain_route(chain, enters, edges[0].getName()) for chain in chains]
     routes = [r for r in routes if len(r[0].signals) >= 2]
     if not routes:
         raise WulinError(f"corridor: fewer than two signals lie along {road!r} in {net_file}; "
@@ -688,6 +688,19 @@ class OnlineWebsterController(ControllerBase):
         self.all_red = np.array([r if self.all_red_arg is None else float(self.all_red_arg)
                                  for _, r in inter])
         self.clearance = self.yellow + self.all_red
+        # per signal: which of its in-lanes each stage serves, and by how many stages each
+        # lane is served (stage_ratios' rule, precomputed: it runs every cycle)
+        self._stage_lanes: list[list[np.ndarray]] = []
+        self._n_serving: list[np.ndarray] = []
+        for s_, spec in enumerate(layout.specs):
+            local = {lane: i for i, lane in enumerate(layout.in_lanes[layout.signal_slice(s_)])}
+            idx = [np.array([local[x] for x in spec.lanes_of_stage(k)], dtype=np.int64)
+                   for k in range(spec.n_stages)]
+            serving = np.zeros(len(local))
+            for ix in idx:
+                serving[ix] += 1
+            self._stage_lanes.append(idx)
+            self._n_serving.append(np.maximum(serving, 1))
         # greens never shorter than the actuator's minimum, never capped below the plan
         self.actuator_params = {"yellow": self.yellow, "all_red": self.all_red,
                                 "min_green": self.min_green, "max_green": self.max_cycle}
@@ -720,9 +733,8 @@ class OnlineWebsterController(ControllerBase):
         old = self.flow[sl]
         a = self.smoothing
         self.flow[sl] = np.where(np.isnan(old), measured, a * measured + (1 - a) * old)
-        spec = lay.specs[s]
-        lane_flow = dict(zip(lay.in_lanes[sl], self.flow[sl].tolist(), strict=True))
-        y = stage_ratios(spec, lane_flow, self.sat_flow)
+        load = self.flow[sl] / self._n_serving[s] / self.sat_flow
+        y = [float(load[ix].max()) if ix.size else 0.0 for ix in self._stage_lanes[s]]
         c, g = webster_timing(y, float(self.clearance[s]), min_green=self.min_green,
                               min_cycle=self.min_cycle, max_cycle=self.max_cycle)
         self.greens[s] = g

@@ -200,6 +200,8 @@ def run_episode(
 
                     counter = LaneCounter(sim, layout)
                     ctl.attach_lane_counter(counter)  # type: ignore[attr-defined]
+                else:
+                    counter = None
                 needs_state = bool(getattr(ctl, "needs_state", True)) or bool(observers)
                 # a controller may say when act() next has something to say (webster-online:
                 # its next stage end); hooks and observers want every interval, so not then
@@ -258,6 +260,9 @@ def run_episode(
                     if bar is not None and t - last_bar >= 60:
                         bar.update(bar.task_ids[0], completed=t - sc.begin)
                         last_bar = t
+                if counter is not None:  # loop counts read inside act() are state reading
+                    ctl_time -= counter.read_time
+                    state_time += counter.read_time
         finally:
             if bar is not None:
                 bar.stop()

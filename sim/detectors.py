@@ -8,6 +8,7 @@ libsumo getter per lane, at the caller's pace (once per decision, not per step).
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import quoteattr
@@ -53,6 +54,8 @@ class LaneCounter:
         self.sim = sim
         self.ids = [loop_id(lane) for lane in layout.in_lanes]
         self.counts = np.zeros(len(self.ids), dtype=np.float64)
+        #: Seconds spent reading loops (the episode loop books it as state reading).
+        self.read_time = 0.0
 
     def read(self, lanes: slice | None = None) -> np.ndarray:
         """Vehicles that crossed each stop line since the start (all lanes, or a slice of them).
@@ -60,8 +63,10 @@ class LaneCounter:
         A getter costs about 10 µs (SUMO walks the interval's vehicles), so controllers read
         a signal's lanes only when they need them, e.g. at its cycle boundary.
         """
+        t0 = time.perf_counter()
         get = self.sim.conn.inductionloop.getIntervalVehicleNumber
         sl = lanes if lanes is not None else slice(0, len(self.ids))
         for i in range(*sl.indices(len(self.ids))):
             self.counts[i] = get(self.ids[i])
+        self.read_time += time.perf_counter() - t0
         return self.counts

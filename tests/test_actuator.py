@@ -36,6 +36,38 @@ class FakeSim:
         self.calls.append((self.time, tls, state))
 
 
+class FakePhaseSim(FakeSim):
+    """FakeSim plus the program calls of ``sumo_clearance`` mode (recorded, not run)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        tl = self.conn.trafficlight
+        tl.Phase = lambda *a: a
+        tl.Logic = lambda *a: a
+        tl.setProgramLogic = lambda tls, logic: None
+        tl.setProgram = lambda tls, prog: None
+        tl.setPhase = lambda tls, k: self.calls.append((self.time, tls, f"phase {k}"))
+
+
+def drive_jumping(layout, decisions, every, yellow, all_red, min_green, max_green, extra=0):
+    """The episode loop's way: tick only at decisions and at ``next_event``."""
+    sim = FakePhaseSim()
+    act = SignalActuator(sim, layout, yellow=yellow, all_red=all_red, min_green=min_green,
+                         max_green=max_green, record=True, sumo_clearance=True, step_length=1.0)
+    act.reset()
+    end = float(len(decisions) * every + extra)
+    t, k = 0.0, 0
+    while t < end:
+        if k < len(decisions) and t >= k * every:
+            act.request(decisions[k])
+            k += 1
+        nxt = min(k * every if k < len(decisions) else end, act.next_event, end)
+        t = max(t + 1.0, float(np.ceil(nxt - 1e-9)))
+        sim.time = t
+        act.tick(t)
+    return sim, act
+
+
 def drive(layout, decisions, every, yellow, all_red, min_green, max_green, extra_steps=0):
     sim = FakeSim()
     act = SignalActuator(sim, layout, yellow=yellow, all_red=all_red, min_green=min_green,
@@ -109,6 +141,38 @@ def test_random_decisions_follow_the_rules(layout, decisions, every, yellow, all
     assert len(sim.calls) == len(act.history)
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    decisions=decision_lists,
+    every=st.integers(1, 7),
+    yellow=st.sampled_from([1.0, 2.0, 3.0]),
+    all_red=st.sampled_from([0.0, 1.0, 2.0]),
+    min_green=st.sampled_from([0.0, 3.0, 10.0]),
+    max_green=st.sampled_from([15.0, 30.0, 90.0]),
+)
+def test_sumo_clearance_jumping_emits_the_same_states(layout, decisions, every, yellow, all_red,
+                                                      min_green, max_green) -> None:
+    """Ticking only at decisions and ``next_event`` (SUMO running the clearances) emits the
+    same state sequence, at the same times, as writing every state and ticking every step;
+    and that sequence follows the rules."""
+    decs = [np.array(d, dtype=np.int32) for d in decisions]
+    _, ref = drive(layout, decs, every, yellow, all_red, min_green, max_green, extra_steps=20)
+    sim, act = drive_jumping(layout, decs, every, yellow, all_red, min_green, max_green, extra=20)
+    # lazily booked clearance ends enter the history late: compare in time order
+    def by_time(history):
+        return sorted(history, key=lambda h: (h[0], h[1]))
+
+    assert by_time(act.history) == by_time(ref.history)
+    check_rules(layout, act.history, yellow, all_red, min_green, max_green, sim.time)
+    # one SUMO call per stage change begun (a phase switch), none for the ends of clearances
+    begun, last = 0, {}
+    for _, sig, state in by_time(act.history):
+        if sig not in last or last[sig] in layout.specs[sig].stages:
+            begun += 1
+        last[sig] = state
+    assert len(sim.calls) == act.writes == begun
+
+
 @settings(max_examples=40, deadline=None)
 @given(decisions=decision_lists, final=st.lists(st.integers(0, 1), min_size=9, max_size=9),
        every=st.integers(1, 5))
@@ -172,20 +236,31 @@ def test_bad_requests_and_parameters(layout) -> None:
         SignalActuator(FakeSim(), layout, yellow=[3.0, 3.0])
 
 
-def test_drives_sumo(tiny_scenario) -> None:
-    """In SUMO, the signals show exactly the states the actuator wrote."""
+@pytest.mark.parametrize("sumo_clearance", [False, True])
+def test_drives_sumo(tiny_scenario, sumo_clearance) -> None:
+    """In SUMO, during every step the signals show the states the actuator emitted before it
+    (written, or switched by the program SUMO runs), and both modes give the same traffic."""
     from sim.simulation import Simulation
 
     lay = DistrictLayout.from_specs(load_signal_specs(tiny_scenario.net_file))
     with Simulation(tiny_scenario, seed=3) as sim:
-        act = SignalActuator(sim, lay, record=True)
+        act = SignalActuator(sim, lay, record=True, sumo_clearance=sumo_clearance)
         act.reset()
         rng = np.random.default_rng(0)
+        vehicles = []
         for step in range(200):
             if step % 5 == 0:
                 act.request(rng.integers(-1, lay.n_stages).astype(np.int32))
+            expected = act.states  # what vehicles see during the next step
             sim.step()
-            act.tick()
             shown = [sim.conn.trafficlight.getRedYellowGreenState(i) for i in lay.signal_ids]
-            assert shown == act.states
+            assert shown == expected, f"step {step}"
+            act.tick()
+            vehicles.append(sim.conn.vehicle.getIDList())
     assert len(act.history) > lay.n_signals
+    _TRACES[sumo_clearance] = (sorted(act.history, key=lambda h: (h[0], h[1])), vehicles)
+    if len(_TRACES) == 2:
+        assert _TRACES[True] == _TRACES[False]
+
+
+_TRACES: dict[bool, object] = {}
