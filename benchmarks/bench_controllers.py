@@ -6,12 +6,15 @@ Prints, for max-pressure and SOTL on a network's signals:
   independent per-signal reference (``kernels.*_reference``); the ratios are the result
   (target: kernel at least 20x faster than the Python reference);
 * the controllers' share of an episode's wall time (``controller_time / wall_time`` from
-  ``run_episode``, which counts ``act()`` and the actuator; target under 2 %).
+  ``run_episode``: time inside ``act()`` and the actuator, i.e. requests, events, SUMO
+  signal calls and the loop's next-event arithmetic; target under 2 %), with the time in
+  SUMO's steps and in state reading (lanes, loop counts) reported beside it.
 
 Usage::
 
     .venv/bin/python benchmarks/bench_controllers.py [--scenario grid-am-v1] [--tile 1]
         [--episodes max-pressure,sotl,webster-online]
+        [--episode-scenarios grid-am-v1,wulin-am-peak-v1]
 
 ``--tile N`` repeats the network's signals N times in the layout (decision timing only) to
 show how the kernels scale to a district with many signals.
@@ -72,6 +75,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=2000)
     ap.add_argument("--episodes", default="max-pressure,sotl,webster-online",
                     help="controllers whose share of an episode to measure ('' for none)")
+    ap.add_argument("--episode-scenarios", default="",
+                    help="comma-separated scenarios for the episode share (default: --scenario)")
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
 
@@ -109,17 +114,25 @@ def main() -> None:
 
     names = [n for n in args.episodes.split(",") if n]
     if names:
+        from controllers import kernels
         from experiments.episode import run_episode
 
-        print(f"\nepisode share ({sc.id}, seed {args.seed}, libsumo, kernels warmed):")
-        print(f"{'controller':16} {'wall s':>8} {'controller s':>13} {'share':>7} {'decisions':>10}")
-        from controllers import kernels
-
-        kernels.warm_up(DistrictLayout.from_specs(specs))
-        for name in names:
-            r = run_episode(sc, name, seed=args.seed)
-            print(f"{name:16} {r.wall_time:8.2f} {r.controller_time:13.3f} "
-                  f"{100 * r.controller_time / r.wall_time:6.2f}% {r.decisions:10d}")
+        for sc_id in (args.episode_scenarios or sc.id).split(","):
+            esc = load_scenario(sc_id)
+            elay = DistrictLayout.from_specs(load_signal_specs(esc.net_file))
+            kernels.warm_up(elay)
+            print(f"\nepisode share ({esc.id}, {elay.n_signals} signals, seed {args.seed}, libsumo, "
+                  "kernels warmed); controller = act() + actuator (requests, events, SUMO signal "
+                  "calls, next-event arithmetic); state = lane reads and loop counts:")
+            print(f"{'controller':16} {'wall s':>8} {'SUMO s':>8} {'state s':>8} {'ctl s':>8} "
+                  f"{'other s':>8} {'state %':>8} {'ctl %':>7} {'decisions':>10}")
+            for name in names:
+                r = run_episode(esc, name, seed=args.seed)
+                other = r.wall_time - r.step_time - r.state_time - r.controller_time
+                print(f"{name:16} {r.wall_time:8.2f} {r.step_time:8.2f} {r.state_time:8.3f} "
+                      f"{r.controller_time:8.3f} {other:8.2f} "
+                      f"{100 * r.state_time / r.wall_time:7.2f}% "
+                      f"{100 * r.controller_time / r.wall_time:6.2f}% {r.decisions:10d}")
 
 
 if __name__ == "__main__":
