@@ -24,6 +24,10 @@ Example (``agents/configs/grid-ppo.toml``)::
 
     [policy]
     net_arch = [64, 64]
+
+    [imitation]                # optional (PPO): clone max-pressure first, agents.imitation
+    episodes = 2               # teacher episodes per environment
+    epochs = 10
 """
 
 from __future__ import annotations
@@ -33,12 +37,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agents.imitation import ImitationConfig
 from sim.env import EnvConfig
 from sim.errors import WulinError
 
 ALGORITHMS = ("ppo", "dqn")
 _TOP = {"name", "scenario", "algorithm", "total_timesteps", "n_envs", "subprocess", "seed",
-        "checkpoint_every", "torch_threads", "env", "algo", "policy", "description"}
+        "checkpoint_every", "torch_threads", "env", "algo", "policy", "description", "imitation"}
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,7 @@ class TrainConfig:
     policy: dict[str, Any] = field(default_factory=dict)
     description: str = ""
     source: Path | None = None
+    imitation: ImitationConfig | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -68,6 +74,7 @@ class TrainConfig:
             "checkpoint_every": self.checkpoint_every, "torch_threads": self.torch_threads,
             "description": self.description, "env": self.env.to_dict(), "algo": dict(self.algo),
             "policy": dict(self.policy),
+            **({"imitation": self.imitation.to_dict()} if self.imitation else {}),
         }
 
 
@@ -89,12 +96,21 @@ def config_from_dict(data: dict[str, Any], src: object = "config") -> TrainConfi
     algorithm = data.get("algorithm", "ppo")
     if algorithm not in ALGORITHMS:
         raise WulinError(f"{src}: field 'algorithm' must be one of {', '.join(ALGORITHMS)}, got {algorithm!r}")
-    for key in ("env", "algo", "policy"):
+    for key in ("env", "algo", "policy", "imitation"):
         if not isinstance(data.get(key, {}), dict):
             raise WulinError(f"{src}: [{key}] must be a table")
     env = EnvConfig.from_dict(data.get("env", {}), where=f"{src}: [env]")
     if algorithm == "dqn" and env.action_mode != "stage":
         raise WulinError(f"{src}: DQN needs discrete actions; set [env] action_mode = \"stage\" or use ppo")
+    imitation = None
+    if "imitation" in data:
+        if algorithm != "ppo":
+            raise WulinError(f"{src}: [imitation] needs algorithm = \"ppo\" (an actor-critic); "
+                             "remove [imitation] or switch to ppo")
+        if env.action_mode != "stage":
+            raise WulinError(f"{src}: [imitation] imitates stage decisions; set [env] "
+                             "action_mode = \"stage\" or remove [imitation]")
+        imitation = ImitationConfig.from_dict(data["imitation"], where=f"{src}: [imitation]")
     subprocess = data.get("subprocess", True)
     if not isinstance(subprocess, bool):
         raise WulinError(f"{src}: field 'subprocess' must be true or false")
@@ -119,6 +135,7 @@ def config_from_dict(data: dict[str, Any], src: object = "config") -> TrainConfi
         policy=dict(data.get("policy", {})),
         description=str(data.get("description", "")),
         source=Path(str(src)) if isinstance(src, Path) else None,
+        imitation=imitation,
     )
 
 

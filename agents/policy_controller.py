@@ -99,7 +99,8 @@ class PolicyController(ControllerBase):
 
     def reset(self, layout: DistrictLayout, seed: int) -> None:
         super().reset(layout, seed)
-        self.padding = SignalPadding.build(layout, self.env_config.max_green)
+        self.padding = SignalPadding.build(layout, self.env_config.max_green,
+                                          self.env_config.min_green)
         probe = observe(self.padding, self.env_config.observation,
                         _empty_state(layout))
         want = self.model.observation_space.shape
@@ -119,7 +120,8 @@ class PolicyController(ControllerBase):
 
     def act(self, state: DistrictState) -> np.ndarray:
         if not self.splits:
-            return stage_decision(self._predict(state), self.layout.n_stages)
+            return stage_decision(self._predict(state), self.layout.n_stages, state.stage,
+                                  state.in_transition)
         if self._next_plan is None or state.time >= self._next_plan - 1e-6:
             self.schedule.set_action(self._predict(state))
             self._next_plan = state.time + self.env_config.cycle

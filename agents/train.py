@@ -7,6 +7,8 @@ A run folder holds everything needed to reproduce, resume and evaluate the run::
     checkpoints/          step_<timesteps>.zip every ``checkpoint_every`` timesteps
     episodes.csv          one row per finished training episode (learning curve data)
     learning_curve.png    mean episode return and mean queue against timesteps
+    imitation.json        with an ``[imitation]`` table: the teacher's episodes and how well
+                          the cloned policy agrees with it (``agents.imitation``)
     model.zip             the final policy
 
 Resume after an interruption: run the same command again with ``--resume``; training goes on
@@ -21,7 +23,9 @@ import hashlib
 import json
 import platform
 import re
+import signal
 import subprocess as sp
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -32,6 +36,49 @@ from sim.errors import WulinError
 _CKPT = re.compile(r"step_(\d+)\.zip$")
 EPISODE_FIELDS = ("index", "timesteps", "wall_clock", "worker", "episode", "seed", "steps",
                   "mean_return", "mean_queue", "wall_s", "crashed")
+
+
+class TrainingInterrupted(Exception):
+    """Training stopped on SIGINT / SIGTERM after writing a checkpoint.
+
+    Attributes:
+        checkpoint: The checkpoint written (None when stopped before the model existed).
+        timesteps: Timesteps trained so far.
+    """
+
+    def __init__(self, checkpoint: Path | None, timesteps: int) -> None:
+        super().__init__(f"interrupted at {timesteps:,} timesteps; checkpoint: {checkpoint}")
+        self.checkpoint = checkpoint
+        self.timesteps = timesteps
+
+
+class StopFlag:
+    """SIGINT / SIGTERM -> a flag the training loop polls (a second SIGINT raises at once)."""
+
+    def __init__(self) -> None:
+        self.stop = False
+        self.signum = 0
+        self._old: dict[int, Any] = {}
+
+    def __call__(self) -> bool:
+        return self.stop
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.stop and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.stop = True
+        self.signum = signum
+
+    def __enter__(self) -> StopFlag:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        self._old.clear()
 
 
 def _sha256(path: Path) -> str:
@@ -111,7 +158,7 @@ class _Callbacks:
     """Checkpoints and the episode log, as one SB3 callback (built lazily: SB3 is heavy)."""
 
     @staticmethod
-    def make(config: TrainConfig, run_dir: Path, venv: Any) -> Any:
+    def make(config: TrainConfig, run_dir: Path, venv: Any, stop: StopFlag) -> Any:
         from stable_baselines3.common.callbacks import BaseCallback
 
         class RunCallback(BaseCallback):
@@ -147,7 +194,7 @@ class _Callbacks:
                 if self.model.num_timesteps >= self.next_ckpt:
                     save_checkpoint(self.model, run_dir, config)
                     self.next_ckpt += config.checkpoint_every
-                return True
+                return not stop.stop  # False ends learn() cleanly (Ctrl-C)
 
             def _on_training_end(self) -> None:
                 self._flush_episodes()
@@ -213,34 +260,67 @@ def train(
     torch.set_num_threads(config.torch_threads)
 
     env_kwargs = {"scenario": config.scenario, "config": config.env.to_dict(), "backend": "libsumo"}
-    venv = SignalVecEnv(env_kwargs, n_envs=config.n_envs, seed=config.seed + len(ckpts) * 101,
-                        subprocess=config.subprocess)
-    try:
-        if resume and ckpts:
-            steps, path = ckpts[-1]
-            model = _algo_class(config.algorithm).load(str(path), env=venv, device="cpu")
-            buf = run_dir / "checkpoints" / "replay_buffer.pkl"
-            if config.algorithm == "dqn" and buf.exists():
-                model.load_replay_buffer(str(buf))
-        else:
-            model = _make_model(config, venv, run_dir)
-        remaining = total - model.num_timesteps
-        if remaining > 0:
-            callback = _Callbacks.make(config, run_dir, venv)
-            try:
+    if config.imitation is not None and not ckpts:
+        from agents.imitation import warm_teacher
+
+        warm_teacher()  # compile once here: workers compiling at once can race
+    with StopFlag() as stop:
+        venv = SignalVecEnv(env_kwargs, n_envs=config.n_envs, seed=config.seed + len(ckpts) * 101,
+                            subprocess=config.subprocess)
+        model = None
+        try:
+            if resume and ckpts:
+                steps, path = ckpts[-1]
+                model = _algo_class(config.algorithm).load(str(path), env=venv, device="cpu")
+                buf = run_dir / "checkpoints" / "replay_buffer.pkl"
+                if config.algorithm == "dqn" and buf.exists():
+                    model.load_replay_buffer(str(buf))
+            else:
+                model = _make_model(config, venv, run_dir)
+                if config.imitation is not None:
+                    _imitate(model, venv, config, run_dir, progress, stop)
+            remaining = total - model.num_timesteps
+            if remaining > 0 and not stop.stop:
+                callback = _Callbacks.make(config, run_dir, venv, stop)
                 model.learn(total_timesteps=remaining, callback=callback, progress_bar=progress,
                             reset_num_timesteps=not (resume and ckpts), tb_log_name="run")
-            except KeyboardInterrupt:
-                save_checkpoint(model, run_dir, config)
-                raise
-        final = run_dir / "model.zip"
-        model.save(str(final))
-        save_checkpoint(model, run_dir, config)
-    finally:
-        venv.close()
+            if stop.stop:
+                raise KeyboardInterrupt
+            final = run_dir / "model.zip"
+            model.save(str(final))
+            save_checkpoint(model, run_dir, config)
+        except KeyboardInterrupt:
+            ckpt = save_checkpoint(model, run_dir, config) if model is not None else None
+            venv.close()
+            if (run_dir / "episodes.csv").exists():
+                plot_learning_curve(run_dir)
+            raise TrainingInterrupted(ckpt, int(model.num_timesteps) if model else 0) from None
+        finally:
+            venv.close()
     if (run_dir / "episodes.csv").exists():
         plot_learning_curve(run_dir)
     return final
+
+
+def _imitate(model: Any, venv: Any, config: TrainConfig, run_dir: Path, progress: bool,
+             stop: StopFlag) -> None:
+    """Behaviour cloning of the teacher before PPO (``agents.imitation``); writes imitation.json."""
+    from agents.imitation import clone, collect
+
+    imi = config.imitation
+    assert imi is not None
+    demos = collect(venv, imi.episodes, imi.gamma, progress=progress, should_stop=stop)
+    metrics = clone(model, demos, imi, seed=config.seed, progress=progress, should_stop=stop)
+    eps = [e for e in demos.episodes if e.get("steps", 0) > 0]
+    report = {
+        "teacher": imi.teacher, "config": imi.to_dict(), **metrics,
+        "collect_wall_s": round(demos.wall_s, 1),
+        "teacher_mean_return": float(sum(e["mean_return"] for e in eps) / max(len(eps), 1)),
+        "teacher_mean_queue": float(sum(e["mean_queue"] for e in eps) / max(len(eps), 1)),
+        "teacher_episodes": eps,
+    }
+    (run_dir / "imitation.json").write_text(json.dumps(report, indent=2))
+    save_checkpoint(model, run_dir, config)  # step_0: a resumed run does not clone again
 
 
 def plot_learning_curve(run_dir: Path | str, out: Path | str | None = None) -> Path:
@@ -265,6 +345,12 @@ def plot_learning_curve(run_dir: Path | str, out: Path | str | None = None) -> P
         ax.set_xlabel("timesteps (decisions, all signals)")
         ax.set_title(label)
         ax.grid(alpha=0.3)
+    imi_path = run_dir / "imitation.json"
+    if imi_path.exists():  # the teacher's level, for reference
+        imi = json.loads(imi_path.read_text())
+        for ax, key in ((axes[0], "teacher_mean_return"), (axes[1], "teacher_mean_queue")):
+            ax.axhline(imi[key], color="k", ls="--", lw=1, label=f"teacher ({imi['teacher']})")
+        axes[1].legend(loc="upper right")
     axes[0].legend(loc="lower right")
     name = json.loads((run_dir / "run.json").read_text())["config"]["name"] \
         if (run_dir / "run.json").exists() else run_dir.name

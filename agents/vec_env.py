@@ -19,7 +19,9 @@ Each finished episode is reported in ``infos[i]["episode"]`` (SB3's Monitor form
 
 from __future__ import annotations
 
+import math
 import multiprocessing as mp
+import signal
 import time
 import traceback
 from collections.abc import Sequence
@@ -72,6 +74,21 @@ class _EnvRunner:
     def reset(self) -> np.ndarray:
         return self._new_episode()
 
+    def teacher(self, name: str = "max-pressure") -> tuple[np.ndarray, np.ndarray]:
+        """The teacher's actions for the env's current state (``agents.imitation``)."""
+        if getattr(self, "_teacher", None) is None:
+            from agents.imitation import Teacher
+
+            self._teacher = Teacher(self.env.engine.layout, name)
+        return self._teacher.actions(self.env.engine.state)
+
+    def steps_per_episode(self) -> int:
+        eng = self.env.engine
+        cfg = eng.config
+        span = eng.end - eng.scenario.begin
+        per = cfg.cycle if cfg.action_mode == "splits" else cfg.delta_t
+        return max(1, math.ceil(span / per - 1e-9))
+
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool, dict[str, Any]]:
         from sim.errors import SimulationError
 
@@ -115,6 +132,7 @@ class _EnvRunner:
         except Exception:  # the simulation is already gone
             pass
         self._start()
+        self._teacher = None
         last = np.zeros((len(self.agents), *self.spaces()[0].shape), dtype=np.float32)
         info = self._finish(last, crashed=why.splitlines()[0][:200])
         o = self._new_episode()
@@ -127,6 +145,9 @@ class _EnvRunner:
 
 
 def _worker(remote: Any, env_kwargs: dict[str, Any], seed: int, worker: int) -> None:
+    # Ctrl-C reaches the whole process group: the parent decides (checkpoint, then close us);
+    # a worker that died of it would only be restarted
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         runner = _EnvRunner(env_kwargs, seed, worker)
         remote.send(("ok", runner.spaces()))
@@ -140,6 +161,10 @@ def _worker(remote: Any, env_kwargs: dict[str, Any], seed: int, worker: int) -> 
                 remote.send(("ok", runner.step(data)))
             elif cmd == "reset":
                 remote.send(("ok", runner.reset()))
+            elif cmd == "teacher":
+                remote.send(("ok", runner.teacher(data)))
+            elif cmd == "steps_per_episode":
+                remote.send(("ok", runner.steps_per_episode()))
             elif cmd == "restarts":
                 remote.send(("ok", runner.restarts))
             elif cmd == "close":
@@ -270,6 +295,16 @@ class SignalVecEnv(VecEnv):
                 "row": {"worker": w, "episode": -1, "seed": -1, "steps": 0, "mean_return": float("nan"),
                         "mean_queue": float("nan"), "wall_s": 0.0, "crashed": f"process died: {why}"}}
         return obs, np.zeros(self.n_agents, np.float32), True, info
+
+    def teacher(self, name: str = "max-pressure") -> tuple[np.ndarray, np.ndarray]:
+        """Every slot's teacher action and whether the env will use it (not in transition)."""
+        res = [self._call(w, "teacher", name) for w in range(self.n_workers)]
+        return (np.concatenate([a for a, _ in res]).astype(np.int64),
+                np.concatenate([u for _, u in res]).astype(bool))
+
+    def steps_per_episode(self) -> int:
+        """Decisions per episode of one environment."""
+        return int(self._call(0, "steps_per_episode"))
 
     # ------------------------------------------------------------------ VecEnv API
     def reset(self) -> np.ndarray:

@@ -16,7 +16,8 @@ Action modes:
 * ``"stage"``: every ``delta_t`` seconds each agent picks the stage to serve next
   (``Discrete(K)``, ``K`` = most stages of any signal).  On a signal with fewer stages a
   padded action (``k >= n_stages``) keeps the current stage; ``info["action_mask"]`` and the
-  ``mask`` observation term say which actions are real.
+  ``mask`` observation term say which actions are real.  Choosing the current stage, or any
+  action while the signal is in yellow / all-red, keeps (:func:`stage_decision`).
 * ``"splits"``: once per plan cycle (``cycle`` seconds) each agent adjusts the splits of a
   fixed-time plan: action ``Box(-1, 1, (K,))``, greens = ``min_green`` + the spare green time
   shared by ``softmax(2 a)`` over the signal's stages; stages are served in cycle order.
@@ -182,10 +183,27 @@ def district_layout(scenario: Scenario, signals: Sequence[str] | str | None = No
     return DistrictLayout.from_specs([specs[s] for s in ids])
 
 
-def stage_decision(action: np.ndarray, n_stages: np.ndarray) -> np.ndarray:
-    """``stage`` mode: the actuator request for per-signal actions; padded actions keep (-1)."""
+def stage_decision(
+    action: np.ndarray,
+    n_stages: np.ndarray,
+    stage: np.ndarray | None = None,
+    in_transition: np.ndarray | None = None,
+) -> np.ndarray:
+    """``stage`` mode: the actuator request for per-signal actions (``-1`` = keep).
+
+    Keep (no request) for a padded action, for the current stage, and while the signal is in
+    a transition: the actuator queues a request made during yellow or all-red, and a policy
+    that names the stage being left would otherwise send the signal straight back to it.  So
+    "choose the current stage" means exactly what max-pressure's ``-1`` means, and a policy
+    can express every max-pressure decision.
+    """
     a = np.asarray(action).astype(np.int64)
-    return np.where(a < n_stages, a, -1).astype(np.int32)
+    keep = a >= n_stages
+    if stage is not None:
+        keep |= a == np.asarray(stage)
+    if in_transition is not None:
+        keep |= np.asarray(in_transition, dtype=bool)
+    return np.where(keep, -1, a).astype(np.int32)
 
 
 class SplitSchedule:
@@ -255,7 +273,8 @@ class SignalEngine:
         self.layout = district_layout(self.scenario, signals)
         if self.layout.n_signals == 0:
             raise WulinError(f"{self.scenario.net_file}: the network has no traffic lights to control")
-        self.padding = SignalPadding.build(self.layout, self.config.max_green)
+        self.padding = SignalPadding.build(self.layout, self.config.max_green,
+                                           self.config.min_green)
         self.obs_low, self.obs_high = observation_bounds(self.padding, self.config.observation)
         self.obs_width = int(self.obs_low.size)
         self.backend = backend
@@ -372,7 +391,9 @@ class SignalEngine:
             a = np.asarray(action).reshape(self.layout.n_signals).astype(np.int64)
             if (a < 0).any() or (a >= self.padding.n_stages).any():
                 raise WulinError(f"action out of range 0..{self.padding.n_stages - 1}: {a.tolist()}")
-            self.actuator.request(stage_decision(a, self.layout.n_stages))
+            act = self.actuator
+            self.actuator.request(stage_decision(a, self.layout.n_stages, act.stage,
+                                                 act.in_transition))
             self._prev = self._copy_state()
             self._advance(cfg.delta_t)
             self._read()

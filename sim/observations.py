@@ -23,6 +23,13 @@ waiting    L                       tanh(accumulated waiting time / (60 s x capac
 speed      L                       mean speed / speed limit (1 on an empty lane)
 pressure   L                       in-lane density minus mean density of its exits
 time-loss  L                       vehicles x (1 - speed / limit) / capacity
+stage-     K                       per stage: the max-pressure of its green movements
+pressure                           (vehicles upstream minus downstream, shared as in
+                                   max-pressure), as sign(p) log(1 + |p|) / log(101):
+                                   monotone, so the best stage stays the largest entry,
+                                   and never saturating (clipped at +-2: |p| > 10,000)
+green-ready 1                      1 when the signal is in green and has served its
+                                   minimum green (a change would start now)
 ========== ======================= ===================================================
 
 ``K`` is the largest number of stages and ``L`` the largest number of controlled in-lanes of
@@ -74,6 +81,9 @@ class SignalPadding:
         out_capacity: ``[n_out]`` vehicles an out-lane holds.
         stage_valid: ``[S, K]`` True for the stages a signal has.
         max_green: ``[S]`` maximum green used to scale time in stage.
+        stage_in: ``[S * K, n_in]`` weight of each in-lane's count in each stage's pressure.
+        stage_out: ``[S * K, n_out]`` weight of each out-lane's count in each stage's pressure.
+        min_green: ``[S]`` minimum green (the ``green-ready`` term).
     """
 
     layout: DistrictLayout
@@ -87,9 +97,17 @@ class SignalPadding:
     out_capacity: np.ndarray
     stage_valid: np.ndarray
     max_green: np.ndarray
+    stage_in: np.ndarray
+    stage_out: np.ndarray
+    min_green: np.ndarray
 
     @classmethod
-    def build(cls, layout: DistrictLayout, max_green: float | np.ndarray = 90.0) -> SignalPadding:
+    def build(
+        cls,
+        layout: DistrictLayout,
+        max_green: float | np.ndarray = 90.0,
+        min_green: float | np.ndarray = 5.0,
+    ) -> SignalPadding:
         S = layout.n_signals
         per_signal = np.diff(layout.in_ptr)
         L = int(per_signal.max()) if S else 1
@@ -114,6 +132,7 @@ class SignalPadding:
         stage_valid = np.arange(K)[None, :] < layout.n_stages[:, None]
         mg = np.broadcast_to(np.asarray(max_green, dtype=np.float32), (S,)).copy()
         mg[~np.isfinite(mg)] = 120.0  # "no maximum": scale time in stage by two minutes
+        stage_in, stage_out = _stage_pressure_weights(layout, K)
         return cls(
             layout=layout,
             n_lanes=L,
@@ -126,11 +145,38 @@ class SignalPadding:
             out_capacity=np.maximum(layout.out_lane_length / VEHICLE_SPACE, 1.0).astype(np.float32),
             stage_valid=stage_valid,
             max_green=np.maximum(mg, 1.0),
+            stage_in=stage_in,
+            stage_out=stage_out,
+            min_green=np.broadcast_to(np.asarray(min_green, dtype=np.float32), (S,)).copy(),
         )
 
     def lanes(self, values: np.ndarray) -> np.ndarray:
         """Per-in-lane ``values`` as ``[S, L]``, zero where padded."""
         return np.where(self.lane_valid, values[self.lane_index], 0.0).astype(np.float32)
+
+
+def _stage_pressure_weights(layout: DistrictLayout, K: int) -> tuple[np.ndarray, np.ndarray]:
+    """Max-pressure's movement weights summed per (signal, stage): ``[S*K, n_in]``, ``[S*K, n_out]``.
+
+    A movement's pressure is its in-lane count shared among the lane's movements minus its
+    out-lane count shared among the movements feeding it (``controllers.kernels``), so a
+    stage's pressure is a fixed linear map of the lane counts.
+    """
+    S = layout.n_signals
+    w_in = np.zeros((max(S * K, 1), layout.n_in), dtype=np.float32)
+    w_out = np.zeros((max(S * K, 1), layout.n_out), dtype=np.float32)
+    if layout.n_movements == 0:
+        return w_in, w_out
+    fan_out = np.bincount(layout.mov_in, minlength=layout.n_in).astype(np.float32)
+    fan_in = np.bincount(layout.mov_out, minlength=layout.n_out).astype(np.float32)
+    for s in range(S):
+        for m in range(int(layout.mov_ptr[s]), int(layout.mov_ptr[s + 1])):
+            i, o, link = int(layout.mov_in[m]), int(layout.mov_out[m]), int(layout.mov_link[m])
+            for k in range(int(layout.n_stages[s])):
+                if layout.stage_green[s, k, link]:
+                    w_in[s * K + k, i] += 1.0 / fan_out[i]
+                    w_out[s * K + k, o] += 1.0 / fan_in[o]
+    return w_in, w_out
 
 
 ObservationFn = Callable[[SignalPadding, DistrictState], np.ndarray]
@@ -261,6 +307,28 @@ def _lane_time_loss(p: SignalPadding, st: DistrictState) -> np.ndarray:
 @register_observation("time-loss", width=_lanes_width)
 def obs_time_loss(p: SignalPadding, st: DistrictState) -> np.ndarray:
     return np.minimum(_lane_time_loss(p, st) / p.lane_capacity, 1.0)
+
+
+def stage_pressure(p: SignalPadding, st: DistrictState) -> np.ndarray:
+    """Max-pressure's pressure of every stage, ``[S, K]`` (0 for padded stages)."""
+    raw = p.stage_in @ st.count - p.stage_out @ st.out_count
+    return np.where(p.stage_valid, raw.reshape(p.layout.n_signals, p.n_stages), 0.0)
+
+
+_LOG101 = float(np.log(101.0))
+
+
+@register_observation("stage-pressure", width=lambda p: p.n_stages, low=-2.0, high=2.0)
+def obs_stage_pressure(p: SignalPadding, st: DistrictState) -> np.ndarray:
+    x = stage_pressure(p, st)
+    y = np.sign(x) * np.log1p(np.abs(x)) / _LOG101
+    return np.clip(y, -2.0, 2.0).astype(np.float32)
+
+
+@register_observation("green-ready", width=lambda p: 1)
+def obs_green_ready(p: SignalPadding, st: DistrictState) -> np.ndarray:
+    ready = ~st.in_transition & (st.stage_time >= p.min_green - 1e-6)
+    return ready.astype(np.float32)[:, None]
 
 
 # ------------------------------------------------------------------ reward terms

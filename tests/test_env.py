@@ -128,6 +128,10 @@ def test_padded_actions_keep_the_stage(tiny_scenario):
 
     d = stage_decision(np.array([0, 3, 3, 1]), np.array([2, 4, 2, 2]))
     assert d.dtype == np.int32 and d.tolist() == [0, 3, -1, 1]
+    # the current stage keeps (max-pressure's -1), and so does any action during a transition
+    d = stage_decision(np.array([0, 3, 1, 1]), np.array([2, 4, 2, 2]), stage=np.array([0, 1, 0, 0]),
+                       in_transition=np.array([False, False, False, True]))
+    assert d.tolist() == [-1, 3, 1, -1]
     env = WulinParallelEnv(tiny_scenario, config={"episode_seconds": 60})
     try:
         _, infos = env.reset(seed=1)

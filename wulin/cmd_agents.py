@@ -22,6 +22,7 @@ def train(
     from dataclasses import replace
 
     from agents.config import load_train_config
+    from agents.train import TrainingInterrupted
     from agents.train import train as run_train
     from sim.errors import WulinError
 
@@ -36,7 +37,12 @@ def train(
     console.print(f"[bold]{cfg.name}[/]: {cfg.algorithm.upper()} on {cfg.scenario}, "
                   f"{cfg.n_envs} env(s), seed {cfg.seed}, {timesteps or cfg.total_timesteps:,} timesteps "
                   f"-> {run_dir}{' (resume)' if resume else ''}")
-    model = run_train(cfg, run_dir, resume=resume, total_timesteps=timesteps)
+    try:
+        model = run_train(cfg, run_dir, resume=resume, total_timesteps=timesteps)
+    except TrainingInterrupted as exc:
+        console.print(f"[yellow]interrupted[/] at {exc.timesteps:,} timesteps; checkpoint: "
+                      f"{exc.checkpoint}\nresume: wulin train {config} --out {run_dir} --resume")
+        raise typer.Exit(130) from None
     console.print(f"policy: {model}\nlearning curve: {run_dir / 'learning_curve.png'}\n"
                   f"TensorBoard: tensorboard --logdir {run_dir / 'tb'}")
 

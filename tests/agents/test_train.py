@@ -96,7 +96,7 @@ def test_policy_controller_runs_in_the_episode_loop(trained_run, tiny_scenario):
 def test_policy_controller_matches_the_env(trained_run, tiny_scenario):
     """The controller's decisions equal the env's actions for the same state (same obs)."""
     from agents.policy_controller import PolicyController
-    from sim.env import WulinParallelEnv
+    from sim.env import WulinParallelEnv, stage_decision
 
     ctl = PolicyController(trained_run)
     env = WulinParallelEnv(tiny_scenario, config=ctl.env_config.to_dict())
@@ -106,8 +106,10 @@ def test_policy_controller_matches_the_env(trained_run, tiny_scenario):
         for _ in range(5):
             batch = np.stack([obs[a] for a in env.possible_agents])
             act, _ = ctl.model.predict(batch, deterministic=True)
-            d = ctl.act(env.engine.state)
-            assert d.tolist() == act.tolist()
+            st = env.engine.state
+            d = ctl.act(st)
+            assert d.tolist() == stage_decision(act, ctl.layout.n_stages,
+                                                st.stage, st.in_transition).tolist()
             obs, *_ = env.step({a: int(act[i]) for i, a in enumerate(env.possible_agents)})
     finally:
         env.close()
