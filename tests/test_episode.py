@@ -56,3 +56,23 @@ def test_errors(tiny_scenario) -> None:
     with pytest.raises(WulinError, match="not valid JSON"):
         run_episode(tiny_scenario, "fixed-time", seed=1,
                     controller_params={"plans": str(tiny_scenario.source)})
+
+
+def test_skipping_idle_decisions_changes_nothing(tiny_scenario) -> None:
+    """webster-online says when it next has something to say; skipping the act() calls in
+    between (no observers) gives the same traffic as calling it every interval."""
+    every: list[float] = []
+    a = run_episode(tiny_scenario, "webster-online", seed=4)
+    b = run_episode(tiny_scenario, "webster-online", seed=4,
+                    observers=[lambda st: every.append(st.time)])
+    assert a.trips["duration"].tolist() == b.trips["duration"].tolist()
+    assert b.decisions == len(every) == int(tiny_scenario.duration)  # every second
+    assert 0 < a.decisions < b.decisions / 5
+
+
+def test_time_breakdown(tiny_scenario) -> None:
+    r = run_episode(tiny_scenario, "max-pressure", seed=1)
+    assert r.step_time > 0 and r.state_time > 0 and r.controller_time > 0
+    assert r.step_time + r.state_time + r.controller_time < r.wall_time
+    s = r.summary()
+    assert {"state_time", "step_time", "controller_time"} <= set(s)
