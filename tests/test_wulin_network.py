@@ -127,6 +127,14 @@ def test_calibrated_demand_matches_counts(tables) -> None:  # type: ignore[no-un
         assert calibration.geh(m, t.count) < 2.0, t
 
 
+def test_readme_estimates_table_is_the_file() -> None:
+    from networks.wulin.tables import estimates_markdown
+
+    text = (HERE / "README.md").read_text()
+    block = text.split("<!-- estimates-table -->\n")[1].split("<!-- /estimates-table -->")[0]
+    assert block == estimates_markdown(), "regenerate the README table from estimates.csv"
+
+
 def test_geh_formula() -> None:
     assert calibration.geh(100, 100) == 0
     assert calibration.geh(150, 100) == pytest.approx(math.sqrt(2 * 2500 / 250))

@@ -175,6 +175,16 @@ def load_tables(
     return tables
 
 
+def estimates_markdown(estimates: Path = ESTIMATES) -> str:
+    """The estimates table as Markdown (for ``networks/wulin/README.md``), in file order."""
+    rows = _read_csv(estimates, ("category", "key", "field", "value", "unit", "tolerance", "source"))
+    cols = ("category", "key", "field", "value", "unit", "tolerance", "source")
+    lines = ["| " + " | ".join(cols) + " |", "|" + " --- |" * len(cols)]
+    for row in rows:
+        lines.append("| " + " | ".join(row[c].strip().replace("|", "/") for c in cols) + " |")
+    return "\n".join(lines) + "\n"
+
+
 # ---------------------------------------------------------------------- geometry
 _R = 6_378_137.0
 
