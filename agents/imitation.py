@@ -286,7 +286,7 @@ def clone(
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
                 opt.step()
-                pi_loss, v_loss = float(lp), float(lv)
+                pi_loss, v_loss = float(lp.detach()), float(lv.detach())
                 if bar is not None:
                     bar.update(bar.task_ids[0], completed=epoch * steps_per_epoch + b + 1)
     finally:
