@@ -3,8 +3,15 @@
 Prints simulated seconds per wall second and the ratios the issue asks for:
 
 * ``env / raw``: :class:`sim.env.WulinParallelEnv` (delta-t 5 s, random actions, default
-  observation: stage one-hot, mask, density and queue of every lane) against raw SUMO running
-  the same scenario with its own programs (one ``simulationStep(end)`` call) -- target >= 0.85;
+  observation: stage one-hot, mask, density and queue of every lane, queue reward) against
+  raw SUMO *with the same signal switching*: the env run records every signal state the
+  actuator writes (time, signal, state), and the raw run replays exactly those states at
+  those times with nothing else (SUMO advances straight from one switching time to the
+  next; no state is read, no decision made).  Same seed and same signal states give the same
+  traffic, so the ratio is the env's own overhead -- target >= 0.85.  (Random switching
+  congests the network more than SUMO's own programs, so comparing with raw SUMO running its
+  programs -- the ``raw`` row, one ``simulationStep(end)`` call -- compares different traffic;
+  it is printed for reference.);
 * ``env / sumo-rl`` with libsumo: sumo-rl 1.4.5 ``SumoEnvironment(single_agent=False)`` on the
   same network and demand, delta-t 5 s, its default observation (phase one-hot, min-green
   flag, density and queue per lane) -- target >= 1 while we also read speed, waiting time and
@@ -63,13 +70,45 @@ def measure_raw(scenario: str, seconds: float, backend: str) -> dict:
     return {"sim_s": seconds, "wall_s": wall}
 
 
-def measure_env(scenario: str, seconds: float, backend: str) -> dict:
+def measure_replay(scenario: str, seconds: float, backend: str, record: Path) -> dict:
+    """Raw SUMO replaying the signal states an env run wrote (see the module docstring)."""
+    from sim.scenario import load_scenario
+    from sim.simulation import Simulation
+
+    events = json.loads(record.read_text())  # [[time, signal id, state], ...] in time order
+    sc = load_scenario(scenario)
+    sim = Simulation(sc, seed=1, backend=backend)  # type: ignore[arg-type]
+    sim.start()
+    set_state = sim.conn.trafficlight.setRedYellowGreenState
+    end = sc.begin + seconds
+    t0 = time.perf_counter()
+    i, n = 0, len(events)
+    while i < n:
+        t = events[i][0]
+        if t > sim.time + 1e-9:
+            sim.step_until(min(t, end))
+        while i < n and events[i][0] <= t + 1e-9:
+            set_state(events[i][1], events[i][2])
+            i += 1
+    if sim.time < end - 1e-9:
+        sim.step_until(end)
+    wall = time.perf_counter() - t0
+    sim.cleanup()
+    return {"sim_s": seconds, "wall_s": wall, "switches": n}
+
+
+def measure_env(scenario: str, seconds: float, backend: str, record: Path | None = None) -> dict:
     import numpy as np
 
     from sim.env import WulinParallelEnv
 
     env = WulinParallelEnv(scenario, config={"delta_t": 5, "episode_seconds": seconds}, backend=backend)
     env.reset(seed=1)
+    act = env.engine.actuator
+    assert act is not None
+    ids = env.engine.layout.signal_ids
+    start = [(act._now, s, st) for s, st in enumerate(act.states)]
+    act.record = True  # every state the actuator writes from now on
     rng = np.random.default_rng(0)
     K = env.engine.n_actions
     lanes = env.engine.layout.n_in
@@ -81,6 +120,9 @@ def measure_env(scenario: str, seconds: float, backend: str) -> dict:
         steps += 1
     wall = time.perf_counter() - t0
     sim_s = env.engine.time - env.engine.scenario.begin
+    if record is not None:
+        events = [[round(t, 6), ids[s], st] for t, s, st in [*start, *act.history]]
+        record.write_text(json.dumps(events))
     env.close()
     return {"sim_s": sim_s, "wall_s": wall, "decisions": steps, "signals": len(env.possible_agents),
             "in_lanes": lanes}
@@ -96,6 +138,9 @@ def measure_sumorl(scenario: str, seconds: float, backend: str) -> dict:
         net_file=str(sc.net_file), route_file=",".join(str(p) for p in sc.route_files),
         begin_time=int(sc.begin), num_seconds=int(seconds), delta_time=5, single_agent=False,
         sumo_seed=1, sumo_warnings=False, add_system_info=False, add_per_agent_info=False,
+        # the scenario's additional files (bus stops the routes refer to)
+        additional_sumo_cmd=(f"--additional-files {','.join(str(p) for p in sc.additional_files)}"
+                             if sc.additional_files else None),
     )
     env.reset()
     t0 = time.perf_counter()
@@ -133,12 +178,20 @@ def measure_scaling(scenario: str, seconds: float, n_envs: int) -> dict:
     return {"sim_s": steps * 5.0 * n_envs, "wall_s": wall, "n_envs": n_envs}
 
 
+def _record_file(backend: str) -> Path:
+    import tempfile
+
+    return Path(tempfile.gettempdir()) / f"wulin-bench-switching-{os.getppid()}-{backend}.json"
+
+
 def _child(kind: str, scenario: str, seconds: float) -> None:
     name, _, arg = kind.partition(":")
     if name == "raw":
         out = measure_raw(scenario, seconds, arg)
+    elif name == "replay":
+        out = measure_replay(scenario, seconds, arg, _record_file(arg))
     elif name == "env":
-        out = measure_env(scenario, seconds, arg)
+        out = measure_env(scenario, seconds, arg, _record_file(arg))
     elif name == "sumorl":
         out = measure_sumorl(scenario, seconds, arg)
     elif name == "scale":
@@ -167,6 +220,10 @@ def run_child(kind: str, scenario: str, seconds: float) -> dict | None:
     return None
 
 
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def _have_sumorl() -> bool:
     import importlib.util
 
@@ -191,16 +248,17 @@ def main() -> None:
     from rich.progress import track
 
     console = Console()
-    kinds = ["raw:libsumo", "env:libsumo"]
+    kinds = ["raw:libsumo", "env:libsumo", "replay:libsumo"]
     have_rl = _have_sumorl()
     if have_rl:
         kinds.append("sumorl:libsumo")
     if not args.skip_traci:
-        kinds += ["raw:traci", "env:traci"] + (["sumorl:traci"] if have_rl else [])
+        kinds += ["raw:traci", "env:traci", "replay:traci"] + (["sumorl:traci"] if have_rl else [])
     if not args.skip_scaling:
         kinds += ["scale:1", "scale:2", "scale:4"]
     console.print(f"scenario {scenario}, {args.seconds:g} simulated s per run, best of {args.repeat}, "
-                  f"{os.cpu_count()} CPUs" + ("" if have_rl else "; sumo-rl not installed: skipped"))
+                  f"{os.cpu_count()} CPUs, load average {_load()}"
+                  + ("" if have_rl else "; sumo-rl not installed: skipped"))
     rate: dict[str, float] = {}
     info: dict[str, dict] = {}
     for kind in track(kinds * args.repeat, description="measuring", console=console, transient=True):
@@ -222,10 +280,11 @@ def main() -> None:
             ok = "meets" if x >= target else "misses"
             console.print(f"  {label:<38} {x:6.2f}x  ({ok} target {target:g}x)")
 
-    console.print("[bold]ratios[/]")
-    ratio("env:libsumo", "raw:libsumo", "env / raw SUMO (libsumo)", 0.85)
+    console.print(f"[bold]ratios[/] (load average at the end {_load()})")
+    ratio("env:libsumo", "replay:libsumo", "env / raw SUMO, same switching (libsumo)", 0.85)
+    ratio("env:libsumo", "raw:libsumo", "env / raw SUMO, own programs (libsumo)", 0.0)
     ratio("env:libsumo", "sumorl:libsumo", "env / sumo-rl (libsumo)", 1.0)
-    ratio("env:traci", "raw:traci", "env / raw SUMO (traci)", 0.0)
+    ratio("env:traci", "replay:traci", "env / raw SUMO, same switching (traci)", 0.0)
     ratio("env:traci", "sumorl:traci", "env / sumo-rl (traci)", 10.0)
     ratio("scale:2", "scale:1", "2 processes / 1", 1.8)
     ratio("scale:4", "scale:1", "4 processes / 1", 0.0)

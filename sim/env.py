@@ -49,8 +49,11 @@ from pettingzoo import ParallelEnv
 from sim.actuator import SignalActuator
 from sim.errors import WulinError
 from sim.observations import (
+    DIFFERENTIAL_REWARDS,
+    LaneSubsetReader,
     SignalPadding,
     available_observations,
+    needed_variables,
     observation_bounds,
     observation_term,
     observe,
@@ -58,7 +61,7 @@ from sim.observations import (
 )
 from sim.scenario import Scenario, load_scenario
 from sim.simulation import MAX_SEED, Simulation
-from sim.state import DistrictLayout, DistrictState, StateReader
+from sim.state import DistrictLayout, DistrictState
 from sim.topology import load_signal_specs
 
 ACTION_MODES = ("stage", "splits")
@@ -280,9 +283,11 @@ class SignalEngine:
         self.backend = backend
         self.label = label
         self._reward = reward_fn(self.config.reward)
+        # only differential rewards look at the previous state: copy it only for them
+        self._needs_prev = self.config.reward in DIFFERENTIAL_REWARDS
         self.sim: Simulation | None = None
         self.actuator: SignalActuator | None = None
-        self.reader: StateReader | None = None
+        self.reader: LaneSubsetReader | None = None
         self.state: DistrictState = DistrictState.empty(self.layout)
         self._prev: DistrictState | None = None
         self.schedule = SplitSchedule(self.padding, self.config)
@@ -319,7 +324,9 @@ class SignalEngine:
             self.sim.start()
         else:
             self.sim.reset(seed)
-        self.reader = StateReader(self.sim, self.layout)
+        # read only the lane variables the observation and reward use (LaneSubsetReader)
+        self.reader = LaneSubsetReader(self.sim, self.layout,
+                                       needed_variables(self.config.observation, self.config.reward))
         self.reader.subscribe()
         self.actuator = SignalActuator(self.sim, self.layout, **self.config.actuator_params)
         self.actuator.reset()
@@ -358,7 +365,7 @@ class SignalEngine:
             target = min(t0 + n * dt, self.end)
             t = t0
             while t < target - 1e-9:
-                due = float(act.due.min()) if act.due.size else math.inf
+                due = act.next_event  # earliest event of any signal (no array built)
                 k = max(1, math.ceil((due - t) / dt - 1e-6)) if due > t else 1
                 nxt = min(target, t + k * dt)
                 sim.step_until(nxt)
@@ -394,7 +401,7 @@ class SignalEngine:
             act = self.actuator
             self.actuator.request(stage_decision(a, self.layout.n_stages, act.stage,
                                                  act.in_transition))
-            self._prev = self._copy_state()
+            self._prev = self._copy_state() if self._needs_prev else None
             self._advance(cfg.delta_t)
             self._read()
             r = self._reward(self.padding, self.state, self._prev, cfg.delta_t)
@@ -407,7 +414,7 @@ class SignalEngine:
             left = cfg.cycle
             while left > 1e-9 and not self.done:
                 chunk = min(cfg.delta_t, left)
-                self._prev = self._copy_state()
+                self._prev = self._copy_state() if self._needs_prev else None
                 self._advance(chunk, splits=True)
                 self._read()
                 total += self._reward(self.padding, self.state, self._prev, chunk)

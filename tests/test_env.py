@@ -231,3 +231,36 @@ def test_config_errors_name_the_field(bad, field):
 def test_unknown_signal_lists_known(tiny_scenario):
     with pytest.raises(WulinError, match="known signals"):
         WulinEnv(tiny_scenario, signals="nope")
+
+
+def test_needed_variables():
+    from sim.observations import needed_variables
+
+    assert needed_variables(("stage", "mask", "density", "queue"), "queue") == ("queue", "count")
+    assert needed_variables(("stage-pressure",), "time-loss") == ("queue", "count", "speed")
+    assert needed_variables(("waiting",), "queue") == ("queue", "count", "waiting")
+
+
+@pytest.mark.parametrize("backend", ["libsumo", "traci"])
+def test_subset_reader_reads_the_same_values_as_sumo(tiny_scenario, backend):
+    """The env reads only what its observation and reward use (traci: subscribes to only
+    those); the values equal SUMO's own getters."""
+    env = WulinParallelEnv(tiny_scenario, config={"episode_seconds": 120}, backend=backend)
+    try:
+        env.reset(seed=4)
+        eng = env.engine
+        assert eng.reader.variables == ("queue", "count")
+        lane = eng.sim.conn.lane
+        rng = np.random.default_rng(0)
+        seen = 0.0
+        while env.agents:
+            env.step({a: int(rng.integers(0, 2)) for a in env.agents})
+            st, lay = eng.state, eng.layout
+            assert st.count.tolist() == [lane.getLastStepVehicleNumber(x) for x in lay.in_lanes]
+            assert st.queue.tolist() == [lane.getLastStepHaltingNumber(x) for x in lay.in_lanes]
+            assert st.out_count.tolist() == [lane.getLastStepVehicleNumber(x)
+                                             for x in lay.out_lanes]
+            seen += float(st.count.sum())
+        assert seen > 0
+    finally:
+        env.close()
