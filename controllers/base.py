@@ -125,6 +125,8 @@ _REGISTRY: dict[str, str | Callable[..., Any]] = {
     "webster-online": "controllers.webster:OnlineWebsterController",
     "max-pressure": "controllers.max_pressure:MaxPressureController",
     "sotl": "controllers.sotl:SOTLController",
+    # a trained stable-baselines3 policy: make_controller("policy", run="runs/<name>")
+    "policy": "agents.policy_controller:PolicyController",
 }
 _DESCRIPTIONS: dict[str, str] = {
     "field": "the network's own signal programs, run by SUMO (field-like fixed time)",
@@ -135,6 +137,7 @@ _DESCRIPTIONS: dict[str, str] = {
     "webster-online": "Webster splits recomputed every cycle from stop-line counts",
     "max-pressure": "Varaiya max-pressure, batched Numba kernel",
     "sotl": "self-organising traffic lights (Gershenson), batched Numba kernel",
+    "policy": "a trained RL policy (param run=RUN_DIR from `wulin train`)",
 }
 
 
