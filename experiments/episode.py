@@ -59,6 +59,12 @@ class EpisodeResult:
         state_time: Seconds reading the :class:`DistrictState` from SUMO for ``act()``
             (reported apart from the controller's time).
         step_time: Seconds inside SUMO's ``simulationStep`` calls.
+        cpu_time: CPU seconds of the episode's thread (``time.thread_time``; SUMO runs in
+            it with libsumo), far less sensitive than wall time to other processes' load.
+        controller_cpu: ``controller_time`` as thread CPU seconds: the controllers' CPU share
+            is ``controller_cpu / cpu_time``.
+        state_cpu: ``state_time`` as thread CPU seconds.
+        step_cpu: ``step_time`` as thread CPU seconds.
     """
 
     scenario_id: str
@@ -73,6 +79,10 @@ class EpisodeResult:
     extra: dict[str, Any] = field(default_factory=dict)
     state_time: float = 0.0
     step_time: float = 0.0
+    cpu_time: float = 0.0
+    controller_cpu: float = 0.0
+    state_cpu: float = 0.0
+    step_cpu: float = 0.0
 
     def summary(self) -> dict[str, float]:
         """``sim.kpi.summarise(trips)`` plus the network KPIs and timings."""
@@ -82,8 +92,35 @@ class EpisodeResult:
         out.update({f"net_{k}": v for k, v in self.network.items()})
         out.update(wall_time=self.wall_time, controller_time=self.controller_time,
                    state_time=self.state_time, step_time=self.step_time,
+                   cpu_time=self.cpu_time, controller_cpu=self.controller_cpu,
+                   state_cpu=self.state_cpu, step_cpu=self.step_cpu,
                    decisions=float(self.decisions))
         return out
+
+
+class _TimedCounter:
+    """Wraps a :class:`sim.detectors.LaneCounter`, timing its reads on both clocks.
+
+    Loop counts read inside ``act()`` are state reading, not controller work: the loop
+    moves ``read_time`` / ``read_cpu`` from the controller's account to the state's.
+    """
+
+    def __init__(self, counter: Any) -> None:
+        self.counter = counter
+        self.read_time = 0.0
+        self.read_cpu = 0.0
+
+    def read(self, lanes: slice | None = None) -> Any:
+        """``LaneCounter.read``, timed."""
+        k0 = time.thread_time()
+        w0 = time.perf_counter()
+        out = self.counter.read(lanes)
+        self.read_time += time.perf_counter() - w0
+        self.read_cpu += time.thread_time() - k0
+        return out
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.counter, name)
 
 
 def _progress(enabled: bool, total: float, label: str):  # type: ignore[no-untyped-def]
@@ -142,6 +179,7 @@ def run_episode(
     from sim.topology import load_signal_specs
 
     t_start = time.perf_counter()
+    cpu_start = time.thread_time()
     sc = load_scenario(scenario) if isinstance(scenario, str) else scenario
     ctl = make_controller(controller, **(controller_params or {})) if isinstance(controller, str) \
         else controller
@@ -155,6 +193,7 @@ def run_episode(
     workdir.mkdir(parents=True, exist_ok=True)
     sim: Simulation | None = None
     ctl_time, decisions, state_time, step_time = 0.0, 0, 0.0, 0.0
+    ctl_cpu, state_cpu, step_cpu = 0.0, 0.0, 0.0
     perf = time.perf_counter
     try:
         extra_files = list(additional_files)
@@ -178,8 +217,9 @@ def run_episode(
             if native:
                 chunk = di if (hooks or observers) else max(di, 60.0)
                 while t < end - 1e-9:
-                    s0 = perf()
+                    s0, k0 = perf(), time.thread_time()
                     sim.step_until(min(t + chunk, end))
+                    step_cpu += time.thread_time() - k0
                     step_time += perf() - s0
                     t = sim.time
                     for hook in hooks:
@@ -191,14 +231,20 @@ def run_episode(
                     if bar is not None:
                         bar.update(bar.task_ids[0], completed=t - sc.begin)
             else:
+                # Timing: the loop alternates controller work, state reading and SUMO steps;
+                # each boundary reads the wall clock and the thread's CPU clock once.  The
+                # CPU clock is read outside the controller's wall window (before it opens,
+                # after it closes), so its cost is booked to SUMO or the state, not to us.
+                cpu = time.thread_time
+                k_open = cpu()
+                w_open = perf()
                 act_params = dict(getattr(ctl, "actuator_params", {}) or {})
-                c0 = perf()
                 actuator = SignalActuator(sim, layout, **{"sumo_clearance": True, **act_params})
                 actuator.reset()
                 if wants_counts:
                     from sim.detectors import LaneCounter
 
-                    counter = LaneCounter(sim, layout)
+                    counter = _TimedCounter(LaneCounter(sim, layout))
                     ctl.attach_lane_counter(counter)  # type: ignore[attr-defined]
                 else:
                     counter = None
@@ -207,7 +253,6 @@ def run_episode(
                 # its next stage end); hooks and observers want every interval, so not then
                 next_act = None if (hooks or observers) else getattr(ctl, "next_decision_time",
                                                                      None)
-                ctl_time += perf() - c0
                 next_decision = t
                 step = sc.step_length
                 last_bar = t
@@ -217,7 +262,10 @@ def run_episode(
                 step_until = sim.step_until
                 while t < end - 1e-9:
                     if t >= next_decision - 1e-9:
-                        r0 = perf()
+                        w = perf()
+                        k = cpu()
+                        ctl_time += w - w_open
+                        ctl_cpu += k - k_open
                         if needs_state:
                             reader.read(into=state, stage=actuator.stage,
                                         stage_time=actuator.stage_time,
@@ -227,42 +275,60 @@ def run_episode(
                             state.stage[:] = actuator.stage
                             state.stage_time[:] = actuator.stage_time
                             state.in_transition[:] = actuator.in_transition
-                        c0 = perf()
-                        state_time += c0 - r0
-                        for obs in observers:
-                            obs(state)
-                        c0 = perf()
+                        if observers:  # observers are neither state reading nor controller
+                            w_obs = perf()
+                            k_obs = cpu()
+                            for obs in observers:
+                                obs(state)
+                            w += perf() - w_obs
+                            k += cpu() - k_obs
+                        k_open = cpu()
+                        w_open = perf()
+                        state_time += w_open - w
+                        state_cpu += k_open - k
                         request(act(state))
-                        wait = di
+                        decisions += 1
                         if next_act is not None:  # skip act() calls that would only keep
                             nd = float(next_act(t))
-                            wait = (di * max(1, math.ceil((nd - t) / di - 1e-9))
-                                    if math.isfinite(nd) else max(end - t, di))
-                        ctl_time += perf() - c0
-                        decisions += 1
-                        next_decision = t + wait if next_act is not None else next_decision + di
-                        for hook in hooks:
-                            hook(sim, t)
+                            next_decision = t + (di * max(1, math.ceil((nd - t) / di - 1e-9))
+                                                 if math.isfinite(nd) else max(end - t, di))
+                        else:
+                            next_decision += di
+                        if hooks:
+                            w = perf()
+                            k = cpu()
+                            ctl_time += w - w_open
+                            ctl_cpu += k - k_open
+                            for hook in hooks:
+                                hook(sim, t)
+                            k_open = cpu()
+                            w_open = perf()
                     # advance SUMO in one call to the next step at which anything is due: the
                     # next decision or the actuator's next event (nothing changes in between)
-                    c0 = perf()
                     due = min(next_decision, actuator.next_event, end)
                     n_steps = max(1, math.ceil((due - t) / step - 1e-6))
                     target = min(round(t + n_steps * step, 6), end)
-                    s0 = perf()
-                    ctl_time += s0 - c0
+                    w = perf()
+                    k = cpu()
+                    ctl_time += w - w_open
+                    ctl_cpu += k - k_open
                     step_until(target)
-                    c0 = perf()
-                    step_time += c0 - s0
+                    k_open = cpu()
+                    w_open = perf()
+                    step_time += w_open - w
+                    step_cpu += k_open - k
                     t = target
                     tick(t)
-                    ctl_time += perf() - c0
                     if bar is not None and t - last_bar >= 60:
                         bar.update(bar.task_ids[0], completed=t - sc.begin)
                         last_bar = t
+                ctl_time += perf() - w_open
+                ctl_cpu += cpu() - k_open
                 if counter is not None:  # loop counts read inside act() are state reading
                     ctl_time -= counter.read_time
                     state_time += counter.read_time
+                    ctl_cpu -= counter.read_cpu
+                    state_cpu += counter.read_cpu
         finally:
             if bar is not None:
                 bar.stop()
@@ -281,5 +347,6 @@ def run_episode(
         scenario_id=sc.id, controller=str(getattr(ctl, "name", type(ctl).__name__)), seed=seed,
         trips=trips, network=network, wall_time=time.perf_counter() - t_start,
         controller_time=ctl_time, decisions=decisions, sim_time=sc.duration,
-        state_time=state_time, step_time=step_time,
+        state_time=state_time, step_time=step_time, cpu_time=time.thread_time() - cpu_start,
+        controller_cpu=ctl_cpu, state_cpu=state_cpu, step_cpu=step_cpu,
     )

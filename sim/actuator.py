@@ -143,17 +143,35 @@ class SignalActuator:
         self._shown: list[str] = [""] * n
         self._now = 0.0
         self._set_state: Any = None
+        self._set_phase: Any = None
         self._clear_cache: dict[tuple[int, int, int, str], str] = {}
+        # sumo_clearance mode: the current (or last) change of each signal, see _change()
+        self._old = [0] * n
+        self._ty = [0.0] * n
+        self._tr = [0.0] * n
+        self._tg = [0.0] * n
+        self._ys = [""] * n
+        self._rs = [""] * n
+        self._clear_str: list[dict[tuple[int, int], tuple[str, str]]] = []
+        self._future: list[tuple[float, int, str]] = []  # booked, not yet shown (record mode)
 
     # ------------------------------------------------------------------ public views
     @property
     def stage(self) -> np.ndarray:
         """Current green stage per signal (the stage being left during a transition), int32."""
+        if self.sumo_clearance:
+            lim = self._now + _EPS
+            return np.array([o if lim < g else c for o, c, g in
+                             zip(self._old, self._stage, self._tg, strict=True)], dtype=np.int32)
         return np.array(self._stage, dtype=np.int32)
 
     @property
     def target(self) -> np.ndarray:
         """Stage a running transition leads to (``-1`` when in green), int32."""
+        if self.sumo_clearance:
+            lim = self._now + _EPS
+            return np.array([c if lim < g else -1 for c, g in zip(self._stage, self._tg, strict=True)],
+                            dtype=np.int32)
         return np.array(self._target, dtype=np.int32)
 
     @property
@@ -164,22 +182,39 @@ class SignalActuator:
     @property
     def mode(self) -> np.ndarray:
         """0 green, 1 yellow, 2 all-red per signal, int8."""
+        if self.sumo_clearance:
+            lim = self._now + _EPS
+            return np.array([GREEN_MODE if g <= lim else ALL_RED_MODE if r <= lim else YELLOW_MODE
+                             for r, g in zip(self._tr, self._tg, strict=True)], dtype=np.int8)
         return np.array(self._mode, dtype=np.int8)
 
     @property
     def in_transition(self) -> np.ndarray:
         """True while a signal shows yellow or all-red."""
+        if self.sumo_clearance:
+            lim = self._now + _EPS
+            return np.array([lim < g for g in self._tg], dtype=np.bool_)
         return np.array([m != GREEN_MODE for m in self._mode], dtype=np.bool_)
 
     @property
     def stage_time(self) -> np.ndarray:
         """Seconds since the current green (or transition) began, as float32."""
         now = self._now
+        if self.sumo_clearance:
+            lim = now + _EPS
+            return np.array([now - (g if g <= lim else r if r <= lim else y)
+                             for y, r, g in zip(self._ty, self._tr, self._tg, strict=True)],
+                            dtype=np.float32)
         return np.array([now - t for t in self._since], dtype=np.float32)
 
     @property
     def due(self) -> np.ndarray:
         """Time of each signal's next event (``inf`` when none)."""
+        if self.sumo_clearance:
+            lim = self._now + _EPS
+            return np.array([n if g <= lim else r + a if r <= lim else y + w for y, r, g, n, w, a
+                             in zip(self._ty, self._tr, self._tg, self._need, self._yel, self._ar,
+                                    strict=True)], dtype=np.float64)
         return np.array(self._due, dtype=np.float64)
 
     @property
@@ -189,11 +224,16 @@ class SignalActuator:
         Every event by default; with ``sumo_clearance`` only those that need a SUMO call
         (a stage change starting, maximum green), since SUMO ends clearances itself.
         """
-        return min(self._need) if self.sumo_clearance else self._next
+        return self._next
 
     @property
     def states(self) -> list[str]:
         """The state string currently shown by each signal."""
+        if self.sumo_clearance:
+            lim = self._now + _EPS
+            return [st[c] if g <= lim else rs if r <= lim else ys for st, c, r, g, ys, rs in
+                    zip(self._stages, self._stage, self._tr, self._tg, self._ys, self._rs,
+                        strict=True)]
         return list(self._shown)
 
     def reset(self) -> None:
@@ -201,6 +241,7 @@ class SignalActuator:
         self._set_state = self.sim.conn.trafficlight.setRedYellowGreenState
         self._now = float(self.sim.time)
         self.history.clear()
+        self._future = []
         self.writes = 0
         n = self._n
         self._stage = [0] * n
@@ -214,10 +255,10 @@ class SignalActuator:
             if self._nst[s] == 0:
                 raise WulinError(f"signal {self._ids[s]!r} has no green stage in its program")
         if self.sumo_clearance:
-            self._install_programs()
+            self._reset_lazy()
+            return
         for s in range(n):
-            self._show(s, self._stages[s][0], self._now, self._phase_of[s][(0, 0)]
-                       if self.sumo_clearance else -1)
+            self._show(s, self._stages[s][0], self._now)
             self._schedule(s)
         self._next = min(self._due, default=math.inf)
 
@@ -231,6 +272,12 @@ class SignalActuator:
         n = self._n
         if d.shape != (n,):
             raise WulinError(f"decision must have one entry per signal ({n}), got shape {d.shape}")
+        if self.sumo_clearance:
+            # most entries keep (-1): visit only the others (bad values included)
+            asks = np.flatnonzero(d != -1)
+            if asks.size:
+                self._request_lazy(asks.tolist(), d[asks].tolist())
+            return
         nst, mode, target, stage, pending = (self._nst, self._mode, self._target, self._stage,
                                              self._pending)
         changed = False
@@ -263,9 +310,14 @@ class SignalActuator:
         """
         now = float(self.sim.time) if time is None else float(time)
         self._now = now
+        if self._future:  # record mode: clearance ends SUMO has run by now enter the history
+            self._flush(now)
         if now + _EPS < self._next:
             return
-        self._advance(now)
+        if self.sumo_clearance:
+            self._advance_lazy(now)
+        else:
+            self._advance(now)
 
     # ------------------------------------------------------------------ internals
     def _bad(self, s: int, k: int) -> None:
@@ -274,65 +326,24 @@ class SignalActuator:
             f"(valid: -1..{self._nst[s] - 1})"
         )
 
-    def _install_programs(self) -> None:
-        """One program per signal: greens 0..K-1, then a yellow and an all-red per change."""
-        tl = self.sim.conn.trafficlight
-        phase, logic = tl.Phase, tl.Logic
-        hold = 1e7  # a green lasts until the actuator switches it
-        self._phase_of = []
-        for s in range(self._n):
-            stages = self._stages[s]
-            k_n = len(stages)
-            phases = [phase(hold, st, hold, hold) for st in stages]
-            index = {(k, k): k for k in range(k_n)}
-            for i in range(k_n):
-                for j in range(k_n):
-                    if i == j or not self._green[s][i] & ~self._green[s][j]:
-                        index[(i, j)] = j  # nothing loses green: straight to the new green
-                        continue
-                    y = len(phases)
-                    index[(i, j)] = y
-                    ystate, rstate = self._make_clearance(s, "y", i, j), \
-                        self._make_clearance(s, "r", i, j)
-                    if self._ar[s] > 0:
-                        phases.append(phase(self._yel[s], ystate, self._yel[s], self._yel[s],
-                                            (y + 1,)))
-                        phases.append(phase(self._ar[s], rstate, self._ar[s], self._ar[s], (j,)))
-                    else:
-                        phases.append(phase(self._yel[s], ystate, self._yel[s], self._yel[s],
-                                            (j,)))
-            tl.setProgramLogic(self._ids[s], logic("wulin-actuator", 0, 0, phases))
-            tl.setProgram(self._ids[s], "wulin-actuator")
-            self._phase_of.append(index)
-
+    # ------------------------------------------------------------------ default mode
+    # Every state is written with setRedYellowGreenState, so every yellow, all-red and green
+    # is an event of its own.
     def _advance(self, now: float) -> None:
         lim = now + _EPS
         due = self._due
-        lazy = self.sumo_clearance
-        dt, origin = self.step_length, self._origin
         for s in [s for s in range(self._n) if due[s] <= lim]:
             for _ in range(8):  # green -> yellow -> all-red -> green (-> yellow ...)
-                d = due[s]
-                if d > lim:
+                if due[s] > lim:
                     break
-                if lazy and self._mode[s] != GREEN_MODE:
-                    # the end of a clearance SUMO ran itself: it switched at the first step at
-                    # or after the end, so book it then (a green's end needs a call: now)
-                    d = origin + math.ceil((d - origin) / dt - 1e-6) * dt
-                    self._event(s, d if d < now else now)
-                else:
-                    self._event(s, now)
+                self._event(s, now)
         self._next = min(due, default=math.inf)
 
-    def _show(self, s: int, state: str, now: float, phase: int = -1) -> None:
-        """Emit ``state``: a SUMO call when ``phase`` >= 0 or in the default mode."""
+    def _show(self, s: int, state: str, now: float) -> None:
+        """Write ``state`` to SUMO when it differs from the one shown."""
         if state != self._shown[s]:
-            if not self.sumo_clearance:
-                self._set_state(self._ids[s], state)
-                self.writes += 1
-            elif phase >= 0:
-                self.sim.conn.trafficlight.setPhase(self._ids[s], phase)
-                self.writes += 1
+            self._set_state(self._ids[s], state)
+            self.writes += 1
             self._shown[s] = state
             if self.record:
                 self.history.append((now, s, state))
@@ -341,22 +352,15 @@ class SignalActuator:
         m = self._mode[s]
         if m == YELLOW_MODE:
             due = self._since[s] + self._yel[s]
-            end = due + self._ar[s]
         elif m == ALL_RED_MODE:
-            due = end = self._since[s] + self._ar[s]
+            due = self._since[s] + self._ar[s]
         elif self._pending[s] >= 0:
-            due = end = self._since[s] + self._ming[s]
+            due = self._since[s] + self._ming[s]
         elif self._nst[s] > 1:
-            due = end = self._since[s] + self._maxg[s]
+            due = self._since[s] + self._maxg[s]
         else:
-            due = end = math.inf
+            due = math.inf
         self._due[s] = due
-        if m == GREEN_MODE or not self.sumo_clearance:
-            self._need[s] = due
-        elif self._pending[s] >= 0:  # SUMO ends the clearance; Python acts after min green
-            self._need[s] = end + self._ming[s]
-        else:
-            self._need[s] = end + self._maxg[s] if self._nst[s] > 1 else math.inf
 
     def _clearance_state(self, s: int, char: str) -> str:
         key = (s, self._stage[s], self._target[s], char)
@@ -387,24 +391,160 @@ class SignalActuator:
             if green[cur] & ~green[nxt]:  # some links lose green: yellow first
                 self._mode[s] = YELLOW_MODE
                 self._since[s] = now
-                self._show(s, self._clearance_state(s, "y"), now,
-                           self._phase_of[s][(cur, nxt)] if self.sumo_clearance else -1)
+                self._show(s, self._clearance_state(s, "y"), now)
                 self._schedule(s)
                 return
         elif m == YELLOW_MODE and self._ar[s] > 0:
             self._mode[s] = ALL_RED_MODE
             self._since[s] = now
-            self._show(s, self._clearance_state(s, "r"), now)  # SUMO's program goes on itself
+            self._show(s, self._clearance_state(s, "r"), now)
             self._schedule(s)
             return
         # enter the target's green (after all-red, after a yellow with no all-red, or at once
         # when the change only adds green links)
-        direct = m == GREEN_MODE  # no clearance ran: SUMO must be switched now
         k = self._stage[s] = self._target[s]
         self._target[s] = -1
         if self._pending[s] == k:
             self._pending[s] = -1
         self._mode[s] = GREEN_MODE
         self._since[s] = now
-        self._show(s, self._stages[s][k], now, k if direct and self.sumo_clearance else -1)
+        self._show(s, self._stages[s][k], now)
         self._schedule(s)
+
+    # ------------------------------------------------------------------ sumo_clearance mode
+    # SUMO runs every clearance itself, and it ends a phase at the first step at or after its
+    # end, so when a green ends the whole stage change is known: it is booked in ONE event
+    # (:meth:`_change`) as the times its yellow, all-red and new green begin (``_ty``, ``_tr``,
+    # ``_tg``), the stage left (``_old``) and the stage entered (``_stage``).  The views derive
+    # mode, stage and stage time from those times and the clock, so the end of a yellow or an
+    # all-red costs no Python at all.  Per signal, Python acts only when a green ends (minimum
+    # green with a request queued, or maximum green): ``_need``.
+    def _install_programs(self) -> None:
+        """One program per signal: greens 0..K-1, then a yellow and an all-red per change."""
+        tl = self.sim.conn.trafficlight
+        phase, logic = tl.Phase, tl.Logic
+        hold = 1e7  # a green lasts until the actuator switches it
+        self._phase_of = []
+        self._clear_str = []
+        for s in range(self._n):
+            stages = self._stages[s]
+            k_n = len(stages)
+            phases = [phase(hold, st, hold, hold) for st in stages]
+            index = {(k, k): k for k in range(k_n)}
+            strings: dict[tuple[int, int], tuple[str, str]] = {}
+            for i in range(k_n):
+                for j in range(k_n):
+                    if i == j or not self._green[s][i] & ~self._green[s][j]:
+                        index[(i, j)] = j  # nothing loses green: straight to the new green
+                        continue
+                    y = len(phases)
+                    index[(i, j)] = y
+                    ystate, rstate = self._make_clearance(s, "y", i, j), \
+                        self._make_clearance(s, "r", i, j)
+                    # with no all-red the yellow leads straight to the green
+                    strings[(i, j)] = (ystate, rstate if self._ar[s] > 0 else ystate)
+                    if self._ar[s] > 0:
+                        phases.append(phase(self._yel[s], ystate, self._yel[s], self._yel[s],
+                                            (y + 1,)))
+                        phases.append(phase(self._ar[s], rstate, self._ar[s], self._ar[s], (j,)))
+                    else:
+                        phases.append(phase(self._yel[s], ystate, self._yel[s], self._yel[s],
+                                            (j,)))
+            tl.setProgramLogic(self._ids[s], logic("wulin-actuator", 0, 0, phases))
+            tl.setProgram(self._ids[s], "wulin-actuator")
+            self._phase_of.append(index)
+            self._clear_str.append(strings)
+
+    def _reset_lazy(self) -> None:
+        n, now = self._n, self._now
+        self._set_phase = self.sim.conn.trafficlight.setPhase
+        self._install_programs()
+        self._old = [0] * n
+        self._ty = [now] * n
+        self._tr = [now] * n
+        self._tg = [now] * n
+        self._ys = [""] * n  # the current (or last) change's yellow and all-red states
+        self._rs = [""] * n
+        self._need = [now + self._maxg[s] if self._nst[s] > 1 else math.inf for s in range(n)]
+        for s in range(n):
+            self._set_phase(self._ids[s], self._phase_of[s][(0, 0)])
+            self.writes += 1
+            if self.record:
+                self.history.append((now, s, self._stages[s][0]))
+        self._next = min(self._need, default=math.inf)
+
+    def _flush(self, now: float) -> None:
+        lim = now + _EPS
+        due = [h for h in self._future if h[0] <= lim]
+        if due:
+            self.history.extend(due)
+            self._future = [h for h in self._future if h[0] > lim]
+
+    def _request_lazy(self, signals: list[int], ks: list[int]) -> None:
+        nst, stage, pending, need = self._nst, self._stage, self._pending, self._need
+        changed = False
+        for s, k in zip(signals, ks, strict=True):
+            if k < 0 or k >= nst[s]:
+                self._bad(s, k)
+            # ``stage`` is the green shown, or the one a running change leads to
+            new = -1 if k == stage[s] else k
+            if new != pending[s]:
+                pending[s] = new
+                if new >= 0:
+                    need[s] = self._tg[s] + self._ming[s]
+                else:
+                    need[s] = self._tg[s] + self._maxg[s] if nst[s] > 1 else math.inf
+                changed = True
+        if changed:
+            self._next = min(need)
+            if self._next <= self._now + _EPS:  # e.g. minimum green already served: act now
+                self._advance_lazy(self._now)
+
+    def _advance_lazy(self, now: float) -> None:
+        lim = now + _EPS
+        need = self._need
+        for s in [s for s in range(self._n) if need[s] <= lim]:
+            for _ in range(8):  # a change that only adds green links may end at once (max 0)
+                self._change(s, now)
+                if need[s] > lim:
+                    break
+        self._next = min(need, default=math.inf)
+
+    def _change(self, s: int, now: float) -> None:
+        """A green ends at ``now``: book the whole change (one SUMO call, no later events)."""
+        cur = self._stage[s]
+        nxt = self._pending[s]
+        if nxt < 0:  # maximum green reached: next stage in cycle order
+            nxt = (cur + 1) % self._nst[s]
+        self._pending[s] = -1
+        self._old[s] = cur
+        self._stage[s] = nxt
+        self._ty[s] = now
+        stages = self._stages[s]
+        green = self._green[s]
+        if green[cur] & ~green[nxt]:  # some links lose green: SUMO runs yellow (and all-red)
+            ys, rs = self._clear_str[s][(cur, nxt)]
+            self._ys[s], self._rs[s] = ys, rs
+            # SUMO ends each phase at the first step at or after its end
+            origin, dt = self._origin, self.step_length
+            tr = origin + math.ceil((now + self._yel[s] - origin) / dt - 1e-6) * dt
+            ar = self._ar[s]
+            tg = origin + math.ceil((tr + ar - origin) / dt - 1e-6) * dt if ar > 0 else tr
+            self._tr[s] = tr
+            self._tg[s] = tg
+            self._set_phase(self._ids[s], self._phase_of[s][(cur, nxt)])
+            self.writes += 1
+            if self.record:
+                self.history.append((now, s, ys))
+                if rs != ys:
+                    self._future.append((tr, s, rs))
+                if stages[nxt] != rs:
+                    self._future.append((tg, s, stages[nxt]))
+        else:  # the change only adds green links: the new green at once
+            self._tr[s] = self._tg[s] = tg = now
+            if stages[nxt] != stages[cur]:
+                self._set_phase(self._ids[s], nxt)
+                self.writes += 1
+                if self.record:
+                    self.history.append((now, s, stages[nxt]))
+        self._need[s] = tg + self._maxg[s] if self._nst[s] > 1 else math.inf

@@ -9,7 +9,8 @@ from experiments.episode import EpisodeResult, run_episode
 from sim.errors import WulinError
 
 
-@pytest.mark.parametrize("name", available_controllers())
+# "policy" needs a trained run (tests/agents/test_train.py runs one through the loop)
+@pytest.mark.parametrize("name", [n for n in available_controllers() if n != "policy"])
 def test_every_controller_runs(tiny_scenario, name) -> None:
     res = run_episode(tiny_scenario, name, seed=2)
     assert isinstance(res, EpisodeResult)
@@ -74,5 +75,13 @@ def test_time_breakdown(tiny_scenario) -> None:
     r = run_episode(tiny_scenario, "max-pressure", seed=1)
     assert r.step_time > 0 and r.state_time > 0 and r.controller_time > 0
     assert r.step_time + r.state_time + r.controller_time < r.wall_time
+    # the same accounts on the thread's CPU clock
+    assert r.step_cpu > 0 and r.state_cpu > 0 and r.controller_cpu > 0
+    assert r.step_cpu + r.state_cpu + r.controller_cpu <= r.cpu_time
     s = r.summary()
-    assert {"state_time", "step_time", "controller_time"} <= set(s)
+    assert {"state_time", "step_time", "controller_time", "controller_cpu", "cpu_time"} <= set(s)
+
+
+def test_loop_counts_are_booked_as_state_reading(tiny_scenario) -> None:
+    r = run_episode(tiny_scenario, "webster-online", seed=1)
+    assert r.state_time > 0 and r.state_cpu > 0 and r.controller_cpu >= 0
