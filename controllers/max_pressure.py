@@ -49,10 +49,13 @@ class MaxPressureController(ControllerBase):
         self._w_in, self._w_out = kernels.movement_weights(layout)
         self._kernel = kernels.jitted("max_pressure") if self.use_numba else kernels.max_pressure_loop
         self._out = np.full(layout.n_signals, -1, dtype=np.int32)
+        # the layout's arrays, bound once: act() runs at every decision, between SUMO steps
+        # that evict Python's caches, where every attribute lookup costs
+        self._fixed = (layout.mov_ptr, layout.mov_in, layout.mov_out, layout.mov_link,
+                       self._w_in, self._w_out, layout.stage_green, layout.n_stages)
 
     def act(self, state: DistrictState) -> Decision:
-        lay = self.layout
-        self._kernel(state.count, state.out_count, lay.mov_ptr, lay.mov_in, lay.mov_out,
-                     lay.mov_link, self._w_in, self._w_out, lay.stage_green, lay.n_stages,
-                     state.stage, state.in_transition, self._out)
-        return self._out.copy()
+        out = self._out
+        self._kernel(state.count, state.out_count, *self._fixed, state.stage,
+                     state.in_transition, out)
+        return out.copy()

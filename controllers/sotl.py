@@ -57,10 +57,12 @@ class SOTLController(ControllerBase):
         self.last_stage = np.zeros(layout.n_signals, dtype=np.int32)
         self._kernel = kernels.jitted("sotl") if self.use_numba else kernels.sotl_loop
         self._out = np.full(layout.n_signals, -1, dtype=np.int32)
+        # bound once: act() runs at every decision, on caches cold from SUMO's step
+        self._params = (self.kappa, self.last_stage, self.decision_interval, self.theta,
+                        self.phi_min, self.mu, self._out)
 
     def act(self, state: DistrictState) -> Decision:
         lay = self.layout
         self._kernel(state.count, lay.in_ptr, self.lane_stage, lay.n_stages, state.stage,
-                     state.stage_time, state.in_transition, self.kappa, self.last_stage,
-                     self.decision_interval, self.theta, self.phi_min, self.mu, self._out)
+                     state.stage_time, state.in_transition, *self._params)
         return self._out.copy()

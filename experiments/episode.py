@@ -170,7 +170,7 @@ def run_episode(
     Raises:
         WulinError: unknown scenario or controller, bad parameters, SUMO failure.
     """
-    from controllers.base import make_controller
+    from controllers.base import ControllerBase, make_controller
     from sim.actuator import SignalActuator
     from sim.kpi import network_kpis, read_tripinfo
     from sim.scenario import load_scenario
@@ -253,6 +253,9 @@ def run_episode(
                 # its next stage end); hooks and observers want every interval, so not then
                 next_act = None if (hooks or observers) else getattr(ctl, "next_decision_time",
                                                                      None)
+                # ControllerBase's default says ``t + decision_interval``: no call needed
+                default_next = getattr(type(ctl), "next_decision_time", None) is \
+                    ControllerBase.next_decision_time
                 next_decision = t
                 step = sc.step_length
                 last_bar = t
@@ -289,7 +292,7 @@ def run_episode(
                         request(act(state))
                         decisions += 1
                         if next_act is not None:  # skip act() calls that would only keep
-                            nd = float(next_act(t))
+                            nd = t + di if default_next else float(next_act(t))
                             next_decision = t + (di * max(1, math.ceil((nd - t) / di - 1e-9))
                                                  if math.isfinite(nd) else max(end - t, di))
                         else:

@@ -80,6 +80,10 @@ class SignalActuator:
     Attributes:
         history: Every emitted state as ``(time, signal index, state)`` when ``record``.
         writes: Number of SUMO signal calls made (state writes or phase switches).
+        next_event: Earliest time the actuator must act (``inf`` when none): advance SUMO to
+            here.  Every event by default; with ``sumo_clearance`` only the ends of greens
+            (a stage change starting), since SUMO ends clearances itself.  A plain attribute,
+            kept up to date by :meth:`request` and :meth:`tick`: loops read it every step.
     """
 
     def __init__(
@@ -137,7 +141,7 @@ class SignalActuator:
         self._since = [0.0] * n  # start of the current green or transition
         self._due = [math.inf] * n
         self._need = [math.inf] * n  # next time Python must act (a SUMO call is due)
-        self._next = math.inf
+        self.next_event = math.inf
         self._origin = 0.0
         self._phase_of: list[dict[tuple[int, int], int]] = []
         self._shown: list[str] = [""] * n
@@ -218,15 +222,6 @@ class SignalActuator:
         return np.array(self._due, dtype=np.float64)
 
     @property
-    def next_event(self) -> float:
-        """Earliest time the actuator must act (``inf`` when none): advance SUMO to here.
-
-        Every event by default; with ``sumo_clearance`` only those that need a SUMO call
-        (a stage change starting, maximum green), since SUMO ends clearances itself.
-        """
-        return self._next
-
-    @property
     def states(self) -> list[str]:
         """The state string currently shown by each signal."""
         if self.sumo_clearance:
@@ -260,7 +255,7 @@ class SignalActuator:
         for s in range(n):
             self._show(s, self._stages[s][0], self._now)
             self._schedule(s)
-        self._next = min(self._due, default=math.inf)
+        self.next_event = min(self._due, default=math.inf)
 
     def request(self, decision: np.ndarray) -> None:
         """Ask each signal to serve a stage (``-1`` = no new request).
@@ -273,10 +268,7 @@ class SignalActuator:
         if d.shape != (n,):
             raise WulinError(f"decision must have one entry per signal ({n}), got shape {d.shape}")
         if self.sumo_clearance:
-            # most entries keep (-1): visit only the others (bad values included)
-            asks = np.flatnonzero(d != -1)
-            if asks.size:
-                self._request_lazy(asks.tolist(), d[asks].tolist())
+            self._request_lazy(d.tolist())
             return
         nst, mode, target, stage, pending = (self._nst, self._mode, self._target, self._stage,
                                              self._pending)
@@ -295,8 +287,8 @@ class SignalActuator:
                 self._schedule(s)  # in a transition: only the time Python must act changes
                 changed = True
         if changed:
-            self._next = min(self._due)
-        if self._next <= self._now + _EPS:  # e.g. minimum green already served: act now
+            self.next_event = min(self._due)
+        if self.next_event <= self._now + _EPS:  # e.g. minimum green already served: act now
             self._advance(self._now)
 
     def tick(self, time: float | None = None) -> None:
@@ -312,7 +304,7 @@ class SignalActuator:
         self._now = now
         if self._future:  # record mode: clearance ends SUMO has run by now enter the history
             self._flush(now)
-        if now + _EPS < self._next:
+        if now + _EPS < self.next_event:
             return
         if self.sumo_clearance:
             self._advance_lazy(now)
@@ -337,7 +329,7 @@ class SignalActuator:
                 if due[s] > lim:
                     break
                 self._event(s, now)
-        self._next = min(due, default=math.inf)
+        self.next_event = min(due, default=math.inf)
 
     def _show(self, s: int, state: str, now: float) -> None:
         """Write ``state`` to SUMO when it differs from the one shown."""
@@ -471,7 +463,7 @@ class SignalActuator:
             self.writes += 1
             if self.record:
                 self.history.append((now, s, self._stages[s][0]))
-        self._next = min(self._need, default=math.inf)
+        self.next_event = min(self._need, default=math.inf)
 
     def _flush(self, now: float) -> None:
         lim = now + _EPS
@@ -480,10 +472,14 @@ class SignalActuator:
             self.history.extend(due)
             self._future = [h for h in self._future if h[0] > lim]
 
-    def _request_lazy(self, signals: list[int], ks: list[int]) -> None:
+    def _request_lazy(self, ks: list[int]) -> None:
         nst, stage, pending, need = self._nst, self._stage, self._pending, self._need
         changed = False
-        for s, k in zip(signals, ks, strict=True):
+        if ks.count(-1) == self._n:  # all keep (most decisions of most controllers)
+            return
+        for s, k in enumerate(ks):
+            if k == -1:
+                continue
             if k < 0 or k >= nst[s]:
                 self._bad(s, k)
             # ``stage`` is the green shown, or the one a running change leads to
@@ -496,8 +492,8 @@ class SignalActuator:
                     need[s] = self._tg[s] + self._maxg[s] if nst[s] > 1 else math.inf
                 changed = True
         if changed:
-            self._next = min(need)
-            if self._next <= self._now + _EPS:  # e.g. minimum green already served: act now
+            self.next_event = min(need)
+            if self.next_event <= self._now + _EPS:  # e.g. minimum green already served: act now
                 self._advance_lazy(self._now)
 
     def _advance_lazy(self, now: float) -> None:
@@ -508,7 +504,7 @@ class SignalActuator:
                 self._change(s, now)
                 if need[s] > lim:
                     break
-        self._next = min(need, default=math.inf)
+        self.next_event = min(need, default=math.inf)
 
     def _change(self, s: int, now: float) -> None:
         """A green ends at ``now``: book the whole change (one SUMO call, no later events)."""

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from controllers.plan import load_plans, plans_to_additional, validate_plan
 from controllers.webster import (
@@ -24,6 +27,35 @@ def test_webster_formula_by_hand() -> None:
     cycle, greens = webster_timing([0.3, 0.2], 5.0, min_green=5.0, min_cycle=40.0, max_cycle=180.0)
     assert greens == [22.0, 14.0]
     assert cycle == 46.0
+
+
+def _webster_timing_numpy(y, clearance, min_green, min_cycle, max_cycle, y_cap=0.9,
+                          startup_lost=2.0):
+    """The formula on numpy arrays, as first written: the reference for the plain-float one."""
+    n = len(y)
+    ys = np.maximum(np.asarray(y, dtype=np.float64), 0.0)
+    lost = n * (clearance - 1.0 + startup_lost)
+    big_y = float(ys.sum())
+    if big_y <= 1e-9:
+        ys, big_y = np.ones(n), float(n)
+        c0 = min_cycle
+    elif big_y >= y_cap:
+        c0 = max_cycle
+    else:
+        c0 = (1.5 * lost + 5.0) / (1.0 - big_y)
+    c0 = min(max(c0, min_cycle, n * (min_green + clearance)), max_cycle)
+    effective = c0 - n * clearance
+    greens = [max(min_green, float(round(effective * yk / big_y))) for yk in ys]
+    return sum(greens) + n * clearance, greens
+
+
+@settings(max_examples=300, deadline=None)
+@given(y=st.lists(st.one_of(st.floats(0.0, 0.5), st.floats(-0.1, 1.2)), min_size=1, max_size=10),
+       clearance=st.sampled_from([3.0, 4.0, 5.0, 6.5]), min_green=st.sampled_from([5.0, 7.0]))
+def test_webster_timing_equals_numpy_reference(y, clearance, min_green) -> None:
+    """webster-online runs the plain-float formula; it gives bit-identical plans."""
+    assert webster_timing(y, clearance, min_green=min_green, min_cycle=40.0, max_cycle=150.0) \
+        == _webster_timing_numpy(y, clearance, min_green, 40.0, 150.0)
 
 
 def test_webster_bounds() -> None:
