@@ -63,8 +63,18 @@ def evaluate(
 
 
 def summary_table(df: Any) -> Any:
-    """Mean and standard deviation over seeds of the main KPIs, per controller."""
+    """Per controller: mean, standard deviation and 95 % confidence half-width over seeds.
+
+    Columns ``<kpi>_mean``, ``<kpi>_std`` (sample, ddof 1; 0 for one seed) and ``<kpi>_ci95``
+    (Student t half-width, ``t(0.975, n-1) * std / sqrt(n)``; 0 for one seed).
+    """
+    import numpy as np
+    from scipy import stats
+
     cols = [c for c in KPIS if c in df.columns]
     g = df.groupby("controller", sort=False)[cols]
-    out = g.mean().add_suffix("_mean").join(g.std(ddof=0).add_suffix("_std"))
-    return out
+    n = g.size()
+    std = g.std(ddof=1).fillna(0.0)
+    t = np.array([stats.t.ppf(0.975, k - 1) if k > 1 else 0.0 for k in n])
+    ci = std.mul(t / np.sqrt(n.to_numpy()), axis=0)
+    return g.mean().add_suffix("_mean").join(std.add_suffix("_std")).join(ci.add_suffix("_ci95"))

@@ -82,13 +82,14 @@ def evaluate(
     for ctl, r in tab.iterrows():
         table.add_row(
             str(ctl),
-            f"{r['mean_time_loss_mean']:.1f} ± {r['mean_time_loss_std']:.1f}",
-            f"{r['mean_travel_time_mean']:.1f} ± {r['mean_travel_time_std']:.1f}",
+            f"{r['mean_time_loss_mean']:.1f} ± {r['mean_time_loss_ci95']:.1f}",
+            f"{r['mean_travel_time_mean']:.1f} ± {r['mean_travel_time_ci95']:.1f}",
             f"{r['mean_waiting_time_mean']:.1f}",
             f"{r['finished_mean']:,.0f}",
         )
     console.print(table)
-    console.print(f"per-seed results: {out}")
+    console.print(f"mean ± 95 % confidence half-width over the seeds (Student t); "
+                  f"per-seed results: {out}")
 
 
 def register(app: typer.Typer) -> None:
