@@ -748,15 +748,15 @@ class OnlineWebsterController(ControllerBase):
         scale = max(elapsed, 1.0)
         a = self.smoothing
         b = 1 - a
-        flow = self.flow
+        flow, counts_at, isnan = self.flow, self.counts_at, math.isnan
         for i, c in enumerate(counts, lo):
-            measured = (c - self.counts_at[i]) * 3600.0 / scale
+            measured = (c - counts_at[i]) * 3600.0 / scale
             old = flow[i]
-            flow[i] = measured if math.isnan(old) else a * measured + b * old
-        self.counts_at[lo:hi] = counts
-        sat, serving = self.sat_flow, self._n_serving_l[s]
-        load = [f / n_ / sat for f, n_ in zip(flow[lo:hi], serving, strict=True)]
-        y = [max(load[i] for i in ix) if ix else 0.0 for ix in self._stage_lanes_l[s]]
+            flow[i] = measured if isnan(old) else a * measured + b * old
+        counts_at[lo:hi] = counts
+        sat = self.sat_flow
+        load = [f / n_ / sat for f, n_ in zip(flow[lo:hi], self._n_serving_l[s], strict=True)]
+        y = [max([load[i] for i in ix]) if ix else 0.0 for ix in self._stage_lanes_l[s]]
         c, g = webster_timing(y, self._clearance_l[s], min_green=self.min_green,
                               min_cycle=self.min_cycle, max_cycle=self.max_cycle)
         self.greens[s] = g

@@ -156,7 +156,9 @@ class SignalActuator:
         self._tg = [0.0] * n
         self._ys = [""] * n
         self._rs = [""] * n
-        self._clear_str: list[dict[tuple[int, int], tuple[str, str]]] = []
+        # per signal, [old stage][new stage] -> (phase of the change, yellow state, all-red
+        # state); the states are "" for a change that only adds green links
+        self._plan: list[list[list[tuple[int, str, str]]]] = []
         self._future: list[tuple[float, int, str]] = []  # booked, not yet shown (record mode)
 
     # ------------------------------------------------------------------ public views
@@ -417,7 +419,7 @@ class SignalActuator:
         phase, logic = tl.Phase, tl.Logic
         hold = 1e7  # a green lasts until the actuator switches it
         self._phase_of = []
-        self._clear_str = []
+        self._plan = []
         for s in range(self._n):
             stages = self._stages[s]
             k_n = len(stages)
@@ -445,7 +447,8 @@ class SignalActuator:
             tl.setProgramLogic(self._ids[s], logic("wulin-actuator", 0, 0, phases))
             tl.setProgram(self._ids[s], "wulin-actuator")
             self._phase_of.append(index)
-            self._clear_str.append(strings)
+            self._plan.append([[(index[(i, j)], *strings.get((i, j), ("", "")))
+                                for j in range(k_n)] for i in range(k_n)])
 
     def _reset_lazy(self) -> None:
         n, now = self._n, self._now
@@ -473,10 +476,12 @@ class SignalActuator:
             self._future = [h for h in self._future if h[0] > lim]
 
     def _request_lazy(self, ks: list[int]) -> None:
-        nst, stage, pending, need = self._nst, self._stage, self._pending, self._need
-        changed = False
         if ks.count(-1) == self._n:  # all keep (most decisions of most controllers)
             return
+        nst, stage, pending, need = self._nst, self._stage, self._pending, self._need
+        lim = self._now + _EPS
+        changed = False
+        now_due: list[int] = []
         for s, k in enumerate(ks):
             if k == -1:
                 continue
@@ -488,13 +493,21 @@ class SignalActuator:
                 pending[s] = new
                 if new >= 0:
                     need[s] = self._tg[s] + self._ming[s]
+                    if need[s] <= lim:  # e.g. minimum green already served: act now
+                        now_due.append(s)
                 else:
                     need[s] = self._tg[s] + self._maxg[s] if nst[s] > 1 else math.inf
                 changed = True
         if changed:
+            now = self._now
+            for s in now_due:  # (the requests are all valid: changes begin only now)
+                for _ in range(8):
+                    self._change(s, now)
+                    if need[s] > lim:
+                        break
             self.next_event = min(need)
-            if self.next_event <= self._now + _EPS:  # e.g. minimum green already served: act now
-                self._advance_lazy(self._now)
+            if self.next_event <= lim:
+                self._advance_lazy(now)
 
     def _advance_lazy(self, now: float) -> None:
         lim = now + _EPS
@@ -516,11 +529,10 @@ class SignalActuator:
         self._old[s] = cur
         self._stage[s] = nxt
         self._ty[s] = now
-        stages = self._stages[s]
-        green = self._green[s]
-        if green[cur] & ~green[nxt]:  # some links lose green: SUMO runs yellow (and all-red)
-            ys, rs = self._clear_str[s][(cur, nxt)]
-            self._ys[s], self._rs[s] = ys, rs
+        phase, ys, rs = self._plan[s][cur][nxt]
+        if ys:  # some links lose green: SUMO runs the yellow (and the all-red)
+            self._ys[s] = ys
+            self._rs[s] = rs
             # SUMO ends each phase at the first step at or after its end
             origin, dt = self._origin, self.step_length
             tr = origin + math.ceil((now + self._yel[s] - origin) / dt - 1e-6) * dt
@@ -528,18 +540,19 @@ class SignalActuator:
             tg = origin + math.ceil((tr + ar - origin) / dt - 1e-6) * dt if ar > 0 else tr
             self._tr[s] = tr
             self._tg[s] = tg
-            self._set_phase(self._ids[s], self._phase_of[s][(cur, nxt)])
+            self._set_phase(self._ids[s], phase)
             self.writes += 1
             if self.record:
                 self.history.append((now, s, ys))
                 if rs != ys:
                     self._future.append((tr, s, rs))
-                if stages[nxt] != rs:
-                    self._future.append((tg, s, stages[nxt]))
+                if self._stages[s][nxt] != rs:
+                    self._future.append((tg, s, self._stages[s][nxt]))
         else:  # the change only adds green links: the new green at once
             self._tr[s] = self._tg[s] = tg = now
+            stages = self._stages[s]
             if stages[nxt] != stages[cur]:
-                self._set_phase(self._ids[s], nxt)
+                self._set_phase(self._ids[s], phase)
                 self.writes += 1
                 if self.record:
                     self.history.append((now, s, stages[nxt]))
