@@ -49,7 +49,14 @@ class FakePhaseSim(FakeSim):
         tl.setPhase = lambda tls, k: self.calls.append((self.time, tls, f"phase {k}"))
 
 
-def drive_jumping(layout, decisions, every, yellow, all_red, min_green, max_green, extra=0):
+def views(act):
+    """What controllers and observers read from the actuator, as plain lists."""
+    return (act.stage.tolist(), act.stage_time.tolist(), act.in_transition.tolist(),
+            act.mode.tolist(), act.target.tolist(), act.pending.tolist(), act.states)
+
+
+def drive_jumping(layout, decisions, every, yellow, all_red, min_green, max_green, extra=0,
+                  seen=None):
     """The episode loop's way: tick only at decisions and at ``next_event``."""
     sim = FakePhaseSim()
     act = SignalActuator(sim, layout, yellow=yellow, all_red=all_red, min_green=min_green,
@@ -59,6 +66,8 @@ def drive_jumping(layout, decisions, every, yellow, all_red, min_green, max_gree
     t, k = 0.0, 0
     while t < end:
         if k < len(decisions) and t >= k * every:
+            if seen is not None:
+                seen.append((t, views(act)))
             act.request(decisions[k])
             k += 1
         nxt = min(k * every if k < len(decisions) else end, act.next_event, end)
@@ -68,7 +77,8 @@ def drive_jumping(layout, decisions, every, yellow, all_red, min_green, max_gree
     return sim, act
 
 
-def drive(layout, decisions, every, yellow, all_red, min_green, max_green, extra_steps=0):
+def drive(layout, decisions, every, yellow, all_red, min_green, max_green, extra_steps=0,
+          seen=None):
     sim = FakeSim()
     act = SignalActuator(sim, layout, yellow=yellow, all_red=all_red, min_green=min_green,
                          max_green=max_green, record=True)
@@ -76,6 +86,8 @@ def drive(layout, decisions, every, yellow, all_red, min_green, max_green, extra
     total = len(decisions) * every + extra_steps
     for step in range(total):
         if step % every == 0 and step // every < len(decisions):
+            if seen is not None:
+                seen.append((sim.time, views(act)))
             act.request(decisions[step // every])
         sim.time += 1.0
         act.tick()
@@ -156,8 +168,15 @@ def test_sumo_clearance_jumping_emits_the_same_states(layout, decisions, every, 
     same state sequence, at the same times, as writing every state and ticking every step;
     and that sequence follows the rules."""
     decs = [np.array(d, dtype=np.int32) for d in decisions]
-    _, ref = drive(layout, decs, every, yellow, all_red, min_green, max_green, extra_steps=20)
-    sim, act = drive_jumping(layout, decs, every, yellow, all_red, min_green, max_green, extra=20)
+    seen_ref: list = []
+    seen: list = []
+    _, ref = drive(layout, decs, every, yellow, all_red, min_green, max_green, extra_steps=20,
+                   seen=seen_ref)
+    sim, act = drive_jumping(layout, decs, every, yellow, all_red, min_green, max_green, extra=20,
+                             seen=seen)
+    # at every decision the views (derived from booked change times in this mode) are the
+    # ones of writing every state: stage, stage time, transition, mode, target, queue, states
+    assert seen == seen_ref
     # lazily booked clearance ends enter the history late: compare in time order
     def by_time(history):
         return sorted(history, key=lambda h: (h[0], h[1]))
