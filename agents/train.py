@@ -268,6 +268,7 @@ def train(
         venv = SignalVecEnv(env_kwargs, n_envs=config.n_envs, seed=config.seed + len(ckpts) * 101,
                             subprocess=config.subprocess)
         model = None
+        ready = False  # False while cloning: a half-cloned model is not worth a checkpoint
         try:
             if resume and ckpts:
                 steps, path = ckpts[-1]
@@ -279,6 +280,7 @@ def train(
                 model = _make_model(config, venv, run_dir)
                 if config.imitation is not None:
                     _imitate(model, venv, config, run_dir, progress, stop)
+            ready = True
             remaining = total - model.num_timesteps
             if remaining > 0 and not stop.stop:
                 callback = _Callbacks.make(config, run_dir, venv, stop)
@@ -290,7 +292,8 @@ def train(
             model.save(str(final))
             save_checkpoint(model, run_dir, config)
         except KeyboardInterrupt:
-            ckpt = save_checkpoint(model, run_dir, config) if model is not None else None
+            # interrupted while cloning: no checkpoint, so --resume clones again
+            ckpt = save_checkpoint(model, run_dir, config) if model is not None and ready else None
             venv.close()
             if (run_dir / "episodes.csv").exists():
                 plot_learning_curve(run_dir)

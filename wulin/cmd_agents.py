@@ -40,8 +40,9 @@ def train(
     try:
         model = run_train(cfg, run_dir, resume=resume, total_timesteps=timesteps)
     except TrainingInterrupted as exc:
+        where = exc.checkpoint or "none (stopped while cloning the teacher; --resume clones again)"
         console.print(f"[yellow]interrupted[/] at {exc.timesteps:,} timesteps; checkpoint: "
-                      f"{exc.checkpoint}\nresume: wulin train {config} --out {run_dir} --resume")
+                      f"{where}\nresume: wulin train {config} --out {run_dir} --resume")
         raise typer.Exit(130) from None
     console.print(f"policy: {model}\nlearning curve: {run_dir / 'learning_curve.png'}\n"
                   f"TensorBoard: tensorboard --logdir {run_dir / 'tb'}")

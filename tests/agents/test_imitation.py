@@ -193,3 +193,16 @@ def test_ctrl_c_writes_a_checkpoint_and_exits_cleanly(tiny_scenario, tmp_path):
     ps = subprocess.run(["ps", "-o", "stat=,args=", "-g", str(proc.pid)], capture_output=True,
                         text=True).stdout.splitlines()
     assert [line for line in ps if not line.strip().startswith("Z")] == []
+
+
+def test_interrupt_while_cloning_leaves_no_checkpoint(tiny_scenario, tmp_path, monkeypatch):
+    """Stopped during the teacher's episodes: no half-cloned checkpoint, so --resume clones."""
+    from agents import train as train_mod
+
+    monkeypatch.setattr(train_mod.StopFlag, "__call__", lambda self: True)  # as if Ctrl-C
+    with pytest.raises(train_mod.TrainingInterrupted) as info:
+        train_mod.train(_cfg(tiny_scenario), tmp_path / "run", total_timesteps=384,
+                        progress=False)
+    assert info.value.checkpoint is None
+    assert train_mod.checkpoints(tmp_path / "run") == []
+    assert not (tmp_path / "run" / "imitation.json").exists()
