@@ -23,7 +23,11 @@ between), and :meth:`tick` returns after one comparison when no event is due.  P
 bookkeeping lives in plain Python lists (a numpy scalar read or write costs ~100 ns, a list
 element ~10 ns, and events touch one signal at a time); the numpy views that controllers
 and observers read (:attr:`stage`, :attr:`stage_time`, :attr:`in_transition`, :attr:`due`)
-are built on demand, once per decision.
+are built on demand, once per decision.  With ``sumo_clearance`` a stage change is ONE event:
+when a green ends, the times at which SUMO will end its yellow and all-red are known, so the
+change is booked whole and the views derive mode, stage and stage time from those times; the
+ends of clearances cost no Python at all.  The per-decision path calls no numpy function
+(each costs several µs there: the loop's Python runs between SUMO steps that evict caches).
 """
 
 from __future__ import annotations
@@ -70,8 +74,9 @@ class SignalActuator:
         sumo_clearance: Let SUMO run each clearance itself: at :meth:`reset` every signal
             gets one program holding its green stages and, per stage change, a yellow and an
             all-red phase whose ``next`` leads to the new green; a change is then one
-            ``setPhase`` call, and the end of a yellow or all-red needs no call and no stop
-            (:attr:`next_event` skips them; they are booked lazily at their own times).
+            ``setPhase`` call, and the end of a yellow or all-red needs no call, no stop and
+            no Python (the whole change is booked when it begins; :attr:`history` receives
+            the all-red and green entries once :meth:`tick` has reached their times).
             Vehicles see exactly the states of the default mode, which writes every state
             with ``setRedYellowGreenState``.  Needs ``trafficlight.setProgramLogic``.
         step_length: SUMO's step, seconds (``sim.scenario.step_length`` by default): SUMO
