@@ -17,7 +17,8 @@ SUMO's own actuated programs and RL policies (through a ``PolicyController``).
 
 Controller time (inside ``act``, the actuator and the loop's next-event arithmetic), the time
 reading the state and the time inside SUMO's steps are measured separately from the wall time,
-so benchmarks can report the controllers' share of an episode honestly.
+on the wall clock and on the thread's CPU clock (``time.thread_time``, which other processes'
+load hardly affects), so benchmarks can report the controllers' share of an episode honestly.
 """
 
 from __future__ import annotations
