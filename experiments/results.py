@@ -28,7 +28,6 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,8 +37,8 @@ import pandas as pd
 
 from experiments.spec import ExperimentSpec, RunKey
 from sim.errors import WulinError
+from sim.provenance import code_version, file_sha256, package_versions, scenario_inputs
 
-REPO = Path(__file__).resolve().parent.parent
 RUN_FILES = ("trips", "approaches", "intersections", "delay_series", "queues")
 
 
@@ -53,55 +52,22 @@ class RunOutput:
     events: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _git(*args: str) -> str | None:
-    try:
-        out = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.strip() if out.returncode == 0 else None
-
-
-def _versions() -> dict[str, str]:
-    from importlib import metadata
-
-    out = {"python": platform.python_version()}
-    for pkg in ("wulin-signals", "eclipse-sumo", "libsumo", "numpy", "pandas", "scipy", "numba",
-                "ray", "torch", "stable-baselines3"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
-
-
 def manifest(spec: ExperimentSpec) -> dict[str, Any]:
     """Provenance of an experiment: code version, package versions, input hashes, seeds."""
     from sim.scenario import load_scenario
 
     inputs: dict[str, str] = {}
     for sid in spec.scenarios:
-        sc = load_scenario(sid)
-        for p in (sc.source, sc.net_file, *sc.route_files, *sc.additional_files):
-            inputs[str(Path(p).resolve())] = _sha256(Path(p))
+        inputs.update(scenario_inputs(load_scenario(sid)))
     for v in spec.variations:
         if v.plan is not None:
-            inputs[str(v.plan)] = _sha256(v.plan)
-    status = _git("status", "--porcelain")
+            inputs[str(v.plan)] = file_sha256(v.plan)
     return {
         "experiment": spec.name,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "host": platform.node(),
-        "git_commit": _git("rev-parse", "HEAD"),
-        "git_dirty": bool(status) if status is not None else None,
-        "versions": _versions(),
+        **code_version(),
+        "versions": package_versions(),
         "spec_sha256": hashlib.sha256(spec.text.encode()).hexdigest(),
         "inputs": inputs,
         "seeds": list(spec.seeds),
