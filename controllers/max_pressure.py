@@ -53,9 +53,24 @@ class MaxPressureController(ControllerBase):
         # that evict Python's caches, where every attribute lookup costs
         self._fixed = (layout.mov_ptr, layout.mov_in, layout.mov_out, layout.mov_link,
                        self._w_in, self._w_out, layout.stage_green, layout.n_stages)
+        # the whole argument tuple and the compiled function for its types, bound to the
+        # state's arrays (the episode loop fills the same arrays in place every decision)
+        self._args: tuple | None = None
+        self._call = self._kernel
+
+    def _bind(self, state: DistrictState) -> tuple:
+        from controllers import kernels
+
+        args = (state.count, state.out_count, *self._fixed, state.stage, state.in_transition,
+                self._out)
+        self._call = kernels.entry_point(self._kernel, args)
+        self._args = args
+        return args
 
     def act(self, state: DistrictState) -> Decision:
-        out = self._out
-        self._kernel(state.count, state.out_count, *self._fixed, state.stage,
-                     state.in_transition, out)
-        return out.copy()
+        args = self._args
+        if args is None or args[0] is not state.count or args[1] is not state.out_count \
+                or args[10] is not state.stage or args[11] is not state.in_transition:
+            args = self._bind(state)
+        self._call(*args)
+        return self._out.copy()

@@ -60,9 +60,25 @@ class SOTLController(ControllerBase):
         # bound once: act() runs at every decision, on caches cold from SUMO's step
         self._params = (self.kappa, self.last_stage, self.decision_interval, self.theta,
                         self.phi_min, self.mu, self._out)
+        # the whole argument tuple and the compiled function for its types, bound to the
+        # state's arrays (the episode loop fills the same arrays in place every decision)
+        self._args: tuple | None = None
+        self._call = self._kernel
+
+    def _bind(self, state: DistrictState) -> tuple:
+        from controllers import kernels
+
+        lay = self.layout
+        args = (state.count, lay.in_ptr, self.lane_stage, lay.n_stages, state.stage,
+                state.stage_time, state.in_transition, *self._params)
+        self._call = kernels.entry_point(self._kernel, args)
+        self._args = args
+        return args
 
     def act(self, state: DistrictState) -> Decision:
-        lay = self.layout
-        self._kernel(state.count, lay.in_ptr, self.lane_stage, lay.n_stages, state.stage,
-                     state.stage_time, state.in_transition, *self._params)
+        args = self._args
+        if args is None or args[0] is not state.count or args[4] is not state.stage \
+                or args[5] is not state.stage_time or args[6] is not state.in_transition:
+            args = self._bind(state)
+        self._call(*args)
         return self._out.copy()

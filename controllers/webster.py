@@ -658,6 +658,12 @@ class OnlineWebsterController(ControllerBase):
     episode loop) are turned into flow ratios, smoothed, and Webster's formula gives the next
     cycle and greens.  Stage order is the program's.
 
+    Two ways to drive it, the same plan: the episode loop hands each signal's whole next cycle
+    to SUMO (``runs_cycles``: :meth:`plan_cycles` at the boundary ->
+    :meth:`~sim.actuator.SignalActuator.run_cycle` -> :meth:`cycle_booked` with the cycle's
+    end), so Python stops once per cycle per signal; any other driver calls :meth:`act`,
+    which asks for each stage at the end of the previous green (one stop per stage).
+
     Args:
         yellow: Yellow seconds; default: each signal's own (its network program's).
         all_red: All-red seconds; default: each signal's own.
@@ -671,6 +677,8 @@ class OnlineWebsterController(ControllerBase):
     name = "webster-online"
     wants_lane_counts = True
     needs_state = False
+    #: The episode loop may hand SUMO whole cycles (plan_cycles / cycle_booked).
+    runs_cycles = True
 
     def __init__(self, yellow: float | None = None, all_red: float | None = None,
                  min_green: float = 7.0, min_cycle: float = 40.0, max_cycle: float = 150.0,
@@ -763,8 +771,33 @@ class OnlineWebsterController(ControllerBase):
         self.cycles.append((elapsed, c))
 
     def next_decision_time(self, time: float) -> float:
-        """The next stage end of any signal: before it, ``act`` would only keep."""
+        """The next stage end (cycle end when run by cycles) of any signal."""
         return self._next
+
+    def plan_cycles(self, time: float) -> list[tuple[int, list[float]]]:
+        """The signals whose cycle ends at ``time``, with their next cycle's greens.
+
+        At a signal's first call its cycle starts with the program's greens; at every later
+        boundary the greens come from the flows counted over the cycle just ended.  Hand each
+        to the actuator (``run_cycle``) and report its end with :meth:`cycle_booked`.
+        """
+        lim = time + 1e-9
+        out = []
+        for s in [s for s, b in enumerate(self.boundary) if b <= lim]:
+            if math.isnan(self.cycle_start[s]):  # first call: start counting
+                lo, hi = self._lanes[s]
+                self.counts_at[lo:hi] = self._read_counts(s)
+            else:
+                self._recompute(s, time - self.cycle_start[s])
+            self.cycle_start[s] = time
+            self.boundary[s] = math.inf  # until cycle_booked says when the cycle ends
+            out.append((s, self.greens[s]))
+        return out
+
+    def cycle_booked(self, s: int, end: float) -> None:
+        """Signal ``s``'s cycle, handed to SUMO, ends at ``end`` (its next boundary)."""
+        self.boundary[s] = end
+        self._next = min(self.boundary)
 
     def act(self, state: DistrictState) -> Decision:
         t = float(state.time)

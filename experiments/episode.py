@@ -251,12 +251,21 @@ def run_episode(
                     counter = None
                 needs_state = bool(getattr(ctl, "needs_state", True)) or bool(observers)
                 # a controller may say when act() next has something to say (webster-online:
-                # its next stage end); hooks and observers want every interval, so not then
+                # its next stage or cycle end); hooks and observers want every interval
                 next_act = None if (hooks or observers) else getattr(ctl, "next_decision_time",
                                                                      None)
                 # ControllerBase's default says ``t + decision_interval``: no call needed
-                default_next = getattr(type(ctl), "next_decision_time", None) is \
-                    ControllerBase.next_decision_time
+                # (``t + di * 1`` is exactly what the general formula below gives then)
+                from_t = next_act is not None and getattr(type(ctl), "next_decision_time", None) \
+                    is ControllerBase.next_decision_time
+                if from_t:
+                    next_act = None
+                # a controller that plans whole cycles hands them to the actuator, which has
+                # SUMO run them: Python stops once per cycle per signal, not once per stage
+                cycles = bool(getattr(ctl, "runs_cycles", False))
+                plan_cycles = getattr(ctl, "plan_cycles", None) if cycles else None
+                cycle_booked = getattr(ctl, "cycle_booked", None) if cycles else None
+                run_cycle = actuator.run_cycle
                 next_decision = t
                 step = sc.step_length
                 last_bar = t
@@ -264,21 +273,31 @@ def run_episode(
                 request = actuator.request
                 tick = actuator.tick
                 step_until = sim.step_until
+                ceil = math.ceil
+                isfinite = math.isfinite
+                stage_now = state.stage
+                stage_time_now = state.stage_time
+                in_transition_now = state.in_transition
+                read = reader.read
+                ne = actuator.next_event  # changes only in request / tick / run_cycle
+                # the hot path: per decision, only local names, no numpy calls, no min/max
+                # builtins where a comparison does (this Python runs on caches cold from SUMO)
                 while t < end - 1e-9:
                     if t >= next_decision - 1e-9:
+                        tick(t)  # the clock (and any event due now) before the state is read
                         w = perf()
                         k = cpu()
                         ctl_time += w - w_open
                         ctl_cpu += k - k_open
                         if needs_state:
-                            reader.read(into=state, stage=actuator.stage,
-                                        stage_time=actuator.stage_time,
-                                        in_transition=actuator.in_transition)
+                            read(into=state, stage=actuator.stage,
+                                 stage_time=actuator.stage_time,
+                                 in_transition=actuator.in_transition)
                         else:  # the controller reads only the clock and the stages
                             state.time = t
-                            state.stage[:] = actuator.stage
-                            state.stage_time[:] = actuator.stage_time
-                            state.in_transition[:] = actuator.in_transition
+                            stage_now[:] = actuator.stage
+                            stage_time_now[:] = actuator.stage_time
+                            in_transition_now[:] = actuator.in_transition
                         if observers:  # observers are neither state reading nor controller
                             w_obs = perf()
                             k_obs = cpu()
@@ -290,14 +309,21 @@ def run_episode(
                         w_open = perf()
                         state_time += w_open - w
                         state_cpu += k_open - k
-                        request(act(state))
-                        decisions += 1
-                        if next_act is not None:  # skip act() calls that would only keep
-                            nd = t + di if default_next else float(next_act(t))
-                            next_decision = t + (di * max(1, math.ceil((nd - t) / di - 1e-9))
-                                                 if math.isfinite(nd) else max(end - t, di))
+                        if plan_cycles is not None:
+                            for s_, greens in plan_cycles(t):
+                                cycle_booked(s_, run_cycle(s_, greens))
                         else:
+                            request(act(state))
+                        ne = actuator.next_event
+                        decisions += 1
+                        if from_t:
+                            next_decision = t + di
+                        elif next_act is None:  # hooks or observers: every interval
                             next_decision += di
+                        else:  # skip act() calls that would only keep
+                            nd = float(next_act(t))
+                            next_decision = t + (di * max(1, ceil((nd - t) / di - 1e-9))
+                                                 if isfinite(nd) else max(end - t, di))
                         if hooks:
                             w = perf()
                             k = cpu()
@@ -307,11 +333,20 @@ def run_episode(
                                 hook(sim, t)
                             k_open = cpu()
                             w_open = perf()
+                    elif t + 1e-6 >= ne:  # an actuator event is due (tick's own test)
+                        tick(t)
+                        ne = actuator.next_event
                     # advance SUMO in one call to the next step at which anything is due: the
                     # next decision or the actuator's next event (nothing changes in between)
-                    due = min(next_decision, actuator.next_event, end)
-                    n_steps = max(1, math.ceil((due - t) / step - 1e-6))
-                    target = min(round(t + n_steps * step, 6), end)
+                    due = next_decision if next_decision < ne else ne
+                    if end < due:
+                        due = end
+                    n_steps = ceil((due - t) / step - 1e-6)
+                    if n_steps < 1:
+                        n_steps = 1
+                    target = round(t + n_steps * step, 6)
+                    if target > end:
+                        target = end
                     w = perf()
                     k = cpu()
                     ctl_time += w - w_open
@@ -322,10 +357,10 @@ def run_episode(
                     step_time += w_open - w
                     step_cpu += k_open - k
                     t = target
-                    tick(t)
                     if bar is not None and t - last_bar >= 60:
                         bar.update(bar.task_ids[0], completed=t - sc.begin)
                         last_bar = t
+                tick(t)
                 ctl_time += perf() - w_open
                 ctl_cpu += cpu() - k_open
                 if counter is not None:  # loop counts read inside act() are state reading

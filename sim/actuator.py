@@ -28,6 +28,13 @@ when a green ends, the times at which SUMO will end its yellow and all-red are k
 change is booked whole and the views derive mode, stage and stage time from those times; the
 ends of clearances cost no Python at all.  The per-decision path calls no numpy function
 (each costs several µs there: the loop's Python runs between SUMO steps that evict caches).
+
+Whole cycles (``sumo_clearance`` mode): :meth:`run_cycle` hands SUMO a signal's next cycle
+(every stage in order with its green, the clearances between them) as phases appended to the
+signal's program, so a controller that plans a cycle at a time (webster-online) costs Python
+one stop per cycle per signal instead of one per stage.  The same rules hold: greens are
+clipped to minimum and maximum green, every change runs the same yellow and all-red phases;
+the cycle's changes are booked at once and the views follow them on the clock.
 """
 
 from __future__ import annotations
@@ -128,6 +135,7 @@ class SignalActuator:
         self.history: list[tuple[float, int, str]] = []
         self.writes = 0
         self._n = n
+        self._shape = (n,)
         self._ids = list(layout.signal_ids)
         self._stages = [list(spec.stages) for spec in layout.specs]
         # green links of each stage as an int bitmask: "links losing green" is one AND-NOT
@@ -165,6 +173,12 @@ class SignalActuator:
         # state); the states are "" for a change that only adds green links
         self._plan: list[list[list[tuple[int, str, str]]]] = []
         self._future: list[tuple[float, int, str]] = []  # booked, not yet shown (record mode)
+        # run_cycle: per signal, the program's own phases and the booked changes SUMO has not
+        # reached yet, as (ty, tr, tg, old, new, ys, rs); ``_booked`` lists signals with any
+        self._base_phases: list[list[Any]] = []
+        self._timeline: list[list[tuple[float, float, float, int, int, str, str]]] = []
+        self._booked: list[int] = []
+        self._cycle_tpl: list[dict[tuple[int, bool], Any]] = []
 
     # ------------------------------------------------------------------ public views
     @property
@@ -172,6 +186,8 @@ class SignalActuator:
         """Current green stage per signal (the stage being left during a transition), int32."""
         if self.sumo_clearance:
             lim = self._now + _EPS
+            if self._booked:
+                self._sync(lim)
             return np.array([o if lim < g else c for o, c, g in
                              zip(self._old, self._stage, self._tg, strict=True)], dtype=np.int32)
         return np.array(self._stage, dtype=np.int32)
@@ -181,6 +197,8 @@ class SignalActuator:
         """Stage a running transition leads to (``-1`` when in green), int32."""
         if self.sumo_clearance:
             lim = self._now + _EPS
+            if self._booked:
+                self._sync(lim)
             return np.array([c if lim < g else -1 for c, g in zip(self._stage, self._tg, strict=True)],
                             dtype=np.int32)
         return np.array(self._target, dtype=np.int32)
@@ -195,6 +213,8 @@ class SignalActuator:
         """0 green, 1 yellow, 2 all-red per signal, int8."""
         if self.sumo_clearance:
             lim = self._now + _EPS
+            if self._booked:
+                self._sync(lim)
             return np.array([GREEN_MODE if g <= lim else ALL_RED_MODE if r <= lim else YELLOW_MODE
                              for r, g in zip(self._tr, self._tg, strict=True)], dtype=np.int8)
         return np.array(self._mode, dtype=np.int8)
@@ -204,6 +224,8 @@ class SignalActuator:
         """True while a signal shows yellow or all-red."""
         if self.sumo_clearance:
             lim = self._now + _EPS
+            if self._booked:
+                self._sync(lim)
             return np.array([lim < g for g in self._tg], dtype=np.bool_)
         return np.array([m != GREEN_MODE for m in self._mode], dtype=np.bool_)
 
@@ -213,6 +235,8 @@ class SignalActuator:
         now = self._now
         if self.sumo_clearance:
             lim = now + _EPS
+            if self._booked:
+                self._sync(lim)
             return np.array([now - (g if g <= lim else r if r <= lim else y)
                              for y, r, g in zip(self._ty, self._tr, self._tg, strict=True)],
                             dtype=np.float32)
@@ -223,6 +247,8 @@ class SignalActuator:
         """Time of each signal's next event (``inf`` when none)."""
         if self.sumo_clearance:
             lim = self._now + _EPS
+            if self._booked:
+                self._sync(lim)
             return np.array([n if g <= lim else r + a if r <= lim else y + w for y, r, g, n, w, a
                              in zip(self._ty, self._tr, self._tg, self._need, self._yel, self._ar,
                                     strict=True)], dtype=np.float64)
@@ -233,6 +259,8 @@ class SignalActuator:
         """The state string currently shown by each signal."""
         if self.sumo_clearance:
             lim = self._now + _EPS
+            if self._booked:
+                self._sync(lim)
             return [st[c] if g <= lim else rs if r <= lim else ys for st, c, r, g, ys, rs in
                     zip(self._stages, self._stage, self._tr, self._tg, self._ys, self._rs,
                         strict=True)]
@@ -270,12 +298,16 @@ class SignalActuator:
         Raises:
             WulinError: wrong shape or a stage a signal does not have.
         """
-        d = np.asarray(decision)
+        # the common case (an int array of the right shape, all keep) touches little: this
+        # runs at every decision on caches cold from SUMO's step
+        d = decision if type(decision) is np.ndarray else np.asarray(decision)
         n = self._n
-        if d.shape != (n,):
+        if d.shape != self._shape:
             raise WulinError(f"decision must have one entry per signal ({n}), got shape {d.shape}")
         if self.sumo_clearance:
-            self._request_lazy(d.tolist())
+            ks = d.tolist()
+            if ks.count(-1) != n:  # all keep (most decisions of most controllers): nothing to do
+                self._request_lazy(ks)
             return
         nst, mode, target, stage, pending = (self._nst, self._mode, self._target, self._stage,
                                              self._pending)
@@ -425,6 +457,7 @@ class SignalActuator:
         hold = 1e7  # a green lasts until the actuator switches it
         self._phase_of = []
         self._plan = []
+        self._base_phases = []
         for s in range(self._n):
             stages = self._stages[s]
             k_n = len(stages)
@@ -449,6 +482,7 @@ class SignalActuator:
                     else:
                         phases.append(phase(self._yel[s], ystate, self._yel[s], self._yel[s],
                                             (j,)))
+            self._base_phases.append(phases)
             tl.setProgramLogic(self._ids[s], logic("wulin-actuator", 0, 0, phases))
             tl.setProgram(self._ids[s], "wulin-actuator")
             self._phase_of.append(index)
@@ -466,6 +500,9 @@ class SignalActuator:
         self._ys = [""] * n  # the current (or last) change's yellow and all-red states
         self._rs = [""] * n
         self._need = [now + self._maxg[s] if self._nst[s] > 1 else math.inf for s in range(n)]
+        self._timeline = [[] for _ in range(n)]
+        self._booked = []
+        self._cycle_tpl = [{} for _ in range(n)]
         for s in range(n):
             self._set_phase(self._ids[s], self._phase_of[s][(0, 0)])
             self.writes += 1
@@ -481,10 +518,10 @@ class SignalActuator:
             self._future = [h for h in self._future if h[0] > lim]
 
     def _request_lazy(self, ks: list[int]) -> None:
-        if ks.count(-1) == self._n:  # all keep (most decisions of most controllers)
-            return
         nst, stage, pending, need = self._nst, self._stage, self._pending, self._need
         lim = self._now + _EPS
+        if self._booked:
+            self._sync(lim)
         changed = False
         now_due: list[int] = []
         for s, k in enumerate(ks):
@@ -492,16 +529,19 @@ class SignalActuator:
                 continue
             if k < 0 or k >= nst[s]:
                 self._bad(s, k)
-            # ``stage`` is the green shown, or the one a running change leads to
-            new = -1 if k == stage[s] else k
+            # ``stage`` is the green shown, or the one a running change leads to; with a cycle
+            # booked (run_cycle), the cycle's last green, and changes wait for its minimum green
+            tl = self._timeline[s]
+            last_tg = tl[-1][2] if tl else self._tg[s]
+            new = -1 if k == (tl[-1][4] if tl else stage[s]) else k
             if new != pending[s]:
                 pending[s] = new
                 if new >= 0:
-                    need[s] = self._tg[s] + self._ming[s]
+                    need[s] = last_tg + self._ming[s]
                     if need[s] <= lim:  # e.g. minimum green already served: act now
                         now_due.append(s)
                 else:
-                    need[s] = self._tg[s] + self._maxg[s] if nst[s] > 1 else math.inf
+                    need[s] = last_tg + self._maxg[s] if nst[s] > 1 else math.inf
                 changed = True
         if changed:
             now = self._now
@@ -516,6 +556,8 @@ class SignalActuator:
 
     def _advance_lazy(self, now: float) -> None:
         lim = now + _EPS
+        if self._booked:
+            self._sync(lim)
         need = self._need
         for s in [s for s in range(self._n) if need[s] <= lim]:
             for _ in range(8):  # a change that only adds green links may end at once (max 0)
@@ -562,3 +604,159 @@ class SignalActuator:
                 if self.record:
                     self.history.append((now, s, stages[nxt]))
         self._need[s] = tg + self._maxg[s] if self._nst[s] > 1 else math.inf
+
+    # ------------------------------------------------------------------ whole cycles
+    def _sync(self, lim: float) -> None:
+        """Apply the booked cycle changes SUMO has begun by ``lim`` to the current-change fields."""
+        still = []
+        for s in self._booked:
+            tl = self._timeline[s]
+            while tl and tl[0][0] <= lim:
+                ty, tr, tg, old, new, ys, rs = tl.pop(0)
+                self._ty[s], self._tr[s], self._tg[s] = ty, tr, tg
+                self._old[s], self._stage[s], self._ys[s], self._rs[s] = old, new, ys, rs
+            if tl:
+                still.append(s)
+        self._booked = still
+
+    def _step_up(self, t: float) -> float:
+        """The first step at or after ``t`` (SUMO ends a phase there)."""
+        origin, dt = self._origin, self.step_length
+        return origin + math.ceil((t - origin) / dt - 1e-6) * dt
+
+    def run_cycle(self, s: int, greens: list[float]) -> float:
+        """Hand SUMO signal ``s``'s next cycle: stages ``0..K-1`` in order, ``greens[k]`` each.
+
+        Needs ``sumo_clearance``.  The cycle starts now with the change to stage 0 (at once
+        when stage 0 is shown; after the current green's minimum green otherwise) and runs in
+        SUMO without Python: each green is clipped to ``[min_green, max_green]``, each change
+        runs the signal's yellow and all-red.  The last stage's green then holds until the
+        next call (or a request; maximum green still applies), so call again at the returned
+        time for a seamless next cycle.  A pending request is dropped: the cycle replaces it.
+
+        Args:
+            s: Signal index.
+            greens: Green seconds per stage, in stage order (``n_stages[s]`` values).
+
+        Returns:
+            The time the last stage's green has lasted ``greens[-1]`` (step-rounded, as SUMO
+            runs it): when the next cycle should start.
+
+        Raises:
+            WulinError: not in ``sumo_clearance`` mode, or the wrong number of greens.
+        """
+        if not self.sumo_clearance:
+            raise WulinError("SignalActuator.run_cycle needs sumo_clearance=True")
+        k_n = self._nst[s]
+        if len(greens) != k_n:
+            raise WulinError(f"run_cycle: signal {self._ids[s]!r} has {k_n} stages, got "
+                             f"{len(greens)} greens")
+        now = self._now
+        lim = now + _EPS
+        if self._booked:
+            self._sync(lim)
+        tl = self._timeline[s]
+        ming, maxg, yel, ar = self._ming[s], self._maxg[s], self._yel[s], self._ar[s]
+        g = [min(max(float(x), ming), maxg) for x in greens]
+        if tl:
+            raise WulinError(f"run_cycle: signal {self._ids[s]!r} has not reached the last green "
+                             f"of its running cycle (call at the time run_cycle returned)")
+        cur = self._stage[s]
+        t = max(now, self._tg[s] + (ming if cur != 0 else 0.0))
+        base = self._base_phases[s]
+        first = len(base)
+        prefix = t > lim  # the current green first runs out its minimum
+        # the cycle's phases: (duration, state, next) with durations None for the variable
+        # ones (prefix and greens, filled from ``durs``); built once per (stage, prefix)
+        key = (cur, prefix)
+        tpl = self._cycle_tpl[s].get(key)
+        build = tpl is None
+        spec_ph: list[tuple[float | None, str, int]] = []
+        durs: list[float] = []
+        booked: list[tuple[float, float, float, int, int, str, str]] = []
+        if prefix:
+            durs.append(t - now)
+            if build:
+                spec_ph.append((None, self._stages[s][cur], first + 1))
+        end = t
+        hold_last = self._phase_of[s][(k_n - 1, k_n - 1)]  # the program's held last green
+        for k in range(k_n):
+            _, ys, rs = self._plan[s][cur][k]
+            if k == cur:  # stage 0 is shown (first cycle): its green just goes on
+                ty = tr = tg = end
+            elif ys:
+                ty = end
+                tr = self._step_up(ty + yel)
+                tg = self._step_up(tr + ar) if ar > 0 else tr
+                booked.append((ty, tr, tg, cur, k, ys, rs))
+                if build:  # the new green: appended after the clearance, or the held last
+                    n_clear = 2 if ar > 0 else 1
+                    g_idx = hold_last if k == k_n - 1 else first + len(spec_ph) + n_clear
+                    if ar > 0:
+                        spec_ph.append((yel, ys, first + len(spec_ph) + 1))
+                        spec_ph.append((ar, rs, g_idx))
+                    else:
+                        spec_ph.append((yel, ys, g_idx))
+            else:  # only adds green links: the new green at once
+                ty = tr = tg = end
+                booked.append((ty, tr, tg, cur, k, ys, rs))
+            end = self._step_up(tg + g[k])
+            if k < k_n - 1:
+                durs.append(g[k])
+                if build:
+                    # after this green: the next change's first clearance phase (appended
+                    # right after it), or the held last green when that change needs none
+                    after = first + len(spec_ph) + 1
+                    if not self._plan[s][k][k + 1][1] and k + 1 == k_n - 1:
+                        after = hold_last
+                    spec_ph.append((None, self._stages[s][k], after))
+            cur = k
+        self._pending[s] = -1
+        if build:
+            tlc = self.sim.conn.trafficlight
+            it = iter(durs)
+            extra = []
+            for d, state, nxt in spec_ph:
+                d = next(it) if d is None else d
+                extra.append(tlc.Phase(d, state, d, d, (nxt,)))
+            logic = tlc.Logic("wulin-actuator", 0, first, [*base, *extra])
+            # the Logic's phases are shared with SUMO's converter: later cycles of the same
+            # shape only set the variable durations in place (building a Logic of ~50 phases
+            # costs ~0.3 ms, setting a duration ~0.1 µs)
+            proxies = getattr(logic, "phases", None)
+            if extra and proxies is not None:
+                var = [proxies[first + i] for i, (d, _, _) in enumerate(spec_ph) if d is None]
+                self._cycle_tpl[s][key] = (logic, var)
+        else:
+            logic, var = tpl  # type: ignore[misc]
+            for ph, d in zip(var, durs, strict=True):
+                ph.duration = d
+                ph.minDur = d
+                ph.maxDur = d
+        if build and not spec_ph:
+            logic = None
+        if logic is not None:
+            self.sim.conn.trafficlight.setProgramLogic(self._ids[s], logic)
+            self._set_phase(self._ids[s], first)  # restarts the phase timer now
+            self.writes += 2
+        # book: changes that begin now apply at once, later ones when SUMO reaches them
+        last_tg = booked[-1][2] if booked else self._tg[s]
+        for ch in booked:
+            if self.record:
+                ty, tr, tg, old, new, ys, rs = ch
+                stg = self._stages[s][new]
+                if ys:
+                    self._future.append((ty, s, ys))
+                    if rs != ys:
+                        self._future.append((tr, s, rs))
+                if stg != (rs if ys else self._stages[s][old]):
+                    self._future.append((tg, s, stg))
+        tl.extend(booked)
+        if tl and s not in self._booked:
+            self._booked.append(s)
+        self._sync(lim)
+        if self.record:
+            self._flush(now)
+        self._need[s] = last_tg + maxg if k_n > 1 else math.inf
+        self.next_event = min(self._need)
+        return end

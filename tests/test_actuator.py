@@ -283,3 +283,57 @@ def test_drives_sumo(tiny_scenario, sumo_clearance) -> None:
 
 
 _TRACES: dict[bool, object] = {}
+
+
+@pytest.mark.parametrize("yellow,all_red", [(3.0, 2.0), (4.0, 1.0), (3.0, 0.0)])
+def test_run_cycle_in_sumo(tiny_scenario, yellow, all_red) -> None:
+    """Whole cycles handed to SUMO: at every step the signals show what the actuator's views
+    say, the recorded sequence follows the rules, and each cycle ends when run_cycle said."""
+    from sim.simulation import Simulation
+
+    lay = DistrictLayout.from_specs(load_signal_specs(tiny_scenario.net_file))
+    rng = np.random.default_rng(1)
+    with Simulation(tiny_scenario, seed=3) as sim:
+        act = SignalActuator(sim, lay, record=True, sumo_clearance=True, yellow=yellow,
+                             all_red=all_red, min_green=5.0, max_green=60.0)
+        act.reset()
+        t0 = sim.time
+        ends = [t0] * lay.n_signals
+        cycles = 0
+        for step in range(400):
+            for s in range(lay.n_signals):
+                if sim.time >= ends[s] - 1e-9:
+                    greens = rng.integers(2, 30, int(lay.n_stages[s])).astype(float).tolist()
+                    ends[s] = act.run_cycle(s, greens)
+                    cycles += 1
+                    assert ends[s] > sim.time
+            expected = act.states
+            stage = act.stage.tolist()
+            sim.step()
+            shown = [sim.conn.trafficlight.getRedYellowGreenState(i) for i in lay.signal_ids]
+            assert shown == expected, f"step {step}"
+            act.tick()
+            # a cycle is never cut short or run past: stage K-1 green while its cycle runs out
+            for s in range(lay.n_signals):
+                if act.stage[s] != stage[s]:
+                    assert act.in_transition[s] or int(act.stage[s]) == stage[s] + 1 or \
+                        int(act.stage[s]) == 0
+        end = sim.time
+    assert cycles > 2 * lay.n_signals
+    check_rules(lay, act.history, yellow, all_red, 5.0, 60.0, end)
+
+
+def test_run_cycle_errors(layout) -> None:
+    sim = FakePhaseSim()
+    act = SignalActuator(sim, layout, sumo_clearance=True)
+    with pytest.raises(WulinError, match="greens"):
+        act.reset()
+        act.run_cycle(0, [10.0])
+    plain = SignalActuator(FakeSim(), layout)
+    plain.reset()
+    with pytest.raises(WulinError, match="sumo_clearance"):
+        plain.run_cycle(0, [10.0] * int(layout.n_stages[0]))
+    end = act.run_cycle(0, [10.0] * int(layout.n_stages[0]))
+    assert end > 0
+    with pytest.raises(WulinError, match="running cycle"):
+        act.run_cycle(0, [10.0] * int(layout.n_stages[0]))
