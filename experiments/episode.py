@@ -279,6 +279,7 @@ def run_episode(
                 stage_time_now = state.stage_time
                 in_transition_now = state.in_transition
                 read = reader.read
+                views = actuator.views
                 ne = actuator.next_event  # changes only in request / tick / run_cycle
                 # the hot path: per decision, only local names, no numpy calls, no min/max
                 # builtins where a comparison does (this Python runs on caches cold from SUMO)
@@ -290,14 +291,12 @@ def run_episode(
                         ctl_time += w - w_open
                         ctl_cpu += k - k_open
                         if needs_state:
-                            read(into=state, stage=actuator.stage,
-                                 stage_time=actuator.stage_time,
-                                 in_transition=actuator.in_transition)
+                            stage_l, stage_time_l, in_transition_l = views()
+                            read(into=state, stage=stage_l, stage_time=stage_time_l,
+                                 in_transition=in_transition_l)
                         else:  # the controller reads only the clock and the stages
                             state.time = t
-                            stage_now[:] = actuator.stage
-                            stage_time_now[:] = actuator.stage_time
-                            in_transition_now[:] = actuator.in_transition
+                            stage_now[:], stage_time_now[:], in_transition_now[:] = views()
                         if observers:  # observers are neither state reading nor controller
                             w_obs = perf()
                             k_obs = cpu()

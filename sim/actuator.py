@@ -177,7 +177,7 @@ class SignalActuator:
         # reached yet, as (ty, tr, tg, old, new, ys, rs); ``_booked`` lists signals with any
         self._base_phases: list[list[Any]] = []
         self._timeline: list[list[tuple[float, float, float, int, int, str, str]]] = []
-        self._booked: list[int] = []
+        self._booked: set[int] = set()
         self._cycle_tpl: list[dict[tuple[int, bool], Any]] = []
 
     # ------------------------------------------------------------------ public views
@@ -265,6 +265,21 @@ class SignalActuator:
                     zip(self._stages, self._stage, self._tr, self._tg, self._ys, self._rs,
                         strict=True)]
         return list(self._shown)
+
+    def views(self) -> tuple[list[int], list[float], list[bool]]:
+        """``(stage, stage_time, in_transition)`` as plain lists, in one pass (the same values
+        as the properties): what the episode loop writes into the state at every decision."""
+        if not self.sumo_clearance:
+            return self.stage.tolist(), self.stage_time.tolist(), self.in_transition.tolist()
+        now = self._now
+        lim = now + _EPS
+        if self._booked:
+            self._sync(lim)
+        stage = [o if lim < g else c for o, c, g in zip(self._old, self._stage, self._tg,
+                                                         strict=True)]
+        stage_time = [now - (g if g <= lim else r if r <= lim else y)
+                      for y, r, g in zip(self._ty, self._tr, self._tg, strict=True)]
+        return stage, stage_time, [lim < g for g in self._tg]
 
     def reset(self) -> None:
         """Take control of every signal and start each one in its stage 0."""
@@ -501,7 +516,7 @@ class SignalActuator:
         self._rs = [""] * n
         self._need = [now + self._maxg[s] if self._nst[s] > 1 else math.inf for s in range(n)]
         self._timeline = [[] for _ in range(n)]
-        self._booked = []
+        self._booked = set()
         self._cycle_tpl = [{} for _ in range(n)]
         for s in range(n):
             self._set_phase(self._ids[s], self._phase_of[s][(0, 0)])
@@ -608,21 +623,17 @@ class SignalActuator:
     # ------------------------------------------------------------------ whole cycles
     def _sync(self, lim: float) -> None:
         """Apply the booked cycle changes SUMO has begun by ``lim`` to the current-change fields."""
-        still = []
-        for s in self._booked:
-            tl = self._timeline[s]
-            while tl and tl[0][0] <= lim:
-                ty, tr, tg, old, new, ys, rs = tl.pop(0)
-                self._ty[s], self._tr[s], self._tg[s] = ty, tr, tg
-                self._old[s], self._stage[s], self._ys[s], self._rs[s] = old, new, ys, rs
-            if tl:
-                still.append(s)
-        self._booked = still
+        for s in [s for s in self._booked if self._timeline[s][0][0] <= lim]:
+            self._sync_one(s, lim)
 
-    def _step_up(self, t: float) -> float:
-        """The first step at or after ``t`` (SUMO ends a phase there)."""
-        origin, dt = self._origin, self.step_length
-        return origin + math.ceil((t - origin) / dt - 1e-6) * dt
+    def _sync_one(self, s: int, lim: float) -> None:
+        tl = self._timeline[s]
+        while tl and tl[0][0] <= lim:
+            ty, tr, tg, old, new, ys, rs = tl.pop(0)
+            self._ty[s], self._tr[s], self._tg[s] = ty, tr, tg
+            self._old[s], self._stage[s], self._ys[s], self._rs[s] = old, new, ys, rs
+        if not tl:
+            self._booked.discard(s)
 
     def run_cycle(self, s: int, greens: list[float]) -> float:
         """Hand SUMO signal ``s``'s next cycle: stages ``0..K-1`` in order, ``greens[k]`` each.
@@ -653,9 +664,9 @@ class SignalActuator:
                              f"{len(greens)} greens")
         now = self._now
         lim = now + _EPS
-        if self._booked:
-            self._sync(lim)
         tl = self._timeline[s]
+        if tl:
+            self._sync_one(s, lim)
         ming, maxg, yel, ar = self._ming[s], self._maxg[s], self._yel[s], self._ar[s]
         g = [min(max(float(x), ming), maxg) for x in greens]
         if tl:
@@ -679,15 +690,16 @@ class SignalActuator:
             if build:
                 spec_ph.append((None, self._stages[s][cur], first + 1))
         end = t
+        origin, dt, ceil = self._origin, self.step_length, math.ceil
         hold_last = self._phase_of[s][(k_n - 1, k_n - 1)]  # the program's held last green
         for k in range(k_n):
             _, ys, rs = self._plan[s][cur][k]
             if k == cur:  # stage 0 is shown (first cycle): its green just goes on
                 ty = tr = tg = end
-            elif ys:
+            elif ys:  # SUMO ends each phase at the first step at or after its end
                 ty = end
-                tr = self._step_up(ty + yel)
-                tg = self._step_up(tr + ar) if ar > 0 else tr
+                tr = origin + ceil((ty + yel - origin) / dt - 1e-6) * dt
+                tg = origin + ceil((tr + ar - origin) / dt - 1e-6) * dt if ar > 0 else tr
                 booked.append((ty, tr, tg, cur, k, ys, rs))
                 if build:  # the new green: appended after the clearance, or the held last
                     n_clear = 2 if ar > 0 else 1
@@ -700,7 +712,7 @@ class SignalActuator:
             else:  # only adds green links: the new green at once
                 ty = tr = tg = end
                 booked.append((ty, tr, tg, cur, k, ys, rs))
-            end = self._step_up(tg + g[k])
+            end = origin + ceil((tg + g[k] - origin) / dt - 1e-6) * dt
             if k < k_n - 1:
                 durs.append(g[k])
                 if build:
@@ -752,9 +764,9 @@ class SignalActuator:
                 if stg != (rs if ys else self._stages[s][old]):
                     self._future.append((tg, s, stg))
         tl.extend(booked)
-        if tl and s not in self._booked:
-            self._booked.append(s)
-        self._sync(lim)
+        if tl:
+            self._booked.add(s)
+            self._sync_one(s, lim)
         if self.record:
             self._flush(now)
         self._need[s] = last_tg + maxg if k_n > 1 else math.inf

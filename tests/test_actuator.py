@@ -50,9 +50,14 @@ class FakePhaseSim(FakeSim):
 
 
 def views(act):
-    """What controllers and observers read from the actuator, as plain lists."""
-    return (act.stage.tolist(), act.stage_time.tolist(), act.in_transition.tolist(),
-            act.mode.tolist(), act.target.tolist(), act.pending.tolist(), act.states)
+    """What controllers and observers read from the actuator, as plain lists (and the episode
+    loop's one-pass ``views()`` agrees with the properties)."""
+    out = (act.stage.tolist(), act.stage_time.tolist(), act.in_transition.tolist(),
+           act.mode.tolist(), act.target.tolist(), act.pending.tolist(), act.states)
+    v_stage, v_time, v_trans = act.views()
+    assert v_stage == out[0] and v_trans == out[2]
+    assert np.array_equal(np.array(v_time, dtype=np.float32), act.stage_time)
+    return out
 
 
 def drive_jumping(layout, decisions, every, yellow, all_red, min_green, max_green, extra=0,
@@ -309,6 +314,9 @@ def test_run_cycle_in_sumo(tiny_scenario, yellow, all_red) -> None:
                     assert ends[s] > sim.time
             expected = act.states
             stage = act.stage.tolist()
+            v_stage, v_time, v_trans = act.views()  # the loop's one-pass views
+            assert v_stage == stage and v_trans == act.in_transition.tolist()
+            assert np.array_equal(np.array(v_time, dtype=np.float32), act.stage_time)
             sim.step()
             shown = [sim.conn.trafficlight.getRedYellowGreenState(i) for i in lay.signal_ids]
             assert shown == expected, f"step {step}"
