@@ -12,8 +12,10 @@ SUMO's own actuated programs and RL policies (through a ``PolicyController``).
   ``actuator.tick()``.  Nothing changes in between, so the trajectory is the one that ticking
   every step would give (``tests/test_episode.py`` checks this), at a fraction of the Python
   cost.  A controller that knows when it next has something to say (``next_decision_time``,
-  e.g. webster-online's next stage end) is not called before then, unless hooks or observers
-  want every interval.
+  e.g. webster-online's next cycle end) is not called before then, unless hooks or observers
+  want every interval.  A controller that plans whole cycles (``runs_cycles``: webster-online)
+  is asked ``plan_cycles(t)`` instead of ``act``, and each signal's cycle goes to SUMO in one
+  :meth:`~sim.actuator.SignalActuator.run_cycle` call.
 
 Controller time (inside ``act``, the actuator and the loop's next-event arithmetic), the time
 reading the state and the time inside SUMO's steps are measured separately from the wall time,
