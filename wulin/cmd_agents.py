@@ -73,7 +73,9 @@ def evaluate(
 
     df = run_eval(run, scenario, seed_list, baselines=names, checkpoint=checkpoint,
                   on_episode=show, progress=True)
-    out = run / f"eval-{scenario}.csv"
+    # a checkpoint's evaluation does not overwrite the final model's
+    suffix = f"-{Path(checkpoint).stem}" if checkpoint else ""
+    out = run / f"eval-{scenario}{suffix}.csv"
     df.to_csv(out, index=False)
     tab = summary_table(df)
     table = Table(title=f"{run.name} on {scenario}, seeds {seed_list}", header_style="bold")
