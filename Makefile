@@ -35,7 +35,7 @@ bench: $(STAMP)  ## performance benchmarks (print ratios measured in one run)
 	$(BIN)/python benchmarks/bench_controllers.py
 	$(BIN)/python benchmarks/bench_env.py
 
-train-wulin: $(STAMP)  ## train PPO on Wulin AM peak (about 1 h on 2 cores), then evaluate on 3 held-out seeds
+train-wulin: $(STAMP)  ## imitate max-pressure, then PPO on Wulin AM peak (about 30 min on 2 cores); evaluate on 3 held-out seeds
 	$(BIN)/wulin train agents/configs/wulin-am-peak-ppo.toml --out runs/wulin-am-peak-ppo
 	$(BIN)/wulin evaluate runs/wulin-am-peak-ppo --scenario wulin-am-peak-v1 --seeds 3
 

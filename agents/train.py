@@ -19,12 +19,9 @@ each checkpoint too).  Timesteps count decisions summed over all signals and env
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
-import platform
 import re
 import signal
-import subprocess as sp
 import threading
 import time
 from pathlib import Path
@@ -81,45 +78,18 @@ class StopFlag:
         self._old.clear()
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _git_commit() -> str:
-    try:
-        out = sp.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                     cwd=Path(__file__).resolve().parent)
-        return out.stdout.strip() or "unknown"
-    except Exception:
-        return "unknown"
-
-
 def run_manifest(config: TrainConfig) -> dict[str, Any]:
     """Resolved config, versions, git commit and input-file hashes of a run."""
-    from importlib.metadata import version
-
+    from sim.provenance import code_version, package_versions, scenario_inputs
     from sim.scenario import load_scenario
 
-    sc = load_scenario(config.scenario)
-    files = [sc.source, sc.net_file, *sc.route_files, *sc.additional_files]
-    versions = {}
-    for pkg in ("stable_baselines3", "torch", "gymnasium", "pettingzoo", "eclipse-sumo", "numpy"):
-        try:
-            versions[pkg] = version(pkg)
-        except Exception:
-            versions[pkg] = "unknown"
     return {
         "format": "wulin.train-run/1",
         "config": config.to_dict(),
         "config_file": str(config.source) if config.source else None,
-        "git_commit": _git_commit(),
-        "python": platform.python_version(),
-        "versions": versions,
-        "inputs": {str(p.name): _sha256(p) for p in files},
+        **code_version(),
+        "versions": package_versions(),
+        "inputs": scenario_inputs(load_scenario(config.scenario)),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
 
