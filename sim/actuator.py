@@ -30,8 +30,9 @@ ends of clearances cost no Python at all.  The per-decision path calls no numpy 
 (each costs several µs there: the loop's Python runs between SUMO steps that evict caches).
 
 Whole cycles (``sumo_clearance`` mode): :meth:`run_cycle` hands SUMO a signal's next cycle
-(every stage in order with its green, the clearances between them) as phases appended to the
-signal's program, so a controller that plans a cycle at a time (webster-online) costs Python
+(every stage in order with its green, the clearances between them) as a program holding only
+that cycle's phases (the base program's clearance pairs for every stage pair are not re-sent;
+a stage change outside a cycle re-sends the base program first), so a controller that plans a cycle at a time (webster-online) costs Python
 one stop per cycle per signal instead of one per stage.  The same rules hold: greens are
 clipped to minimum and maximum green, every change runs the same yellow and all-red phases;
 the cycle's changes are booked at once and the views follow them on the clock.
@@ -176,6 +177,10 @@ class SignalActuator:
         # run_cycle: per signal, the program's own phases and the booked changes SUMO has not
         # reached yet, as (ty, tr, tg, old, new, ys, rs); ``_booked`` lists signals with any
         self._base_phases: list[list[Any]] = []
+        # the base program's Logic per signal, re-sent when a change follows a cycle program
+        self._base_logic: list[Any] = []
+        self._cyc: list[bool] = [False] * n  # a cycle-only program is installed (run_cycle)
+        self._cycle_tpl: list[dict[Any, Any]] = [{} for _ in range(n)]
         self._timeline: list[list[tuple[float, float, float, int, int, str, str]]] = []
         self._booked: set[int] = set()
         self._cycle_tpl: list[dict[tuple[int, bool], Any]] = []
@@ -473,6 +478,7 @@ class SignalActuator:
         self._phase_of = []
         self._plan = []
         self._base_phases = []
+        self._base_logic = []
         for s in range(self._n):
             stages = self._stages[s]
             k_n = len(stages)
@@ -498,7 +504,8 @@ class SignalActuator:
                         phases.append(phase(self._yel[s], ystate, self._yel[s], self._yel[s],
                                             (j,)))
             self._base_phases.append(phases)
-            tl.setProgramLogic(self._ids[s], logic("wulin-actuator", 0, 0, phases))
+            self._base_logic.append(logic("wulin-actuator", 0, 0, phases))
+            tl.setProgramLogic(self._ids[s], self._base_logic[s])
             tl.setProgram(self._ids[s], "wulin-actuator")
             self._phase_of.append(index)
             self._plan.append([[(index[(i, j)], *strings.get((i, j), ("", "")))
@@ -518,6 +525,7 @@ class SignalActuator:
         self._timeline = [[] for _ in range(n)]
         self._booked = set()
         self._cycle_tpl = [{} for _ in range(n)]
+        self._cyc = [False] * n
         for s in range(n):
             self._set_phase(self._ids[s], self._phase_of[s][(0, 0)])
             self.writes += 1
@@ -602,6 +610,8 @@ class SignalActuator:
             tg = origin + math.ceil((tr + ar - origin) / dt - 1e-6) * dt if ar > 0 else tr
             self._tr[s] = tr
             self._tg[s] = tg
+            if self._cyc[s]:
+                self._restore_base(s)
             self._set_phase(self._ids[s], phase)
             self.writes += 1
             if self.record:
@@ -614,11 +624,20 @@ class SignalActuator:
             self._tr[s] = self._tg[s] = tg = now
             stages = self._stages[s]
             if stages[nxt] != stages[cur]:
+                if self._cyc[s]:
+                    self._restore_base(s)
                 self._set_phase(self._ids[s], phase)
                 self.writes += 1
                 if self.record:
                     self.history.append((now, s, stages[nxt]))
         self._need[s] = tg + self._maxg[s] if self._nst[s] > 1 else math.inf
+
+    def _restore_base(self, s: int) -> None:
+        """Re-send signal ``s``'s base program (a cycle-only one is installed): a stage change
+        outside a cycle (a request, maximum green) switches to one of the base's phases."""
+        self.sim.conn.trafficlight.setProgramLogic(self._ids[s], self._base_logic[s])
+        self._cyc[s] = False
+        self.writes += 1
 
     # ------------------------------------------------------------------ whole cycles
     def _sync(self, lim: float) -> None:
@@ -674,8 +693,11 @@ class SignalActuator:
                              f"of its running cycle (call at the time run_cycle returned)")
         cur = self._stage[s]
         t = max(now, self._tg[s] + (ming if cur != 0 else 0.0))
-        base = self._base_phases[s]
-        first = len(base)
+        # the program holds this cycle's phases only (a third of base + cycle on Wulin, so
+        # setProgramLogic converts a third as many): prefix, greens and clearances in cycle
+        # order, then the last stage's green held; ``hold_last`` (-1) marks the phases that
+        # lead to it until its index is known
+        first = 0
         prefix = t > lim  # the current green first runs out its minimum
         # the cycle's phases: (duration, state, next) with durations None for the variable
         # ones (prefix and greens, filled from ``durs``); built once per (stage, prefix)
@@ -691,7 +713,7 @@ class SignalActuator:
                 spec_ph.append((None, self._stages[s][cur], first + 1))
         end = t
         origin, dt, ceil = self._origin, self.step_length, math.ceil
-        hold_last = self._phase_of[s][(k_n - 1, k_n - 1)]  # the program's held last green
+        hold_last = -1  # the cycle program's held last green, appended after the loop
         for k in range(k_n):
             _, ys, rs = self._plan[s][cur][k]
             if k == cur:  # stage 0 is shown (first cycle): its green just goes on
@@ -724,14 +746,19 @@ class SignalActuator:
                     spec_ph.append((None, self._stages[s][k], after))
             cur = k
         self._pending[s] = -1
-        if build:
+        if build and not spec_ph:  # one stage, shown: nothing for SUMO to run
+            logic = None
+        elif build:
             tlc = self.sim.conn.trafficlight
             it = iter(durs)
             extra = []
+            i_hold = len(spec_ph)
             for d, state, nxt in spec_ph:
                 d = next(it) if d is None else d
-                extra.append(tlc.Phase(d, state, d, d, (nxt,)))
-            logic = tlc.Logic("wulin-actuator", 0, first, [*base, *extra])
+                extra.append(tlc.Phase(d, state, d, d, (i_hold if nxt == hold_last else nxt,)))
+            hold = 1e7  # as in the base program: the last green lasts until the next call
+            extra.append(tlc.Phase(hold, self._stages[s][k_n - 1], hold, hold))
+            logic = tlc.Logic("wulin-actuator", 0, first, extra)
             # the Logic's phases are shared with SUMO's converter: later cycles of the same
             # shape only set the variable durations in place (building a Logic of ~50 phases
             # costs ~0.3 ms, setting a duration ~0.1 µs)
@@ -745,11 +772,10 @@ class SignalActuator:
                 ph.duration = d
                 ph.minDur = d
                 ph.maxDur = d
-        if build and not spec_ph:
-            logic = None
         if logic is not None:
             self.sim.conn.trafficlight.setProgramLogic(self._ids[s], logic)
             self._set_phase(self._ids[s], first)  # restarts the phase timer now
+            self._cyc[s] = True
             self.writes += 2
         # book: changes that begin now apply at once, later ones when SUMO reaches them
         last_tg = booked[-1][2] if booked else self._tg[s]

@@ -345,3 +345,29 @@ def test_run_cycle_errors(layout) -> None:
     assert end > 0
     with pytest.raises(WulinError, match="running cycle"):
         act.run_cycle(0, [10.0] * int(layout.n_stages[0]))
+
+
+def test_request_after_run_cycle_in_sumo(tiny_scenario) -> None:
+    """A cycle program holds only its cycle's phases: a stage change after it (a request, then
+    maximum green) re-sends the base program, and SUMO shows what the views say throughout."""
+    from sim.simulation import Simulation
+
+    lay = DistrictLayout.from_specs(load_signal_specs(tiny_scenario.net_file))
+    with Simulation(tiny_scenario, seed=3) as sim:
+        act = SignalActuator(sim, lay, record=True, sumo_clearance=True, yellow=3.0,
+                             all_red=2.0, min_green=5.0, max_green=40.0)
+        act.reset()
+        ends = [act.run_cycle(s, [8.0] * int(lay.n_stages[s])) for s in range(lay.n_signals)]
+        requested = False
+        for step in range(200):
+            if not requested and sim.time >= max(ends) + 1:
+                act.request(np.zeros(lay.n_signals, np.int64))  # back to stage 0, off-cycle
+                requested = True
+            expected = act.states
+            sim.step()
+            shown = [sim.conn.trafficlight.getRedYellowGreenState(i) for i in lay.signal_ids]
+            assert shown == expected, f"step {step}"
+            act.tick()
+        end = sim.time
+    assert requested and not any(act._cyc)
+    check_rules(lay, act.history, 3.0, 2.0, 5.0, 40.0, end)
