@@ -547,6 +547,9 @@ class SignalActuator:
             self._sync(lim)
         changed = False
         now_due: list[int] = []
+        # signals with a cycle booked are exactly those in ``_booked`` (their timeline is
+        # non-empty); without any, the loop reads no timeline
+        booked = self._booked
         for s, k in enumerate(ks):
             if k == -1:
                 continue
@@ -554,10 +557,14 @@ class SignalActuator:
                 self._bad(s, k)
             # ``stage`` is the green shown, or the one a running change leads to; with a cycle
             # booked (run_cycle), the cycle's last green, and changes wait for its minimum green
-            tl = self._timeline[s]
-            last_tg = tl[-1][2] if tl else self._tg[s]
-            new = -1 if k == (tl[-1][4] if tl else stage[s]) else k
+            if booked and s in booked:
+                last = self._timeline[s][-1]
+                new = -1 if k == last[4] else k
+            else:
+                last = None
+                new = -1 if k == stage[s] else k
             if new != pending[s]:
+                last_tg = self._tg[s] if last is None else last[2]
                 pending[s] = new
                 if new >= 0:
                     need[s] = last_tg + self._ming[s]
