@@ -180,6 +180,8 @@ class SignalActuator:
         # the base program's Logic per signal, re-sent when a change follows a cycle program
         self._base_logic: list[Any] = []
         self._cyc: list[bool] = [False] * n  # a cycle-only program is installed (run_cycle)
+        # per signal, (template key, variable durations) of the cycle program SUMO holds now
+        self._sent: list[Any] = [None] * n
         self._cycle_tpl: list[dict[Any, Any]] = [{} for _ in range(n)]
         self._timeline: list[list[tuple[float, float, float, int, int, str, str]]] = []
         self._booked: set[int] = set()
@@ -526,6 +528,7 @@ class SignalActuator:
         self._booked = set()
         self._cycle_tpl = [{} for _ in range(n)]
         self._cyc = [False] * n
+        self._sent = [None] * n
         for s in range(n):
             self._set_phase(self._ids[s], self._phase_of[s][(0, 0)])
             self.writes += 1
@@ -644,6 +647,7 @@ class SignalActuator:
         outside a cycle (a request, maximum green) switches to one of the base's phases."""
         self.sim.conn.trafficlight.setProgramLogic(self._ids[s], self._base_logic[s])
         self._cyc[s] = False
+        self._sent[s] = None
         self.writes += 1
 
     # ------------------------------------------------------------------ whole cycles
@@ -773,6 +777,12 @@ class SignalActuator:
             if extra and proxies is not None:
                 var = [proxies[first + i] for i, (d, _, _) in enumerate(spec_ph) if d is None]
                 self._cycle_tpl[s][key] = (logic, var)
+        elif self._cyc[s] and self._sent[s] == (key, durs):
+            # SUMO holds this very program (same shape, same greens: Webster's whole-second
+            # greens often repeat): restarting it at its first phase is all it takes
+            logic = None
+            self._set_phase(self._ids[s], first)
+            self.writes += 1
         else:
             logic, var = tpl  # type: ignore[misc]
             for ph, d in zip(var, durs, strict=True):
@@ -783,6 +793,7 @@ class SignalActuator:
             self.sim.conn.trafficlight.setProgramLogic(self._ids[s], logic)
             self._set_phase(self._ids[s], first)  # restarts the phase timer now
             self._cyc[s] = True
+            self._sent[s] = (key, durs)
             self.writes += 2
         # book: changes that begin now apply at once, later ones when SUMO reaches them
         last_tg = booked[-1][2] if booked else self._tg[s]
