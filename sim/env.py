@@ -247,6 +247,20 @@ class SplitSchedule:
         return d
 
 
+def _make_engine(
+    scenario: Scenario | str,
+    config: EnvConfig | Mapping[str, Any] | None,
+    signals: Sequence[str] | str | None,
+    backend: str,
+    render_mode: str | None,
+) -> SignalEngine:
+    """The shared constructor checks of both environments."""
+    if render_mode is not None:
+        raise WulinError("render_mode: the Wulin envs do not render; use `wulin simulate --gui`")
+    cfg = config if isinstance(config, EnvConfig) else EnvConfig.from_dict(config or {})
+    return SignalEngine(scenario, cfg, signals=signals, backend=backend)
+
+
 class SignalEngine:
     """The shared core of both environments: one SUMO run, the actuator, the state reader.
 
@@ -475,10 +489,7 @@ class WulinEnv(gym.Env):
         backend: str = "libsumo",
         render_mode: str | None = None,
     ) -> None:
-        if render_mode is not None:
-            raise WulinError("render_mode: the Wulin envs do not render; use `wulin simulate --gui`")
-        cfg = config if isinstance(config, EnvConfig) else EnvConfig.from_dict(config or {})
-        self.engine = SignalEngine(scenario, cfg, signals=signals, backend=backend)
+        self.engine = _make_engine(scenario, config, signals, backend, render_mode)
         self.single = isinstance(signals, str)
         S, K = self.engine.layout.n_signals, self.engine.n_actions
         box = self.engine.agent_observation_space()
@@ -487,7 +498,7 @@ class WulinEnv(gym.Env):
             self.action_space = self.engine.agent_action_space()
         else:
             self.observation_space = spaces.Box(np.tile(box.low, S), np.tile(box.high, S), dtype=np.float32)
-            if cfg.action_mode == "stage":
+            if self.engine.config.action_mode == "stage":
                 self.action_space = spaces.MultiDiscrete(np.full(S, K, dtype=np.int64))
             else:
                 self.action_space = spaces.Box(-1.0, 1.0, (S * K,), dtype=np.float32)
@@ -533,10 +544,7 @@ class WulinParallelEnv(ParallelEnv):
         backend: str = "libsumo",
         render_mode: str | None = None,
     ) -> None:
-        if render_mode is not None:
-            raise WulinError("render_mode: the Wulin envs do not render; use `wulin simulate --gui`")
-        cfg = config if isinstance(config, EnvConfig) else EnvConfig.from_dict(config or {})
-        self.engine = SignalEngine(scenario, cfg, signals=signals, backend=backend)
+        self.engine = _make_engine(scenario, config, signals, backend, render_mode)
         self.possible_agents = list(self.engine.layout.signal_ids)
         self.agents: list[str] = []
         self.render_mode = None
