@@ -221,14 +221,107 @@ def sotl_reference(
     return out
 
 
+# ------------------------------------------------------------------ webster-online
+def webster_online_loop(
+    s: int,                   # the signal whose cycle ends
+    elapsed: float,           # seconds since its cycle began
+    counts: np.ndarray,       # float64 [n_in] cumulative stop-line counts (read just now)
+    counts_at: np.ndarray,    # float64 [n_in] counts at the cycle's start (updated)
+    flow: np.ndarray,         # float64 [n_in] smoothed flow, veh/h (NaN: unmeasured; updated)
+    n_serving: np.ndarray,    # float64 [n_in] stages serving each lane (>= 1)
+    in_ptr: np.ndarray,       # int [n_sig+1]
+    stage_ptr: np.ndarray,    # int64 [n_sig+1] first row of each signal's stages
+    lane_ptr: np.ndarray,     # int64 [n_rows+1] first entry of each stage's lanes
+    lanes: np.ndarray,        # int64 in-lanes (global) each stage serves
+    clearance: float,         # yellow + all-red of signal s
+    min_green: float,
+    min_cycle: float,
+    max_cycle: float,
+    sat_flow: float,          # veh/h of green per lane
+    smoothing: float,         # weight of the newest cycle's flows
+    greens: np.ndarray,       # float64 [>= n_stages] greens of the next cycle (written)
+) -> float:
+    """Webster-online's cycle boundary for one signal: measured flows -> next cycle's greens.
+
+    Updates the smoothed lane flows from the counts over the cycle just ended, takes each
+    stage's critical flow ratio, and applies Webster's formula with the same operations in
+    the same order as ``controllers.webster.webster_timing`` (its sum too: sequential below 8
+    stages, numpy's pairwise unrolling from 8), so the greens are bit-identical.  Returns
+    the cycle length.
+    """
+    lo = in_ptr[s]
+    hi = in_ptr[s + 1]
+    scale = elapsed if elapsed >= 1.0 else 1.0
+    b = 1 - smoothing
+    for i in range(lo, hi):
+        c = counts[i]
+        measured = (c - counts_at[i]) * 3600.0 / scale
+        old = flow[i]
+        flow[i] = measured if np.isnan(old) else smoothing * measured + b * old
+        counts_at[i] = c
+    r0 = stage_ptr[s]
+    n = stage_ptr[s + 1] - r0
+    for k in range(n):  # critical flow ratio per stage, clipped at 0
+        y = 0.0
+        for j in range(lane_ptr[r0 + k], lane_ptr[r0 + k + 1]):
+            ln = lanes[j]
+            v = flow[ln] / n_serving[ln] / sat_flow
+            if j == lane_ptr[r0 + k] or v > y:
+                y = v
+        greens[k] = 0.0 if 0.0 > y else y
+    lost = n * (clearance - 1.0 + 2.0)  # startup lost time 2 s per stage
+    big_y = 0.0
+    if n < 8:
+        for k in range(n):
+            big_y += greens[k]
+    else:  # numpy's pairwise sum for 8..128 values: eight partial sums, then the rest
+        p = np.empty(8)
+        for j in range(8):
+            p[j] = greens[j]
+        i = 8
+        while i + 8 <= n:
+            for j in range(8):
+                p[j] += greens[i + j]
+            i += 8
+        big_y = ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]))
+        while i < n:
+            big_y += greens[i]
+            i += 1
+    if big_y <= 1e-9:  # no demand: the shortest cycle, equal greens
+        for k in range(n):
+            greens[k] = 1.0
+        big_y = float(n)
+        c0 = min_cycle
+    elif big_y >= 0.9:  # oversaturated
+        c0 = max_cycle
+    else:
+        c0 = (1.5 * lost + 5.0) / (1.0 - big_y)
+    floor = n * (min_green + clearance)
+    if min_cycle > c0:
+        c0 = min_cycle
+    if floor > c0:
+        c0 = floor
+    if max_cycle < c0:
+        c0 = max_cycle
+    effective = c0 - n * clearance
+    total = 0.0
+    for k in range(n):
+        g = float(round(effective * greens[k] / big_y))
+        greens[k] = g if g > min_green else min_green
+        total += greens[k]
+    return total + n * clearance
+
+
 # ------------------------------------------------------------------ compilation
 def jitted(name: str) -> Callable[..., Any]:
-    """The Numba-compiled kernel ``name`` (``"max_pressure"`` or ``"sotl"``), cached on disk."""
+    """The Numba-compiled kernel ``name`` (``"max_pressure"``, ``"sotl"`` or
+    ``"webster_online"``), cached on disk."""
     fn = _JITTED.get(name)
     if fn is None:
         import numba
 
-        py = {"max_pressure": max_pressure_loop, "sotl": sotl_loop}[name]
+        py = {"max_pressure": max_pressure_loop, "sotl": sotl_loop,
+              "webster_online": webster_online_loop}[name]
         fn = numba.njit(cache=True, nogil=True)(py)
         _JITTED[name] = fn
     return fn
@@ -265,8 +358,10 @@ def warm_up(layout: DistrictLayout) -> None:
     from controllers.base import random_states
     from controllers.max_pressure import MaxPressureController
     from controllers.sotl import SOTLController
+    from controllers.webster import OnlineWebsterController
 
     st = random_states(layout, 1)[0]
     for ctl in (MaxPressureController(), SOTLController()):
         ctl.reset(layout, 0)
         ctl.act(st)
+    OnlineWebsterController().reset(layout, 0)  # binds (compiles) its kernel

@@ -691,11 +691,14 @@ class OnlineWebsterController(ControllerBase):
         self.decision_interval = 1.0
         self.yellow_arg, self.all_red_arg = yellow, all_red
         self.min_green = float(min_green)
-        self.min_cycle, self.max_cycle, self.sat_flow = float(min_cycle), float(max_cycle), sat_flow
-        self.smoothing = smoothing
+        self.min_cycle, self.max_cycle = float(min_cycle), float(max_cycle)
+        self.sat_flow = float(sat_flow)
+        self.smoothing = float(smoothing)
         self.actuator_params: dict[str, Any] = {}
 
     def reset(self, layout: DistrictLayout, seed: int) -> None:
+        from controllers import kernels
+
         super().reset(layout, seed)
         n = layout.n_signals
         inter = [network_intergreen(spec) for spec in layout.specs]
@@ -721,15 +724,27 @@ class OnlineWebsterController(ControllerBase):
         self.actuator_params = {"yellow": self.yellow, "all_red": self.all_red,
                                 "min_green": self.min_green, "max_green": self.max_cycle}
         # per-signal work runs at every stage end: plain Python lists (a numpy scalar read or
-        # write costs ~100 ns, a list element ~10 ns) and the same float operations, in the
-        # same order, as whole-array numpy would do
+        # write costs ~100 ns, a list element ~10 ns)
         self._lanes = [(int(layout.in_ptr[s_]), int(layout.in_ptr[s_ + 1])) for s_ in range(n)]
-        self._stage_lanes_l = [[ix.tolist() for ix in idx] for idx in self._stage_lanes]
-        self._n_serving_l = [ns.tolist() for ns in self._n_serving]
         self._clearance_l = self.clearance.tolist()
-        self.counts = [0.0] * layout.n_in
-        self.counts_at = [0.0] * layout.n_in
-        self.flow = [math.nan] * layout.n_in
+        # a cycle boundary (flows -> Webster's greens) is one compiled call on flat arrays
+        # (``kernels.webster_online_loop``): the plain-Python version cost ~20 µs per cycle
+        # on the caches SUMO's steps leave cold, most of webster-online's own time
+        rows = [ix for idx in self._stage_lanes for ix in idx]
+        lo_of = [lo for lo, _ in self._lanes]
+        self._stage_ptr = np.cumsum([0] + [len(idx) for idx in self._stage_lanes], dtype=np.int64)
+        self._lane_ptr = np.cumsum([0] + [len(ix) for ix in rows], dtype=np.int64)
+        self._stage_lane_idx = np.concatenate(
+            [ix + lo_of[s_] for s_, idx in enumerate(self._stage_lanes) for ix in idx]
+            + [np.zeros(0, np.int64)]).astype(np.int64)
+        self._n_serving_all = np.concatenate(self._n_serving + [np.zeros(0)]).astype(np.float64)
+        self._in_ptr = np.ascontiguousarray(layout.in_ptr)
+        self.counts = np.zeros(layout.n_in)
+        self.counts_at = np.zeros(layout.n_in)
+        self.flow = np.full(layout.n_in, math.nan)
+        self._greens_buf = np.zeros(max(spec.n_stages for spec in layout.specs) if n else 1)
+        self._kernel = kernels.entry_point(kernels.jitted("webster_online"), self._kernel_args(
+            0, 1.0, self.counts, 0.0))
         self.cycle_start = [math.nan] * n
         self.greens: list[list[float]] = []
         for spec in layout.specs:
@@ -742,32 +757,25 @@ class OnlineWebsterController(ControllerBase):
         self._keep = np.full(n, -1, dtype=np.int32)
         self._next = -math.inf
 
-    def _read_counts(self, s: int) -> list[float]:
-        """Cumulative stop-line counts of signal ``s``'s in-lanes (read from the loops)."""
+    def _read_counts(self, s: int) -> np.ndarray:
+        """Cumulative stop-line counts of all in-lanes, signal ``s``'s read from the loops now."""
         lo, hi = self._lanes[s]
         counter = getattr(self, "lane_counter", None)
-        if counter is not None:  # without loops (check_controller) flows stay unmeasured
-            self.counts[lo:hi] = counter.read(slice(lo, hi))[lo:hi].tolist()
-        return self.counts[lo:hi]
+        if counter is None:  # without loops (check_controller) flows stay unmeasured
+            return self.counts
+        return counter.read(slice(lo, hi))  # type: ignore[no-any-return]
+
+    def _kernel_args(self, s: int, elapsed: float, counts: np.ndarray, clearance: float
+                     ) -> tuple[Any, ...]:
+        return (s, elapsed, counts, self.counts_at, self.flow, self._n_serving_all,
+                self._in_ptr, self._stage_ptr, self._lane_ptr, self._stage_lane_idx, clearance,
+                self.min_green, self.min_cycle, self.max_cycle, self.sat_flow, self.smoothing,
+                self._greens_buf)
 
     def _recompute(self, s: int, elapsed: float) -> None:
-        lo, hi = self._lanes[s]
         counts = self._read_counts(s)
-        scale = max(elapsed, 1.0)
-        a = self.smoothing
-        b = 1 - a
-        flow, counts_at, isnan = self.flow, self.counts_at, math.isnan
-        for i, c in enumerate(counts, lo):
-            measured = (c - counts_at[i]) * 3600.0 / scale
-            old = flow[i]
-            flow[i] = measured if isnan(old) else a * measured + b * old
-        counts_at[lo:hi] = counts
-        sat = self.sat_flow
-        load = [f / n_ / sat for f, n_ in zip(flow[lo:hi], self._n_serving_l[s], strict=True)]
-        y = [max([load[i] for i in ix]) if ix else 0.0 for ix in self._stage_lanes_l[s]]
-        c, g = webster_timing(y, self._clearance_l[s], min_green=self.min_green,
-                              min_cycle=self.min_cycle, max_cycle=self.max_cycle)
-        self.greens[s] = g
+        c = self._kernel(*self._kernel_args(s, float(elapsed), counts, self._clearance_l[s]))
+        self.greens[s] = self._greens_buf[:len(self.greens[s])].tolist()
         self.cycles.append((elapsed, c))
 
     def next_decision_time(self, time: float) -> float:
@@ -786,7 +794,7 @@ class OnlineWebsterController(ControllerBase):
         for s in [s for s, b in enumerate(self.boundary) if b <= lim]:
             if math.isnan(self.cycle_start[s]):  # first call: start counting
                 lo, hi = self._lanes[s]
-                self.counts_at[lo:hi] = self._read_counts(s)
+                self.counts_at[lo:hi] = self._read_counts(s)[lo:hi]
             else:
                 self._recompute(s, time - self.cycle_start[s])
             self.cycle_start[s] = time
@@ -809,7 +817,7 @@ class OnlineWebsterController(ControllerBase):
         for s in [s for s, b in enumerate(bnd) if b <= lim]:
             if math.isnan(self.cycle_start[s]):  # first call: start the cycle in stage 0
                 lo, hi = self._lanes[s]
-                self.counts_at[lo:hi] = self._read_counts(s)
+                self.counts_at[lo:hi] = self._read_counts(s)[lo:hi]
                 self.cycle_start[s] = t
                 k_of[s] = 0
             else:

@@ -765,8 +765,12 @@ class SignalActuator:
             extra = []
             i_hold = len(spec_ph)
             for d, state, nxt in spec_ph:
+                # the variable phases leave minDur and maxDur unset (-1): a static program
+                # runs on ``duration`` alone, so later cycles set that one field per phase
+                d_min = -1.0 if d is None else d
                 d = next(it) if d is None else d
-                extra.append(tlc.Phase(d, state, d, d, (i_hold if nxt == hold_last else nxt,)))
+                extra.append(tlc.Phase(d, state, d_min, d_min,
+                                       (i_hold if nxt == hold_last else nxt,)))
             hold = 1e7  # as in the base program: the last green lasts until the next call
             extra.append(tlc.Phase(hold, self._stages[s][k_n - 1], hold, hold))
             logic = tlc.Logic("wulin-actuator", 0, first, extra)
@@ -787,8 +791,6 @@ class SignalActuator:
             logic, var = tpl  # type: ignore[misc]
             for ph, d in zip(var, durs, strict=True):
                 ph.duration = d
-                ph.minDur = d
-                ph.maxDur = d
         if logic is not None:
             self.sim.conn.trafficlight.setProgramLogic(self._ids[s], logic)
             self._set_phase(self._ids[s], first)  # restarts the phase timer now

@@ -58,6 +58,70 @@ def test_webster_timing_equals_numpy_reference(y, clearance, min_green) -> None:
         == _webster_timing_numpy(y, clearance, min_green, 40.0, 150.0)
 
 
+@settings(max_examples=200, deadline=None)
+@given(flows=st.lists(st.floats(0.0, 2500.0), min_size=1, max_size=12),
+       elapsed=st.floats(0.0, 200.0), clearance=st.sampled_from([3.0, 5.0, 6.5]),
+       min_green=st.sampled_from([5.0, 7.0]))
+def test_online_kernel_equals_webster_timing(flows, elapsed, clearance, min_green) -> None:
+    """One signal, one lane per stage: the compiled cycle boundary gives webster_timing's
+    cycle and greens bit for bit (from 8 stages on, numpy's pairwise sum too)."""
+    from controllers import kernels
+
+    n = len(flows)
+    scale = max(elapsed, 1.0)
+    counts = np.array([f * scale / 3600.0 for f in flows])
+    expected_flow = [(c - 0.0) * 3600.0 / scale for c in counts]
+    y = [f / 1.0 / 1800.0 for f in expected_flow]
+    want = webster_timing(y, clearance, min_green=min_green, min_cycle=40.0, max_cycle=150.0)
+    ptr = np.arange(n + 1, dtype=np.int64)
+    for fn in (kernels.webster_online_loop, kernels.jitted("webster_online")):
+        counts_at, flow, greens = np.zeros(n), np.full(n, np.nan), np.zeros(n)
+        cycle = fn(0, elapsed, counts, counts_at, flow, np.ones(n), np.array([0, n], np.int32),
+                   np.array([0, n], np.int64), ptr, ptr[:-1].copy(), clearance, min_green, 40.0,
+                   150.0, 1800.0, 0.5, greens)
+        assert (cycle, greens.tolist()) == want
+        assert flow.tolist() == expected_flow and counts_at.tolist() == counts.tolist()
+
+
+def test_online_controller_recomputes_from_counted_flows(grid_scenario) -> None:
+    """webster-online's cycle boundaries on the grid: smoothed flows per lane -> stage ratios
+    (``stage_ratios``) -> ``webster_timing``, for two cycles of random counts."""
+    from controllers.webster import OnlineWebsterController, stage_ratios
+
+    lay = DistrictLayout.from_specs(load_signal_specs(grid_scenario.net_file))
+    ctl = OnlineWebsterController(smoothing=0.3)
+    ctl.reset(lay, 0)
+
+    class Loops:  # cumulative stop-line counts, as sim.detectors.LaneCounter gives them
+        counts = np.zeros(lay.n_in)
+
+        def read(self, lanes=None):  # noqa: ANN001, ANN202
+            return self.counts
+
+    loops = Loops()
+    ctl.attach_lane_counter(loops)
+    rng = np.random.default_rng(3)
+    ctl.plan_cycles(0.0)  # first boundary: counting starts
+    flow = [np.nan] * lay.n_in
+    t = 0.0
+    for length in (60.0, 87.0):
+        before = loops.counts.copy()
+        loops.counts += rng.integers(0, 40, lay.n_in)
+        t += length
+        for s in range(lay.n_signals):
+            ctl.cycle_booked(s, t)
+        planned = dict(ctl.plan_cycles(t))
+        for i in range(lay.n_in):
+            measured = (loops.counts[i] - before[i]) * 3600.0 / length
+            flow[i] = measured if np.isnan(flow[i]) else 0.3 * measured + (1 - 0.3) * flow[i]
+        for s, spec in enumerate(lay.specs):
+            sl = lay.signal_slice(s)
+            y = stage_ratios(spec, dict(zip(lay.in_lanes[sl], flow[sl], strict=True)))
+            _, greens = webster_timing(y, ctl._clearance_l[s], min_green=7.0, min_cycle=40.0,
+                                       max_cycle=150.0)
+            assert planned[s] == greens, spec.id
+
+
 def test_webster_bounds() -> None:
     c, g = webster_timing([0.6, 0.5], 5.0, max_cycle=120.0)  # oversaturated -> max cycle
     assert c == pytest.approx(120.0, abs=1.0)
