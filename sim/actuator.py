@@ -176,7 +176,12 @@ class SignalActuator:
         self._future: list[tuple[float, int, str]] = []  # booked, not yet shown (record mode)
         # run_cycle: per signal, the program's own phases and the booked changes SUMO has not
         # reached yet, as (ty, tr, tg, old, new, ys, rs); ``_booked`` lists signals with any
-        self._base_phases: list[list[Any]] = []
+        # per signal, [stage i][stage j] -> a copy of green i whose ``next`` is the change to
+        # j: a request that must wait for minimum green is handed to SUMO ("armed") as this
+        # phase with the remaining green as its duration, so Python need not stop at its end
+        self._arm_phase: list[list[int]] = []
+        self._armed: list[bool] = [False] * n
+        self._set_duration: Any = None
         # the base program's Logic per signal, re-sent when a change follows a cycle program
         self._base_logic: list[Any] = []
         self._cyc: list[bool] = [False] * n  # a cycle-only program is installed (run_cycle)
@@ -256,8 +261,10 @@ class SignalActuator:
             lim = self._now + _EPS
             if self._booked:
                 self._sync(lim)
+            need = [tl[0][0] if armed else n  # an armed change begins at its booked time
+                    for tl, armed, n in zip(self._timeline, self._armed, self._need, strict=True)]
             return np.array([n if g <= lim else r + a if r <= lim else y + w for y, r, g, n, w, a
-                             in zip(self._ty, self._tr, self._tg, self._need, self._yel, self._ar,
+                             in zip(self._ty, self._tr, self._tg, need, self._yel, self._ar,
                                     strict=True)], dtype=np.float64)
         return np.array(self._due, dtype=np.float64)
 
@@ -479,7 +486,7 @@ class SignalActuator:
         hold = 1e7  # a green lasts until the actuator switches it
         self._phase_of = []
         self._plan = []
-        self._base_phases = []
+        self._arm_phase = []
         self._base_logic = []
         for s in range(self._n):
             stages = self._stages[s]
@@ -505,7 +512,13 @@ class SignalActuator:
                     else:
                         phases.append(phase(self._yel[s], ystate, self._yel[s], self._yel[s],
                                             (j,)))
-            self._base_phases.append(phases)
+            arm = [[-1] * k_n for _ in range(k_n)]
+            for i in range(k_n):
+                for j in range(k_n):
+                    if i != j:
+                        arm[i][j] = len(phases)
+                        phases.append(phase(hold, stages[i], hold, hold, (index[(i, j)],)))
+            self._arm_phase.append(arm)
             self._base_logic.append(logic("wulin-actuator", 0, 0, phases))
             tl.setProgramLogic(self._ids[s], self._base_logic[s])
             tl.setProgram(self._ids[s], "wulin-actuator")
@@ -516,7 +529,9 @@ class SignalActuator:
     def _reset_lazy(self) -> None:
         n, now = self._n, self._now
         self._set_phase = self.sim.conn.trafficlight.setPhase
+        self._set_duration = self.sim.conn.trafficlight.setPhaseDuration
         self._install_programs()
+        self._armed = [False] * n
         self._old = [0] * n
         self._ty = [now] * n
         self._tr = [now] * n
@@ -540,6 +555,7 @@ class SignalActuator:
         lim = now + _EPS
         due = [h for h in self._future if h[0] <= lim]
         if due:
+            due.sort(key=lambda h: h[0])  # armed changes are booked ahead of their time
             self.history.extend(due)
             self._future = [h for h in self._future if h[0] > lim]
 
@@ -550,9 +566,11 @@ class SignalActuator:
             self._sync(lim)
         changed = False
         now_due: list[int] = []
-        # signals with a cycle booked are exactly those in ``_booked`` (their timeline is
-        # non-empty); without any, the loop reads no timeline
+        # signals with a change booked are exactly those in ``_booked`` (their timeline is
+        # non-empty): a running cycle (run_cycle) or an armed change; without any, the loop
+        # reads no timeline
         booked = self._booked
+        armed = self._armed
         for s, k in enumerate(ks):
             if k == -1:
                 continue
@@ -560,21 +578,35 @@ class SignalActuator:
                 self._bad(s, k)
             # ``stage`` is the green shown, or the one a running change leads to; with a cycle
             # booked (run_cycle), the cycle's last green, and changes wait for its minimum green
-            if booked and s in booked:
+            in_cycle = bool(booked) and s in booked and not armed[s]
+            if in_cycle:
                 last = self._timeline[s][-1]
                 new = -1 if k == last[4] else k
-            else:
-                last = None
+                last_tg = last[2]
+            else:  # an armed change has not begun: the green shown is still ``stage``
                 new = -1 if k == stage[s] else k
+                last_tg = self._tg[s]
             if new != pending[s]:
-                last_tg = self._tg[s] if last is None else last[2]
+                was_armed = armed[s]
+                if was_armed:
+                    self._disarm(s)
                 pending[s] = new
                 if new >= 0:
-                    need[s] = last_tg + self._ming[s]
-                    if need[s] <= lim:  # e.g. minimum green already served: act now
+                    due = last_tg + self._ming[s]
+                    if due <= lim:  # e.g. minimum green already served: act now
+                        need[s] = due
                         now_due.append(s)
+                    elif in_cycle or self._tg[s] > lim:
+                        # a cycle runs, or a change has not reached its green: Python changes
+                        # it once the (last) green may end
+                        need[s] = due
+                    else:  # SUMO ends the green when its minimum is served
+                        self._arm(s, new, due)
                 else:
                     need[s] = last_tg + self._maxg[s] if nst[s] > 1 else math.inf
+                    if was_armed:  # the green goes on, as the base program holds it
+                        self._set_phase(self._ids[s], self._phase_of[s][(stage[s], stage[s])])
+                        self.writes += 1
                 changed = True
         if changed:
             now = self._now
@@ -586,6 +618,55 @@ class SignalActuator:
             self.next_event = min(need)
             if self.next_event <= lim:
                 self._advance_lazy(now)
+
+    def _arm(self, s: int, nxt: int, due: float) -> None:
+        """Hand SUMO the change of signal ``s`` to stage ``nxt`` at ``due`` (its minimum green).
+
+        The green shown switches to its copy that leads to the change, with the rest of the
+        green as its duration: SUMO begins the change at the first step at or after ``due``
+        (where the loop would have stopped), and the change is booked now as one entry of
+        the timeline, so Python does not stop for it.  A later request re-arms or disarms it.
+        """
+        now, dt = self._now, self.step_length
+        ty = round(now + math.ceil((due - now) / dt - 1e-6) * dt, 6)  # the loop's next stop
+        cur = self._stage[s]
+        _, ys, rs = self._plan[s][cur][nxt]
+        if ys:
+            origin = self._origin
+            tr = origin + math.ceil((ty + self._yel[s] - origin) / dt - 1e-6) * dt
+            ar = self._ar[s]
+            tg = origin + math.ceil((tr + ar - origin) / dt - 1e-6) * dt if ar > 0 else tr
+        else:
+            tr = tg = ty
+        self._timeline[s].append((ty, tr, tg, cur, nxt, ys, rs))
+        self._booked.add(s)
+        self._armed[s] = True
+        self._need[s] = tg + self._maxg[s] if self._nst[s] > 1 else math.inf
+        if self._cyc[s]:
+            self._restore_base(s)
+        ident = self._ids[s]
+        self._set_phase(ident, self._arm_phase[s][cur][nxt])
+        self._set_duration(ident, ty - now)
+        self.writes += 2
+        if self.record:
+            stages = self._stages[s]
+            if ys:
+                self._future.append((ty, s, ys))
+                if rs != ys:
+                    self._future.append((tr, s, rs))
+                if stages[nxt] != rs:
+                    self._future.append((tg, s, stages[nxt]))
+            elif stages[nxt] != stages[cur]:
+                self._future.append((ty, s, stages[nxt]))
+
+    def _disarm(self, s: int) -> None:
+        """Drop signal ``s``'s armed change (not begun); the caller tells SUMO what follows."""
+        ty = self._timeline[s][0][0]
+        self._timeline[s].clear()
+        self._booked.discard(s)
+        self._armed[s] = False
+        if self.record:
+            self._future = [h for h in self._future if h[1] != s or h[0] < ty]
 
     def _advance_lazy(self, now: float) -> None:
         lim = now + _EPS
@@ -664,6 +745,9 @@ class SignalActuator:
             self._old[s], self._stage[s], self._ys[s], self._rs[s] = old, new, ys, rs
         if not tl:
             self._booked.discard(s)
+            if self._armed[s]:  # the armed change has begun: the request is served
+                self._armed[s] = False
+                self._pending[s] = -1
 
     def run_cycle(self, s: int, greens: list[float]) -> float:
         """Hand SUMO signal ``s``'s next cycle: stages ``0..K-1`` in order, ``greens[k]`` each.
@@ -697,6 +781,9 @@ class SignalActuator:
         tl = self._timeline[s]
         if tl:
             self._sync_one(s, lim)
+            if self._armed[s]:  # a request armed and not begun: the cycle replaces it
+                self._disarm(s)
+                self._pending[s] = -1
         ming, maxg, yel, ar = self._ming[s], self._maxg[s], self._yel[s], self._ar[s]
         g = [min(max(float(x), ming), maxg) for x in greens]
         if tl:
