@@ -270,6 +270,7 @@ def run_episode(
                 run_cycle = actuator.run_cycle
                 next_decision = t
                 step = sc.step_length
+                t_ms, step_ms, end_ms = round(t * 1000), round(step * 1000), round(end * 1000)
                 last_bar = t
                 act = ctl.act
                 request = actuator.request
@@ -365,9 +366,13 @@ def run_episode(
                     n_steps = ceil((due - t) / step - 1e-6)
                     if n_steps < 1:
                         n_steps = 1
-                    target = round(t + n_steps * step, 6)
-                    if target > end:
-                        target = end
+                    # SUMO's clock counts milliseconds: whole ms in ints, one exact division
+                    # (the double nearest the time, as round(t + n * step, 6) gives, without
+                    # float.__round__'s decimal conversion)
+                    t_ms += n_steps * step_ms
+                    if t_ms > end_ms:
+                        t_ms = end_ms
+                    target = t_ms / 1000
                     w = perf()
                     k = cpu()
                     ctl_time += w - w_open

@@ -628,7 +628,8 @@ class SignalActuator:
         the timeline, so Python does not stop for it.  A later request re-arms or disarms it.
         """
         now, dt = self._now, self.step_length
-        ty = round(now + math.ceil((due - now) / dt - 1e-6) * dt, 6)  # the loop's next stop
+        # the loop's next stop: SUMO's clock counts whole milliseconds (``experiments.episode``)
+        ty = (round(now * 1000) + math.ceil((due - now) / dt - 1e-6) * round(dt * 1000)) / 1000
         cur = self._stage[s]
         _, ys, rs = self._plan[s][cur][nxt]
         if ys:

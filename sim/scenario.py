@@ -204,6 +204,8 @@ def scenario_from_toml(path: Path, network: str | None = None) -> Scenario:
     step = data.get("step_length", 1.0)
     if isinstance(step, bool) or not isinstance(step, int | float) or not 0 < step <= 10:
         raise WulinError(f"{path}: field 'step_length' must be in (0, 10] seconds, got {step!r}")
+    if abs(step * 1000 - round(step * 1000)) > 1e-6:  # SUMO's clock counts milliseconds
+        raise WulinError(f"{path}: field 'step_length' must be whole milliseconds, got {step!r}")
     desc = data.get("description", "")
     if not isinstance(desc, str):
         raise WulinError(f"{path}: field 'description' must be a string")

@@ -60,6 +60,7 @@ def test_good_toml_and_defaults(tmp_path: Path) -> None:
         (GOOD.replace("warmup = 300", "warmup = -5"), "field 'warmup'"),
         (GOOD.replace("warmup = 300", "warmup = 4000"), "field 'warmup'"),
         (GOOD + "step_length = 0\n", "field 'step_length'"),
+        (GOOD + "step_length = 0.0005\n", "field 'step_length' must be whole milliseconds"),
         (GOOD + "scale = -1\n", "field 'scale'"),
         (GOOD + "colour = 'red'\n", "unknown field(s) colour"),
     ],
