@@ -791,7 +791,9 @@ class OnlineWebsterController(ControllerBase):
         """
         lim = time + 1e-9
         out = []
-        for s in [s for s, b in enumerate(self.boundary) if b <= lim]:
+        for s, b in enumerate(self.boundary):  # (a plain loop: no comprehension frame)
+            if b > lim:
+                continue
             if math.isnan(self.cycle_start[s]):  # first call: start counting
                 lo, hi = self._lanes[s]
                 self.counts_at[lo:hi] = self._read_counts(s)[lo:hi]

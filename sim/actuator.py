@@ -187,10 +187,10 @@ class SignalActuator:
         self._cyc: list[bool] = [False] * n  # a cycle-only program is installed (run_cycle)
         # per signal, (template key, variable durations) of the cycle program SUMO holds now
         self._sent: list[Any] = [None] * n
-        self._cycle_tpl: list[dict[Any, Any]] = [{} for _ in range(n)]
         self._timeline: list[list[tuple[float, float, float, int, int, str, str]]] = []
         self._booked: set[int] = set()
-        self._cycle_tpl: list[dict[tuple[int, bool], Any]] = []
+        # per signal, (stage shown, prefix) -> the cycle program's Logic and variable phases
+        self._cycle_tpl: list[dict[tuple[int, bool], Any]] = [{} for _ in range(n)]
 
     # ------------------------------------------------------------------ public views
     @property
@@ -785,124 +785,144 @@ class SignalActuator:
             if self._armed[s]:  # a request armed and not begun: the cycle replaces it
                 self._disarm(s)
                 self._pending[s] = -1
+            if tl:
+                raise WulinError(f"run_cycle: signal {self._ids[s]!r} has not reached the last "
+                                 f"green of its running cycle (call at the time run_cycle "
+                                 f"returned)")
         ming, maxg, yel, ar = self._ming[s], self._maxg[s], self._yel[s], self._ar[s]
-        g = [min(max(float(x), ming), maxg) for x in greens]
-        if tl:
-            raise WulinError(f"run_cycle: signal {self._ids[s]!r} has not reached the last green "
-                             f"of its running cycle (call at the time run_cycle returned)")
         cur = self._stage[s]
-        t = max(now, self._tg[s] + (ming if cur != 0 else 0.0))
-        # the program holds this cycle's phases only (a third of base + cycle on Wulin, so
-        # setProgramLogic converts a third as many): prefix, greens and clearances in cycle
-        # order, then the last stage's green held; ``hold_last`` (-1) marks the phases that
-        # lead to it until its index is known
-        first = 0
+        t = self._tg[s] + (ming if cur != 0 else 0.0)
+        if t < now:
+            t = now
         prefix = t > lim  # the current green first runs out its minimum
-        # the cycle's phases: (duration, state, next) with durations None for the variable
-        # ones (prefix and greens, filled from ``durs``); built once per (stage, prefix)
         key = (cur, prefix)
-        tpl = self._cycle_tpl[s].get(key)
-        build = tpl is None
-        spec_ph: list[tuple[float | None, str, int]] = []
-        durs: list[float] = []
+        # the variable durations (prefix, then every green but the held last one) and the
+        # changes to book, in cycle order; SUMO ends each phase at the first step at or after
+        # its end, and so do the booked times
+        durs: list[float] = [t - now] if prefix else []
         booked: list[tuple[float, float, float, int, int, str, str]] = []
-        if prefix:
-            durs.append(t - now)
-            if build:
-                spec_ph.append((None, self._stages[s][cur], first + 1))
         end = t
         origin, dt, ceil = self._origin, self.step_length, math.ceil
-        hold_last = -1  # the cycle program's held last green, appended after the loop
+        plan = self._plan[s]
+        last = k_n - 1
         for k in range(k_n):
-            _, ys, rs = self._plan[s][cur][k]
+            gk = float(greens[k])
+            gk = ming if gk < ming else maxg if gk > maxg else gk
+            _, ys, rs = plan[cur][k]
             if k == cur:  # stage 0 is shown (first cycle): its green just goes on
-                ty = tr = tg = end
-            elif ys:  # SUMO ends each phase at the first step at or after its end
+                tg = end
+            else:
                 ty = end
-                tr = origin + ceil((ty + yel - origin) / dt - 1e-6) * dt
-                tg = origin + ceil((tr + ar - origin) / dt - 1e-6) * dt if ar > 0 else tr
+                if ys:  # some links lose green: yellow (and all-red) first
+                    tr = origin + ceil((ty + yel - origin) / dt - 1e-6) * dt
+                    tg = origin + ceil((tr + ar - origin) / dt - 1e-6) * dt if ar > 0 else tr
+                else:  # only adds green links: the new green at once
+                    tr = tg = ty
                 booked.append((ty, tr, tg, cur, k, ys, rs))
-                if build:  # the new green: appended after the clearance, or the held last
-                    n_clear = 2 if ar > 0 else 1
-                    g_idx = hold_last if k == k_n - 1 else first + len(spec_ph) + n_clear
-                    if ar > 0:
-                        spec_ph.append((yel, ys, first + len(spec_ph) + 1))
-                        spec_ph.append((ar, rs, g_idx))
-                    else:
-                        spec_ph.append((yel, ys, g_idx))
-            else:  # only adds green links: the new green at once
-                ty = tr = tg = end
-                booked.append((ty, tr, tg, cur, k, ys, rs))
-            end = origin + ceil((tg + g[k] - origin) / dt - 1e-6) * dt
-            if k < k_n - 1:
-                durs.append(g[k])
-                if build:
-                    # after this green: the next change's first clearance phase (appended
-                    # right after it), or the held last green when that change needs none
-                    after = first + len(spec_ph) + 1
-                    if not self._plan[s][k][k + 1][1] and k + 1 == k_n - 1:
-                        after = hold_last
-                    spec_ph.append((None, self._stages[s][k], after))
+            end = origin + ceil((tg + gk - origin) / dt - 1e-6) * dt
+            if k < last:
+                durs.append(gk)
             cur = k
         self._pending[s] = -1
-        if build and not spec_ph:  # one stage, shown: nothing for SUMO to run
-            logic = None
-        elif build:
-            tlc = self.sim.conn.trafficlight
-            it = iter(durs)
-            extra = []
-            i_hold = len(spec_ph)
-            for d, state, nxt in spec_ph:
-                # the variable phases leave minDur and maxDur unset (-1): a static program
-                # runs on ``duration`` alone, so later cycles set that one field per phase
-                d_min = -1.0 if d is None else d
-                d = next(it) if d is None else d
-                extra.append(tlc.Phase(d, state, d_min, d_min,
-                                       (i_hold if nxt == hold_last else nxt,)))
-            hold = 1e7  # as in the base program: the last green lasts until the next call
-            extra.append(tlc.Phase(hold, self._stages[s][k_n - 1], hold, hold))
-            logic = tlc.Logic("wulin-actuator", 0, first, extra)
-            # the Logic's phases are shared with SUMO's converter: later cycles of the same
-            # shape only set the variable durations in place (building a Logic of ~50 phases
-            # costs ~0.3 ms, setting a duration ~0.1 µs)
-            proxies = getattr(logic, "phases", None)
-            if extra and proxies is not None:
-                var = [proxies[first + i] for i, (d, _, _) in enumerate(spec_ph) if d is None]
+        tpl = self._cycle_tpl[s].get(key)
+        if tpl is None:
+            logic, var = self._cycle_template(s, key, durs)
+            if var is not None:  # (test fakes' Logic objects keep no phases to reuse)
                 self._cycle_tpl[s][key] = (logic, var)
         elif self._cyc[s] and self._sent[s] == (key, durs):
             # SUMO holds this very program (same shape, same greens: Webster's whole-second
             # greens often repeat): restarting it at its first phase is all it takes
             logic = None
-            self._set_phase(self._ids[s], first)
+            self._set_phase(self._ids[s], 0)
             self.writes += 1
-        else:
-            logic, var = tpl  # type: ignore[misc]
+        else:  # the Logic's phases are SUMO's own objects: set the durations in place
+            logic, var = tpl
             for ph, d in zip(var, durs, strict=True):
                 ph.duration = d
         if logic is not None:
             self.sim.conn.trafficlight.setProgramLogic(self._ids[s], logic)
-            self._set_phase(self._ids[s], first)  # restarts the phase timer now
+            self._set_phase(self._ids[s], 0)  # restarts the phase timer now
             self._cyc[s] = True
             self._sent[s] = (key, durs)
             self.writes += 2
         # book: changes that begin now apply at once, later ones when SUMO reaches them
-        last_tg = booked[-1][2] if booked else self._tg[s]
-        for ch in booked:
-            if self.record:
-                ty, tr, tg, old, new, ys, rs = ch
-                stg = self._stages[s][new]
+        if self.record:
+            stages = self._stages[s]
+            for ty, tr, tg, old, new, ys, rs in booked:
+                stg = stages[new]
                 if ys:
                     self._future.append((ty, s, ys))
                     if rs != ys:
                         self._future.append((tr, s, rs))
-                if stg != (rs if ys else self._stages[s][old]):
+                if stg != (rs if ys else stages[old]):
                     self._future.append((tg, s, stg))
-        tl.extend(booked)
-        if tl:
+        if booked:
+            tl.extend(booked)
             self._booked.add(s)
             self._sync_one(s, lim)
+            last_tg = booked[-1][2]
+        else:
+            last_tg = self._tg[s]
         if self.record:
             self._flush(now)
         self._need[s] = last_tg + maxg if k_n > 1 else math.inf
         self.next_event = min(self._need)
         return end
+
+    def _cycle_template(self, s: int, key: tuple[int, bool], durs: list[float]
+                        ) -> tuple[Any, list[Any] | None]:
+        """Signal ``s``'s cycle program for ``key`` = (stage shown, prefix), built once.
+
+        The program holds this cycle's phases only (a third of base + cycle on Wulin, so
+        setProgramLogic converts a third as many): the prefix (the shown green running out its
+        minimum), then each green and the clearance after it in cycle order, then the last
+        stage's green held.  Returns the Logic (``None`` when there is nothing for SUMO to run:
+        one stage, shown) and its variable phases (prefix and greens), whose durations later
+        cycles of the same shape set in place (building a Logic costs ~0.3 ms, setting a
+        duration ~0.1 µs); ``None`` for them when the Logic keeps no phase objects.
+        """
+        cur, prefix = key
+        k_n = self._nst[s]
+        stages, plan = self._stages[s], self._plan[s]
+        yel, ar = self._yel[s], self._ar[s]
+        hold_last = -1  # marks the phases that lead to the held last green (index known later)
+        spec: list[tuple[float | None, str, int]] = []  # (duration or None: variable, state, next)
+        if prefix:
+            spec.append((None, stages[cur], 1))
+        for k in range(k_n):
+            ys, rs = plan[cur][k][1:]
+            if k != cur and ys:  # the clearance, then the new green (or the held last)
+                n_clear = 2 if ar > 0 else 1
+                g_idx = hold_last if k == k_n - 1 else len(spec) + n_clear
+                if ar > 0:
+                    spec.append((yel, ys, len(spec) + 1))
+                    spec.append((ar, rs, g_idx))
+                else:
+                    spec.append((yel, ys, g_idx))
+            if k < k_n - 1:
+                # after this green: the next change's first clearance phase (appended right
+                # after it), or the held last green when that change needs none
+                after = len(spec) + 1
+                if not plan[k][k + 1][1] and k + 1 == k_n - 1:
+                    after = hold_last
+                spec.append((None, stages[k], after))
+            cur = k
+        if not spec:
+            return None, []
+        tlc = self.sim.conn.trafficlight
+        it = iter(durs)
+        phases = []
+        i_hold = len(spec)
+        for d, state, nxt in spec:
+            # the variable phases leave minDur and maxDur unset (-1): a static program runs
+            # on ``duration`` alone, so later cycles set that one field per phase
+            d_min = -1.0 if d is None else d
+            d = next(it) if d is None else d
+            phases.append(tlc.Phase(d, state, d_min, d_min, (i_hold if nxt == hold_last else nxt,)))
+        hold = 1e7  # as in the base program: the last green lasts until the next call
+        phases.append(tlc.Phase(hold, stages[k_n - 1], hold, hold))
+        logic = tlc.Logic("wulin-actuator", 0, 0, phases)
+        proxies = getattr(logic, "phases", None)
+        if proxies is None:
+            return logic, None
+        return logic, [proxies[i] for i, (d, _, _) in enumerate(spec) if d is None]
