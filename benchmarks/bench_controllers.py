@@ -153,7 +153,9 @@ def episode_shares(names: list[str], scenarios: list[str], seed: int, repeat: in
         rows = []
         runs = [(name, k) for k in range(repeat) for name in names]  # interleaved: load drifts
         results: dict[str, list] = {name: [] for name in names}
-        for name, _ in track(runs, description=f"{esc.id} episodes", transient=True):
+        # no refresh thread: it would take the GIL while an episode is being timed
+        for name, _ in track(runs, description=f"{esc.id} episodes", transient=True,
+                             auto_refresh=False):
             results[name].append(run_episode(esc, name, seed=seed))
         for name in names:
             rs = results[name]
