@@ -29,11 +29,21 @@ change is booked whole and the views derive mode, stage and stage time from thos
 ends of clearances cost no Python at all.  The per-decision path calls no numpy function
 (each costs several µs there: the loop's Python runs between SUMO steps that evict caches).
 
+Armed changes (``sumo_clearance`` mode): a request that must wait for minimum green does not
+make Python stop when the minimum is served.  The base program holds, per stage pair (i, j),
+a copy of green i whose ``next`` is the change to j; the request switches the green shown to
+that copy (same state, so vehicles see nothing) with the rest of the minimum as its duration,
+and books the change at the step where the loop would have stopped.  SUMO then begins it on
+its own; a later request re-arms it (another target) or disarms it (the current stage asked
+again: the plain green goes on).  ``tests/test_actuator.py`` replays every SUMO call as a
+static program and checks the states shown against the reference mode's, step by step.
+
 Whole cycles (``sumo_clearance`` mode): :meth:`run_cycle` hands SUMO a signal's next cycle
 (every stage in order with its green, the clearances between them) as a program holding only
 that cycle's phases (the base program's clearance pairs for every stage pair are not re-sent;
-a stage change outside a cycle re-sends the base program first), so a controller that plans a cycle at a time (webster-online) costs Python
-one stop per cycle per signal instead of one per stage.  The same rules hold: greens are
+a stage change outside a cycle re-sends the base program first), so a controller that plans
+a cycle at a time (webster-online) costs Python one stop per cycle per signal instead of one
+per stage.  The same rules hold: greens are
 clipped to minimum and maximum green, every change runs the same yellow and all-red phases;
 the cycle's changes are booked at once and the views follow them on the clock.
 """
