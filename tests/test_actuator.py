@@ -299,20 +299,23 @@ def test_bad_requests_and_parameters(layout) -> None:
         SignalActuator(FakeSim(), layout, yellow=[3.0, 3.0])
 
 
+@pytest.mark.parametrize("min_green,every", [(5.0, 5), (12.0, 3)])
 @pytest.mark.parametrize("sumo_clearance", [False, True])
-def test_drives_sumo(tiny_scenario, sumo_clearance) -> None:
+def test_drives_sumo(tiny_scenario, sumo_clearance, min_green, every) -> None:
     """In SUMO, during every step the signals show the states the actuator emitted before it
-    (written, or switched by the program SUMO runs), and both modes give the same traffic."""
+    (written, or switched by the program SUMO runs), and both modes give the same traffic.
+    Requests every 3 s against a 12 s minimum green arm, re-arm and disarm changes."""
     from sim.simulation import Simulation
 
     lay = DistrictLayout.from_specs(load_signal_specs(tiny_scenario.net_file))
     with Simulation(tiny_scenario, seed=3) as sim:
-        act = SignalActuator(sim, lay, record=True, sumo_clearance=sumo_clearance)
+        act = SignalActuator(sim, lay, record=True, sumo_clearance=sumo_clearance,
+                             min_green=min_green)
         act.reset()
         rng = np.random.default_rng(0)
         vehicles = []
         for step in range(200):
-            if step % 5 == 0:
+            if step % every == 0:
                 act.request(rng.integers(-1, lay.n_stages).astype(np.int32))
             expected = act.states  # what vehicles see during the next step
             sim.step()
@@ -321,12 +324,13 @@ def test_drives_sumo(tiny_scenario, sumo_clearance) -> None:
             act.tick()
             vehicles.append(sim.conn.vehicle.getIDList())
     assert len(act.history) > lay.n_signals
-    _TRACES[sumo_clearance] = (sorted(act.history, key=lambda h: (h[0], h[1])), vehicles)
-    if len(_TRACES) == 2:
-        assert _TRACES[True] == _TRACES[False]
+    traces = _TRACES.setdefault((min_green, every), {})
+    traces[sumo_clearance] = (sorted(act.history, key=lambda h: (h[0], h[1])), vehicles)
+    if len(traces) == 2:
+        assert traces[True] == traces[False]
 
 
-_TRACES: dict[bool, object] = {}
+_TRACES: dict[tuple[float, int], dict[bool, object]] = {}
 
 
 @pytest.mark.parametrize("yellow,all_red", [(3.0, 2.0), (4.0, 1.0), (3.0, 0.0)])
