@@ -742,6 +742,7 @@ class OnlineWebsterController(ControllerBase):
         self.counts = np.zeros(layout.n_in)
         self.counts_at = np.zeros(layout.n_in)
         self.flow = np.full(layout.n_in, math.nan)
+        self._counts_checked: np.ndarray | None = None
         self._greens_buf = np.zeros(max(spec.n_stages for spec in layout.specs) if n else 1)
         self._kernel = kernels.entry_point(kernels.jitted("webster_online"), self._kernel_args(
             0, 1.0, self.counts, 0.0))
@@ -774,6 +775,11 @@ class OnlineWebsterController(ControllerBase):
 
     def _recompute(self, s: int, elapsed: float) -> None:
         counts = self._read_counts(s)
+        if counts is not self._counts_checked:  # the compiled call takes float64 exactly
+            fixed = np.ascontiguousarray(counts, dtype=np.float64)
+            if fixed is counts:
+                self._counts_checked = counts
+            counts = fixed
         c = self._kernel(*self._kernel_args(s, float(elapsed), counts, self._clearance_l[s]))
         self.greens[s] = self._greens_buf[:len(self.greens[s])].tolist()
         self.cycles.append((elapsed, c))

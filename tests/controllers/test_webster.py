@@ -92,8 +92,8 @@ def test_online_controller_recomputes_from_counted_flows(grid_scenario) -> None:
     ctl = OnlineWebsterController(smoothing=0.3)
     ctl.reset(lay, 0)
 
-    class Loops:  # cumulative stop-line counts, as sim.detectors.LaneCounter gives them
-        counts = np.zeros(lay.n_in)
+    class Loops:  # cumulative stop-line counts (float32 here: the controller converts)
+        counts = np.zeros(lay.n_in, np.float32)
 
         def read(self, lanes=None):  # noqa: ANN001, ANN202
             return self.counts
@@ -112,7 +112,7 @@ def test_online_controller_recomputes_from_counted_flows(grid_scenario) -> None:
             ctl.cycle_booked(s, t)
         planned = dict(ctl.plan_cycles(t))
         for i in range(lay.n_in):
-            measured = (loops.counts[i] - before[i]) * 3600.0 / length
+            measured = (float(loops.counts[i]) - float(before[i])) * 3600.0 / length
             flow[i] = measured if np.isnan(flow[i]) else 0.3 * measured + (1 - 0.3) * flow[i]
         for s, spec in enumerate(lay.specs):
             sl = lay.signal_slice(s)
