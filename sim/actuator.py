@@ -43,9 +43,9 @@ Whole cycles (``sumo_clearance`` mode): :meth:`run_cycle` hands SUMO a signal's 
 that cycle's phases (the base program's clearance pairs for every stage pair are not re-sent;
 a stage change outside a cycle re-sends the base program first), so a controller that plans
 a cycle at a time (webster-online) costs Python one stop per cycle per signal instead of one
-per stage.  The same rules hold: greens are
-clipped to minimum and maximum green, every change runs the same yellow and all-red phases;
-the cycle's changes are booked at once and the views follow them on the clock.
+per stage.  The same rules hold: greens are clipped to minimum and maximum green, every
+change runs the same yellow and all-red phases; the cycle's changes are booked at once and
+the views follow them on the clock.
 """
 
 from __future__ import annotations
