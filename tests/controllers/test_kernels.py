@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -63,3 +68,16 @@ def test_max_pressure_picks_the_loaded_stage(layout) -> None:
     assert kernels.max_pressure_reference(layout, st_).tolist() == [1] * layout.n_signals
     st_.stage[:] = 1  # already serving it: keep
     assert kernels.max_pressure_reference(layout, st_).tolist() == [-1] * layout.n_signals
+
+
+@pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1", reason="already without JIT")
+def test_kernel_tests_pass_without_jit() -> None:
+    """The kernel tests again with ``NUMBA_DISABLE_JIT=1``: the same loops run as Python."""
+    here = Path(__file__)
+    tests = [str(here), f"{here.with_name('test_webster.py')}::test_online_kernel_equals_webster_timing",
+             f"{here.with_name('test_webster.py')}::test_online_controller_recomputes_from_counted_flows"]
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests],
+                         env={**os.environ, "NUMBA_DISABLE_JIT": "1"}, cwd=REPO,
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert "5 passed" in run.stdout, run.stdout[-500:]  # (this test skips itself there)
