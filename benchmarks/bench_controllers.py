@@ -59,7 +59,8 @@ def bench_decisions(layout, repeat: int) -> list[tuple[str, float, float, float]
     out = np.empty(layout.n_signals, np.int32)
     lay = layout
     mp_args = (st.count, st.out_count, lay.mov_ptr, lay.mov_in, lay.mov_out, lay.mov_link, w_in,
-               w_out, lay.stage_green, lay.n_stages, st.stage, st.in_transition, out)
+               w_out, lay.stage_green, lay.n_stages, st.stage, st.in_transition,
+               np.zeros(lay.stage_green.shape[:2]), 5.0, float("inf"), out)
     mp_jit = kernels.jitted("max_pressure")
     rows = [("max-pressure",
              _time(lambda: mp_jit(*mp_args), repeat),

@@ -38,36 +38,57 @@ def max_pressure_loop(
     n_stages: np.ndarray,     # int32 [n_sig]
     stage: np.ndarray,        # int32 [n_sig] current stage
     in_transition: np.ndarray,  # bool [n_sig]
+    waited: np.ndarray,       # float64 [n_sig, max_stages] s since each stage was green (updated)
+    dt: float,                # seconds since the previous call
+    max_red: float,           # a stage with vehicles red this long goes first (inf: never)
     out: np.ndarray,          # int32 [n_sig] decision (written)
 ) -> None:
     """Varaiya's max-pressure: serve the stage with the largest sum of movement pressures.
 
     Movement pressure = vehicles upstream (in-lane count shared among the lane's movements)
     minus vehicles downstream (out-lane count shared among the movements feeding it).
-    Ties keep the current stage; signals in transition keep their request (-1).
+    Ties keep the current stage; signals in transition keep their request (-1).  With a finite
+    ``max_red``, a stage whose movements have vehicles waiting and that has not been green
+    for ``max_red`` seconds is served first (the longest-waiting such stage): pure pressure
+    can hold a lightly used stage, a protected left turn say, at red indefinitely.
     """
     n_sig = n_stages.shape[0]
     pressure = np.zeros(stage_green.shape[1], dtype=np.float64)
+    demand = np.zeros(stage_green.shape[1], dtype=np.float64)
     for s in range(n_sig):
+        ns = n_stages[s]
+        cur = stage[s]
+        for k in range(ns):
+            if k == cur and not in_transition[s]:
+                waited[s, k] = 0.0
+            else:
+                waited[s, k] += dt
         if in_transition[s]:
             out[s] = -1
             continue
-        ns = n_stages[s]
         for k in range(ns):
             pressure[k] = 0.0
+            demand[k] = 0.0
         for m in range(mov_ptr[s], mov_ptr[s + 1]):
-            p = count[mov_in[m]] * w_in[m] - out_count[mov_out[m]] * w_out[m]
+            up = count[mov_in[m]] * w_in[m]
+            p = up - out_count[mov_out[m]] * w_out[m]
             link = mov_link[m]
             for k in range(ns):
                 if stage_green[s, k, link]:
                     pressure[k] += p
-        cur = stage[s]
+                    demand[k] += up
         best = cur
         best_p = pressure[cur]
         for k in range(ns):
             if pressure[k] > best_p + 1e-9:
                 best = k
                 best_p = pressure[k]
+        longest = -1.0
+        for k in range(ns):
+            if k != cur and demand[k] > 0.0 and waited[s, k] >= max_red \
+                    and waited[s, k] > longest:
+                best = k
+                longest = waited[s, k]
         out[s] = -1 if best == cur else best
 
 
@@ -78,11 +99,18 @@ def movement_weights(layout: DistrictLayout) -> tuple[np.ndarray, np.ndarray]:
     return 1.0 / fan_out[layout.mov_in], 1.0 / fan_in[layout.mov_out]
 
 
-def max_pressure_reference(layout: DistrictLayout, state: DistrictState) -> np.ndarray:
-    """Max-pressure decisions computed per signal from the specs (plain Python)."""
+def max_pressure_reference(layout: DistrictLayout, state: DistrictState,
+                           waited: np.ndarray | None = None, dt: float = 0.0,
+                           max_red: float = float("inf")) -> np.ndarray:
+    """Max-pressure decisions computed per signal from the specs (plain Python); ``waited``
+    (seconds since each stage was green, updated in place) and ``max_red`` as in the kernel."""
     out = np.full(layout.n_signals, -1, dtype=np.int32)
     in_pos = {lane: i for i, lane in enumerate(layout.in_lanes)}
     for s, spec in enumerate(layout.specs):
+        if waited is not None:
+            for k in range(spec.n_stages):
+                green_now = k == int(state.stage[s]) and not state.in_transition[s]
+                waited[s, k] = 0.0 if green_now else waited[s, k] + dt
         if state.in_transition[s]:
             continue
         lo, hi = int(layout.out_ptr[s]), int(layout.out_ptr[s + 1])
@@ -93,19 +121,26 @@ def max_pressure_reference(layout: DistrictLayout, state: DistrictState) -> np.n
         for mv in spec.movements:
             fan_out[mv.in_lane] = fan_out.get(mv.in_lane, 0) + 1
             fan_in[mv.out_lane] = fan_in.get(mv.out_lane, 0) + 1
-        pressures = []
+        pressures, demands = [], []
         for k in range(spec.n_stages):
-            total = 0.0
+            total = upstream = 0.0
             for i in spec.stage_links(k):
                 mv = spec.movements[i]
+                upstream += float(state.count[lane_i[mv.in_lane]]) / fan_out[mv.in_lane]
                 total += float(state.count[lane_i[mv.in_lane]]) / fan_out[mv.in_lane]
                 total -= float(state.out_count[out_pos[mv.out_lane]]) / fan_in[mv.out_lane]
             pressures.append(total)
+            demands.append(upstream)
         cur = int(state.stage[s])
         best = cur
         for k in range(spec.n_stages):
             if pressures[k] > pressures[best] + 1e-9:
                 best = k
+        if waited is not None:  # the longest-waiting stage with vehicles, red >= max_red
+            starved = [k for k in range(spec.n_stages)
+                       if k != cur and demands[k] > 0 and waited[s, k] >= max_red]
+            if starved:
+                best = max(starved, key=lambda k: (waited[s, k], -k))
         if best != cur:
             out[s] = best
     return out

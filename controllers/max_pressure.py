@@ -2,11 +2,14 @@
 
 Every ``decision_interval`` seconds each signal is asked to serve the stage whose green
 movements have the largest total pressure (vehicles upstream minus vehicles downstream).  The
-actuator enforces minimum green, yellow and all-red, so the controller itself is stateless.
+actuator enforces minimum green, yellow and all-red.  Pure pressure can hold a lightly used
+stage (a protected left turn, say) at red until SUMO teleports its vehicles; ``max_red``
+serves such a stage, when it has vehicles waiting, once it has been red that long.
 """
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -27,6 +30,8 @@ class MaxPressureController(ControllerBase):
         max_green: Maximum green passed to the actuator, seconds.
         yellow: Yellow seconds.
         all_red: All-red seconds.
+        max_red: A stage with vehicles on its movements that has not been green for this many
+            seconds is served first (the longest-waiting one); ``None``: pure max-pressure.
         use_numba: Use the compiled kernel (False runs the same loop as plain Python).
     """
 
@@ -34,10 +39,13 @@ class MaxPressureController(ControllerBase):
 
     def __init__(self, decision_interval: float = 5.0, min_green: float = 10.0,
                  max_green: float = 60.0, yellow: float = 3.0, all_red: float = 2.0,
-                 use_numba: bool = True) -> None:
+                 max_red: float | None = None, use_numba: bool = True) -> None:
         if not decision_interval > 0:
             raise WulinError(f"max-pressure: decision_interval must be > 0, got {decision_interval}")
+        if max_red is not None and not max_red > 0:
+            raise WulinError(f"max-pressure: max_red must be > 0 seconds (or None), got {max_red}")
         self.decision_interval = float(decision_interval)
+        self.max_red = math.inf if max_red is None else float(max_red)
         self.actuator_params = {"min_green": min_green, "max_green": max_green,
                                 "yellow": yellow, "all_red": all_red}
         self.use_numba = use_numba
@@ -49,6 +57,8 @@ class MaxPressureController(ControllerBase):
         self._w_in, self._w_out = kernels.movement_weights(layout)
         self._kernel = kernels.jitted("max_pressure") if self.use_numba else kernels.max_pressure_loop
         self._out = np.full(layout.n_signals, -1, dtype=np.int32)
+        # seconds since each stage was green, counted at decisions (for ``max_red``)
+        self._waited = np.zeros(layout.stage_green.shape[:2], dtype=np.float64)
         # the layout's arrays, bound once: act() runs at every decision, between SUMO steps
         # that evict Python's caches, where every attribute lookup costs
         self._fixed = (layout.mov_ptr, layout.mov_in, layout.mov_out, layout.mov_link,
@@ -62,7 +72,7 @@ class MaxPressureController(ControllerBase):
         from controllers import kernels
 
         args = (state.count, state.out_count, *self._fixed, state.stage, state.in_transition,
-                self._out)
+                self._waited, self.decision_interval, self.max_red, self._out)
         self._call = kernels.entry_point(self._kernel, args)
         self._args = args
         return args

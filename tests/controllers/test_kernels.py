@@ -25,16 +25,22 @@ def layout() -> DistrictLayout:
 
 
 @settings(max_examples=50, deadline=None)
-@given(seed=st.integers(0, 2**31 - 1))
-def test_max_pressure_kernel_equals_reference(layout, seed) -> None:
-    st_ = random_states(layout, 1, seed=seed)[0]
+@given(seed=st.integers(0, 2**31 - 1), max_red=st.sampled_from([float("inf"), 10.0, 30.0]))
+def test_max_pressure_kernel_equals_reference(layout, seed, max_red) -> None:
     w_in, w_out = kernels.movement_weights(layout)
     out = np.empty(layout.n_signals, np.int32)
-    kernels.jitted("max_pressure")(
-        st_.count, st_.out_count, layout.mov_ptr, layout.mov_in, layout.mov_out, layout.mov_link,
-        w_in, w_out, layout.stage_green, layout.n_stages, st_.stage, st_.in_transition, out)
-    ref = kernels.max_pressure_reference(layout, st_)
-    assert out.tolist() == ref.tolist()
+    k_waited = np.zeros(layout.stage_green.shape[:2])
+    r_waited = k_waited.copy()
+    for st_ in random_states(layout, 8, seed=seed):  # waited builds up over the calls
+        kernels.jitted("max_pressure")(
+            st_.count, st_.out_count, layout.mov_ptr, layout.mov_in, layout.mov_out,
+            layout.mov_link, w_in, w_out, layout.stage_green, layout.n_stages, st_.stage,
+            st_.in_transition, k_waited, 5.0, max_red, out)
+        ref = kernels.max_pressure_reference(layout, st_, r_waited, 5.0, max_red)
+        assert out.tolist() == ref.tolist()
+        assert k_waited.tolist() == r_waited.tolist()
+    if max_red == float("inf"):  # no guard: the stateless reference says the same
+        assert out.tolist() == kernels.max_pressure_reference(layout, st_).tolist()
 
 
 @settings(max_examples=30, deadline=None)
@@ -68,6 +74,14 @@ def test_max_pressure_picks_the_loaded_stage(layout) -> None:
     assert kernels.max_pressure_reference(layout, st_).tolist() == [1] * layout.n_signals
     st_.stage[:] = 1  # already serving it: keep
     assert kernels.max_pressure_reference(layout, st_).tolist() == [-1] * layout.n_signals
+    # stage 0 (vehicles on it too) has been red for 120 s: with max_red 90 it goes first
+    st_.count[lane_stage[:, 0] & ~lane_stage[:, 1]] = 1
+    waited = np.zeros(layout.stage_green.shape[:2])
+    waited[:, 0] = 120.0
+    got = kernels.max_pressure_reference(layout, st_, waited.copy(), 5.0, 90.0)
+    assert got.tolist() == [0] * layout.n_signals
+    assert kernels.max_pressure_reference(layout, st_, waited, 5.0, 200.0).tolist() == \
+        [-1] * layout.n_signals
 
 
 @pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1", reason="already without JIT")
