@@ -91,12 +91,14 @@ class SignalActuator:
         record: Keep every emitted state in :attr:`history` as ``(time, signal, state)``.
         sumo_clearance: Let SUMO run each clearance itself: at :meth:`reset` every signal
             gets one program holding its green stages and, per stage change, a yellow and an
-            all-red phase whose ``next`` leads to the new green; a change is then one
-            ``setPhase`` call, and the end of a yellow or all-red needs no call, no stop and
-            no Python (the whole change is booked when it begins; :attr:`history` receives
-            the all-red and green entries once :meth:`tick` has reached their times).
-            Vehicles see exactly the states of the default mode, which writes every state
-            with ``setRedYellowGreenState``.  Needs ``trafficlight.setProgramLogic``.
+            all-red phase whose ``next`` leads to the new green, and per stage pair a copy of
+            the green leading to that change; a change is then one ``setPhase`` call (two,
+            with ``setPhaseDuration``, when it is armed to begin at the end of minimum
+            green), and the end of a yellow, an all-red or an armed minimum green needs no
+            stop and no Python (the whole change is booked; :attr:`history` receives its
+            entries once :meth:`tick` has reached their times).  Vehicles see exactly the
+            states of the default mode, which writes every state with
+            ``setRedYellowGreenState``.  Needs ``trafficlight.setProgramLogic``.
         step_length: SUMO's step, seconds (``sim.scenario.step_length`` by default): SUMO
             ends a phase at the first step at or after its end, and so does the booking.
 
@@ -105,7 +107,8 @@ class SignalActuator:
         writes: Number of SUMO signal calls made (state writes or phase switches).
         next_event: Earliest time the actuator must act (``inf`` when none): advance SUMO to
             here.  Every event by default; with ``sumo_clearance`` only the ends of greens
-            (a stage change starting), since SUMO ends clearances itself.  A plain attribute,
+            that Python must begin (maximum green, a change queued during a transition or a
+            cycle), since SUMO ends clearances and armed greens itself.  A plain attribute,
             kept up to date by :meth:`request` and :meth:`tick`: loops read it every step.
     """
 
