@@ -4,8 +4,9 @@ This is the one ``deploy`` module that imports the simulator (it is exempt from 
 rule, and nothing else in ``deploy`` imports it).  What a controller runs is read from the
 controller's own objects (:meth:`ControllerEmulator.active_plan`), turned into a SUMO program
 with :meth:`TimingPlan.sumo_phases` and loaded into the running simulation, so the simulation
-shows what was deployed, not what was meant to be.  The new program starts at its first
-stage when it is loaded (the controller's offset is not reproduced in SUMO).
+shows what was deployed, not what was meant to be.  A loaded program starts where its offset
+puts it at that time of day (an instant jump; a field controller transitions over a cycle or
+two), so SUMO shows the signal as it would run had the plan been its tlLogic from the start.
 
 Usage::
 
@@ -72,8 +73,28 @@ class SumoBridge:
             import traci
 
             logic_cls, phase_cls = traci.trafficlight.Logic, traci.trafficlight.Phase
-        phases = [phase_cls(dur, state, dur, dur, (), name) for dur, state, name in plan.sumo_phases()]
+        spec = plan.sumo_phases()
+        phases = [phase_cls(dur, state, dur, dur, (), name) for dur, state, name in spec]
         program = f"{PROGRAM_ID}-{plan.short_hash}"
         self.sim._call(lambda: tl.setProgramLogic(sid, logic_cls(program, 0, 0, phases)))
         self.sim._call(lambda: tl.setProgram(sid, program))
+        # run it where its offset puts it now: stage 0's green starts at time-of-day offset
+        # (mod the cycle), as when SUMO runs the plan's tlLogic from the start.  Between steps
+        # SUMO shows the phase of the step just done (switches happen as a step begins), so
+        # the phase set is the one of ``time - step`` and it ends one step early
+        dt = self.sim.scenario.step_length
+        k, left = phase_at(spec, self.sim.time - dt - plan.offset)
+        self.sim._call(lambda: tl.setPhase(sid, k))
+        self.sim._call(lambda: tl.setPhaseDuration(sid, left - dt))
         self.loaded[sid] = plan.plan_hash()
+
+
+def phase_at(phases: list[tuple[float, str, str]], t: float) -> tuple[int, float]:
+    """``(index, seconds left)`` of the phase running ``t`` seconds into the cycle (mod it)."""
+    cycle = sum(d for d, _, _ in phases)
+    pos = t % cycle if cycle > 0 else 0.0
+    for k, (d, _, _) in enumerate(phases):
+        if pos < d:
+            return k, d - pos
+        pos -= d
+    return 0, phases[0][0]  # (float rounding at the cycle's end)

@@ -52,3 +52,41 @@ def test_deployed_plan_drives_the_sumo_signal() -> None:
             assert abs(sum(greens) - 2 * new.stages[0].green) <= 2
     finally:
         emu.stop()
+
+
+@pytest.mark.parametrize("offset", [0.0, 7.0, 61.0])
+def test_loaded_plan_keeps_its_offset(tmp_path, offset) -> None:
+    """A plan loaded mid-run shows, step by step, what SUMO shows when the same plan is its
+    tlLogic from the start (SUMO applying the offset itself)."""
+    pytest.importorskip("libsumo")
+    from types import SimpleNamespace
+
+    from deploy.sumo_bridge import SumoBridge
+    from sim.scenario import load_scenario
+    from sim.simulation import Simulation
+
+    plan = make_plan(greens=(45, 28), offset=offset)
+    add = tmp_path / "plan.add.xml"
+    add.write_text("<additional>\n" + plan.to_tllogic("ref") + "\n</additional>\n")
+    sc = load_scenario("grid-am-v1")
+    t_load = sc.begin + 113.0  # mid-cycle, not a multiple of anything in the plan
+
+    def states(sim, bridge_at=None):  # noqa: ANN001, ANN202
+        out = []
+        while sim.time < t_load + 2 * plan.cycle:
+            if bridge_at is not None and sim.time >= bridge_at:
+                stub = SimpleNamespace(profile=SimpleNamespace(signal_id="B1"),
+                                       active_plan=lambda: plan, on_pattern_change=None)
+                SumoBridge(sim, [stub])  # type: ignore[list-item]
+                bridge_at = None
+            if sim.time >= t_load:
+                out.append(sim.conn.trafficlight.getRedYellowGreenState("B1"))
+            sim.step()
+        return out
+
+    with Simulation(sc, seed=1, additional_files=[add]) as sim:
+        want = states(sim)
+    with Simulation(sc, seed=1) as sim:
+        sim.step_until(t_load)
+        got = states(sim, bridge_at=t_load)
+    assert got == want
