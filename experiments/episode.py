@@ -219,14 +219,27 @@ def run_episode(
         try:
             if native:
                 chunk = di if (hooks or observers) else max(di, 60.0)
+                # hooks that say when their next event is due (EventHook.next_time) are also
+                # called then, so closures and incidents start on time, not at the next chunk
+                # (observers keep the regular chunks)
+                hook_times = [h.next_time for h in hooks if hasattr(h, "next_time")]
+                regular = t + chunk
                 while t < end - 1e-9:
+                    target = min(regular, end)
+                    for next_time in hook_times:
+                        due = next_time(t)
+                        if due < target:
+                            target = due
                     s0, k0 = perf(), time.thread_time()
-                    sim.step_until(min(t + chunk, end))
+                    sim.step_until(target)
                     step_cpu += time.thread_time() - k0
                     step_time += perf() - s0
                     t = sim.time
                     for hook in hooks:
                         hook(sim, t)
+                    if t < regular - 1e-9 and t < end - 1e-9:
+                        continue  # an event's stop: the hooks only
+                    regular = t + chunk
                     if observers:
                         reader.read(into=state)
                         for obs in observers:

@@ -382,8 +382,8 @@ def build_report(exp_dir: Path | str, out: Path | None = None) -> Path:
                            f"<td>{_clock(e['ended']) if e['ended'] is not None else 'end'}</td></tr>")
     if ev_rows:
         parts.append("<h2>Events applied</h2><details><summary>when each closure, incident and "
-                     "failure really started and ended (first decision interval at or after the "
-                     "declared time)</summary><table><tr><th class=l>run</th><th class=l>event</th>"
+                     "failure really started and ended (SUMO-native controllers: the declared "
+                     "time; others: the first decision at or after it)</summary><table><tr><th class=l>run</th><th class=l>event</th>"
                      "<th class=l>target</th><th>started</th><th>ended</th></tr>"
                      + "".join(ev_rows) + "</table></details>")
     parts.append("</body></html>")

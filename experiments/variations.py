@@ -5,9 +5,10 @@
 * closures, incidents and signal failures become *hooks*: the episode loop calls
   ``hook(sim, time)`` at every decision interval, and each event starts at the first call at or
   after its ``at`` and ends at the first call at or after ``at + duration``.  The times an
-  event really started and ended are kept in :attr:`EventHook.log` (they differ from the
-  declared ones by at most one decision interval: 5 s for actuator-driven controllers, 60 s
-  for SUMO-native ones).
+  event really started and ended are kept in :attr:`EventHook.log`.  With SUMO-native
+  controllers the loop also stops at :meth:`EventHook.next_time`, so events start and end at
+  their declared times (to the step); with actuator-driven ones they differ by at most one
+  decision interval (5 s), because the loop calls hooks at decisions.
 
 The SUMO calls themselves live in :mod:`sim.variations`.
 """
@@ -69,6 +70,18 @@ class EventHook:
                 ev.ended = time
             elif ev.refresh is not None:
                 ev.refresh(sim)
+
+    def next_time(self, time: float) -> float:
+        """The next declared start or end after ``time`` (``inf`` when none): a loop that
+        calls the hook then too applies every event on time."""
+        out = float("inf")
+        for ev in self.events:
+            if ev.ended is not None:
+                continue
+            t = ev.start if ev.started is None else ev.end
+            if t is not None and time + 1e-9 < t < out:
+                out = t
+        return out
 
     @property
     def log(self) -> list[dict[str, Any]]:

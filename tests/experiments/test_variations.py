@@ -124,3 +124,20 @@ def test_events_fire_at_first_call_at_or_after_declared_time(tiny_scenario: Scen
         assert (log[0]["started"], log[0]["ended"]) == (120.0, 180.0)
         # the whole 10 s closure falls between two calls: recorded, never applied
         assert log[1]["started"] == log[1]["ended"] == 120.0
+
+
+def test_native_controllers_get_events_on_time(tiny_scenario: Scenario, tmp_path: Path) -> None:
+    """SUMO-native controllers advance in 60 s chunks; the loop also stops at each event's
+    declared start and end, so events apply on time, not at the next chunk."""
+    from experiments.episode import run_episode
+
+    t0 = tiny_scenario.begin
+    var = Variation("c", closures=(Closure(lanes=("A0B0_0",), at=t0 + 107.0, duration=23.0),))
+    prep = prepare(tiny_scenario, var, tmp_path)
+    assert prep.hook is not None
+    assert prep.hook.next_time(t0) == t0 + 107.0
+    run_episode(prep.scenario, "field", seed=1, hooks=[prep.hook],
+                additional_files=prep.additional_files, extra_args=prep.extra_args)
+    log = prep.hook.log
+    assert (log[0]["started"], log[0]["ended"]) == (t0 + 107.0, t0 + 130.0)
+    assert prep.hook.next_time(t0 + 200.0) == float("inf")
