@@ -135,7 +135,8 @@ _DESCRIPTIONS: dict[str, str] = {
     "fixed-time": "a TimingPlan per signal (from the network's programs or a plan file), as tlLogic",
     "webster": "Webster plan from the demand in a time window, as tlLogic",
     "webster-online": "Webster splits recomputed every cycle from stop-line counts",
-    "max-pressure": "Varaiya max-pressure, batched Numba kernel",
+    "max-pressure": "Varaiya max-pressure, batched Numba kernel (param max_red=SECONDS: serve "
+                    "a stage with vehicles red that long)",
     "sotl": "self-organising traffic lights (Gershenson), batched Numba kernel",
     "policy": "a trained RL policy (param run=RUN_DIR from `wulin train`)",
 }
