@@ -210,9 +210,7 @@ class SignalActuator:
     def stage(self) -> np.ndarray:
         """Current green stage per signal (the stage being left during a transition), int32."""
         if self.sumo_clearance:
-            lim = self._now + _EPS
-            if self._booked:
-                self._sync(lim)
+            lim = self._synced()
             return np.array([o if lim < g else c for o, c, g in
                              zip(self._old, self._stage, self._tg, strict=True)], dtype=np.int32)
         return np.array(self._stage, dtype=np.int32)
@@ -221,9 +219,7 @@ class SignalActuator:
     def target(self) -> np.ndarray:
         """Stage a running transition leads to (``-1`` when in green), int32."""
         if self.sumo_clearance:
-            lim = self._now + _EPS
-            if self._booked:
-                self._sync(lim)
+            lim = self._synced()
             return np.array([c if lim < g else -1 for c, g in zip(self._stage, self._tg, strict=True)],
                             dtype=np.int32)
         return np.array(self._target, dtype=np.int32)
@@ -237,9 +233,7 @@ class SignalActuator:
     def mode(self) -> np.ndarray:
         """0 green, 1 yellow, 2 all-red per signal, int8."""
         if self.sumo_clearance:
-            lim = self._now + _EPS
-            if self._booked:
-                self._sync(lim)
+            lim = self._synced()
             return np.array([GREEN_MODE if g <= lim else ALL_RED_MODE if r <= lim else YELLOW_MODE
                              for r, g in zip(self._tr, self._tg, strict=True)], dtype=np.int8)
         return np.array(self._mode, dtype=np.int8)
@@ -248,9 +242,7 @@ class SignalActuator:
     def in_transition(self) -> np.ndarray:
         """True while a signal shows yellow or all-red."""
         if self.sumo_clearance:
-            lim = self._now + _EPS
-            if self._booked:
-                self._sync(lim)
+            lim = self._synced()
             return np.array([lim < g for g in self._tg], dtype=np.bool_)
         return np.array([m != GREEN_MODE for m in self._mode], dtype=np.bool_)
 
@@ -259,9 +251,7 @@ class SignalActuator:
         """Seconds since the current green (or transition) began, as float32."""
         now = self._now
         if self.sumo_clearance:
-            lim = now + _EPS
-            if self._booked:
-                self._sync(lim)
+            lim = self._synced()
             return np.array([now - (g if g <= lim else r if r <= lim else y)
                              for y, r, g in zip(self._ty, self._tr, self._tg, strict=True)],
                             dtype=np.float32)
@@ -271,9 +261,7 @@ class SignalActuator:
     def due(self) -> np.ndarray:
         """Time of each signal's next event (``inf`` when none)."""
         if self.sumo_clearance:
-            lim = self._now + _EPS
-            if self._booked:
-                self._sync(lim)
+            lim = self._synced()
             need = [tl[0][0] if armed else n  # an armed change begins at its booked time
                     for tl, armed, n in zip(self._timeline, self._armed, self._need, strict=True)]
             return np.array([n if g <= lim else r + a if r <= lim else y + w for y, r, g, n, w, a
@@ -285,13 +273,19 @@ class SignalActuator:
     def states(self) -> list[str]:
         """The state string currently shown by each signal."""
         if self.sumo_clearance:
-            lim = self._now + _EPS
-            if self._booked:
-                self._sync(lim)
+            lim = self._synced()
             return [st[c] if g <= lim else rs if r <= lim else ys for st, c, r, g, ys, rs in
                     zip(self._stages, self._stage, self._tr, self._tg, self._ys, self._rs,
                         strict=True)]
         return list(self._shown)
+
+    def _synced(self) -> float:
+        """``sumo_clearance`` views: apply the booked changes SUMO has begun by now; returns
+        the time limit (now + epsilon) the views compare the booked times with."""
+        lim = self._now + _EPS
+        if self._booked:
+            self._sync(lim)
+        return lim
 
     def views(self) -> tuple[list[int], list[float], list[bool]]:
         """``(stage, stage_time, in_transition)`` as plain lists, in one pass (the same values
@@ -299,7 +293,7 @@ class SignalActuator:
         if not self.sumo_clearance:
             return self.stage.tolist(), self.stage_time.tolist(), self.in_transition.tolist()
         now = self._now
-        lim = now + _EPS
+        lim = now + _EPS  # (inline, not _synced(): this runs at every decision)
         if self._booked:
             self._sync(lim)
         stage = [o if lim < g else c for o, c, g in zip(self._old, self._stage, self._tg,
@@ -663,24 +657,33 @@ class SignalActuator:
         self._set_duration(ident, ty - now)
         self.writes += 2
         if self.record:
-            stages = self._stages[s]
-            if ys:
-                self._future.append((ty, s, ys))
-                if rs != ys:
-                    self._future.append((tr, s, rs))
-                if stages[nxt] != rs:
-                    self._future.append((tg, s, stages[nxt]))
-            elif stages[nxt] != stages[cur]:
-                self._future.append((ty, s, stages[nxt]))
+            self._book_history(s, self._timeline[s])
 
     def _disarm(self, s: int) -> None:
-        """Drop signal ``s``'s armed change (not begun); the caller tells SUMO what follows."""
+        """Drop signal ``s``'s armed change (not begun) and its request; the caller tells SUMO
+        what follows."""
         ty = self._timeline[s][0][0]
         self._timeline[s].clear()
         self._booked.discard(s)
         self._armed[s] = False
+        self._pending[s] = -1
         if self.record:
             self._future = [h for h in self._future if h[1] != s or h[0] < ty]
+
+    def _book_history(self, s: int, changes: list[tuple[float, float, float, int, int, str, str]]
+                      ) -> None:
+        """Record mode: the states SUMO will show for signal ``s``'s booked ``changes`` (yellow,
+        all-red, new green, each when it differs from the one before), entering
+        :attr:`history` once :meth:`tick` reaches their times."""
+        stages = self._stages[s]
+        for ty, tr, tg, old, new, ys, rs in changes:
+            stg = stages[new]
+            if ys:
+                self._future.append((ty, s, ys))
+                if rs != ys:
+                    self._future.append((tr, s, rs))
+            if stg != (rs if ys else stages[old]):
+                self._future.append((tg, s, stg))
 
     def _advance_lazy(self, now: float) -> None:
         lim = now + _EPS
@@ -797,7 +800,6 @@ class SignalActuator:
             self._sync_one(s, lim)
             if self._armed[s]:  # a request armed and not begun: the cycle replaces it
                 self._disarm(s)
-                self._pending[s] = -1
             if tl:
                 raise WulinError(f"run_cycle: signal {self._ids[s]!r} has not reached the last "
                                  f"green of its running cycle (call at the time run_cycle "
@@ -860,15 +862,7 @@ class SignalActuator:
             self.writes += 2
         # book: changes that begin now apply at once, later ones when SUMO reaches them
         if self.record:
-            stages = self._stages[s]
-            for ty, tr, tg, old, new, ys, rs in booked:
-                stg = stages[new]
-                if ys:
-                    self._future.append((ty, s, ys))
-                    if rs != ys:
-                        self._future.append((tr, s, rs))
-                if stg != (rs if ys else stages[old]):
-                    self._future.append((tg, s, stg))
+            self._book_history(s, booked)
         if booked:
             tl.extend(booked)
             self._booked.add(s)

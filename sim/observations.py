@@ -474,11 +474,7 @@ class LaneSubsetReader(StateReader):
             lane.subscribe(lid, in_vars if i < self._n_in_read else (self._VAR_ID["count"],))
 
     def _read_lanes_traci(self) -> None:
-        conn = self.sim.conn
-        results = conn.lane.getAllSubscriptionResults()
-        if len(results) < len(self._lanes):  # first read, or SUMO reloaded: subscribe again
-            self._subscribe()
-            results = conn.lane.getAllSubscriptionResults()
+        results = self._subscription_results()
         b = self._buf
         n_in = self._n_in_read
         rows = [(b[self._ROW[v]], self._VAR_ID[v]) for v in self.variables]

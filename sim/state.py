@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -265,12 +266,17 @@ class StateReader:
         for lid in self._lanes:
             lane.subscribe(lid, _LANE_VARS)
 
-    def _read_lanes_traci(self) -> None:
-        conn = self.sim.conn
-        results = conn.lane.getAllSubscriptionResults()
+    def _subscription_results(self) -> dict[str, dict[int, Any]]:
+        """traci: this step's subscribed lane values (subscribing first when needed)."""
+        lane = self.sim.conn.lane
+        results = lane.getAllSubscriptionResults()
         if len(results) < len(self._lanes):  # first read, or SUMO reloaded: subscribe again
             self._subscribe()
-            results = conn.lane.getAllSubscriptionResults()
+            results = lane.getAllSubscriptionResults()
+        return results  # type: ignore[no-any-return]
+
+    def _read_lanes_traci(self) -> None:
+        results = self._subscription_results()
         b = self._buf
         for i, lid in enumerate(self._lanes):
             r = results[lid]
