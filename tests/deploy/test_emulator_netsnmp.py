@@ -16,7 +16,9 @@ from deploy.emulator import ControllerEmulator
 
 from .conftest import CAPS, make_plan, make_profile
 
-REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "ntcip_oids.tsv"
+# The reference table lives in shared/ beside (or inside) the checkout; worktrees sit one level deeper.
+REFERENCE = next((p / "shared" / "reference" / "ntcip_oids.tsv" for p in Path(__file__).resolve().parents
+                  if (p / "shared" / "reference" / "ntcip_oids.tsv").is_file()), Path("shared/reference/ntcip_oids.tsv"))
 needs_netsnmp = pytest.mark.skipif(shutil.which("snmpget") is None,
                                    reason="Net-SNMP tools not installed (Debian package 'snmp')")
 
