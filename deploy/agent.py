@@ -124,7 +124,7 @@ class SnmpAgent:
     def _set(self, req: Pdu, peer: Any) -> Pdu | None:
         if req.community != self.write_community:
             return self._response(req, req.varbinds, "noAccess", 1)
-        res = self.device.set(req.varbinds, peer)
+        res = self.device.set(req.varbinds)
         if not res.answered:
             return None
         return self._response(req, req.varbinds, res.status, res.index)

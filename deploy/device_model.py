@@ -82,6 +82,8 @@ class Faults:
         verify_error: Make the next verify fail with this text.
         readback_mismatch: On apply, store these values instead of those sent.
         bad_health: ``localFreeStatus`` to report after the next pattern change.
+        other_manager_live: The transaction's holder is another manager that is still
+            working (its transaction never goes stale); cleared when it ends.
     """
 
     drop_responses: int = 0
@@ -93,6 +95,7 @@ class Faults:
     verify_error: str | None = None
     readback_mismatch: dict[O.OID, Any] = field(default_factory=dict)
     bad_health: int | None = None
+    other_manager_live: bool = False
 
 
 FAULT_NAMES = ("verify-error", "readback-mismatch", "bad-health", "reboot", "drop-set", "late", "held")
@@ -117,6 +120,8 @@ class DeviceModel:
         caps: Table sizes it reports.
         time_scale: Emulated seconds per clock second (finite, above 0).
         verify_s: Emulated seconds the device-side verify takes (finite, 0 or more).
+        takeover_s: Emulated seconds a transaction's holder must have been silent before
+            another manager may abort it.
         clock: Seconds, monotonic (``time.monotonic``; a test may pass its own).
 
     Raises:
@@ -125,11 +130,12 @@ class DeviceModel:
     """
 
     def __init__(self, profile: DeviceProfile, base_plan: TimingPlan, caps: Capabilities | None = None, *,
-                 time_scale: float = 1.0, verify_s: float = 0.5,
+                 time_scale: float = 1.0, verify_s: float = 0.5, takeover_s: float = 60.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.time_scale, self.verify_s = _positive(time_scale, "time scale"), float(verify_s)
         if not math.isfinite(self.verify_s) or self.verify_s < 0:
             raise WulinError(f"verify time {verify_s!r}: must be a finite number of seconds, 0 or more")
+        self.takeover_s = float(takeover_s)
         self.profile, self.base_plan = profile, base_plan
         self.caps = caps or Capabilities(max_phases=8, max_patterns=8, max_splits=8, max_rings=2,
                                          max_sequences=8, max_channels=8)
@@ -152,7 +158,8 @@ class DeviceModel:
         self._build_objects()
         self.db.update(plan_values(self.base_plan, self.profile, self.caps, LOCAL_PATTERN))
         self.tx_state: int = O.TX_NORMAL
-        self.tx_owner: str | None = None
+        self.tx_owner: bytes | None = None
+        self._tx_active_at = 0.0  # emulated time of the holder's last SET
         self.buffer: dict[O.OID, Any] = {}
         self.verify_status, self.verify_error, self._verify_done_at = 0, b"", 0.0
         self._p2_sets = 0
@@ -163,6 +170,7 @@ class DeviceModel:
         self.unit_control_status = 6  # timebase
         self.free_status = O.FREE_NOT_FREE
         self.reboots = getattr(self, "reboots", 0)
+        self.stale_aborts = getattr(self, "stale_aborts", 0)
 
     def _build_objects(self) -> None:
         c = self.caps
@@ -213,6 +221,8 @@ class DeviceModel:
         put(O.DB_ERROR_TYPE, 7, ro_int)
         put(O.DB_VERIFY_STATUS, 0, ro_int)
         put(O.DB_VERIFY_ERROR, b"", ObjSpec("ro", "S", "octets"))
+        put(O.TX_OWNER, b"", ObjSpec("rw", "C", "octets", 1, 32))  # private: see deploy.oids
+        put(O.TX_IDLE, 0, ObjSpec("ro", "S", "int", 0, 2**31 - 1))
         self._oids = sorted(self.spec)
 
     def _channel_source(self, ch: int) -> int:
@@ -279,6 +289,10 @@ class DeviceModel:
             return Ticks(int(t / self.time_scale * 100))
         if o == O.DB_CREATE_TRANSACTION:
             return self.tx_state
+        if o == O.TX_OWNER:
+            return O.owner_fingerprint(self.tx_owner) if self.tx_owner else b""
+        if o == O.TX_IDLE:
+            return int(self.tx_idle())
         if o == O.DB_VERIFY_STATUS:
             return self._verify_code(self.verify_status)
         if o == O.DB_VERIFY_ERROR:
@@ -391,15 +405,19 @@ class DeviceModel:
         i = bisect.bisect_right(self._oids, o)
         return self._oids[i] if i < len(self._oids) else None
 
-    def set(self, varbinds: list[tuple[O.OID, Any]], owner: Any) -> SetResult:
-        """Apply one SET PDU from manager ``owner``: all varbinds or none.
+    def set(self, varbinds: list[tuple[O.OID, Any]]) -> SetResult:
+        """Apply one SET PDU: all varbinds or none.
 
         Access control by community or user is the agent's; this checks what the device itself
-        refuses (unknown or read-only objects, types, ranges, the transaction rules).
+        refuses (unknown or read-only objects, types, ranges, the transaction rules).  The PDU's
+        owner token is its ``TX_OWNER`` varbind, if any (see :meth:`_tx_allowed`).
         """
+        owner = next((bytes(v) for o, v in varbinds if o == O.TX_OWNER and isinstance(v, bytes)), None)
         bad = self._check_set(varbinds, owner)
         if bad is not None:
             return bad
+        if owner is not None and owner == self.tx_owner:
+            self._tx_active_at = self.now()
         for o, v in varbinds:
             self._apply(o, v, owner)
         n = self.faults.reboot_after_p2_sets
@@ -409,7 +427,7 @@ class DeviceModel:
             return SetResult(answered=False)  # it went down before answering
         return SetResult()
 
-    def _check_set(self, varbinds: list[tuple[O.OID, Any]], owner: Any) -> SetResult | None:
+    def _check_set(self, varbinds: list[tuple[O.OID, Any]], owner: bytes | None) -> SetResult | None:
         """The first varbind the device refuses, as a :class:`SetResult` (``None``: all fine)."""
         for i, (o, v) in enumerate(varbinds, 1):
             spec = self.spec.get(o)
@@ -420,7 +438,7 @@ class DeviceModel:
             bad = self._check_value(spec, v)
             if bad:
                 return SetResult(bad, i)
-            if spec.kind == "P2" and (self.tx_state != O.TX_TRANSACTION or self.tx_owner != owner):
+            if spec.kind == "P2" and (self.tx_state != O.TX_TRANSACTION or owner is None or self.tx_owner != owner):
                 return SetResult("genErr", i)
             if o == O.DB_CREATE_TRANSACTION:
                 err = self._tx_allowed(int(v), owner)
@@ -431,8 +449,10 @@ class DeviceModel:
                     return SetResult("wrongValue", i)
         return None
 
-    def _apply(self, o: O.OID, v: Any, owner: Any) -> None:
+    def _apply(self, o: O.OID, v: Any, owner: bytes | None) -> None:
         spec = self.spec[o]
+        if o == O.TX_OWNER:
+            return  # names the PDU's owner; the transaction's holder changes only on open
         if spec.kind == "P2":
             self.buffer[o] = v
             self._p2_sets += 1
@@ -447,33 +467,55 @@ class DeviceModel:
         else:
             self.db[o] = v
 
-    def _tx_allowed(self, v: int, owner: Any) -> str | None:
+    # ------------------------------------------------------------------ the database transaction
+    def tx_idle(self) -> float:
+        """Emulated seconds since the transaction's holder last set anything (0: none open)."""
+        if self.tx_state == O.TX_NORMAL or self.faults.other_manager_live:
+            return 0.0
+        return max(self.now() - self._tx_active_at, 0.0)
+
+    def _tx_allowed(self, v: int, owner: bytes | None) -> str | None:
+        """Why ``dbCreateTransaction = v`` from ``owner`` is refused (``None``: allowed).
+
+        The transaction belongs to the token that opened it, never to an address: another
+        manager cannot join it, write into it, verify or apply it.  It may only *abort* it
+        (``normal``, buffer discarded, never applied) once the holder has been silent for
+        :attr:`takeover_s`: a killed manager's transaction is cleared, a live one is not.
+        """
         s = self.tx_state
-        if s in (O.TX_TRANSACTION, O.TX_VERIFY, O.TX_DONE) and self.tx_owner != owner:
+        if v == O.TX_DONE:
+            return "wrongValue"  # only the device sets done
+        if not owner:
+            return "inconsistentValue"  # the transaction needs an owner token
+        if s != O.TX_NORMAL and owner != self.tx_owner:
+            if v == O.TX_NORMAL and s != O.TX_VERIFY and self.tx_idle() >= self.takeover_s:
+                return None  # a stale transaction may be aborted
             return "genErr"  # another manager holds the database
         if v == O.TX_TRANSACTION and s not in (O.TX_NORMAL, O.TX_TRANSACTION, O.TX_DONE):
             return "inconsistentValue"
         if v == O.TX_VERIFY and s != O.TX_TRANSACTION:
             return "inconsistentValue"
-        if v == O.TX_DONE:
-            return "wrongValue"  # only the device sets done
         if v == O.TX_NORMAL and s == O.TX_VERIFY:
             return "inconsistentValue"  # wait for done
         return None
 
-    def _tx_set(self, v: int, owner: Any) -> None:
+    def _tx_set(self, v: int, owner: bytes | None) -> None:
         if v == O.TX_TRANSACTION:
             if self.tx_state == O.TX_NORMAL:
                 self.buffer, self._p2_sets = {}, 0
-            self.tx_state, self.tx_owner = O.TX_TRANSACTION, owner
+            self.tx_state, self.tx_owner, self._tx_active_at = O.TX_TRANSACTION, owner, self.now()
             self.verify_status, self.verify_error = 0, b""
         elif v == O.TX_VERIFY:
             self._run_verify()
         elif v == O.TX_NORMAL:
-            if self.tx_state == O.TX_DONE and self.verify_status == 2:
+            mine = owner == self.tx_owner
+            if mine and self.tx_state == O.TX_DONE and self.verify_status == 2:
                 for o, val in self.buffer.items():
                     self.db[o] = self.faults.readback_mismatch.pop(o, val)
+            elif not mine and self.tx_state != O.TX_NORMAL:
+                self.stale_aborts += 1
             self.buffer, self.tx_state, self.tx_owner = {}, O.TX_NORMAL, None
+            self.faults.other_manager_live = False
 
     def reboot(self) -> None:
         """Power-cycle: the transaction buffer is lost, committed tables stay (non-volatile)."""
@@ -507,9 +549,10 @@ class DeviceModel:
                 raise WulinError(f"unknown fault {fault!r}; known: {', '.join(FAULT_NAMES)}")
 
     def hold_transaction_for_other(self) -> None:
-        """Fault: another manager opens the database transaction and keeps it."""
+        """Fault: another manager, alive, opens the database transaction and keeps it."""
         with self.lock:
-            self.tx_state, self.tx_owner = O.TX_TRANSACTION, "192.0.2.77"
+            self.tx_state, self.tx_owner, self._tx_active_at = O.TX_TRANSACTION, b"other-manager", self.now()
+            self.faults.other_manager_live = True
 
 
 

@@ -28,6 +28,7 @@ Every PDU is in :attr:`DeployReport.wire`.  Standard library plus pysnmp (throug
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -97,7 +98,7 @@ class NtcipAdapter:
         timeout: Seconds per SNMP answer; ``retries`` extra tries for GETs.
         poll_s: Wall seconds between polls (verify, activation, health).
         verify_timeout_s: How long verify may take.
-        tx_wait_s: How long to wait for another manager's verify to end.
+        tx_wait_s: How long to wait for another (live) manager's transaction to end.
         activation_timeout_s: How long the pattern change may take (a cycle and some).
         activation: ``"pattern"`` (systemPatternControl) or ``"schedule"`` (the time-of-day
             action's pattern; needs the unit under time-base control, systemPatternControl 0).
@@ -132,6 +133,10 @@ class NtcipAdapter:
         self.writer = SnmpClient(self.host, self.port, self.write_community, self.version, self.timeout, self.retries)
         self.writer.wire = self.reader.wire  # one wire log, in order
         self._report: DeployReport | None = None
+        # This session's transaction-owner token (see deploy.oids.TX_OWNER); None until the
+        # controller was asked whether it has the owner object.
+        self._token = secrets.token_bytes(16)
+        self._owner_object: bool | None = None
 
     def close(self) -> None:
         self.reader.close()
@@ -164,10 +169,24 @@ class NtcipAdapter:
                 "short_alarm": got[O.SHORT_ALARM_STATUS], "tx": got[O.DB_CREATE_TRANSACTION],
                 "uptime": int(got[O.SYS_UPTIME])}
 
-    def _set_confirmed(self, o: O.OID, value: int, accept: tuple[int, ...] | None = None) -> None:
-        """SET one control object; if the answer is lost, read it back instead of re-sending."""
+    def _owned(self, pairs: list[tuple[O.OID, Any]]) -> list[tuple[O.OID, Any]]:
+        """``pairs`` preceded by this session's owner token, where the controller has the object."""
+        if self._owner_object is None:
+            try:
+                self.reader.get([O.TX_OWNER])
+                self._owner_object = True
+            except SnmpError:
+                self._owner_object = False
+                self._step("the controller has no transaction-owner object: the transaction is bound "
+                           "to the SNMP user that opens it")
+        return [(O.TX_OWNER, self._token), *pairs] if self._owner_object else pairs
+
+    def _set_confirmed(self, o: O.OID, value: int, accept: tuple[int, ...] | None = None,
+                       owned: bool = False) -> None:
+        """SET one object (with the owner token when ``owned``); if the answer is lost, read it
+        back instead of re-sending."""
         try:
-            self.writer.set([(o, value)])
+            self.writer.set(self._owned([(o, value)]) if owned else [(o, value)])
         except SetUnconfirmed:
             self._step(f"no answer to SET {O.name_of(o)}={value}; reading it back")
             now = self._get(o)
@@ -191,19 +210,18 @@ class NtcipAdapter:
             DeployFailed: the controller refused, failed verify or stopped answering; the
                 transaction was aborted (nothing applied) where the controller still answers.
         """
-        self._wait("another manager's verify to end", self.tx_wait_s,
-                   lambda: self._get(O.DB_CREATE_TRANSACTION) != O.TX_VERIFY)
+        self._clear_foreign_transaction()
         try:
-            self._set_confirmed(O.DB_CREATE_TRANSACTION, O.TX_TRANSACTION)
+            self._set_confirmed(O.DB_CREATE_TRANSACTION, O.TX_TRANSACTION, owned=True)
         except SnmpError as exc:
             raise DeployFailed(f"cannot open the database transaction ({exc}); another manager may hold it") from None
         self._step("dbCreateTransaction = transaction")
         items = sorted(values.items())
         try:
             for i in range(0, len(items), SET_CHUNK):
-                self.writer.set(items[i:i + SET_CHUNK])
+                self.writer.set(self._owned(items[i:i + SET_CHUNK]))
             self._step(f"set {len(items)} objects in {(len(items) + SET_CHUNK - 1) // SET_CHUNK} PDUs")
-            self._set_confirmed(O.DB_CREATE_TRANSACTION, O.TX_VERIFY, accept=(O.TX_VERIFY, O.TX_DONE))
+            self._set_confirmed(O.DB_CREATE_TRANSACTION, O.TX_VERIFY, accept=(O.TX_VERIFY, O.TX_DONE), owned=True)
             self._step("dbCreateTransaction = verify")
             self._wait("verify to finish", self.verify_timeout_s,
                        lambda: self._get(O.DB_CREATE_TRANSACTION) == O.TX_DONE)
@@ -216,8 +234,38 @@ class NtcipAdapter:
         except (DeployFailed, SnmpError, SnmpTimeout) as exc:
             self._abort()
             raise DeployFailed(str(exc)) from None
-        self._set_confirmed(O.DB_CREATE_TRANSACTION, O.TX_NORMAL)
+        self._set_confirmed(O.DB_CREATE_TRANSACTION, O.TX_NORMAL, owned=True)
         self._step("dbCreateTransaction = normal (applied)")
+
+    def _clear_foreign_transaction(self) -> None:
+        """Make sure no other manager's transaction is open, never joining one.
+
+        A transaction held by another token is aborted (its buffer discarded, nothing applied)
+        once the controller lets it: when its holder has been silent for the controller's
+        takeover time (a killed manager).  A live holder is waited for up to ``tx_wait_s``.
+
+        Raises:
+            DeployFailed: another manager still holds the transaction after ``tx_wait_s``.
+        """
+        pairs = self._owned([])  # learn whether the controller has the owner object
+        end = time.monotonic() + self.tx_wait_s
+        while True:
+            got = self.reader.get([O.DB_CREATE_TRANSACTION, *(o for o, _ in pairs)])
+            state, holder = got[O.DB_CREATE_TRANSACTION], got.get(O.TX_OWNER)
+            if state == O.TX_NORMAL or (pairs and holder == O.owner_fingerprint(self._token)):
+                return
+            if pairs and state != O.TX_VERIFY:
+                try:
+                    self.writer.set(self._owned([(O.DB_CREATE_TRANSACTION, O.TX_NORMAL)]))
+                    self._step(f"aborted a stale transaction of another manager (state {state}): "
+                               "its buffer was discarded, nothing of it applied")
+                    return
+                except SnmpError:
+                    pass  # its holder is alive: wait for it
+            if time.monotonic() > end:
+                raise DeployFailed(f"cannot open the database transaction: another manager holds it "
+                                   f"(dbCreateTransaction {state} for over {self.tx_wait_s:g} s)")
+            time.sleep(self.poll_s)
 
     def _abort(self) -> None:
         """Leave the transaction without applying (normal from transaction or done)."""
@@ -227,7 +275,7 @@ class NtcipAdapter:
                 self._wait("verify to finish before abort", self.verify_timeout_s,
                            lambda: self._get(O.DB_CREATE_TRANSACTION) != O.TX_VERIFY)
             if self._get(O.DB_CREATE_TRANSACTION) != O.TX_NORMAL:
-                self._set_confirmed(O.DB_CREATE_TRANSACTION, O.TX_NORMAL)
+                self._set_confirmed(O.DB_CREATE_TRANSACTION, O.TX_NORMAL, owned=True)
             self._step("transaction aborted (nothing applied)")
         except (WulinError, SnmpTimeout) as exc:
             self._step(f"could not abort the transaction: {exc}")

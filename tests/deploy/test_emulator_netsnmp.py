@@ -69,10 +69,17 @@ def test_snmpset_writes_with_the_write_community_only(emu: ControllerEmulator) -
     p2 = run("snmpset", "-v2c", "-c", "private", "-r", "0", "-t", "2", target(emu),
              O.dotted(O.PATTERN_CYCLE + (2,)), "i", "90")
     assert p2.returncode != 0 and "genErr" in p2.stderr
-    # The whole transaction with Net-SNMP: open, set, verify, poll, apply.
-    assert run("snmpset", "-v2c", "-c", "private", target(emu), O.dotted(O.DB_CREATE_TRANSACTION), "i", "2").returncode == 0
-    assert run("snmpset", "-v2c", "-c", "private", target(emu), O.dotted(O.PHASE_WALK + (1,)), "i", "9").returncode == 0
-    assert run("snmpset", "-v2c", "-c", "private", target(emu), O.dotted(O.DB_CREATE_TRANSACTION), "i", "3").returncode == 0
+    # The whole transaction with Net-SNMP: open, set, verify, poll, apply; every SET names the
+    # session's owner token (the emulator's private object), and one without it is refused.
+    owner = (O.dotted(O.TX_OWNER), "s", "netsnmp-session")
+    tx = O.dotted(O.DB_CREATE_TRANSACTION)
+    assert run("snmpset", "-v2c", "-c", "private", target(emu), tx, "i", "2").returncode != 0
+    assert run("snmpset", "-v2c", "-c", "private", target(emu), *owner, tx, "i", "2").returncode == 0
+    nameless = run("snmpset", "-v2c", "-c", "private", target(emu), O.dotted(O.PHASE_WALK + (1,)), "i", "9")
+    assert nameless.returncode != 0 and "genErr" in nameless.stderr
+    assert run("snmpset", "-v2c", "-c", "private", target(emu), *owner, O.dotted(O.PHASE_WALK + (1,)), "i",
+               "9").returncode == 0
+    assert run("snmpset", "-v2c", "-c", "private", target(emu), *owner, tx, "i", "3").returncode == 0
     import time
 
     for _ in range(100):
@@ -80,7 +87,7 @@ def test_snmpset_writes_with_the_write_community_only(emu: ControllerEmulator) -
         if st.stdout.strip() == "6":
             break
         time.sleep(0.02)
-    assert run("snmpset", "-v2c", "-c", "private", target(emu), O.dotted(O.DB_CREATE_TRANSACTION), "i", "1").returncode == 0
+    assert run("snmpset", "-v2c", "-c", "private", target(emu), *owner, tx, "i", "1").returncode == 0
     assert emu.db[O.PHASE_WALK + (1,)] == 9
 
 
