@@ -47,6 +47,22 @@ class DeployFailed(WulinError):
     """A step failed; the adapter decides whether to roll back."""
 
 
+class DeployInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a deploy, raised after the controller was put back in a consistent state.
+
+    The contract for callers (``wulin plan deploy``, ``deploy/service.py``): record
+    ``report.outcome`` exactly as for a deploy that returned (``failed``: nothing applied,
+    readback confirms; ``rolled_back``: the pending activation was cancelled and the snapshot
+    restored, readback verified; ``rollback_failed``: state unknown, read it back), with
+    ``report.interrupted`` True, then let the interrupt end the program.  It is a
+    ``KeyboardInterrupt``, so code that does not know it still stops.
+    """
+
+    def __init__(self, report: DeployReport) -> None:
+        super().__init__(f"deploy interrupted: {report.outcome}: {report.message}")
+        self.report = report
+
+
 @dataclass
 class DeployReport:
     """How a deploy (or a rollback) went."""
@@ -62,6 +78,7 @@ class DeployReport:
     snapshot: Values = field(default_factory=dict)
     mismatches: list[str] = field(default_factory=list)
     wire: list[WireRecord] = field(default_factory=list)
+    interrupted: bool = False  # Ctrl-C ended it (the outcome says how the controller was left)
 
     @property
     def ok(self) -> bool:
@@ -73,6 +90,7 @@ class DeployReport:
             "signal_id": self.signal_id, "outcome": self.outcome, "message": self.message, "slot": self.slot,
             "previous_pattern": self.previous_pattern, "previous_control": self.previous_control,
             "steps": self.steps, "mismatches": self.mismatches, "pdus": len(self.wire),
+            "interrupted": self.interrupted,
             "snapshot": encode_values(self.snapshot),
         }
 
@@ -268,13 +286,17 @@ class NtcipAdapter:
             time.sleep(self.poll_s)
 
     def _abort(self) -> None:
-        """Leave the transaction without applying (normal from transaction or done)."""
+        """Leave the transaction without applying (``normal`` from ``transaction``)."""
         try:
             state = self._get(O.DB_CREATE_TRANSACTION)
             if state == O.TX_VERIFY:
                 self._wait("verify to finish before abort", self.verify_timeout_s,
                            lambda: self._get(O.DB_CREATE_TRANSACTION) != O.TX_VERIFY)
-            if self._get(O.DB_CREATE_TRANSACTION) != O.TX_NORMAL:
+            state = self._get(O.DB_CREATE_TRANSACTION)
+            if state == O.TX_DONE:  # 'normal' from done would apply: back to transaction first
+                self._set_confirmed(O.DB_CREATE_TRANSACTION, O.TX_TRANSACTION, owned=True)
+                state = O.TX_TRANSACTION
+            if state != O.TX_NORMAL:
                 self._set_confirmed(O.DB_CREATE_TRANSACTION, O.TX_NORMAL, owned=True)
             self._step("transaction aborted (nothing applied)")
         except (WulinError, SnmpTimeout) as exc:
@@ -323,50 +345,22 @@ class NtcipAdapter:
 
     # ------------------------------------------------------------------ deploy and rollback
     def deploy(self, plan: TimingPlan) -> DeployReport:
-        """Push ``plan``; on any failure after writing, roll back to the snapshot by itself."""
+        """Push ``plan``; on any failure after writing, roll back to the snapshot by itself.
+
+        Raises:
+            DeployInterrupted: Ctrl-C (``KeyboardInterrupt``) arrived; the controller was first
+                put back in a consistent state (see :class:`DeployInterrupted`), and the
+                exception's ``report`` says how it ended.
+        """
         rep = DeployReport(plan.signal_id, plan.plan_hash())
         self._report = rep
         rep.wire = self.writer.wire
         applied = False
         try:
-            caps = self.probe()
-            self._step(f"probe: {caps.max_phases} phases, {caps.max_patterns} patterns, {caps.max_rings} rings")
-            bad = check_capabilities(plan, self.profile, caps)
-            if bad:
-                raise DeployFailed("the controller cannot hold this plan: " + "; ".join(bad))
-            st = self.status()
-            if st["tx"] in (O.TX_TRANSACTION, O.TX_DONE):
-                self._step(f"dbCreateTransaction is {st['tx']}: another manager may be writing")
-            rep.previous_pattern, rep.previous_control = st["pattern"], st["control"]
-            a, b = self.profile.pattern_slots
-            rep.slot = b if st["pattern"] == a else a
-            values = plan_values(plan, self.profile, caps, rep.slot)
-            if self.activation == "schedule":
-                if st["control"] != O.PATTERN_STANDBY:
-                    raise DeployFailed(f"the controller runs system pattern {st['control']}, not its schedule; "
-                                       "deploy with pattern activation or release it first")
-                values[O.TIMEBASE_PATTERN + (self.tod_action,)] = rep.slot
-            rep.snapshot = self.reader.get_many(sorted(values))
-            self._step(f"snapshot of {len(rep.snapshot)} objects; running pattern {st['pattern']}, "
-                       f"writing pattern {rep.slot}")
+            values = self._prepare(plan, rep)
             self.write_tables(values)
             applied = True
-            rep.mismatches = self.readback(values)
-            if rep.mismatches:
-                raise DeployFailed(f"readback differs from the plan in {len(rep.mismatches)} object(s): "
-                                   + "; ".join(rep.mismatches[:3]))
-            self._step(f"readback of {len(values)} objects equals the plan")
-            if self.activation == "schedule":
-                self._step("time-of-day action now names pattern "
-                           f"{rep.slot}; waiting for the cycle boundary")
-                self._wait(f"pattern {rep.slot} to start", self.activation_timeout_s,
-                           lambda: self._get(O.COORD_PATTERN_STATUS) == rep.slot)
-                self._step(f"coordPatternStatus = {rep.slot}")
-            else:
-                self.activate(rep.slot)
-            problems = self.health()
-            if problems:
-                raise DeployFailed("health check failed: " + "; ".join(problems))
+            self._activate_checked(rep, values)
             rep.outcome, rep.message = "deployed", f"pattern {rep.slot} running, readback verified"
         except (DeployFailed, SnmpError, SnmpTimeout) as exc:
             rep.message = str(exc)
@@ -376,9 +370,81 @@ class NtcipAdapter:
             else:
                 rep.outcome = "failed"
                 self._confirm_unchanged(rep)
+        except KeyboardInterrupt:
+            self._interrupted(rep, applied)
+            raise DeployInterrupted(rep) from None
         finally:
             self._report = None
         return rep
+
+    def _prepare(self, plan: TimingPlan, rep: DeployReport) -> Values:
+        """Probe, choose the slot, snapshot: the values to write (nothing written yet)."""
+        caps = self.probe()
+        self._step(f"probe: {caps.max_phases} phases, {caps.max_patterns} patterns, {caps.max_rings} rings")
+        bad = check_capabilities(plan, self.profile, caps)
+        if bad:
+            raise DeployFailed("the controller cannot hold this plan: " + "; ".join(bad))
+        st = self.status()
+        if st["tx"] in (O.TX_TRANSACTION, O.TX_DONE):
+            self._step(f"dbCreateTransaction is {st['tx']}: another manager may be writing")
+        rep.previous_pattern, rep.previous_control = st["pattern"], st["control"]
+        a, b = self.profile.pattern_slots
+        rep.slot = b if st["pattern"] == a else a
+        values = plan_values(plan, self.profile, caps, rep.slot)
+        if self.activation == "schedule":
+            if st["control"] != O.PATTERN_STANDBY:
+                raise DeployFailed(f"the controller runs system pattern {st['control']}, not its schedule; "
+                                   "deploy with pattern activation or release it first")
+            values[O.TIMEBASE_PATTERN + (self.tod_action,)] = rep.slot
+        rep.snapshot = self.reader.get_many(sorted(values))
+        self._step(f"snapshot of {len(rep.snapshot)} objects; running pattern {st['pattern']}, "
+                   f"writing pattern {rep.slot}")
+        return values
+
+    def _activate_checked(self, rep: DeployReport, values: Values) -> None:
+        """Readback, activation at the cycle boundary, health; :class:`DeployFailed` on any problem."""
+        rep.mismatches = self.readback(values)
+        if rep.mismatches:
+            raise DeployFailed(f"readback differs from the plan in {len(rep.mismatches)} object(s): "
+                               + "; ".join(rep.mismatches[:3]))
+        self._step(f"readback of {len(values)} objects equals the plan")
+        slot = rep.slot or 0
+        if self.activation == "schedule":
+            self._step(f"time-of-day action now names pattern {slot}; waiting for the cycle boundary")
+            self._wait(f"pattern {slot} to start", self.activation_timeout_s,
+                       lambda: self._get(O.COORD_PATTERN_STATUS) == slot)
+            self._step(f"coordPatternStatus = {slot}")
+        else:
+            self.activate(slot)
+        problems = self.health()
+        if problems:
+            raise DeployFailed("health check failed: " + "; ".join(problems))
+
+    def _interrupted(self, rep: DeployReport, applied: bool) -> None:
+        """After Ctrl-C: leave the controller as before the deploy, verified by readback.
+
+        Before the tables were applied the transaction is aborted; after (or when the readback
+        shows they were applied after all) the pending activation is cancelled and the snapshot
+        restored.  A second Ctrl-C during this cleanup leaves ``rollback_failed``.
+        """
+        rep.interrupted = True
+        rep.message = "interrupted (Ctrl-C)"
+        self._step("INTERRUPTED: putting the controller back as it was")
+        try:
+            if not applied:
+                self._abort()
+                applied = bool(rep.snapshot) and bool(self.readback(rep.snapshot))
+            if applied:
+                self._rollback(rep)
+            else:
+                rep.outcome = "failed"
+                self._confirm_unchanged(rep)
+        except KeyboardInterrupt:
+            rep.outcome = "rollback_failed"
+            rep.message += "; interrupted again during the cleanup: controller state unknown, read it back"
+        except (DeployFailed, SnmpError, SnmpTimeout) as exc:
+            rep.outcome = "rollback_failed"
+            rep.message += f"; cleanup failed, controller state unknown: {exc}"
 
     def _confirm_unchanged(self, rep: DeployReport) -> None:
         """After a failure before apply: check by readback that the controller is as it was."""
