@@ -1,9 +1,11 @@
 """The SNMP agent in front of a :class:`~deploy.device_model.DeviceModel`: UDP, PDUs, access.
 
-One thread per agent serves its UDP socket on loopback.  It decodes each message, decides who
-may do what (the read-only community may only read: ``noAccess``, ``noSuchName`` in v1;
-unknown communities get no answer), answers GET / GETNEXT / GETBULK from the device's objects
-and hands SETs to the device, which applies them all or none.  The wire faults the device
+One thread per agent serves its UDP socket on loopback.  It checks each message (SNMPv3 USM
+authPriv through :mod:`deploy.usm`: unknown users, wrong keys and stale clocks are answered with
+RFC 3414 reports, never with data; v1 / v2c only when it was given communities), decides who
+may do what (the read-only user or community may only read: ``noAccess``, ``noSuchName`` in
+v1; unknown communities get no answer), answers GET / GETNEXT / GETBULK from the device's
+objects and hands SETs to the device, which applies them all or none.  The wire faults the device
 carries (:class:`~deploy.device_model.Faults`: dropped and late responses, silence while
 rebooting) happen here.  Every PDU is logged in :attr:`SnmpAgent.pdu_log`.
 """
@@ -19,7 +21,18 @@ from typing import Any
 
 from deploy import oids as O
 from deploy.device_model import DeviceModel
-from deploy.snmp import ERROR_CODES, NoSuch, Pdu, SnmpError, WireRecord, decode, encode
+from deploy.secrets import DeviceCredentials
+from deploy.snmp import (
+    ERROR_CODES,
+    NoSuch,
+    Pdu,
+    SnmpError,
+    WireRecord,
+    decode,
+    encode,
+    message_version,
+)
+from deploy.usm import UsmAgent, UsmError, V3Message
 from sim.errors import WulinError
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -38,20 +51,33 @@ class Delayed:
 
 
 class SnmpAgent:
-    """Serves one device over SNMP v1 / v2c on a loopback UDP port.
+    """Serves one device over SNMPv3 (and v1 / v2c when opted in) on a loopback UDP port.
 
     Args:
         device: The controller it answers for.
+        credentials: Its users (the reader may read, the writer read and write) and, only with
+            ``v2c``, its communities.
+        v2c: Also answer v1 / v2c with the credentials' communities (explicit opt-in).
         host, port: Where to listen (port 0: a free port); loopback only.
-        read_community, write_community: SNMP communities.
     """
 
-    def __init__(self, device: DeviceModel, *, host: str = "127.0.0.1", port: int = 0,
-                 read_community: str = "public", write_community: str = "private") -> None:
+    def __init__(self, device: DeviceModel, credentials: DeviceCredentials, *, v2c: bool = False,
+                 host: str = "127.0.0.1", port: int = 0) -> None:
         if host not in LOOPBACK:
             raise WulinError(f"the emulator listens on loopback only, not {host!r}")
+        if v2c and not credentials.read_community:
+            raise WulinError("v2c needs explicit communities in the credentials; there is no default")
         self.device = device
-        self.read_community, self.write_community = read_community, write_community
+        writer = credentials.writer
+        users = {credentials.reader.name: credentials.reader} | ({writer.name: writer} if writer else {})
+        self.usm = UsmAgent(users)
+        # principal -> may write; v3 principals are user names, v1/v2c ones communities
+        self.access: dict[str, bool] = {credentials.reader.name: False} | ({writer.name: True} if writer else {})
+        self.communities: dict[str, bool] = {}
+        if v2c:
+            self.communities[str(credentials.read_community)] = False
+            if credentials.write_community:
+                self.communities[credentials.write_community] = True
         self.pdu_log: list[WireRecord] = []
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._sock.bind((host, port))
@@ -59,6 +85,7 @@ class SnmpAgent:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._delayed: list[Delayed] = []
+        self.errors: list[str] = []  # messages that raised inside the agent (it keeps serving)
 
     # ------------------------------------------------------------------ requests
     def handle(self, req: Pdu, peer: Any) -> Pdu | None:
@@ -66,7 +93,7 @@ class SnmpAgent:
         dev = self.device
         with dev.lock:
             dev.advance()
-            if req.community not in (self.read_community, self.write_community):
+            if self._may_write(req) is None:
                 return None
             if req.kind == "set":
                 return self._set(req, peer)
@@ -75,6 +102,10 @@ class SnmpAgent:
             if req.kind in ("getnext", "getbulk"):
                 return self._getnext(req)
             return None
+
+    def _may_write(self, req: Pdu) -> bool | None:
+        """Whether ``req``'s principal may write (``None``: unknown, no answer)."""
+        return (self.access if req.version == "3" else self.communities).get(req.community)
 
     @staticmethod
     def _response(req: Pdu, varbinds: list[tuple[O.OID, Any]], status: str = "noError", index: int = 0) -> Pdu:
@@ -122,7 +153,7 @@ class SnmpAgent:
         return self._response(req, out)
 
     def _set(self, req: Pdu, peer: Any) -> Pdu | None:
-        if req.community != self.write_community:
+        if not self._may_write(req):
             return self._response(req, req.varbinds, "noAccess", 1)
         res = self.device.set(req.varbinds)
         if not res.answered:
@@ -159,11 +190,26 @@ class SnmpAgent:
                 data, peer = self._sock.recvfrom(65535)
             except OSError:
                 continue
-            self._receive(data, peer)
+            try:
+                self._receive(data, peer)
+            except Exception as exc:  # noqa: BLE001 - one bad message must not stop the controller
+                self.errors.append(f"{exc.__class__.__name__}: {exc}")
 
     def _receive(self, data: bytes, peer: Any) -> None:
+        v3: V3Message | None = None
         try:
-            req = decode(data)
+            if message_version(data) == "3":
+                v3 = self.usm.receive(data)
+                req = v3.pdu
+            elif self.communities:
+                req = decode(data)
+            else:
+                return  # v1 / v2c not enabled: as silent as a wrong community
+        except UsmError as exc:
+            report = self.usm.report(data, exc)
+            if report is not None and not self.device.silent():
+                self._sock.sendto(report, peer)
+            return
         except SnmpError:
             return
         rec = WireRecord(time.time(), "received", f"{peer[0]}:{peer[1]}", req)
@@ -172,14 +218,15 @@ class SnmpAgent:
             if self.device.silent():
                 rec.direction = "ignored"  # rebooting
                 return
-            rsp = self.handle(req, peer[0])  # the manager is known by its address
+            rsp = self.handle(req, peer[0])
             if rsp is None:
                 return
             out = WireRecord(time.time(), "sent", rec.peer, rsp)
             self.pdu_log.append(out)
-            if self._fault_withholds(req, out, encode(rsp), peer):
+            data = self.usm.seal(v3, rsp) if v3 is not None else encode(rsp)
+            if self._fault_withholds(req, out, data, peer):
                 return
-        self._sock.sendto(encode(rsp), peer)
+        self._sock.sendto(data, peer)
 
     def _fault_withholds(self, req: Pdu, out: WireRecord, data: bytes, peer: Any) -> bool:
         """Drop or delay the response as the armed faults say; True when it is not sent now."""

@@ -23,6 +23,7 @@ from deploy.device_model import (
     ObjSpec,
 )
 from deploy.profile import Capabilities, DeviceProfile
+from deploy.secrets import DeviceCredentials
 from deploy.snmp import Pdu, WireRecord
 
 __all__ = ["FAULT_NAMES", "LOCAL_PATTERN", "N_ACTIONS", "TOD_ACTION", "ControllerEmulator", "Faults", "ObjSpec"]
@@ -36,17 +37,22 @@ class ControllerEmulator(DeviceModel):
         base_plan: The local (time-of-day) plan, loaded as pattern 1 and running at start.
         caps: Table sizes it reports.
         host, port: Where to listen (port 0: a free port).
-        read_community, write_community: SNMP communities.
+        credentials: Its SNMPv3 users (and v2c communities); ``None``: fresh random ones, read
+            back from :attr:`credentials`.  There is no default community or password.
+        snmp_v2c: Also answer v1 / v2c with the credentials' communities (explicit opt-in;
+            with ``credentials`` None, random communities are made).
         time_scale: Emulated seconds per wall second.
         verify_s: Emulated seconds the device-side verify takes.
+        takeover_s: Emulated seconds a silent transaction holder keeps its transaction.
     """
 
     def __init__(self, profile: DeviceProfile, base_plan: TimingPlan, caps: Capabilities | None = None, *,
-                 host: str = "127.0.0.1", port: int = 0, read_community: str = "public",
-                 write_community: str = "private", time_scale: float = 1.0, verify_s: float = 0.5) -> None:
-        super().__init__(profile, base_plan, caps, time_scale=time_scale, verify_s=verify_s)
-        self.agent = SnmpAgent(self, host=host, port=port, read_community=read_community,
-                               write_community=write_community)
+                 host: str = "127.0.0.1", port: int = 0, credentials: DeviceCredentials | None = None,
+                 snmp_v2c: bool = False, time_scale: float = 1.0, verify_s: float = 0.5,
+                 takeover_s: float = 60.0) -> None:
+        super().__init__(profile, base_plan, caps, time_scale=time_scale, verify_s=verify_s, takeover_s=takeover_s)
+        self.credentials = credentials or DeviceCredentials.generate(v2c=snmp_v2c)
+        self.agent = SnmpAgent(self, self.credentials, v2c=snmp_v2c, host=host, port=port)
         self.host, self.port = self.agent.host, self.agent.port
 
     @property

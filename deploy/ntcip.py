@@ -1,4 +1,4 @@
-"""NTCIP 1202 v02 deploy adapter over SNMP v1 / v2c.
+"""NTCIP 1202 v02 deploy adapter over SNMPv3 (USM authPriv; v2c only where a device opted in).
 
 :meth:`NtcipAdapter.deploy` pushes one :class:`TimingPlan` to one controller:
 
@@ -37,7 +37,9 @@ from typing import Any
 from controllers.plan import TimingPlan
 from deploy import oids as O
 from deploy.profile import Capabilities, DeviceProfile, Values, check_capabilities, plan_values
+from deploy.secrets import DeviceCredentials, SecretsFile
 from deploy.snmp import SetUnconfirmed, SnmpClient, SnmpError, SnmpTimeout, WireRecord
+from deploy.usm import UsmManager
 from sim.errors import WulinError
 
 SET_CHUNK = 16  # varbinds per SET PDU
@@ -104,6 +106,18 @@ def decode_values(data: Mapping[str, Any]) -> Values:
     return {O.oid(k): (bytes.fromhex(v["hex"]) if isinstance(v, dict) else v) for k, v in data.items()}
 
 
+def _client(host: str, port: int, creds: DeviceCredentials, write: bool, timeout: float,
+            retries: int) -> SnmpClient:
+    """The SNMP client for reading (``write`` False) or writing with ``creds``."""
+    if creds.snmp == "2c":
+        community = creds.write_community if write else creds.read_community
+        return SnmpClient(host, port, community or "", "2c", timeout, retries)
+    user = creds.writer if write else creds.reader
+    if user is None:
+        raise WulinError(f"{host}:{port}: the credentials are read-only; writing needs the write user")
+    return SnmpClient(host, port, version="3", timeout=timeout, retries=retries, usm=UsmManager(user))
+
+
 @dataclass
 class NtcipAdapter:
     """Talks NTCIP 1202 to one controller.
@@ -111,8 +125,8 @@ class NtcipAdapter:
     Args:
         host, port: The controller's SNMP agent.
         profile: Its device profile.
-        read_community, write_community: SNMP communities.
-        version: ``"1"`` or ``"2c"``.
+        credentials: How to authenticate (:class:`deploy.secrets.DeviceCredentials`): SNMPv3
+            authPriv users, or v2c communities where the device was registered for v2c.
         timeout: Seconds per SNMP answer; ``retries`` extra tries for GETs.
         poll_s: Wall seconds between polls (verify, activation, health).
         verify_timeout_s: How long verify may take.
@@ -130,9 +144,7 @@ class NtcipAdapter:
     host: str
     port: int
     profile: DeviceProfile
-    read_community: str = "public"
-    write_community: str = "private"
-    version: str = "2c"
+    credentials: DeviceCredentials
     timeout: float = 1.0
     retries: int = 2
     poll_s: float = 0.05
@@ -147,8 +159,8 @@ class NtcipAdapter:
     def __post_init__(self) -> None:
         if self.activation not in ("pattern", "schedule"):
             raise WulinError(f"activation {self.activation!r}: use 'pattern' or 'schedule'")
-        self.reader = SnmpClient(self.host, self.port, self.read_community, self.version, self.timeout, self.retries)
-        self.writer = SnmpClient(self.host, self.port, self.write_community, self.version, self.timeout, self.retries)
+        self.reader = _client(self.host, self.port, self.credentials, False, self.timeout, self.retries)
+        self.writer = _client(self.host, self.port, self.credentials, True, self.timeout, self.retries)
         self.writer.wire = self.reader.wire  # one wire log, in order
         self._report: DeployReport | None = None
         # This session's transaction-owner token (see deploy.oids.TX_OWNER); None until the
@@ -515,3 +527,17 @@ class NtcipAdapter:
         finally:
             self._report = None
         return rep
+
+
+def adapter_for(device: Any, secrets: SecretsFile | None = None, **kw: Any) -> NtcipAdapter:
+    """An adapter for a registered device (:class:`deploy.store.Device`), its credentials read
+    from the secrets file (``secrets``, else ``$WULIN_SECRETS`` or the per-user default).
+
+    Raises:
+        WulinError: no credentials under the device's reference, or the file is unsafe.
+    """
+    creds = (secrets or SecretsFile()).get(device.credentials_ref)
+    if creds.snmp != device.snmp_version:
+        raise WulinError(f"device {device.signal_id!r} is registered for SNMP v{device.snmp_version}, "
+                         f"its credentials are for v{creds.snmp}; register it again")
+    return NtcipAdapter(device.host, device.port, device.profile, creds, **kw)

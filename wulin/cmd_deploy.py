@@ -40,6 +40,11 @@ def start(
     register_devices: bool = typer.Option(True, "--register/--no-register",
                                           help="Register each emulator as its signal's device in the store."),
     store: str = typer.Option("runs/plan-store.sqlite", "--store", envvar="WULIN_STORE", help="Plan store."),
+    secrets: Path | None = typer.Option(None, "--secrets", envvar="WULIN_SECRETS",
+                                        help="Device secrets file (0600) the emulators' credentials go to "
+                                             "[default: ~/.config/wulin/device-secrets.json]."),
+    snmp_v2c: bool = typer.Option(False, "--snmp-v2c", help="Also answer SNMP v1/v2c, with random communities "
+                                  "(explicit opt-in; SNMPv3 authPriv otherwise only)."),
     signals: str = typer.Option("", "--signals", help="Only these signal ids (comma separated)."),
     fault: list[str] = typer.Option([], "--fault", help="SIGNAL=FAULT, armed for the next deploy "
                                     "(verify-error, readback-mismatch, bad-health, reboot, drop-set, late, held)."),
@@ -48,6 +53,7 @@ def start(
     from controllers.plan import TimingPlan
     from deploy.emulator import ControllerEmulator
     from deploy.profile import single_ring_profile
+    from deploy.secrets import SecretsFile
     from deploy.store import PlanStore
     from sim.errors import WulinError
     from sim.topology import load_signal_specs
@@ -66,6 +72,7 @@ def start(
             raise WulinError(f"--fault {item!r}: expected SIGNAL=FAULT with a signal of {network!r}")
         faults[sid] = name
     ps = PlanStore(store) if register_devices else None
+    vault = SecretsFile(secrets)
     emus = []
     table = Table(title=f"NTCIP emulators for {network}", show_header=True, header_style="bold")
     table.add_column("signal", no_wrap=True)
@@ -78,18 +85,23 @@ def start(
                                                name="local (network program)")
             profile = single_ring_profile(sid, len(base.stages))
             try:
-                emu = ControllerEmulator(profile, base, port=port + k, time_scale=time_scale).start()
+                emu = ControllerEmulator(profile, base, port=port + k, time_scale=time_scale,
+                                         snmp_v2c=snmp_v2c).start()
             except OSError as exc:
                 raise WulinError(f"port {port + k} is taken ({exc.strerror}); choose another --port") from None
             emus.append(emu)
             if sid in faults:
                 emu.arm(faults[sid])
+            vault.put(sid, emu.credentials)  # before the store names it: a registered device has credentials
             if ps is not None:
-                ps.register_device(sid, emu.host, emu.port, profile, emu.caps, actor="emulator")
+                ps.register_device(sid, emu.host, emu.port, profile, emu.caps, actor="emulator",
+                                   snmp_version=emu.credentials.snmp)
             table.add_row(sid, f"{emu.host}:{emu.port}", str(len(base.stages)), f"{base.cycle:g} s",
                           faults.get(sid, "-"))
         console.print(table)
-        console.print(f"{len(emus)} emulators running (SNMP v1/v2c, communities public: read, private: write)"+ (f"; devices registered in {store}" if ps else "")
+        proto = "SNMPv3 authPriv (SHA-256/AES)" + (" and v1/v2c" if snmp_v2c else "")
+        console.print(f"{len(emus)} emulators running ({proto}); random credentials in {vault.path} (0600)"
+                      + (f"; devices registered in {store}" if ps else "")
                       + (f"; stopping in {seconds:g} s" if seconds else "; Ctrl-C stops them"))
         end = time.monotonic() + seconds if seconds else None
         while end is None or time.monotonic() < end:

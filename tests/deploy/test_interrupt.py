@@ -43,7 +43,7 @@ def test_ctrl_c_while_waiting_for_the_cycle_boundary_rolls_back(activation: str)
     try:
         before = p2_tables(emu)
         log, fired = interrupt_when("waiting for the cycle boundary")
-        ad = NtcipAdapter(emu.host, emu.port, emu.profile, timeout=0.5, activation_timeout_s=60,
+        ad = NtcipAdapter(emu.host, emu.port, emu.profile, emu.credentials, timeout=0.5, activation_timeout_s=60,
                           activation=activation, poll_s=0.02, log=log)
         with pytest.raises(DeployInterrupted) as info:
             ad.deploy(make_plan(greens=(50, 30), offset=7))
@@ -71,7 +71,7 @@ def test_ctrl_c_during_verify_aborts_the_transaction_unapplied() -> None:
     try:
         before = p2_tables(emu)
         log, fired = interrupt_when("dbCreateTransaction = verify")
-        ad = NtcipAdapter(emu.host, emu.port, emu.profile, timeout=0.5, poll_s=0.02, log=log)
+        ad = NtcipAdapter(emu.host, emu.port, emu.profile, emu.credentials, timeout=0.5, poll_s=0.02, log=log)
         with pytest.raises(DeployInterrupted) as info:
             ad.deploy(make_plan(greens=(50, 30), offset=7))
         rep = info.value.report

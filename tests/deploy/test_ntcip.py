@@ -29,7 +29,7 @@ def emu() -> Iterator[ControllerEmulator]:
 def adapter(emu: ControllerEmulator, **kw: object) -> NtcipAdapter:
     args: dict[str, object] = dict(timeout=0.3, retries=2, activation_timeout_s=5, health_cycles=2, tx_wait_s=0.5)
     args.update(kw)
-    return NtcipAdapter(emu.host, emu.port, emu.profile, **args)  # type: ignore[arg-type]
+    return NtcipAdapter(emu.host, emu.port, emu.profile, emu.credentials, **args)  # type: ignore[arg-type]
 
 
 def tables(emu: ControllerEmulator) -> dict[O.OID, object]:
@@ -190,9 +190,19 @@ def test_pattern_changes_wait_for_the_cycle_boundary() -> None:
         emu.stop()
 
 
-def test_access_control_and_atomic_sets(emu: ControllerEmulator) -> None:
-    ro = SnmpClient(emu.host, emu.port, "public", "2c", timeout=0.3)
-    rw = SnmpClient(emu.host, emu.port, "private", "1", timeout=0.3)
+def test_access_control_and_atomic_sets() -> None:
+    emu = ControllerEmulator(make_profile(), BASE, CAPS, time_scale=300, verify_s=3, snmp_v2c=True).start()
+    try:
+        access_control_and_atomic_sets(emu)
+    finally:
+        emu.stop()
+
+
+def access_control_and_atomic_sets(emu: ControllerEmulator) -> None:
+    creds = emu.credentials
+    assert creds.read_community and creds.write_community
+    ro = SnmpClient(emu.host, emu.port, creds.read_community, "2c", timeout=0.3)
+    rw = SnmpClient(emu.host, emu.port, creds.write_community, "1", timeout=0.3)
     with pytest.raises(SnmpError, match="noAccess"):
         ro.set([(O.UNIT_BACKUP_TIME, 5)])
     assert emu.db[O.UNIT_BACKUP_TIME] == 0

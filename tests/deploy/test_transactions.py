@@ -16,6 +16,7 @@ from deploy.device_model import DeviceModel
 from deploy.emulator import ControllerEmulator
 from deploy.ntcip import NtcipAdapter
 from deploy.snmp import SnmpClient, SnmpError
+from deploy.usm import UsmManager
 from sim.errors import WulinError
 
 from .conftest import CAPS, make_plan, make_profile
@@ -32,6 +33,12 @@ class Clock:
 
     def __call__(self) -> float:
         return self.t
+
+
+def writer(emu: ControllerEmulator) -> SnmpClient:
+    """A fresh manager session with the emulator's write user."""
+    assert emu.credentials.writer is not None
+    return SnmpClient(emu.host, emu.port, timeout=0.3, usm=UsmManager(emu.credentials.writer))
 
 
 def model(clock: Clock) -> DeviceModel:
@@ -94,15 +101,15 @@ def test_killed_manager_transaction_is_aborted_not_joined_by_the_next_deploy() -
         before = emu.db[INJECTED[0]]
         # A manager opens a transaction, someone injects a value into it, the manager dies
         # (its socket dropped without closing the transaction), on the same address.
-        killed = SnmpClient(emu.host, emu.port, "private", "2c", timeout=0.3)
+        killed = writer(emu)
         killed.set(tx(A, O.TX_TRANSACTION))
         killed.set([(O.TX_OWNER, A), INJECTED])
         killed.close()
         with pytest.raises(SnmpError, match="genErr"):  # the next deploy's session cannot join it
-            SnmpClient(emu.host, emu.port, "private", "2c", timeout=0.3).set(tx(B, O.TX_TRANSACTION))
+            writer(emu).set(tx(B, O.TX_TRANSACTION))
         time.sleep(0.3)  # 90 emulated seconds: past the 60 s takeover time
         new = make_plan(greens=(50, 30), offset=7)
-        rep = NtcipAdapter(emu.host, emu.port, emu.profile, timeout=0.3, activation_timeout_s=5,
+        rep = NtcipAdapter(emu.host, emu.port, emu.profile, emu.credentials, timeout=0.3, activation_timeout_s=5,
                            tx_wait_s=2).deploy(new)
         assert rep.outcome == "deployed", rep.message
         assert any("aborted a stale transaction of another manager" in s for s in rep.steps)
