@@ -1,9 +1,11 @@
-"""``wulin emulator start``: NTCIP controller emulators for every signal of a network."""
+"""``wulin emulator start`` (NTCIP controller emulators for every signal of a network) and
+``wulin plan drift`` (does each controller run what the store says is live?)."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -13,9 +15,61 @@ emulator_app = typer.Typer(help="NTCIP 1202 controller emulators on loopback, fo
                            no_args_is_help=True)
 console = Console()
 
+if TYPE_CHECKING:
+    from deploy.drift import DriftAlarm
+
 
 def register(app: typer.Typer) -> None:
+    from wulin.cmd_plan import plan_app
+
     app.add_typer(emulator_app, name="emulator")
+    plan_app.command("drift")(drift)
+
+
+def drift(
+    store: str = typer.Option("runs/plan-store.sqlite", "--store", envvar="WULIN_STORE", help="Plan store."),
+    secrets: Path | None = typer.Option(None, "--secrets", envvar="WULIN_SECRETS",
+                                        help="Device secrets file [default: ~/.config/wulin/device-secrets.json]."),
+    watch: float = typer.Option(0.0, "--watch", help="Check again every this many seconds (0: check once)."),
+    count: int = typer.Option(0, "--count", help="With --watch, stop after this many checks (0: until Ctrl-C)."),
+    timeout: float = typer.Option(1.0, "--timeout", help="Seconds per SNMP answer."),
+) -> None:
+    """Read back every controller with a live plan and compare; exit 1 when any drifted."""
+    from deploy.drift import check_drift, live_expectations
+    from deploy.ntcip import adapter_for
+    from deploy.secrets import SecretsFile
+    from deploy.store import PlanStore
+    from sim.errors import WulinError
+
+    if watch < 0 or watch != watch or watch == float("inf"):
+        raise WulinError(f"--watch {watch}: a finite number of seconds, 0 or more")
+    ps, vault = PlanStore(store), SecretsFile(secrets)
+    drifted, checks = False, 0
+    try:
+        while True:
+            expected = live_expectations(ps)
+            alarms = check_drift(expected, lambda dev: adapter_for(dev, vault, timeout=timeout, retries=1))
+            drifted |= bool(alarms)
+            checks += 1
+            _print_drift(len(expected), alarms)
+            if not watch or (count and checks >= count):
+                break
+            time.sleep(watch)
+    except KeyboardInterrupt:
+        pass
+    if drifted:
+        raise typer.Exit(1)
+
+
+def _print_drift(n_checked: int, alarms: list[DriftAlarm]) -> None:
+    stamp = time.strftime("%H:%M:%S")
+    if not alarms:
+        console.print(f"{stamp} no drift: {n_checked} controller(s) run their live plan", highlight=False)
+        return
+    for a in alarms:
+        console.print(f"{stamp} [red]DRIFT[/] {a.signal_id} ({a.kind}): {a.message}", highlight=False)
+        for d in a.differences:
+            console.print(f"    {d}", highlight=False)
 
 
 def _net_file(network: str) -> Path:
