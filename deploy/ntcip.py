@@ -377,11 +377,7 @@ class NtcipAdapter:
         except (DeployFailed, SnmpError, SnmpTimeout) as exc:
             rep.message = str(exc)
             self._step(f"FAILED: {exc}")
-            if applied:
-                self._rollback(rep)
-            else:
-                rep.outcome = "failed"
-                self._confirm_unchanged(rep)
+            self._undo(rep, applied)
         except KeyboardInterrupt:
             self._interrupted(rep, applied)
             raise DeployInterrupted(rep) from None
@@ -432,6 +428,14 @@ class NtcipAdapter:
         if problems:
             raise DeployFailed("health check failed: " + "; ".join(problems))
 
+    def _undo(self, rep: DeployReport, applied: bool) -> None:
+        """After a failure: roll back what was applied, else confirm the controller is unchanged."""
+        if applied:
+            self._rollback(rep)
+        else:
+            rep.outcome = "failed"
+            self._confirm_unchanged(rep)
+
     def _interrupted(self, rep: DeployReport, applied: bool) -> None:
         """After Ctrl-C: leave the controller as before the deploy, verified by readback.
 
@@ -446,11 +450,7 @@ class NtcipAdapter:
             if not applied:
                 self._abort()
                 applied = bool(rep.snapshot) and bool(self.readback(rep.snapshot))
-            if applied:
-                self._rollback(rep)
-            else:
-                rep.outcome = "failed"
-                self._confirm_unchanged(rep)
+            self._undo(rep, applied)
         except KeyboardInterrupt:
             rep.outcome = "rollback_failed"
             rep.message += "; interrupted again during the cleanup: controller state unknown, read it back"

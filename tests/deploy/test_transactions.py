@@ -117,3 +117,14 @@ def test_killed_manager_transaction_is_aborted_not_joined_by_the_next_deploy() -
         assert emu.stale_aborts == 1 and emu.active_plan().splits == new.splits  # type: ignore[union-attr]
     finally:
         emu.stop()
+
+
+def test_emulator_command_refuses_a_zero_time_scale(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from wulin.cli import app
+
+    env = {"WULIN_STORE": str(tmp_path / "s.sqlite"), "WULIN_SECRETS": str(tmp_path / "secrets.json")}
+    r = CliRunner().invoke(app, ["emulator", "start", "--network", "grid", "--port", "26400", "--seconds", "0.2",
+                                 "--signals", "B1", "--time-scale", "0"], env=env)
+    assert isinstance(r.exception, WulinError) and "time scale 0.0: must be a finite number above 0" in str(r.exception)
