@@ -313,7 +313,7 @@ class SnmpClient:
                   **bulk: int) -> Pdu:
         if self.usm is not None and self.usm.engine is None:
             self._discover()
-        resync = 1  # one more try after the agent corrects our clock (it did not act on the request)
+        resync = 1  # one more try after the agent corrects our engine view (it did not act on the request)
         attempt = 0
         while attempt < tries:
             attempt += 1
@@ -323,7 +323,7 @@ class SnmpClient:
             if rsp is None:
                 continue
             if rsp.kind == "report":
-                if rsp.community == "notInTimeWindows" and resync:
+                if rsp.community in ("notInTimeWindows", "unknownEngineIDs") and resync:
                     resync, attempt = 0, attempt - 1
                     continue
                 raise SnmpAuthError(f"{self.peer}: the agent refused the SNMPv3 request ({rsp.community}): "

@@ -116,3 +116,19 @@ def test_emulator_start_writes_credentials_outside_the_store(tmp_path: Path) -> 
     assert all(s.encode() not in raw for s in secret_strings(creds))
     dev = PlanStore(store).device("B1")
     assert (dev.credentials_ref, dev.snmp_version) == ("B1", "3")
+
+
+def test_client_rediscovers_a_restarted_agent() -> None:
+    emu = ControllerEmulator(make_profile(), make_plan(), CAPS, time_scale=100).start()
+    creds, port = emu.credentials, emu.port
+    assert creds.reader is not None
+    client = SnmpClient(emu.host, port, timeout=0.3, usm=UsmManager(creds.reader))
+    assert client.get([O.MAX_PHASES])[O.MAX_PHASES] == CAPS.max_phases
+    old_engine = client.usm.engine  # type: ignore[union-attr]
+    emu.stop()
+    again = ControllerEmulator(make_profile(), make_plan(), CAPS, port=port, credentials=creds, time_scale=100).start()
+    try:  # a new engine id: the agent reports unknownEngineIDs, the client learns it and goes on
+        assert client.get([O.MAX_PHASES])[O.MAX_PHASES] == CAPS.max_phases
+        assert client.usm.engine.engine_id != old_engine.engine_id  # type: ignore[union-attr]
+    finally:
+        again.stop()
