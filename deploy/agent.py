@@ -155,7 +155,7 @@ class SnmpAgent:
     def _set(self, req: Pdu, peer: Any) -> Pdu | None:
         if not self._may_write(req):
             return self._response(req, req.varbinds, "noAccess", 1)
-        res = self.device.set(req.varbinds)
+        res = self.device.set(req.varbinds, req.community)
         if not res.answered:
             return None
         return self._response(req, req.varbinds, res.status, res.index)

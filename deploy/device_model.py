@@ -122,6 +122,9 @@ class DeviceModel:
         verify_s: Emulated seconds the device-side verify takes (finite, 0 or more).
         takeover_s: Emulated seconds a transaction's holder must have been silent before
             another manager may abort it.
+        owner_objects: Has the private transaction-owner objects (``deploy.oids.TX_OWNER``);
+            without them, as a real controller, the transaction belongs to the SNMP user
+            (or community) that opened it.
         clock: Seconds, monotonic (``time.monotonic``; a test may pass its own).
 
     Raises:
@@ -131,11 +134,11 @@ class DeviceModel:
 
     def __init__(self, profile: DeviceProfile, base_plan: TimingPlan, caps: Capabilities | None = None, *,
                  time_scale: float = 1.0, verify_s: float = 0.5, takeover_s: float = 60.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 owner_objects: bool = True, clock: Callable[[], float] = time.monotonic) -> None:
         self.time_scale, self.verify_s = _positive(time_scale, "time scale"), float(verify_s)
         if not math.isfinite(self.verify_s) or self.verify_s < 0:
             raise WulinError(f"verify time {verify_s!r}: must be a finite number of seconds, 0 or more")
-        self.takeover_s = float(takeover_s)
+        self.takeover_s, self.owner_objects = float(takeover_s), owner_objects
         self.profile, self.base_plan = profile, base_plan
         self.caps = caps or Capabilities(max_phases=8, max_patterns=8, max_splits=8, max_rings=2,
                                          max_sequences=8, max_channels=8)
@@ -221,8 +224,9 @@ class DeviceModel:
         put(O.DB_ERROR_TYPE, 7, ro_int)
         put(O.DB_VERIFY_STATUS, 0, ro_int)
         put(O.DB_VERIFY_ERROR, b"", ObjSpec("ro", "S", "octets"))
-        put(O.TX_OWNER, b"", ObjSpec("rw", "C", "octets", 1, 32))  # private: see deploy.oids
-        put(O.TX_IDLE, 0, ObjSpec("ro", "S", "int", 0, 2**31 - 1))
+        if self.owner_objects:  # private: see deploy.oids
+            put(O.TX_OWNER, b"", ObjSpec("rw", "C", "octets", 1, 32))
+            put(O.TX_IDLE, 0, ObjSpec("ro", "S", "int", 0, 2**31 - 1))
         self._oids = sorted(self.spec)
 
     def _channel_source(self, ch: int) -> int:
@@ -405,14 +409,18 @@ class DeviceModel:
         i = bisect.bisect_right(self._oids, o)
         return self._oids[i] if i < len(self._oids) else None
 
-    def set(self, varbinds: list[tuple[O.OID, Any]]) -> SetResult:
-        """Apply one SET PDU: all varbinds or none.
+    def set(self, varbinds: list[tuple[O.OID, Any]], principal: str = "") -> SetResult:
+        """Apply one SET PDU from ``principal`` (SNMPv3 user or community): all varbinds or none.
 
         Access control by community or user is the agent's; this checks what the device itself
         refuses (unknown or read-only objects, types, ranges, the transaction rules).  The PDU's
-        owner token is its ``TX_OWNER`` varbind, if any (see :meth:`_tx_allowed`).
+        owner is its ``TX_OWNER`` token, or, on a device without the owner objects (as a real
+        controller), its principal (see :meth:`_tx_allowed`).
         """
-        owner = next((bytes(v) for o, v in varbinds if o == O.TX_OWNER and isinstance(v, bytes)), None)
+        if self.owner_objects:
+            owner = next((bytes(v) for o, v in varbinds if o == O.TX_OWNER and isinstance(v, bytes)), None)
+        else:
+            owner = f"user:{principal}".encode() if principal else None
         bad = self._check_set(varbinds, owner)
         if bad is not None:
             return bad

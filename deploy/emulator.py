@@ -44,13 +44,16 @@ class ControllerEmulator(DeviceModel):
         time_scale: Emulated seconds per wall second.
         verify_s: Emulated seconds the device-side verify takes.
         takeover_s: Emulated seconds a silent transaction holder keeps its transaction.
+        owner_objects: Has the private transaction-owner objects (False: as a real controller,
+            the transaction belongs to the SNMP user that opened it).
     """
 
     def __init__(self, profile: DeviceProfile, base_plan: TimingPlan, caps: Capabilities | None = None, *,
                  host: str = "127.0.0.1", port: int = 0, credentials: DeviceCredentials | None = None,
                  snmp_v2c: bool = False, time_scale: float = 1.0, verify_s: float = 0.5,
-                 takeover_s: float = 60.0) -> None:
-        super().__init__(profile, base_plan, caps, time_scale=time_scale, verify_s=verify_s, takeover_s=takeover_s)
+                 takeover_s: float = 60.0, owner_objects: bool = True) -> None:
+        super().__init__(profile, base_plan, caps, time_scale=time_scale, verify_s=verify_s, takeover_s=takeover_s,
+                         owner_objects=owner_objects)
         self.credentials = credentials or DeviceCredentials.generate(v2c=snmp_v2c)
         self.agent = SnmpAgent(self, self.credentials, v2c=snmp_v2c, host=host, port=port)
         self.host, self.port = self.agent.host, self.agent.port

@@ -293,8 +293,10 @@ class NtcipAdapter:
                 except SnmpError:
                     pass  # its holder is alive: wait for it
             if time.monotonic() > end:
+                whose = "" if pairs else ("; this controller cannot say whose it is (no owner object), so it is "
+                                          "never joined: wait for the controller's own timeout")
                 raise DeployFailed(f"cannot open the database transaction: another manager holds it "
-                                   f"(dbCreateTransaction {state} for over {self.tx_wait_s:g} s)")
+                                   f"(dbCreateTransaction {state} for over {self.tx_wait_s:g} s){whose}")
             time.sleep(self.poll_s)
 
     def _abort(self) -> None:

@@ -128,3 +128,31 @@ def test_emulator_command_refuses_a_zero_time_scale(tmp_path) -> None:  # type: 
     r = CliRunner().invoke(app, ["emulator", "start", "--network", "grid", "--port", "26400", "--seconds", "0.2",
                                  "--signals", "B1", "--time-scale", "0"], env=env)
     assert isinstance(r.exception, WulinError) and "time scale 0.0: must be a finite number above 0" in str(r.exception)
+
+
+def test_controller_without_owner_objects_binds_the_user_and_is_never_joined() -> None:
+    """As a real controller: no private objects; the transaction belongs to the SNMPv3 user.
+    A transaction left open (by the same user) is never joined: the deploy refuses cleanly."""
+    emu = ControllerEmulator(make_profile(), make_plan(name="local"), CAPS, time_scale=300, verify_s=3,
+                             owner_objects=False).start()
+    try:
+        assert not emu.exists(O.TX_OWNER)
+        new = make_plan(greens=(50, 30), offset=7)
+        ad = NtcipAdapter(emu.host, emu.port, emu.profile, emu.credentials, timeout=0.3, activation_timeout_s=5,
+                          tx_wait_s=0.5)
+        rep = ad.deploy(new)
+        assert rep.outcome == "deployed", rep.message
+        assert any("no transaction-owner object" in s for s in rep.steps)
+        # A killed manager of the same user leaves a transaction with an injected value.
+        before = emu.db[INJECTED[0]]
+        killed = writer(emu)
+        killed.set([(O.DB_CREATE_TRANSACTION, O.TX_TRANSACTION)])
+        killed.set([INJECTED])
+        killed.close()
+        time.sleep(0.3)
+        rep = NtcipAdapter(emu.host, emu.port, emu.profile, emu.credentials, timeout=0.3, activation_timeout_s=5,
+                           tx_wait_s=0.5).deploy(make_plan(greens=(45, 35), offset=7))
+        assert rep.outcome == "failed" and "cannot say whose it is" in rep.message, rep.message
+        assert emu.db[INJECTED[0]] == before and emu.active_plan().splits == new.splits  # type: ignore[union-attr]
+    finally:
+        emu.stop()
