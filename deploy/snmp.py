@@ -246,8 +246,6 @@ class SecurityLayer(Protocol):
 
     def discovery(self, msg_id: int, request_id: int) -> bytes: ...
 
-    def learn(self, engine: Any) -> None: ...
-
     def seal(self, pdu: Pdu, msg_id: int) -> bytes: ...
 
     def open(self, data: bytes) -> tuple[Any, str | None]: ...
@@ -349,7 +347,6 @@ class SnmpClient:
             return decode(data)
         msg, report = self.usm.open(data)
         if report is not None:
-            self.usm.learn(msg.engine)
             return Pdu("3", report, "report", msg.msg_id, msg.pdu.varbinds)
         return Pdu("3", msg.user, msg.pdu.kind, msg.msg_id, msg.pdu.varbinds, msg.pdu.error_status,
                    msg.pdu.error_index)

@@ -300,7 +300,8 @@ class UsmManager:
         return encode_v3(pdu, msg_id, now, self.user, FLAG_AUTH | FLAG_PRIV | FLAG_REPORTABLE)
 
     def open(self, data: bytes) -> tuple[V3Message, str | None]:
-        """The answer in ``data`` and, for a Report, the usmStats counter it names.
+        """The answer in ``data`` and, for a Report, the usmStats counter it names (a discovery
+        report, or an authenticated time-window report, also updates :attr:`engine`).
 
         A response must be authenticated and encrypted by this user's keys for the discovered
         engine; an unauthenticated Report is accepted only as an error (it carries no data).
@@ -317,6 +318,10 @@ class UsmManager:
         msg = _open(raw, data, keys)
         if msg.pdu.kind == "report":
             name = next((REPORT_NAMES.get(o, "") for o, _ in msg.pdu.varbinds), "") or "unknown report"
+            # Discovery answers are unauthenticated by nature; a clock correction is trusted
+            # only when authenticated (RFC 3414 3.2 step 7b).
+            if name == "unknownEngineIDs" or (name == "notInTimeWindows" and raw.flags & FLAG_AUTH):
+                self.learn(raw.engine)
             return msg, name
         if raw.flags & (FLAG_AUTH | FLAG_PRIV) != FLAG_AUTH | FLAG_PRIV:
             raise SnmpError("an unauthenticated response (dropped)")

@@ -132,3 +132,21 @@ def test_client_rediscovers_a_restarted_agent() -> None:
         assert client.usm.engine.engine_id != old_engine.engine_id  # type: ignore[union-attr]
     finally:
         again.stop()
+
+
+def test_client_clock_outside_the_time_window_is_corrected_by_an_authenticated_report() -> None:
+    from deploy.usm import Engine
+
+    emu = ControllerEmulator(make_profile(), make_plan(), CAPS, time_scale=100).start()
+    try:
+        assert emu.credentials.writer is not None
+        usm = UsmManager(emu.credentials.writer)
+        client = SnmpClient(emu.host, emu.port, timeout=0.3, retries=0, usm=usm)
+        client.get([O.MAX_PHASES])
+        e = usm.engine
+        assert e is not None
+        usm.learn(Engine(e.engine_id, e.boots, e.time + 1000))  # our idea of its clock is 1000 s off
+        client.set([(O.UNIT_BACKUP_TIME, 21)])  # refused once (not applied), then resent in time
+        assert emu.db[O.UNIT_BACKUP_TIME] == 21 and emu.agent.usm.counters["notInTimeWindows"] == 1
+    finally:
+        emu.stop()
