@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,7 +30,7 @@ def register(app: typer.Typer) -> None:
 def drift(
     store: str = typer.Option("runs/plan-store.sqlite", "--store", envvar="WULIN_STORE", help="Plan store."),
     secrets: Path | None = typer.Option(None, "--secrets", envvar="WULIN_SECRETS",
-                                        help="Device secrets file [default: ~/.config/wulin/device-secrets.json]."),
+                                        help="Device secrets file (default ~/.config/wulin/device-secrets.json)."),
     watch: float = typer.Option(0.0, "--watch", help="Check again every this many seconds (0: check once)."),
     count: int = typer.Option(0, "--count", help="With --watch, stop after this many checks (0: until Ctrl-C)."),
     timeout: float = typer.Option(1.0, "--timeout", help="Seconds per SNMP answer."),
@@ -41,8 +42,12 @@ def drift(
     from deploy.store import PlanStore
     from sim.errors import WulinError
 
-    if watch < 0 or watch != watch or watch == float("inf"):
+    if not math.isfinite(watch) or watch < 0:
         raise WulinError(f"--watch {watch}: a finite number of seconds, 0 or more")
+    if not math.isfinite(timeout) or timeout <= 0:
+        raise WulinError(f"--timeout {timeout}: a finite number of seconds above 0")
+    if count < 0:
+        raise WulinError(f"--count {count}: 0 (no limit) or more")
     ps, vault = PlanStore(store), SecretsFile(secrets)
     drifted, checks = False, 0
     try:
@@ -96,7 +101,7 @@ def start(
     store: str = typer.Option("runs/plan-store.sqlite", "--store", envvar="WULIN_STORE", help="Plan store."),
     secrets: Path | None = typer.Option(None, "--secrets", envvar="WULIN_SECRETS",
                                         help="Device secrets file (0600) the emulators' credentials go to "
-                                             "[default: ~/.config/wulin/device-secrets.json]."),
+                                             "(default ~/.config/wulin/device-secrets.json)."),
     snmp_v2c: bool = typer.Option(False, "--snmp-v2c", help="Also answer SNMP v1/v2c, with random communities "
                                   "(explicit opt-in; SNMPv3 authPriv otherwise only)."),
     signals: str = typer.Option("", "--signals", help="Only these signal ids (comma separated)."),

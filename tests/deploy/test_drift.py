@@ -103,3 +103,12 @@ def test_unreachable_controller_is_an_alarm(live) -> None:  # type: ignore[no-un
     emu.stop()
     alarms = check(store, vault)
     assert [a.kind for a in alarms] == ["unreachable"] and "cannot read it back" in alarms[0].message
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--watch", "nan"], "--watch nan"), (["--watch", "-1"], "--watch -1"),
+    (["--timeout", "0"], "--timeout 0"), (["--count", "-2"], "--count -2"),
+])
+def test_drift_options_are_checked(tmp_path: Path, args: list[str], message: str) -> None:
+    r = CliRunner().invoke(app, ["plan", "drift", "--store", str(tmp_path / "s.sqlite"), *args])
+    assert r.exception is not None and message in str(r.exception)
