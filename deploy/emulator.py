@@ -1,625 +1,81 @@
-"""An NTCIP 1202 v02 controller emulator: a real SNMP v1/v2c agent on loopback.
+"""An NTCIP 1202 v02 controller emulator: a device model served by a real SNMP agent on loopback.
 
-What it does, as a controller would:
-
-* the objects the deploy path uses (phase, pattern, split, sequence and channel tables, unit and
-  coordination scalars, the NTCIP 1201 database transaction objects, MIB-2 ``sys*``), with
-  read-only / read-write access, types and ranges checked on every SET;
-* **access control**: the read-only community can only read (``noAccess``; ``noSuchName`` in
-  v1), unknown communities get no answer; one SET PDU is atomic (all or nothing) and the error
-  index names the failing varbind;
-* the **database transaction**: P2 objects (the timing tables) can be set only inside a
-  transaction, and only by the manager that opened it; ``verify`` runs the device-side
-  consistency checks (ring splits add up to the cycle, splits cover min green and clearance,
-  phase rings match the sequences, offset inside the cycle); ``normal`` applies the buffer
-  only when verify passed, and from ``transaction`` it aborts;
-* **plan changes at cycle boundaries**: ``systemPatternControl`` asks for a pattern, which
-  becomes ``coordPatternStatus`` when the running cycle ends; 0 returns to the local
-  time-of-day plan (pattern 1);
-* the **time-of-day schedule**, simplified to one day plan with one event at 00:00 running
-  action 1: ``timebaseAscPattern.1`` (a P2 object, so changed inside a transaction) names the
-  pattern the unit runs whenever ``systemPatternControl`` is 0; a change takes effect at the
-  next cycle boundary;
-* the **backup timer**: with ``unitBackupTime`` > 0 (0 at power-on: off), if no
-  ``systemPatternControl`` SET arrives within it, the unit falls back to its time-of-day
-  pattern (``unitControlStatus`` backupMode);
-* health: ``localFreeStatus`` notFree while coordinating a good pattern, badPlan /
-  badCycleTime when the running pattern is inconsistent;
-* a log of every PDU (:attr:`ControllerEmulator.pdu_log`) and **fault injection**
-  (:class:`Faults`): dropped or late responses, a reboot in the middle of a transaction,
-  verify errors, another manager holding the transaction, a readback mismatch, bad health.
-
-Time runs ``time_scale`` times faster than the wall clock, so tests can watch cycle
-boundaries without waiting minutes.  One thread per emulator serves its UDP socket.
+:class:`ControllerEmulator` is a :class:`~deploy.device_model.DeviceModel` (what the controller
+holds and does: tables, patterns, the database transaction, verify, faults) with an
+:class:`~deploy.agent.SnmpAgent` in front of it (UDP, PDUs, access control).  Callers keep one
+object: ``emu.db``, ``emu.active_pattern``, ``emu.arm(...)`` come from the model; ``emu.host``,
+``emu.port``, ``emu.pdu_log`` and ``start``/``stop`` from the agent.
 """
 
 from __future__ import annotations
 
-import bisect
-import select
-import socket
-import threading
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from controllers.plan import TimingPlan
-from deploy import oids as O
-from deploy.profile import Capabilities, DeviceProfile, plan_from_values, plan_values
-from deploy.snmp import ERROR_CODES, NoSuch, Pdu, SnmpError, Ticks, WireRecord, decode, encode
-from sim.errors import WulinError
+from deploy.agent import SnmpAgent
+from deploy.device_model import (
+    FAULT_NAMES,
+    LOCAL_PATTERN,
+    N_ACTIONS,
+    TOD_ACTION,
+    DeviceModel,
+    Faults,
+    ObjSpec,
+)
+from deploy.profile import Capabilities, DeviceProfile
+from deploy.secrets import DeviceCredentials
+from deploy.snmp import Pdu, WireRecord
 
-LOCAL_PATTERN = 1  # the pattern loaded at power-on with the network's own program
-TOD_ACTION = 1  # the time-of-day action in force all day (one day plan, one event at 00:00)
-N_ACTIONS = 8
-
-
-@dataclass
-class ObjSpec:
-    """Access, NTCIP kind (C, P, P2, S), type and range of one object instance."""
-
-    access: str  # "ro" or "rw"
-    kind: str
-    type: str  # "int", "octets", "ticks"
-    lo: int = 0
-    hi: int = 255
-    enum: frozenset[int] | None = None
+__all__ = ["FAULT_NAMES", "LOCAL_PATTERN", "N_ACTIONS", "TOD_ACTION", "ControllerEmulator", "Faults", "ObjSpec"]
 
 
-@dataclass
-class Faults:
-    """What the emulator does wrong on purpose (all off by default).
-
-    Attributes:
-        drop_responses: Drop the next N responses of any kind.
-        drop_set_responses: Drop the responses to the next N SETs (after applying them).
-        delay_responses: Answer the next N requests late (after ``delay_s``).
-        delay_s: How late.
-        reboot_after_p2_sets: Reboot when this many P2 SETs have been buffered in a
-            transaction (the buffer is lost, the unit is silent for ``reboot_s``).
-        reboot_s: Silence after a reboot, emulator wall seconds.
-        verify_error: Make the next verify fail with this text.
-        readback_mismatch: On apply, store these values instead of those sent.
-        bad_health: ``localFreeStatus`` to report after the next pattern change.
-    """
-
-    drop_responses: int = 0
-    drop_set_responses: int = 0
-    delay_responses: int = 0
-    delay_s: float = 0.0
-    reboot_after_p2_sets: int = 0
-    reboot_s: float = 0.3
-    verify_error: str | None = None
-    readback_mismatch: dict[O.OID, Any] = field(default_factory=dict)
-    bad_health: int | None = None
-
-
-FAULT_NAMES = ("verify-error", "readback-mismatch", "bad-health", "reboot", "drop-set", "late", "held")
-
-class ControllerEmulator:
-    """One emulated intersection controller.
+class ControllerEmulator(DeviceModel):
+    """One emulated intersection controller, answering SNMP on loopback.
 
     Args:
         profile: How its phases serve the signal's stages.
         base_plan: The local (time-of-day) plan, loaded as pattern 1 and running at start.
         caps: Table sizes it reports.
         host, port: Where to listen (port 0: a free port).
-        read_community, write_community: SNMP communities.
+        credentials: Its SNMPv3 users (and v2c communities); ``None``: fresh random ones, read
+            back from :attr:`credentials`.  There is no default community or password.
+        snmp_v2c: Also answer v1 / v2c with the credentials' communities (explicit opt-in;
+            with ``credentials`` None, random communities are made).
         time_scale: Emulated seconds per wall second.
         verify_s: Emulated seconds the device-side verify takes.
+        takeover_s: Emulated seconds a silent transaction holder keeps its transaction.
+        owner_objects: Has the private transaction-owner objects (False: as a real controller,
+            the transaction belongs to the SNMP user that opened it).
     """
 
     def __init__(self, profile: DeviceProfile, base_plan: TimingPlan, caps: Capabilities | None = None, *,
-                 host: str = "127.0.0.1", port: int = 0, read_community: str = "public",
-                 write_community: str = "private", time_scale: float = 1.0, verify_s: float = 0.5) -> None:
-        if host not in ("127.0.0.1", "localhost", "::1"):
-            raise WulinError(f"the emulator listens on loopback only, not {host!r}")
-        self.profile, self.base_plan = profile, base_plan
-        self.caps = caps or Capabilities(max_phases=8, max_patterns=8, max_splits=8, max_rings=2,
-                                         max_sequences=8, max_channels=8)
-        self.read_community, self.write_community = read_community, write_community
-        self.time_scale, self.verify_s = float(time_scale), float(verify_s)
-        self.faults = Faults()
-        self.pdu_log: list[WireRecord] = []
-        self.lock = threading.RLock()
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self._sock.bind((host, port))
-        self.host, self.port = self._sock.getsockname()[:2]
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._delayed: list[tuple[float, bytes, Any]] = []
-        self.on_pattern_change: Callable[[int, TimingPlan | None], None] | None = None
-        self._power_on()
+                 host: str = "127.0.0.1", port: int = 0, credentials: DeviceCredentials | None = None,
+                 snmp_v2c: bool = False, time_scale: float = 1.0, verify_s: float = 0.5,
+                 takeover_s: float = 60.0, owner_objects: bool = True) -> None:
+        super().__init__(profile, base_plan, caps, time_scale=time_scale, verify_s=verify_s, takeover_s=takeover_s,
+                         owner_objects=owner_objects)
+        self.credentials = credentials or DeviceCredentials.generate(v2c=snmp_v2c)
+        self.agent = SnmpAgent(self, self.credentials, v2c=snmp_v2c, host=host, port=port)
+        self.host, self.port = self.agent.host, self.agent.port
 
-    # ------------------------------------------------------------------ state
-    def _power_on(self) -> None:
-        self._t0 = time.monotonic()
-        self._silent_until = 0.0
-        self.spec: dict[O.OID, ObjSpec] = {}
-        self.db: dict[O.OID, Any] = {}
-        self._build_objects()
-        self.db.update(plan_values(self.base_plan, self.profile, self.caps, LOCAL_PATTERN))
-        self.tx_state: int = O.TX_NORMAL
-        self.tx_owner: str | None = None
-        self.buffer: dict[O.OID, Any] = {}
-        self.verify_status, self.verify_error, self._verify_done_at = 0, b"", 0.0
-        self._p2_sets = 0
-        self.active_pattern = LOCAL_PATTERN
-        self.pending_pattern: int | None = None
-        self._cycle_start = 0.0  # emulated time the running cycle began
-        self._last_system_control = 0.0
-        self.unit_control_status = 6  # timebase
-        self.free_status = O.FREE_NOT_FREE
-        self.reboots = getattr(self, "reboots", 0)
+    @property
+    def pdu_log(self) -> list[WireRecord]:
+        """Every PDU the agent received and sent, in order."""
+        return self.agent.pdu_log
 
-    def _build_objects(self) -> None:
-        c = self.caps
-        ro_int = ObjSpec("ro", "S", "int")
-
-        def put(o: O.OID, value: Any, spec: ObjSpec) -> None:
-            self.spec[o], self.db[o] = spec, value
-
-        put(O.SYS_DESCR, b"Wulin NTCIP 1202 v02 controller emulator", ObjSpec("ro", "S", "octets"))
-        put(O.SYS_UPTIME, Ticks(0), ObjSpec("ro", "S", "ticks"))
-        put(O.SYS_NAME, self.profile.signal_id.encode(), ObjSpec("rw", "P", "octets"))
-        for o, v in ((O.MAX_PHASES, c.max_phases), (O.MAX_PATTERNS, c.max_patterns), (O.MAX_SPLITS, c.max_splits),
-                     (O.MAX_RINGS, c.max_rings), (O.MAX_SEQUENCES, c.max_sequences), (O.MAX_CHANNELS, c.max_channels)):
-            put(o, v, ro_int)
-        p2 = ObjSpec("rw", "P2", "int")
-        for p in range(1, c.max_phases + 1):
-            put(O.PHASE_NUMBER + (p,), p, ro_int)
-            for col in (O.PHASE_WALK, O.PHASE_PED_CLEAR, O.PHASE_MIN_GREEN, O.PHASE_MAX1, O.PHASE_YELLOW,
-                        O.PHASE_RED_CLEAR):
-                put(col + (p,), 0, p2)
-            put(O.PHASE_RING + (p,), 0, p2)
-            put(O.PHASE_CONCURRENCY + (p,), b"", ObjSpec("rw", "P2", "octets"))
-        for pat in range(1, c.max_patterns + 1):
-            for col in (O.PATTERN_CYCLE, O.PATTERN_OFFSET, O.PATTERN_SPLIT, O.PATTERN_SEQUENCE):
-                put(col + (pat,), 0, p2)
-        for s in range(1, c.max_splits + 1):
-            for p in range(1, c.max_phases + 1):
-                put(O.SPLIT_TIME + (s, p), 0, p2)
-                put(O.SPLIT_MODE + (s, p), O.SPLIT_MODE_OMITTED, ObjSpec("rw", "P2", "int", 1, 7))
-                put(O.SPLIT_COORD_PHASE + (s, p), 0, ObjSpec("rw", "P2", "int", 0, 1))
-        for q in range(1, c.max_sequences + 1):
-            for r in range(1, c.max_rings + 1):
-                put(O.SEQUENCE_DATA + (q, r), b"", ObjSpec("rw", "P2", "octets", 0, c.max_phases))
-        for ch in range(1, c.max_channels + 1):
-            put(O.CHANNEL_CONTROL_SOURCE + (ch,), self._channel_source(ch), ObjSpec("rw", "P2", "int"))
-        put(O.MAX_TIMEBASE_ACTIONS, N_ACTIONS, ro_int)
-        for a in range(1, N_ACTIONS + 1):
-            put(O.TIMEBASE_PATTERN + (a,), LOCAL_PATTERN if a == TOD_ACTION else 0, p2)
-        put(O.UNIT_BACKUP_TIME, 0, ObjSpec("rw", "P", "int", 0, 65535))
-        for o in (O.UNIT_CONTROL_STATUS, O.UNIT_ALARM_STATUS1, O.UNIT_ALARM_STATUS2, O.SHORT_ALARM_STATUS,
-                  O.COORD_PATTERN_STATUS, O.LOCAL_FREE_STATUS):
-            put(o, 0, ro_int)
-        put(O.COORD_CYCLE_STATUS, 0, ObjSpec("ro", "S", "int", 0, 65535))
-        put(O.COORD_CORRECTION_MODE, 3, ObjSpec("rw", "P", "int", 1, 4))
-        put(O.SYSTEM_PATTERN_CONTROL, 0, ObjSpec("rw", "C", "int", 0, 255))
-        put(O.DB_CREATE_TRANSACTION, O.TX_NORMAL,
-            ObjSpec("rw", "C", "int", enum=frozenset({O.TX_NORMAL, O.TX_TRANSACTION, O.TX_VERIFY, O.TX_DONE})))
-        put(O.DB_ERROR_TYPE, 7, ro_int)
-        put(O.DB_VERIFY_STATUS, 0, ro_int)
-        put(O.DB_VERIFY_ERROR, b"", ObjSpec("ro", "S", "octets"))
-        self._oids = sorted(self.spec)
-
-    def _channel_source(self, ch: int) -> int:
-        for p, c in self.profile.channels.items():
-            if c == ch:
-                return p
-        return 0
-
-    def now(self) -> float:
-        """Emulated seconds since power-on."""
-        return (time.monotonic() - self._t0) * self.time_scale
-
-    def tod_pattern(self) -> int:
-        """The pattern the time-of-day schedule runs now."""
-        return int(self.db[O.TIMEBASE_PATTERN + (TOD_ACTION,)]) or LOCAL_PATTERN
-
-    def _pattern_cycle(self, pat: int) -> int:
-        return int(self.db.get(O.PATTERN_CYCLE + (pat,), 0))
-
-    def _advance(self) -> None:
-        """Let time pass: verify completion, cycle boundaries, pattern changes, backup timer."""
-        t = self.now()
-        if self.tx_state == O.TX_VERIFY and t >= self._verify_done_at:
-            self.tx_state = O.TX_DONE
-        cycle = self._pattern_cycle(self.active_pattern) or 1
-        backup = int(self.db[O.UNIT_BACKUP_TIME])
-        if (backup and int(self.db[O.SYSTEM_PATTERN_CONTROL]) != O.PATTERN_STANDBY
-                and t - self._last_system_control > backup):
-            self.db[O.SYSTEM_PATTERN_CONTROL] = O.PATTERN_STANDBY
-            self.unit_control_status = 4  # backupMode
-        if int(self.db[O.SYSTEM_PATTERN_CONTROL]) == O.PATTERN_STANDBY:
-            tod = self.tod_pattern()
-            self.pending_pattern = tod if tod != self.active_pattern else None
-        while t >= self._cycle_start + cycle:
-            self._cycle_start += cycle
-            if self.pending_pattern is not None:
-                self._switch(self.pending_pattern)
-                cycle = self._pattern_cycle(self.active_pattern) or 1
-
-    def _switch(self, pat: int) -> None:
-        self.active_pattern, self.pending_pattern = pat, None
-        problems = self._check_pattern(self.db, pat)
-        if self.faults.bad_health is not None:
-            self.free_status, self.faults.bad_health = self.faults.bad_health, None
-        elif problems:
-            self.free_status = 8 if any("CYCLE" in p for p in problems) else 7
-        else:
-            self.free_status = O.FREE_NOT_FREE
-        if self.on_pattern_change is not None:
-            self.on_pattern_change(pat, self.active_plan())
-
-    def active_plan(self) -> TimingPlan | None:
-        """The running pattern as a :class:`TimingPlan` (stage links from the base plan)."""
-        with self.lock:
-            try:
-                return plan_from_values(self.base_plan, self.profile, self.db, self.active_pattern)
-            except (KeyError, WulinError, ValueError):
-                return None
-
-    def _status_value(self, o: O.OID) -> Any:
-        t = self.now()
-        if o == O.SYS_UPTIME:
-            return Ticks(int(t / self.time_scale * 100))
-        if o == O.DB_CREATE_TRANSACTION:
-            return self.tx_state
-        if o == O.DB_VERIFY_STATUS:
-            return self._verify_code(self.verify_status)
-        if o == O.DB_VERIFY_ERROR:
-            return self.verify_error
-        if o == O.COORD_PATTERN_STATUS:
-            return self.active_pattern
-        if o == O.COORD_CYCLE_STATUS:
-            return int(t - self._cycle_start)
-        if o == O.LOCAL_FREE_STATUS:
-            return self.free_status
-        if o == O.UNIT_CONTROL_STATUS:
-            return self.unit_control_status
-        return self.db[o]
-
-    def _verify_code(self, meaning: int) -> int:
-        """0 notDone, 1 error, 2 ok -> the code in this device's scheme."""
-        return meaning + (1 if self.profile.verify_scheme == "1201" else 0)
-
-    # ------------------------------------------------------------------ device-side verify
-    def _check_pattern(self, db: dict[O.OID, Any], pat: int) -> list[str]:
-        out = []
-        cycle = int(db.get(O.PATTERN_CYCLE + (pat,), 0))
-        offset = int(db.get(O.PATTERN_OFFSET + (pat,), 0))
-        split = int(db.get(O.PATTERN_SPLIT + (pat,), 0))
-        seq = int(db.get(O.PATTERN_SEQUENCE + (pat,), 0))
-        if cycle <= 0:
-            return [f"PATTERN {pat} CYCLE TIME FAULT"]
-        if offset >= cycle:
-            out.append(f"PATTERN {pat} OFFSET FAULT")
-        if not 1 <= split <= self.caps.max_splits or not 1 <= seq <= self.caps.max_sequences:
-            return out + [f"PATTERN {pat} SPLIT/SEQUENCE NUMBER FAULT"]
-        rings_used = 0
-        for r in range(1, self.caps.max_rings + 1):
-            phases = list(db.get(O.SEQUENCE_DATA + (seq, r), b""))
-            if not phases:
-                continue
-            rings_used += 1
-            total = 0
-            for p in phases:
-                if not 1 <= p <= self.caps.max_phases:
-                    out.append(f"SEQUENCE {seq} RING {r} PHASE {p} FAULT")
-                    continue
-                if int(db[O.PHASE_RING + (p,)]) != r:
-                    out.append(f"PHASE {p:02d} RING FAULT")
-                t = int(db[O.SPLIT_TIME + (split, p)])
-                need = int(db[O.PHASE_MIN_GREEN + (p,)]) + (int(db[O.PHASE_YELLOW + (p,)]) + int(db[O.PHASE_RED_CLEAR + (p,)])) / 10
-                if t < need:
-                    out.append(f"PHASE {p:02d} SPLIT {t} SHORTER THAN MIN GREEN + CLEARANCE {need:g}")
-                total += t
-            if total != cycle:
-                out.append(f"PATTERN {pat} RING {r} SPLITS SUM {total} NOT CYCLE {cycle}")
-        if not rings_used:
-            out.append(f"SEQUENCE {seq} EMPTY")
-        return out
-
-    def _run_verify(self) -> None:
-        merged = dict(self.db)
-        merged.update(self.buffer)
-        buf = self.buffer
-
-        def under(col: O.OID) -> list[O.OID]:
-            return [o[len(col):] for o in buf if o[: len(col)] == col]
-
-        # Patterns whose tables the transaction changes: their own row, or the split or the
-        # sequence they use.
-        splits = {rest[0] for col in (O.SPLIT_TIME, O.SPLIT_MODE, O.SPLIT_COORD_PHASE) for rest in under(col)}
-        seqs = {rest[0] for rest in under(O.SEQUENCE_DATA)}
-        touched = {rest[1] for rest in under(O.PATTERN_ENTRY)}
-        for pat in range(1, self.caps.max_patterns + 1):
-            if (int(merged[O.PATTERN_SPLIT + (pat,)]) in splits
-                    or int(merged[O.PATTERN_SEQUENCE + (pat,)]) in seqs):
-                touched.add(pat)
-        # The pattern the schedule names must be sound, and so must the running one when the
-        # shared phase table changes; any other pattern with cycle 0 is an unused slot.
-        required = {int(merged[O.TIMEBASE_PATTERN + (TOD_ACTION,)]) or LOCAL_PATTERN}
-        if under(O.PHASE_ENTRY) or self.active_pattern in touched:
-            required.add(self.active_pattern)
-        problems: list[str] = []
-        for pat in sorted(touched | required):
-            if int(merged.get(O.PATTERN_CYCLE + (pat,), 0)) or pat in required:
-                problems += self._check_pattern(merged, pat)
-        if self.faults.verify_error:
-            problems.insert(0, self.faults.verify_error)
-            self.faults.verify_error = None
-        self.verify_status = 1 if problems else 2
-        self.verify_error = "; ".join(problems).encode()[:255]
-        self.tx_state = O.TX_VERIFY
-        self._verify_done_at = self.now() + self.verify_s
-
-    # ------------------------------------------------------------------ requests
     def handle(self, req: Pdu, peer: Any) -> Pdu | None:
-        """Answer one request from manager ``peer`` (its IP address); ``None``: no answer."""
-        with self.lock:
-            self._advance()
-            if req.community not in (self.read_community, self.write_community):
-                return None
-            if req.kind == "set":
-                return self._set(req, peer)
-            if req.kind == "get":
-                return self._get(req)
-            if req.kind in ("getnext", "getbulk"):
-                return self._getnext(req)
-            return None
+        """Answer one decoded request as the agent would (``None``: no answer)."""
+        return self.agent.handle(req, peer)
 
-    def _response(self, req: Pdu, varbinds: list[tuple[O.OID, Any]], status: str = "noError", index: int = 0) -> Pdu:
-        code = ERROR_CODES[status]
-        if req.version == "1":  # RFC 2576 mapping of v2 errors onto v1
-            code = {6: 2, 7: 3, 8: 3, 9: 3, 10: 3, 11: 2, 12: 3, 13: 5, 14: 5, 15: 5, 16: 2, 17: 2, 18: 2}.get(code, code)
-        return Pdu(req.version, req.community, "response", req.request_id, varbinds, code, index if code else 0)
-
-    def _get(self, req: Pdu) -> Pdu:
-        out = []
-        for i, (o, _) in enumerate(req.varbinds, 1):
-            if o not in self.spec:
-                if req.version == "1":
-                    return self._response(req, req.varbinds, "noSuchName", i)
-                out.append((o, NoSuch("noSuchObject")))
-            else:
-                out.append((o, self._status_value(o)))
-        return self._response(req, out)
-
-    def _next_oid(self, o: O.OID) -> O.OID | None:
-        i = bisect.bisect_right(self._oids, o)
-        return self._oids[i] if i < len(self._oids) else None
-
-    def _getnext(self, req: Pdu) -> Pdu:
-        out: list[tuple[O.OID, Any]] = []
-        if req.kind == "getbulk":
-            nr, reps = req.non_repeaters, max(req.max_repetitions, 0)
-            heads = req.varbinds[:nr]
-            tails = req.varbinds[nr:]
-            for o, _ in heads:
-                n = self._next_oid(o)
-                out.append((n, self._status_value(n)) if n else (o, NoSuch("endOfMibView")))
-            cur = [o for o, _ in tails]
-            for _ in range(min(reps, 50)):
-                nxt = []
-                for o in cur:
-                    n = self._next_oid(o)
-                    out.append((n, self._status_value(n)) if n else (o, NoSuch("endOfMibView")))
-                    nxt.append(n or o)
-                cur = nxt
-            return self._response(req, out)
-        for i, (o, _) in enumerate(req.varbinds, 1):
-            n = self._next_oid(o)
-            if n is None:
-                if req.version == "1":
-                    return self._response(req, req.varbinds, "noSuchName", i)
-                out.append((o, NoSuch("endOfMibView")))
-            else:
-                out.append((n, self._status_value(n)))
-        return self._response(req, out)
-
-    def _check_value(self, spec: ObjSpec, v: Any) -> str | None:
-        if spec.type == "octets":
-            if not isinstance(v, bytes):
-                return "wrongType"
-            if spec.hi and len(v) > max(spec.hi, 255):
-                return "wrongLength"
-            return None
-        if not isinstance(v, int) or isinstance(v, Ticks):
-            return "wrongType"
-        if spec.enum is not None:
-            return None if v in spec.enum else "wrongValue"
-        return None if spec.lo <= v <= spec.hi else "wrongValue"
-
-    def _set(self, req: Pdu, peer: Any) -> Pdu | None:
-        vbs = req.varbinds
-        if req.community != self.write_community:
-            return self._response(req, vbs, "noAccess", 1)
-        # Check every varbind first: one PDU is all or nothing.
-        for i, (o, v) in enumerate(vbs, 1):
-            spec = self.spec.get(o)
-            if spec is None:
-                return self._response(req, vbs, "noCreation", i)
-            if spec.access != "rw":
-                return self._response(req, vbs, "notWritable", i)
-            bad = self._check_value(spec, v)
-            if bad:
-                return self._response(req, vbs, bad, i)
-            if spec.kind == "P2":
-                if self.tx_state != O.TX_TRANSACTION:
-                    return self._response(req, vbs, "genErr", i)
-                if self.tx_owner != peer:
-                    return self._response(req, vbs, "genErr", i)
-            if o == O.DB_CREATE_TRANSACTION:
-                err = self._tx_allowed(int(v), peer)
-                if err:
-                    return self._response(req, vbs, err, i)
-            if o == O.SYSTEM_PATTERN_CONTROL and 1 <= v <= 253:
-                if v > self.caps.max_patterns or self._pattern_cycle(v) == 0 or self._check_pattern(self.db, v):
-                    return self._response(req, vbs, "wrongValue", i)
-        for o, v in vbs:
-            spec = self.spec[o]
-            if spec.kind == "P2":
-                self.buffer[o] = v
-                self._p2_sets += 1
-            elif o == O.DB_CREATE_TRANSACTION:
-                self._tx_set(int(v), peer)
-            elif o == O.SYSTEM_PATTERN_CONTROL:
-                self.db[o] = v
-                self._last_system_control = self.now()
-                self.unit_control_status = 2 if v else 6
-                target = self.tod_pattern() if v in (0, 254, 255) else v
-                self.pending_pattern = target if target != self.active_pattern else None
-            else:
-                self.db[o] = v
-        n = self.faults.reboot_after_p2_sets
-        if n and self._p2_sets >= n and self.tx_state == O.TX_TRANSACTION:
-            self.faults.reboot_after_p2_sets = 0
-            self.reboot()
-            return None  # it went down before answering
-        return self._response(req, vbs)
-
-    def _tx_allowed(self, v: int, peer: Any) -> str | None:
-        s = self.tx_state
-        if s in (O.TX_TRANSACTION, O.TX_VERIFY, O.TX_DONE) and self.tx_owner != peer:
-            return "genErr"  # another manager holds the database
-        if v == O.TX_TRANSACTION and s not in (O.TX_NORMAL, O.TX_TRANSACTION, O.TX_DONE):
-            return "inconsistentValue"
-        if v == O.TX_VERIFY and s != O.TX_TRANSACTION:
-            return "inconsistentValue"
-        if v == O.TX_DONE:
-            return "wrongValue"  # only the device sets done
-        if v == O.TX_NORMAL and s == O.TX_VERIFY:
-            return "inconsistentValue"  # wait for done
-        return None
-
-    def _tx_set(self, v: int, peer: Any) -> None:
-        if v == O.TX_TRANSACTION:
-            if self.tx_state == O.TX_NORMAL:
-                self.buffer, self._p2_sets = {}, 0
-            self.tx_state, self.tx_owner = O.TX_TRANSACTION, peer
-            self.verify_status, self.verify_error = 0, b""
-        elif v == O.TX_VERIFY:
-            self._run_verify()
-        elif v == O.TX_NORMAL:
-            if self.tx_state == O.TX_DONE and self.verify_status == 2:
-                for o, val in self.buffer.items():
-                    self.db[o] = self.faults.readback_mismatch.pop(o, val)
-            self.buffer, self.tx_state, self.tx_owner = {}, O.TX_NORMAL, None
-
-    def reboot(self) -> None:
-        """Power-cycle: the transaction buffer is lost, committed tables stay (non-volatile)."""
-        with self.lock:
-            kept = {o: v for o, v in self.db.items() if self.spec[o].kind in ("P", "P2")}
-            self.reboots += 1
-            self._power_on()
-            self.db.update(kept)
-            self._silent_until = time.monotonic() + self.faults.reboot_s
-
-    def arm(self, fault: str) -> None:
-        """Arm a named fault for the next deploy (the names in :data:`FAULT_NAMES`)."""
-        with self.lock:
-            f = self.faults
-            if fault == "verify-error":
-                f.verify_error = "PHASE 03 CONCURRENCY FAULT"
-            elif fault == "readback-mismatch":  # the first phase's split, in either central slot
-                for slot in self.profile.pattern_slots:
-                    f.readback_mismatch[O.SPLIT_TIME + (slot, self.profile.phases[0])] = 1
-            elif fault == "bad-health":
-                f.bad_health = 7  # badPlan
-            elif fault == "reboot":
-                f.reboot_after_p2_sets = 20
-            elif fault == "drop-set":
-                f.drop_set_responses = 2
-            elif fault == "late":
-                f.delay_responses, f.delay_s = 1, 1.5
-            elif fault == "held":
-                self.hold_transaction_for_other()
-            else:
-                raise WulinError(f"unknown fault {fault!r}; known: {', '.join(FAULT_NAMES)}")
-
-    def hold_transaction_for_other(self) -> None:
-        """Fault: another manager opens the database transaction and keeps it."""
-        with self.lock:
-            self.tx_state, self.tx_owner = O.TX_TRANSACTION, "192.0.2.77"
-
-    # ------------------------------------------------------------------ the agent loop
     def start(self) -> ControllerEmulator:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._serve, name=f"ntcip-{self.profile.signal_id}", daemon=True)
-            self._thread.start()
+        self.agent.start()
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2)
-            self._thread = None
-        self._sock.close()
+        self.agent.stop()
 
     def __enter__(self) -> ControllerEmulator:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                ready, _, _ = select.select([self._sock], [], [], 0.02)
-            except (OSError, ValueError):
-                return
-            self._flush_delayed()
-            with self.lock:
-                self._advance()
-            if not ready:
-                continue
-            try:
-                data, peer = self._sock.recvfrom(65535)
-            except OSError:
-                continue
-            self._receive(data, peer)
-
-    def _receive(self, data: bytes, peer: Any) -> None:
-        try:
-            req = decode(data)
-        except SnmpError:
-            return
-        rec = WireRecord(time.time(), "received", f"{peer[0]}:{peer[1]}", req)
-        with self.lock:
-            self.pdu_log.append(rec)
-            if time.monotonic() < self._silent_until:
-                rec.direction = "ignored"  # rebooting
-                return
-            rsp = self.handle(req, peer[0])  # the manager is known by its address
-            if rsp is None:
-                return
-            f = self.faults
-            out = WireRecord(time.time(), "sent", rec.peer, rsp)
-            if f.drop_responses > 0 or (req.kind == "set" and f.drop_set_responses > 0):
-                if f.drop_responses > 0:
-                    f.drop_responses -= 1
-                else:
-                    f.drop_set_responses -= 1
-                out.direction = "dropped"
-                self.pdu_log.append(out)
-                return
-            self.pdu_log.append(out)
-            if f.delay_responses > 0:
-                f.delay_responses -= 1
-                self._delayed.append((time.monotonic() + f.delay_s, encode(rsp), peer))
-                out.direction = "late"
-                return
-        self._sock.sendto(encode(rsp), peer)
-
-    def _flush_delayed(self) -> None:
-        now = time.monotonic()
-        due = [d for d in self._delayed if d[0] <= now]
-        self._delayed = [d for d in self._delayed if d[0] > now]
-        for _, data, peer in due:
-            try:
-                self._sock.sendto(data, peer)
-            except OSError:
-                pass

@@ -1,4 +1,4 @@
-"""NTCIP 1202 v02 deploy adapter over SNMP v1 / v2c.
+"""NTCIP 1202 v02 deploy adapter over SNMPv3 (USM authPriv; v2c only where a device opted in).
 
 :meth:`NtcipAdapter.deploy` pushes one :class:`TimingPlan` to one controller:
 
@@ -28,6 +28,7 @@ Every PDU is in :attr:`DeployReport.wire`.  Standard library plus pysnmp (throug
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -36,7 +37,9 @@ from typing import Any
 from controllers.plan import TimingPlan
 from deploy import oids as O
 from deploy.profile import Capabilities, DeviceProfile, Values, check_capabilities, plan_values
+from deploy.secrets import DeviceCredentials, SecretsFile
 from deploy.snmp import SetUnconfirmed, SnmpClient, SnmpError, SnmpTimeout, WireRecord
+from deploy.usm import UsmManager
 from sim.errors import WulinError
 
 SET_CHUNK = 16  # varbinds per SET PDU
@@ -44,6 +47,22 @@ SET_CHUNK = 16  # varbinds per SET PDU
 
 class DeployFailed(WulinError):
     """A step failed; the adapter decides whether to roll back."""
+
+
+class DeployInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a deploy, raised after the controller was put back in a consistent state.
+
+    The contract for callers (``wulin plan deploy``, ``deploy/service.py``): record
+    ``report.outcome`` exactly as for a deploy that returned (``failed``: nothing applied,
+    readback confirms; ``rolled_back``: the pending activation was cancelled and the snapshot
+    restored, readback verified; ``rollback_failed``: state unknown, read it back), with
+    ``report.interrupted`` True, then let the interrupt end the program.  It is a
+    ``KeyboardInterrupt``, so code that does not know it still stops.
+    """
+
+    def __init__(self, report: DeployReport) -> None:
+        super().__init__(f"deploy interrupted: {report.outcome}: {report.message}")
+        self.report = report
 
 
 @dataclass
@@ -61,6 +80,7 @@ class DeployReport:
     snapshot: Values = field(default_factory=dict)
     mismatches: list[str] = field(default_factory=list)
     wire: list[WireRecord] = field(default_factory=list)
+    interrupted: bool = False  # Ctrl-C ended it (the outcome says how the controller was left)
 
     @property
     def ok(self) -> bool:
@@ -72,6 +92,7 @@ class DeployReport:
             "signal_id": self.signal_id, "outcome": self.outcome, "message": self.message, "slot": self.slot,
             "previous_pattern": self.previous_pattern, "previous_control": self.previous_control,
             "steps": self.steps, "mismatches": self.mismatches, "pdus": len(self.wire),
+            "interrupted": self.interrupted,
             "snapshot": encode_values(self.snapshot),
         }
 
@@ -85,6 +106,18 @@ def decode_values(data: Mapping[str, Any]) -> Values:
     return {O.oid(k): (bytes.fromhex(v["hex"]) if isinstance(v, dict) else v) for k, v in data.items()}
 
 
+def _client(host: str, port: int, creds: DeviceCredentials, write: bool, timeout: float,
+            retries: int) -> SnmpClient:
+    """The SNMP client for reading (``write`` False) or writing with ``creds``."""
+    if creds.snmp == "2c":
+        community = creds.write_community if write else creds.read_community
+        return SnmpClient(host, port, community or "", "2c", timeout, retries)
+    user = creds.writer if write else creds.reader
+    if user is None:
+        raise WulinError(f"{host}:{port}: the credentials are read-only; writing needs the write user")
+    return SnmpClient(host, port, version="3", timeout=timeout, retries=retries, usm=UsmManager(user))
+
+
 @dataclass
 class NtcipAdapter:
     """Talks NTCIP 1202 to one controller.
@@ -92,12 +125,12 @@ class NtcipAdapter:
     Args:
         host, port: The controller's SNMP agent.
         profile: Its device profile.
-        read_community, write_community: SNMP communities.
-        version: ``"1"`` or ``"2c"``.
+        credentials: How to authenticate (:class:`deploy.secrets.DeviceCredentials`): SNMPv3
+            authPriv users, or v2c communities where the device was registered for v2c.
         timeout: Seconds per SNMP answer; ``retries`` extra tries for GETs.
         poll_s: Wall seconds between polls (verify, activation, health).
         verify_timeout_s: How long verify may take.
-        tx_wait_s: How long to wait for another manager's verify to end.
+        tx_wait_s: How long to wait for another (live) manager's transaction to end.
         activation_timeout_s: How long the pattern change may take (a cycle and some).
         activation: ``"pattern"`` (systemPatternControl) or ``"schedule"`` (the time-of-day
             action's pattern; needs the unit under time-base control, systemPatternControl 0).
@@ -111,9 +144,7 @@ class NtcipAdapter:
     host: str
     port: int
     profile: DeviceProfile
-    read_community: str = "public"
-    write_community: str = "private"
-    version: str = "2c"
+    credentials: DeviceCredentials
     timeout: float = 1.0
     retries: int = 2
     poll_s: float = 0.05
@@ -128,10 +159,14 @@ class NtcipAdapter:
     def __post_init__(self) -> None:
         if self.activation not in ("pattern", "schedule"):
             raise WulinError(f"activation {self.activation!r}: use 'pattern' or 'schedule'")
-        self.reader = SnmpClient(self.host, self.port, self.read_community, self.version, self.timeout, self.retries)
-        self.writer = SnmpClient(self.host, self.port, self.write_community, self.version, self.timeout, self.retries)
+        self.reader = _client(self.host, self.port, self.credentials, False, self.timeout, self.retries)
+        self.writer = _client(self.host, self.port, self.credentials, True, self.timeout, self.retries)
         self.writer.wire = self.reader.wire  # one wire log, in order
         self._report: DeployReport | None = None
+        # This session's transaction-owner token (see deploy.oids.TX_OWNER); None until the
+        # controller was asked whether it has the owner object.
+        self._token = secrets.token_bytes(16)
+        self._owner_object: bool | None = None
 
     def close(self) -> None:
         self.reader.close()
@@ -164,10 +199,24 @@ class NtcipAdapter:
                 "short_alarm": got[O.SHORT_ALARM_STATUS], "tx": got[O.DB_CREATE_TRANSACTION],
                 "uptime": int(got[O.SYS_UPTIME])}
 
-    def _set_confirmed(self, o: O.OID, value: int, accept: tuple[int, ...] | None = None) -> None:
-        """SET one control object; if the answer is lost, read it back instead of re-sending."""
+    def _owned(self, pairs: list[tuple[O.OID, Any]]) -> list[tuple[O.OID, Any]]:
+        """``pairs`` preceded by this session's owner token, where the controller has the object."""
+        if self._owner_object is None:
+            try:
+                self.reader.get([O.TX_OWNER])
+                self._owner_object = True
+            except SnmpError:
+                self._owner_object = False
+                self._step("the controller has no transaction-owner object: the transaction is bound "
+                           "to the SNMP user that opens it")
+        return [(O.TX_OWNER, self._token), *pairs] if self._owner_object else pairs
+
+    def _set_confirmed(self, o: O.OID, value: int, accept: tuple[int, ...] | None = None,
+                       owned: bool = False) -> None:
+        """SET one object (with the owner token when ``owned``); if the answer is lost, read it
+        back instead of re-sending."""
         try:
-            self.writer.set([(o, value)])
+            self.writer.set(self._owned([(o, value)]) if owned else [(o, value)])
         except SetUnconfirmed:
             self._step(f"no answer to SET {O.name_of(o)}={value}; reading it back")
             now = self._get(o)
@@ -191,19 +240,18 @@ class NtcipAdapter:
             DeployFailed: the controller refused, failed verify or stopped answering; the
                 transaction was aborted (nothing applied) where the controller still answers.
         """
-        self._wait("another manager's verify to end", self.tx_wait_s,
-                   lambda: self._get(O.DB_CREATE_TRANSACTION) != O.TX_VERIFY)
+        self._clear_foreign_transaction()
         try:
-            self._set_confirmed(O.DB_CREATE_TRANSACTION, O.TX_TRANSACTION)
+            self._set_confirmed(O.DB_CREATE_TRANSACTION, O.TX_TRANSACTION, owned=True)
         except SnmpError as exc:
             raise DeployFailed(f"cannot open the database transaction ({exc}); another manager may hold it") from None
         self._step("dbCreateTransaction = transaction")
         items = sorted(values.items())
         try:
             for i in range(0, len(items), SET_CHUNK):
-                self.writer.set(items[i:i + SET_CHUNK])
+                self.writer.set(self._owned(items[i:i + SET_CHUNK]))
             self._step(f"set {len(items)} objects in {(len(items) + SET_CHUNK - 1) // SET_CHUNK} PDUs")
-            self._set_confirmed(O.DB_CREATE_TRANSACTION, O.TX_VERIFY, accept=(O.TX_VERIFY, O.TX_DONE))
+            self._set_confirmed(O.DB_CREATE_TRANSACTION, O.TX_VERIFY, accept=(O.TX_VERIFY, O.TX_DONE), owned=True)
             self._step("dbCreateTransaction = verify")
             self._wait("verify to finish", self.verify_timeout_s,
                        lambda: self._get(O.DB_CREATE_TRANSACTION) == O.TX_DONE)
@@ -216,18 +264,54 @@ class NtcipAdapter:
         except (DeployFailed, SnmpError, SnmpTimeout) as exc:
             self._abort()
             raise DeployFailed(str(exc)) from None
-        self._set_confirmed(O.DB_CREATE_TRANSACTION, O.TX_NORMAL)
+        self._set_confirmed(O.DB_CREATE_TRANSACTION, O.TX_NORMAL, owned=True)
         self._step("dbCreateTransaction = normal (applied)")
 
+    def _clear_foreign_transaction(self) -> None:
+        """Make sure no other manager's transaction is open, never joining one.
+
+        A transaction held by another token is aborted (its buffer discarded, nothing applied)
+        once the controller lets it: when its holder has been silent for the controller's
+        takeover time (a killed manager).  A live holder is waited for up to ``tx_wait_s``.
+
+        Raises:
+            DeployFailed: another manager still holds the transaction after ``tx_wait_s``.
+        """
+        pairs = self._owned([])  # learn whether the controller has the owner object
+        end = time.monotonic() + self.tx_wait_s
+        while True:
+            got = self.reader.get([O.DB_CREATE_TRANSACTION, *(o for o, _ in pairs)])
+            state, holder = got[O.DB_CREATE_TRANSACTION], got.get(O.TX_OWNER)
+            if state == O.TX_NORMAL or (pairs and holder == O.owner_fingerprint(self._token)):
+                return
+            if pairs and state != O.TX_VERIFY:
+                try:
+                    self.writer.set(self._owned([(O.DB_CREATE_TRANSACTION, O.TX_NORMAL)]))
+                    self._step(f"aborted a stale transaction of another manager (state {state}): "
+                               "its buffer was discarded, nothing of it applied")
+                    return
+                except SnmpError:
+                    pass  # its holder is alive: wait for it
+            if time.monotonic() > end:
+                whose = "" if pairs else ("; this controller cannot say whose it is (no owner object), so it is "
+                                          "never joined: wait for the controller's own timeout")
+                raise DeployFailed(f"cannot open the database transaction: another manager holds it "
+                                   f"(dbCreateTransaction {state} for over {self.tx_wait_s:g} s){whose}")
+            time.sleep(self.poll_s)
+
     def _abort(self) -> None:
-        """Leave the transaction without applying (normal from transaction or done)."""
+        """Leave the transaction without applying (``normal`` from ``transaction``)."""
         try:
             state = self._get(O.DB_CREATE_TRANSACTION)
             if state == O.TX_VERIFY:
                 self._wait("verify to finish before abort", self.verify_timeout_s,
                            lambda: self._get(O.DB_CREATE_TRANSACTION) != O.TX_VERIFY)
-            if self._get(O.DB_CREATE_TRANSACTION) != O.TX_NORMAL:
-                self._set_confirmed(O.DB_CREATE_TRANSACTION, O.TX_NORMAL)
+            state = self._get(O.DB_CREATE_TRANSACTION)
+            if state == O.TX_DONE:  # 'normal' from done would apply: back to transaction first
+                self._set_confirmed(O.DB_CREATE_TRANSACTION, O.TX_TRANSACTION, owned=True)
+                state = O.TX_TRANSACTION
+            if state != O.TX_NORMAL:
+                self._set_confirmed(O.DB_CREATE_TRANSACTION, O.TX_NORMAL, owned=True)
             self._step("transaction aborted (nothing applied)")
         except (WulinError, SnmpTimeout) as exc:
             self._step(f"could not abort the transaction: {exc}")
@@ -275,62 +359,106 @@ class NtcipAdapter:
 
     # ------------------------------------------------------------------ deploy and rollback
     def deploy(self, plan: TimingPlan) -> DeployReport:
-        """Push ``plan``; on any failure after writing, roll back to the snapshot by itself."""
+        """Push ``plan``; on any failure after writing, roll back to the snapshot by itself.
+
+        Raises:
+            DeployInterrupted: Ctrl-C (``KeyboardInterrupt``) arrived; the controller was first
+                put back in a consistent state (see :class:`DeployInterrupted`), and the
+                exception's ``report`` says how it ended.
+        """
         rep = DeployReport(plan.signal_id, plan.plan_hash())
         self._report = rep
         rep.wire = self.writer.wire
         applied = False
         try:
-            caps = self.probe()
-            self._step(f"probe: {caps.max_phases} phases, {caps.max_patterns} patterns, {caps.max_rings} rings")
-            bad = check_capabilities(plan, self.profile, caps)
-            if bad:
-                raise DeployFailed("the controller cannot hold this plan: " + "; ".join(bad))
-            st = self.status()
-            if st["tx"] in (O.TX_TRANSACTION, O.TX_DONE):
-                self._step(f"dbCreateTransaction is {st['tx']}: another manager may be writing")
-            rep.previous_pattern, rep.previous_control = st["pattern"], st["control"]
-            a, b = self.profile.pattern_slots
-            rep.slot = b if st["pattern"] == a else a
-            values = plan_values(plan, self.profile, caps, rep.slot)
-            if self.activation == "schedule":
-                if st["control"] != O.PATTERN_STANDBY:
-                    raise DeployFailed(f"the controller runs system pattern {st['control']}, not its schedule; "
-                                       "deploy with pattern activation or release it first")
-                values[O.TIMEBASE_PATTERN + (self.tod_action,)] = rep.slot
-            rep.snapshot = self.reader.get_many(sorted(values))
-            self._step(f"snapshot of {len(rep.snapshot)} objects; running pattern {st['pattern']}, "
-                       f"writing pattern {rep.slot}")
+            values = self._prepare(plan, rep)
             self.write_tables(values)
             applied = True
-            rep.mismatches = self.readback(values)
-            if rep.mismatches:
-                raise DeployFailed(f"readback differs from the plan in {len(rep.mismatches)} object(s): "
-                                   + "; ".join(rep.mismatches[:3]))
-            self._step(f"readback of {len(values)} objects equals the plan")
-            if self.activation == "schedule":
-                self._step("time-of-day action now names pattern "
-                           f"{rep.slot}; waiting for the cycle boundary")
-                self._wait(f"pattern {rep.slot} to start", self.activation_timeout_s,
-                           lambda: self._get(O.COORD_PATTERN_STATUS) == rep.slot)
-                self._step(f"coordPatternStatus = {rep.slot}")
-            else:
-                self.activate(rep.slot)
-            problems = self.health()
-            if problems:
-                raise DeployFailed("health check failed: " + "; ".join(problems))
+            self._activate_checked(rep, values)
             rep.outcome, rep.message = "deployed", f"pattern {rep.slot} running, readback verified"
         except (DeployFailed, SnmpError, SnmpTimeout) as exc:
             rep.message = str(exc)
             self._step(f"FAILED: {exc}")
-            if applied:
-                self._rollback(rep)
-            else:
-                rep.outcome = "failed"
-                self._confirm_unchanged(rep)
+            self._undo(rep, applied)
+        except KeyboardInterrupt:
+            self._interrupted(rep, applied)
+            raise DeployInterrupted(rep) from None
         finally:
             self._report = None
         return rep
+
+    def _prepare(self, plan: TimingPlan, rep: DeployReport) -> Values:
+        """Probe, choose the slot, snapshot: the values to write (nothing written yet)."""
+        caps = self.probe()
+        self._step(f"probe: {caps.max_phases} phases, {caps.max_patterns} patterns, {caps.max_rings} rings")
+        bad = check_capabilities(plan, self.profile, caps)
+        if bad:
+            raise DeployFailed("the controller cannot hold this plan: " + "; ".join(bad))
+        st = self.status()
+        if st["tx"] in (O.TX_TRANSACTION, O.TX_DONE):
+            self._step(f"dbCreateTransaction is {st['tx']}: another manager may be writing")
+        rep.previous_pattern, rep.previous_control = st["pattern"], st["control"]
+        a, b = self.profile.pattern_slots
+        rep.slot = b if st["pattern"] == a else a
+        values = plan_values(plan, self.profile, caps, rep.slot)
+        if self.activation == "schedule":
+            if st["control"] != O.PATTERN_STANDBY:
+                raise DeployFailed(f"the controller runs system pattern {st['control']}, not its schedule; "
+                                   "deploy with pattern activation or release it first")
+            values[O.TIMEBASE_PATTERN + (self.tod_action,)] = rep.slot
+        rep.snapshot = self.reader.get_many(sorted(values))
+        self._step(f"snapshot of {len(rep.snapshot)} objects; running pattern {st['pattern']}, "
+                   f"writing pattern {rep.slot}")
+        return values
+
+    def _activate_checked(self, rep: DeployReport, values: Values) -> None:
+        """Readback, activation at the cycle boundary, health; :class:`DeployFailed` on any problem."""
+        rep.mismatches = self.readback(values)
+        if rep.mismatches:
+            raise DeployFailed(f"readback differs from the plan in {len(rep.mismatches)} object(s): "
+                               + "; ".join(rep.mismatches[:3]))
+        self._step(f"readback of {len(values)} objects equals the plan")
+        slot = rep.slot or 0
+        if self.activation == "schedule":
+            self._step(f"time-of-day action now names pattern {slot}; waiting for the cycle boundary")
+            self._wait(f"pattern {slot} to start", self.activation_timeout_s,
+                       lambda: self._get(O.COORD_PATTERN_STATUS) == slot)
+            self._step(f"coordPatternStatus = {slot}")
+        else:
+            self.activate(slot)
+        problems = self.health()
+        if problems:
+            raise DeployFailed("health check failed: " + "; ".join(problems))
+
+    def _undo(self, rep: DeployReport, applied: bool) -> None:
+        """After a failure: roll back what was applied, else confirm the controller is unchanged."""
+        if applied:
+            self._rollback(rep)
+        else:
+            rep.outcome = "failed"
+            self._confirm_unchanged(rep)
+
+    def _interrupted(self, rep: DeployReport, applied: bool) -> None:
+        """After Ctrl-C: leave the controller as before the deploy, verified by readback.
+
+        Before the tables were applied the transaction is aborted; after (or when the readback
+        shows they were applied after all) the pending activation is cancelled and the snapshot
+        restored.  A second Ctrl-C during this cleanup leaves ``rollback_failed``.
+        """
+        rep.interrupted = True
+        rep.message = "interrupted (Ctrl-C)"
+        self._step("INTERRUPTED: putting the controller back as it was")
+        try:
+            if not applied:
+                self._abort()
+                applied = bool(rep.snapshot) and bool(self.readback(rep.snapshot))
+            self._undo(rep, applied)
+        except KeyboardInterrupt:
+            rep.outcome = "rollback_failed"
+            rep.message += "; interrupted again during the cleanup: controller state unknown, read it back"
+        except (DeployFailed, SnmpError, SnmpTimeout) as exc:
+            rep.outcome = "rollback_failed"
+            rep.message += f"; cleanup failed, controller state unknown: {exc}"
 
     def _confirm_unchanged(self, rep: DeployReport) -> None:
         """After a failure before apply: check by readback that the controller is as it was."""
@@ -401,3 +529,17 @@ class NtcipAdapter:
         finally:
             self._report = None
         return rep
+
+
+def adapter_for(device: Any, secrets: SecretsFile | None = None, **kw: Any) -> NtcipAdapter:
+    """An adapter for a registered device (:class:`deploy.store.Device`), its credentials read
+    from the secrets file (``secrets``, else ``$WULIN_SECRETS`` or the per-user default).
+
+    Raises:
+        WulinError: no credentials under the device's reference, or the file is unsafe.
+    """
+    creds = (secrets or SecretsFile()).get(device.credentials_ref)
+    if creds.snmp != device.snmp_version:
+        raise WulinError(f"device {device.signal_id!r} is registered for SNMP v{device.snmp_version}, "
+                         f"its credentials are for v{creds.snmp}; register it again")
+    return NtcipAdapter(device.host, device.port, device.profile, creds, **kw)

@@ -90,6 +90,25 @@ DB_ERROR_TYPE = GLOBAL_DB + (2, 0)
 DB_VERIFY_STATUS = GLOBAL_DB + (6, 0)
 DB_VERIFY_ERROR = GLOBAL_DB + (7, 0)
 
+# ---- PRIVATE, not NTCIP: the Wulin emulator's transaction-owner objects -------------------------
+# NTCIP 1201 has no object naming who holds the database transaction (dbTransactionID is a
+# 0-255 counter, not an owner).  These live under 32473, the enterprise number RFC 5612 reserves
+# for documentation, so they can never collide with a vendor's MIB.  A manager that opens the
+# transaction sets TX_OWNER (a random session token, 1-32 bytes) in the same PDU, and repeats it
+# in every SET of that transaction; the device refuses the transaction's SETs without it.  A real
+# controller binds the transaction to the SNMPv3 user that opened it instead; the adapter uses
+# these objects only when the controller has them.
+WULIN_PRIVATE = oid("1.3.6.1.4.1.32473.1206")
+TX_OWNER = WULIN_PRIVATE + (1, 1, 0)  # write: the PDU's owner token; read: 8-byte fingerprint of the holder's
+TX_IDLE = WULIN_PRIVATE + (1, 2, 0)  # read-only: seconds since the holder's last SET (0: none open)
+
+
+def owner_fingerprint(token: bytes) -> bytes:
+    """What ``TX_OWNER`` reads while ``token`` holds the transaction (never the token itself)."""
+    import hashlib
+
+    return hashlib.sha256(token).digest()[:8]
+
 # Enumerations (from the table's enum column).
 TX_NORMAL, TX_TRANSACTION, TX_VERIFY, TX_DONE = 1, 2, 3, 6
 FREE_NOT_FREE = 2
@@ -129,10 +148,16 @@ NAMED: dict[str, OID] = {
 }
 
 
+# The private objects, named for logs only (not in NAMED: the pinning test checks NAMED
+# against the NTCIP reference table).
+PRIVATE_NAMED: dict[str, OID] = {"wulinTxOwner": TX_OWNER[:-1], "wulinTxIdle": TX_IDLE[:-1]}
+
+
 def name_of(o: OID) -> str:
     """``phaseMinimumGreen.3`` for a known column or scalar instance, else the dotted OID."""
-    best = max((n for n, base in NAMED.items() if o[: len(base)] == base), key=lambda n: len(NAMED[n]), default=None)
+    names = NAMED | PRIVATE_NAMED
+    best = max((n for n, base in names.items() if o[: len(base)] == base), key=lambda n: len(names[n]), default=None)
     if best is None:
         return dotted(o)
-    rest = o[len(NAMED[best]):]
+    rest = o[len(names[best]):]
     return best + ("." + dotted(rest) if rest else "")

@@ -1,10 +1,11 @@
-"""SNMP v1 / v2c messages (pysnmp's protocol API and pyasn1's BER codec) and a small manager.
+"""SNMP messages (pysnmp's protocol API and pyasn1's BER codec) and a small manager.
 
 The manager is deliberately plain: one UDP socket, one request at a time, request ids matched
 (a late answer to an earlier request is recognised and dropped), every PDU recorded in
 :attr:`SnmpClient.wire`.  GETs are retried; a SET is **never** retried blind: when its answer
 is lost the client raises :class:`SetUnconfirmed` and the caller reads back first (NTCIP 1201
-practice).  SNMPv3 is not implemented.
+practice).  SNMPv3 (USM, authPriv) comes from :mod:`deploy.usm` through the client's ``usm``;
+v1 / v2c only when a caller asks for them with a community (there is no default community).
 
 Values cross this module as plain Python: ``int``, ``bytes`` (OCTET STRING), :class:`Ticks`
 (TimeTicks), ``None`` (NULL, or "no such object" in a response).
@@ -15,7 +16,7 @@ from __future__ import annotations
 import socket
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from pyasn1.codec.ber import decoder, encoder
 from pyasn1.error import PyAsn1Error
@@ -35,6 +36,10 @@ ERROR_CODES = {v: k for k, v in ERRORS.items()}
 
 class Ticks(int):
     """A TimeTicks value (hundredths of a second)."""
+
+
+class Counter(int):
+    """A Counter32 value."""
 
 
 class NoSuch:
@@ -107,8 +112,11 @@ def _show(v: Any) -> str:
 
 _KINDS = {
     "get": "GetRequestPDU", "getnext": "GetNextRequestPDU", "set": "SetRequestPDU",
-    "response": "GetResponsePDU", "getbulk": "GetBulkRequestPDU",
+    "response": "GetResponsePDU", "getbulk": "GetBulkRequestPDU", "report": "ReportPDU",
 }
+_NAMES = {"GetRequestPDU": "get", "GetNextRequestPDU": "getnext", "SetRequestPDU": "set",
+          "GetResponsePDU": "response", "ResponsePDU": "response", "GetBulkRequestPDU": "getbulk",
+          "ReportPDU": "report"}
 
 
 def _to_asn1(mod: Any, value: Any) -> Any:
@@ -121,6 +129,8 @@ def _to_asn1(mod: Any, value: Any) -> Any:
                 "endOfMibView": rfc1905.endOfMibView}[value.kind]
     if isinstance(value, Ticks):
         return mod.TimeTicks(int(value))
+    if isinstance(value, Counter):
+        return mod.Counter32(int(value))
     if isinstance(value, bool):
         raise WulinError("SNMP has no boolean type")
     if isinstance(value, int):
@@ -142,6 +152,8 @@ def _from_asn1(value: Any) -> Any:
         return None
     if tag == "TimeTicks":
         return Ticks(int(value))
+    if tag == "Counter32":
+        return Counter(int(value))
     if tag == "OctetString" or tag == "Opaque" or tag == "IpAddress":
         return bytes(value.asOctets())
     if tag == "ObjectIdentifier":
@@ -152,9 +164,9 @@ def _from_asn1(value: Any) -> Any:
         return None
 
 
-def encode(pdu: Pdu) -> bytes:
-    """BER bytes of ``pdu``."""
-    mod = api.PROTOCOL_MODULES[VERSIONS[pdu.version]]
+def build_pdu(pdu: Pdu, mod: Any = None) -> Any:
+    """The pysnmp PDU object of ``pdu`` (v2c syntax unless ``mod`` says otherwise)."""
+    mod = mod or api.PROTOCOL_MODULES[api.SNMP_VERSION_2C]
     p = getattr(mod, _KINDS[pdu.kind])()
     papi = mod.apiBulkPDU if pdu.kind == "getbulk" else mod.apiPDU
     papi.set_defaults(p)
@@ -166,11 +178,49 @@ def encode(pdu: Pdu) -> bytes:
         papi.set_error_status(p, pdu.error_status)
         papi.set_error_index(p, pdu.error_index)
     papi.set_varbinds(p, [(o, _to_asn1(mod, v)) for o, v in pdu.varbinds])
+    return p
+
+
+def read_pdu(p: Any, version: str, principal: str, mod: Any = None) -> Pdu:
+    """A :class:`Pdu` from pysnmp PDU object ``p``.
+
+    Raises:
+        SnmpError: a PDU kind this module does not handle.
+    """
+    mod = mod or api.PROTOCOL_MODULES[api.SNMP_VERSION_2C]
+    name = p.__class__.__name__
+    kind = _NAMES.get(name)
+    if kind is None:
+        raise SnmpError(f"unsupported PDU {name}")
+    papi = mod.apiBulkPDU if kind == "getbulk" else mod.apiPDU
+    out = Pdu(version=version, community=principal, kind=kind, request_id=int(papi.get_request_id(p)),
+              varbinds=[(tuple(o), _from_asn1(v)) for o, v in papi.get_varbinds(p)])
+    if kind == "getbulk":
+        out.non_repeaters = int(papi.get_non_repeaters(p))
+        out.max_repetitions = int(papi.get_max_repetitions(p))
+    else:
+        out.error_status = int(papi.get_error_status(p))
+        out.error_index = int(papi.get_error_index(p, muteErrors=True))
+    return out
+
+
+def encode(pdu: Pdu) -> bytes:
+    """BER bytes of a v1 / v2c ``pdu`` (v3 messages: :mod:`deploy.usm`)."""
+    mod = api.PROTOCOL_MODULES[VERSIONS[pdu.version]]
     msg = mod.Message()
     mod.apiMessage.set_defaults(msg)
     mod.apiMessage.set_community(msg, pdu.community)
-    mod.apiMessage.set_pdu(msg, p)
+    mod.apiMessage.set_pdu(msg, build_pdu(pdu, mod))
     return bytes(encoder.encode(msg))
+
+
+def message_version(data: bytes) -> str:
+    """``"1"``, ``"2c"`` or ``"3"`` for an SNMP message, ``""`` when it is not one."""
+    try:
+        ver = int(api.decodeMessageVersion(data))
+    except (PyAsn1Error, KeyError, ValueError, TypeError):
+        return ""
+    return {0: "1", 1: "2c", 3: "3"}.get(ver, "")
 
 
 def decode(data: bytes) -> Pdu:
@@ -185,54 +235,58 @@ def decode(data: bytes) -> Pdu:
         msg, _ = decoder.decode(data, asn1Spec=mod.Message())
     except (PyAsn1Error, KeyError, ValueError) as exc:
         raise SnmpError(f"undecodable SNMP message ({exc.__class__.__name__})") from None
-    p = mod.apiMessage.get_pdu(msg)
-    name = p.__class__.__name__
-    kind = {"GetRequestPDU": "get", "GetNextRequestPDU": "getnext", "SetRequestPDU": "set",
-            "GetResponsePDU": "response", "ResponsePDU": "response", "GetBulkRequestPDU": "getbulk"}.get(name)
-    if kind is None:
-        raise SnmpError(f"unsupported PDU {name}")
-    papi = mod.apiBulkPDU if kind == "getbulk" else mod.apiPDU
-    out = Pdu(
-        version=VERSION_NAMES[ver],
-        community=bytes(mod.apiMessage.get_community(msg)).decode("latin-1"),
-        kind=kind,
-        request_id=int(papi.get_request_id(p)),
-        varbinds=[(tuple(o), _from_asn1(v)) for o, v in papi.get_varbinds(p)],
-    )
-    if kind == "getbulk":
-        out.non_repeaters = int(papi.get_non_repeaters(p))
-        out.max_repetitions = int(papi.get_max_repetitions(p))
-    else:
-        out.error_status = int(papi.get_error_status(p))
-        out.error_index = int(papi.get_error_index(p, muteErrors=True))
-    return out
+    community = bytes(mod.apiMessage.get_community(msg)).decode("latin-1")
+    return read_pdu(mod.apiMessage.get_pdu(msg), VERSION_NAMES[ver], community, mod)
+
+
+class SecurityLayer(Protocol):
+    """What :class:`SnmpClient` needs from SNMPv3 security (:class:`deploy.usm.UsmManager`)."""
+
+    engine: Any
+
+    def discovery(self, msg_id: int, request_id: int) -> bytes: ...
+
+    def seal(self, pdu: Pdu, msg_id: int) -> bytes: ...
+
+    def open(self, data: bytes) -> tuple[Any, str | None]: ...
+
+
+class SnmpAuthError(SnmpError):
+    """The agent refused our SNMPv3 credentials (a USM report: wrong keys, unknown user...)."""
 
 
 @dataclass
 class SnmpClient:
-    """A blocking SNMP v1/v2c manager for one agent.
+    """A blocking SNMP manager for one agent: SNMPv3 authPriv, or v1 / v2c when asked for.
 
     Args:
         host, port: The agent.
-        community: Community string (read-only or read-write).
-        version: ``"1"`` or ``"2c"``.
+        community: Community string, for v1 / v2c only (no default: v2c is an explicit choice).
+        version: ``"3"`` (with ``usm``), ``"2c"`` or ``"1"``.
         timeout: Seconds to wait for each answer.
         retries: Extra tries for GETs (never for SETs).
+        usm: The SNMPv3 security layer (:class:`deploy.usm.UsmManager`) for ``"3"``.
     """
 
     host: str
     port: int
-    community: str = "public"
-    version: str = "2c"
+    community: str = ""
+    version: str = "3"
     timeout: float = 1.0
     retries: int = 2
+    usm: SecurityLayer | None = None
     wire: list[WireRecord] = field(default_factory=list)
     _sock: socket.socket | None = None
     _next_id: int = 1000
 
     def __post_init__(self) -> None:
-        if self.version not in VERSIONS:
-            raise WulinError(f"SNMP version {self.version!r} is not supported; use 1 or 2c")
+        if self.version == "3":
+            if self.usm is None:
+                raise WulinError("SNMPv3 needs a user (authPriv credentials)")
+        elif self.version not in VERSIONS:
+            raise WulinError(f"SNMP version {self.version!r} is not supported; use 3, or 2c / 1 when opted in")
+        elif not self.community:
+            raise WulinError(f"SNMP v{self.version} needs a community string; there is no default")
 
     @property
     def peer(self) -> str:
@@ -249,42 +303,82 @@ class SnmpClient:
             self._sock.connect((self.host, self.port))
         return self._sock
 
+    def _new_id(self) -> int:
+        self._next_id = self._next_id % 2_000_000_000 + 1
+        return self._next_id
+
     def _exchange(self, kind: str, varbinds: list[tuple[OID, Any]], tries: int, community: str | None = None,
                   **bulk: int) -> Pdu:
-        sock = self._socket()
-        for _attempt in range(tries):
-            self._next_id = self._next_id % 2_000_000_000 + 1
-            req = Pdu(self.version, community or self.community, kind, self._next_id, varbinds, **bulk)
-            self.wire.append(WireRecord(time.time(), "sent", self.peer, req))
-            try:
-                sock.send(encode(req))
-            except OSError as exc:
-                raise SnmpTimeout(f"{self.peer}: cannot send ({exc.strerror})") from None
-            deadline = time.monotonic() + self.timeout
-            while True:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                sock.settimeout(left)
-                try:
-                    data = sock.recv(65535)
-                except TimeoutError:
-                    break
-                except OSError:  # ICMP port unreachable: nobody listens
-                    time.sleep(min(left, 0.05))
+        if self.usm is not None and self.usm.engine is None:
+            self._discover()
+        resync = 1  # one more try after the agent corrects our engine view (it did not act on the request)
+        attempt = 0
+        while attempt < tries:
+            attempt += 1
+            req = Pdu(self.version, community or self.community, kind, self._new_id(), varbinds, **bulk)
+            data = self.usm.seal(req, req.request_id) if self.usm is not None else encode(req)
+            rsp = self._roundtrip(req, data)
+            if rsp is None:
+                continue
+            if rsp.kind == "report":
+                if rsp.community in ("notInTimeWindows", "unknownEngineIDs") and resync:
+                    resync, attempt = 0, attempt - 1
                     continue
-                try:
-                    rsp = decode(data)
-                except SnmpError:
-                    continue
-                if rsp.request_id != req.request_id:
-                    self.wire.append(WireRecord(time.time(), "late", self.peer, rsp))
-                    continue
-                self.wire.append(WireRecord(time.time(), "received", self.peer, rsp))
-                return rsp
+                raise SnmpAuthError(f"{self.peer}: the agent refused the SNMPv3 request ({rsp.community}): "
+                                    "wrong user name or keys")
+            return rsp
         if kind == "set":
             raise SetUnconfirmed(f"{self.peer}: no answer to SET within {self.timeout:g} s; it may have been applied")
         raise SnmpTimeout(f"{self.peer}: no answer within {self.timeout:g} s after {tries} tries")
+
+    def _discover(self) -> None:
+        """SNMPv3 engine discovery: learn the agent's engine id, boots and time."""
+        assert self.usm is not None
+        for _ in range(1 + self.retries):
+            req = Pdu("3", "", "get", self._new_id(), [])
+            rsp = self._roundtrip(req, self.usm.discovery(req.request_id, req.request_id))
+            if rsp is not None and rsp.kind == "report":
+                return
+        raise SnmpTimeout(f"{self.peer}: no answer to SNMPv3 engine discovery within {self.timeout:g} s")
+
+    def _unwrap(self, data: bytes) -> Pdu:
+        """The answer in ``data``; for v3 a Report's counter name is put in ``community``."""
+        if self.usm is None:
+            return decode(data)
+        msg, report = self.usm.open(data)
+        if report is not None:
+            return Pdu("3", report, "report", msg.msg_id, msg.pdu.varbinds)
+        return Pdu("3", msg.user, msg.pdu.kind, msg.msg_id, msg.pdu.varbinds, msg.pdu.error_status,
+                   msg.pdu.error_index)
+
+    def _roundtrip(self, req: Pdu, data: bytes) -> Pdu | None:
+        """Send ``data`` (carrying ``req``) and wait for its answer; ``None`` after the timeout."""
+        sock = self._socket()
+        self.wire.append(WireRecord(time.time(), "sent", self.peer, req))
+        try:
+            sock.send(data)
+        except OSError as exc:
+            raise SnmpTimeout(f"{self.peer}: cannot send ({exc.strerror})") from None
+        deadline = time.monotonic() + self.timeout
+        while (left := deadline - time.monotonic()) > 0:
+            sock.settimeout(left)
+            try:
+                got = sock.recv(65535)
+            except TimeoutError:
+                return None
+            except OSError:  # ICMP port unreachable: nobody listens
+                time.sleep(min(left, 0.05))
+                continue
+            try:
+                rsp = self._unwrap(got)
+            except SnmpError:
+                continue
+            if rsp.request_id != req.request_id:
+                self.wire.append(WireRecord(time.time(), "late", self.peer, rsp))
+                continue
+            self.wire.append(WireRecord(time.time(), "received", self.peer, rsp))
+            return rsp
+        return None
 
     @staticmethod
     def _check(rsp: Pdu, varbinds: list[tuple[OID, Any]]) -> None:

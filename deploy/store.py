@@ -90,8 +90,8 @@ class DeviceRow(Base):
     signal_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     host: Mapped[str] = mapped_column(String(128))
     port: Mapped[int] = mapped_column(Integer)
-    read_community: Mapped[str] = mapped_column(String(64))
-    write_community: Mapped[str] = mapped_column(String(64))
+    # Where its credentials are in the secrets file (deploy/secrets.py); never the secrets.
+    credentials_ref: Mapped[str] = mapped_column(String(128))
     snmp_version: Mapped[str] = mapped_column(String(8))
     profile_json: Mapped[str] = mapped_column(Text)
     capabilities_json: Mapped[str] = mapped_column(Text)
@@ -181,13 +181,13 @@ class PlanRecord:
 
 @dataclass(frozen=True)
 class Device:
-    """A controller the store knows: address, SNMP communities, profile and capabilities."""
+    """A controller the store knows: address, profile, capabilities, and where its SNMP
+    credentials are in the secrets file (:mod:`deploy.secrets`; the store holds no secret)."""
 
     signal_id: str
     host: str
     port: int
-    read_community: str
-    write_community: str
+    credentials_ref: str
     snmp_version: str
     profile: DeviceProfile
     capabilities: Capabilities
@@ -347,24 +347,31 @@ class PlanStore:
             return {u.name: u.role for u in s.execute(select(UserRow).order_by(UserRow.name)).scalars()}
 
     def register_device(self, signal_id: str, host: str, port: int, profile: DeviceProfile,
-                        capabilities: Capabilities, *, read_community: str = "public",
-                        write_community: str = "private", snmp_version: str = "2c",
-                        actor: str = "admin") -> None:
-        """Add or replace a controller's address, profile and (probed) capabilities."""
+                        capabilities: Capabilities, *, credentials_ref: str | None = None,
+                        snmp_version: str = "3", actor: str = "admin") -> None:
+        """Add or replace a controller's address, profile and (probed) capabilities.
+
+        Its credentials are not given here: they are in the secrets file under
+        ``credentials_ref`` (default: the signal id), put there with
+        :meth:`deploy.secrets.SecretsFile.put`.  ``snmp_version`` "2c" is the explicit v2c
+        opt-in; "3" (USM authPriv) is the default.
+        """
         if profile.signal_id != signal_id:
             raise WulinError(f"device {signal_id!r}: its profile is for {profile.signal_id!r}")
-        if snmp_version not in ("1", "2c"):
-            raise WulinError(f"device {signal_id!r}: SNMP version {snmp_version!r}; use 1 or 2c")
+        if snmp_version not in ("3", "2c"):
+            raise WulinError(f"device {signal_id!r}: SNMP version {snmp_version!r}; use 3 (or 2c, opted in)")
+        ref = credentials_ref or signal_id
 
         def go(s: Session) -> None:
             row = s.get(DeviceRow, signal_id) or DeviceRow(signal_id=signal_id)
             row.host, row.port, row.snmp_version = host, int(port), snmp_version
-            row.read_community, row.write_community = read_community, write_community
+            row.credentials_ref = ref
             row.profile_json, row.capabilities_json = profile.to_json(), json.dumps(capabilities.to_dict())
             row.updated_at = _now()
             s.add(row)
             self._append(s, actor, "device.register", "", "ok",
-                         {"signal_id": signal_id, "host": host, "port": int(port)})
+                         {"signal_id": signal_id, "host": host, "port": int(port), "snmp": snmp_version,
+                          "credentials_ref": ref})
 
         self._run(actor, "device.register", "", go)
 
@@ -380,7 +387,7 @@ class PlanStore:
                 f"unknown device: no controller is registered for signal {signal_id!r}; "
                 "register it (`wulin emulator start` registers its emulated ones)"
             )
-        return Device(row.signal_id, row.host, row.port, row.read_community, row.write_community,
+        return Device(row.signal_id, row.host, row.port, row.credentials_ref,
                       row.snmp_version, DeviceProfile.from_json(row.profile_json, f"device {signal_id}"),
                       Capabilities.from_dict(json.loads(row.capabilities_json)))
 

@@ -1,9 +1,12 @@
-"""``wulin emulator start``: NTCIP controller emulators for every signal of a network."""
+"""``wulin emulator start`` (NTCIP controller emulators for every signal of a network) and
+``wulin plan drift`` (does each controller run what the store says is live?)."""
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -13,9 +16,65 @@ emulator_app = typer.Typer(help="NTCIP 1202 controller emulators on loopback, fo
                            no_args_is_help=True)
 console = Console()
 
+if TYPE_CHECKING:
+    from deploy.drift import DriftAlarm
+
 
 def register(app: typer.Typer) -> None:
+    from wulin.cmd_plan import plan_app
+
     app.add_typer(emulator_app, name="emulator")
+    plan_app.command("drift")(drift)
+
+
+def drift(
+    store: str = typer.Option("runs/plan-store.sqlite", "--store", envvar="WULIN_STORE", help="Plan store."),
+    secrets: Path | None = typer.Option(None, "--secrets", envvar="WULIN_SECRETS",
+                                        help="Device secrets file (default ~/.config/wulin/device-secrets.json)."),
+    watch: float = typer.Option(0.0, "--watch", help="Check again every this many seconds (0: check once)."),
+    count: int = typer.Option(0, "--count", help="With --watch, stop after this many checks (0: until Ctrl-C)."),
+    timeout: float = typer.Option(1.0, "--timeout", help="Seconds per SNMP answer."),
+) -> None:
+    """Read back every controller with a live plan and compare; exit 1 when any drifted."""
+    from deploy.drift import check_drift, live_expectations
+    from deploy.ntcip import adapter_for
+    from deploy.secrets import SecretsFile
+    from deploy.store import PlanStore
+    from sim.errors import WulinError
+
+    if not math.isfinite(watch) or watch < 0:
+        raise WulinError(f"--watch {watch}: a finite number of seconds, 0 or more")
+    if not math.isfinite(timeout) or timeout <= 0:
+        raise WulinError(f"--timeout {timeout}: a finite number of seconds above 0")
+    if count < 0:
+        raise WulinError(f"--count {count}: 0 (no limit) or more")
+    ps, vault = PlanStore(store), SecretsFile(secrets)
+    drifted, checks = False, 0
+    try:
+        while True:
+            expected = live_expectations(ps)
+            alarms = check_drift(expected, lambda dev: adapter_for(dev, vault, timeout=timeout, retries=1))
+            drifted |= bool(alarms)
+            checks += 1
+            _print_drift(len(expected), alarms)
+            if not watch or (count and checks >= count):
+                break
+            time.sleep(watch)
+    except KeyboardInterrupt:
+        pass
+    if drifted:
+        raise typer.Exit(1)
+
+
+def _print_drift(n_checked: int, alarms: list[DriftAlarm]) -> None:
+    stamp = time.strftime("%H:%M:%S")
+    if not alarms:
+        console.print(f"{stamp} no drift: {n_checked} controller(s) run their live plan", highlight=False)
+        return
+    for a in alarms:
+        console.print(f"{stamp} [red]DRIFT[/] {a.signal_id} ({a.kind}): {a.message}", highlight=False)
+        for d in a.differences:
+            console.print(f"    {d}", highlight=False)
 
 
 def _net_file(network: str) -> Path:
@@ -40,6 +99,11 @@ def start(
     register_devices: bool = typer.Option(True, "--register/--no-register",
                                           help="Register each emulator as its signal's device in the store."),
     store: str = typer.Option("runs/plan-store.sqlite", "--store", envvar="WULIN_STORE", help="Plan store."),
+    secrets: Path | None = typer.Option(None, "--secrets", envvar="WULIN_SECRETS",
+                                        help="Device secrets file (0600) the emulators' credentials go to "
+                                             "(default ~/.config/wulin/device-secrets.json)."),
+    snmp_v2c: bool = typer.Option(False, "--snmp-v2c", help="Also answer SNMP v1/v2c, with random communities "
+                                  "(explicit opt-in; SNMPv3 authPriv otherwise only)."),
     signals: str = typer.Option("", "--signals", help="Only these signal ids (comma separated)."),
     fault: list[str] = typer.Option([], "--fault", help="SIGNAL=FAULT, armed for the next deploy "
                                     "(verify-error, readback-mismatch, bad-health, reboot, drop-set, late, held)."),
@@ -48,6 +112,7 @@ def start(
     from controllers.plan import TimingPlan
     from deploy.emulator import ControllerEmulator
     from deploy.profile import single_ring_profile
+    from deploy.secrets import SecretsFile
     from deploy.store import PlanStore
     from sim.errors import WulinError
     from sim.topology import load_signal_specs
@@ -66,6 +131,7 @@ def start(
             raise WulinError(f"--fault {item!r}: expected SIGNAL=FAULT with a signal of {network!r}")
         faults[sid] = name
     ps = PlanStore(store) if register_devices else None
+    vault = SecretsFile(secrets)
     emus = []
     table = Table(title=f"NTCIP emulators for {network}", show_header=True, header_style="bold")
     table.add_column("signal", no_wrap=True)
@@ -78,18 +144,23 @@ def start(
                                                name="local (network program)")
             profile = single_ring_profile(sid, len(base.stages))
             try:
-                emu = ControllerEmulator(profile, base, port=port + k, time_scale=time_scale).start()
+                emu = ControllerEmulator(profile, base, port=port + k, time_scale=time_scale,
+                                         snmp_v2c=snmp_v2c).start()
             except OSError as exc:
                 raise WulinError(f"port {port + k} is taken ({exc.strerror}); choose another --port") from None
             emus.append(emu)
             if sid in faults:
                 emu.arm(faults[sid])
+            vault.put(sid, emu.credentials)  # before the store names it: a registered device has credentials
             if ps is not None:
-                ps.register_device(sid, emu.host, emu.port, profile, emu.caps, actor="emulator")
+                ps.register_device(sid, emu.host, emu.port, profile, emu.caps, actor="emulator",
+                                   snmp_version=emu.credentials.snmp)
             table.add_row(sid, f"{emu.host}:{emu.port}", str(len(base.stages)), f"{base.cycle:g} s",
                           faults.get(sid, "-"))
         console.print(table)
-        console.print(f"{len(emus)} emulators running (SNMP v1/v2c, communities public: read, private: write)"+ (f"; devices registered in {store}" if ps else "")
+        proto = "SNMPv3 authPriv (SHA-256/AES)" + (" and v1/v2c" if snmp_v2c else "")
+        console.print(f"{len(emus)} emulators running ({proto}); random credentials in {vault.path} (0600)"
+                      + (f"; devices registered in {store}" if ps else "")
                       + (f"; stopping in {seconds:g} s" if seconds else "; Ctrl-C stops them"))
         end = time.monotonic() + seconds if seconds else None
         while end is None or time.monotonic() < end:

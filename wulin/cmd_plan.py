@@ -233,11 +233,9 @@ def reject(ref: str = typer.Argument(...), user: str = USER_OPT,
 
 
 def _adapter(dev: Any, **kw: Any) -> Any:
-    from deploy.ntcip import NtcipAdapter
+    from deploy.ntcip import adapter_for  # credentials from the secrets file, never the store
 
-    return NtcipAdapter(dev.host, dev.port, dev.profile, read_community=dev.read_community,
-                        write_community=dev.write_community, version=dev.snmp_version,
-                        log=lambda line: console.print(f"  {line}", highlight=False), **kw)
+    return adapter_for(dev, log=lambda line: console.print(f"  {line}", highlight=False), **kw)
 
 
 @plan_app.command("deploy")

@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from deploy.emulator import ControllerEmulator
+from deploy.secrets import SecretsFile
 from deploy.store import PlanStore, Refused
 from wulin.cli import app
 
@@ -19,8 +20,10 @@ from .conftest import CAPS, make_plan, make_profile
 def env(tmp_path: Path) -> Iterator[dict[str, str]]:
     emu = ControllerEmulator(make_profile(), make_plan(name="local"), CAPS, time_scale=300, verify_s=3).start()
     store = tmp_path / "store.sqlite"
+    secrets = tmp_path / "secrets" / "device-secrets.json"
+    SecretsFile(secrets).put("B1", emu.credentials)  # credentials outside the store
     PlanStore(store).register_device("B1", emu.host, emu.port, emu.profile, CAPS)
-    env = {"WULIN_STORE": str(store), "COLUMNS": "200"}
+    env = {"WULIN_STORE": str(store), "WULIN_SECRETS": str(secrets), "COLUMNS": "200"}
     env["_emu"] = emu  # type: ignore[assignment]
     yield env
     emu.stop()

@@ -27,9 +27,9 @@ def emu() -> Iterator[ControllerEmulator]:
 
 
 def adapter(emu: ControllerEmulator, **kw: object) -> NtcipAdapter:
-    args: dict[str, object] = dict(timeout=0.3, retries=2, activation_timeout_s=5, health_cycles=2)
+    args: dict[str, object] = dict(timeout=0.3, retries=2, activation_timeout_s=5, health_cycles=2, tx_wait_s=0.5)
     args.update(kw)
-    return NtcipAdapter(emu.host, emu.port, emu.profile, **args)  # type: ignore[arg-type]
+    return NtcipAdapter(emu.host, emu.port, emu.profile, emu.credentials, **args)  # type: ignore[arg-type]
 
 
 def tables(emu: ControllerEmulator) -> dict[O.OID, object]:
@@ -48,16 +48,20 @@ def test_deploy_end_to_end_on_the_wire(emu: ControllerEmulator) -> None:
     assert all(emu.db[o] == v for o, v in expected.items())
     assert emu.active_pattern == 2 and emu.active_plan().splits == NEW.splits  # type: ignore[union-attr]
     # On the wire: the order of the NTCIP 1201 transaction, as the agent saw it.
+    # Every SET of the transaction carries this session's owner token first.
     seq = []
     for r in emu.pdu_log:
         if r.direction == "received" and r.pdu.kind == "set":
-            first = r.pdu.varbinds[0][0]
-            seq.append(O.name_of(first).split(".")[0] if len(r.pdu.varbinds) == 1 else "tables")
+            vbs = r.pdu.varbinds
+            if vbs[0][0] == O.TX_OWNER:
+                vbs = vbs[1:]
+            seq.append(O.name_of(vbs[0][0]).split(".")[0] if len(vbs) == 1 else "tables")
     assert seq == ["dbCreateTransaction", "tables", "tables", "tables", "dbCreateTransaction",
                    "dbCreateTransaction", "systemPatternControl"]
     sets = [vb for r in emu.pdu_log if r.direction == "received" and r.pdu.kind == "set" for vb in r.pdu.varbinds]
     assert [v for o, v in sets if o == O.DB_CREATE_TRANSACTION] == [2, 3, 1]
-    assert {o: v for o, v in sets if o not in (O.DB_CREATE_TRANSACTION, O.SYSTEM_PATTERN_CONTROL)} == expected
+    assert {o: v for o, v in sets if o not in (O.DB_CREATE_TRANSACTION, O.SYSTEM_PATTERN_CONTROL, O.TX_OWNER)} == expected
+    assert len({v for o, v in sets if o == O.TX_OWNER}) == 1
     # The manager's own record matches the agent's: every request answered once.
     sent = [r for r in rep.wire if r.direction == "sent"]
     got = [r for r in rep.wire if r.direction == "received"]
@@ -82,7 +86,7 @@ def test_manual_rollback_restores_previous_plan(emu: ControllerEmulator) -> None
     ("fault", "outcome", "message"),
     [
         ("verify_error", "failed", "device verify failed: PHASE 03 CONCURRENCY FAULT"),
-        ("held_by_other", "failed", "another manager may hold it"),
+        ("held_by_other", "failed", "another manager holds it"),
         ("reboot", "failed", "controller is unchanged"),
         ("drop_set", "failed", "controller is unchanged"),
         ("readback_mismatch", "rolled_back", "readback differs"),
@@ -186,9 +190,19 @@ def test_pattern_changes_wait_for_the_cycle_boundary() -> None:
         emu.stop()
 
 
-def test_access_control_and_atomic_sets(emu: ControllerEmulator) -> None:
-    ro = SnmpClient(emu.host, emu.port, "public", "2c", timeout=0.3)
-    rw = SnmpClient(emu.host, emu.port, "private", "1", timeout=0.3)
+def test_access_control_and_atomic_sets() -> None:
+    emu = ControllerEmulator(make_profile(), BASE, CAPS, time_scale=300, verify_s=3, snmp_v2c=True).start()
+    try:
+        access_control_and_atomic_sets(emu)
+    finally:
+        emu.stop()
+
+
+def access_control_and_atomic_sets(emu: ControllerEmulator) -> None:
+    creds = emu.credentials
+    assert creds.read_community and creds.write_community
+    ro = SnmpClient(emu.host, emu.port, creds.read_community, "2c", timeout=0.3)
+    rw = SnmpClient(emu.host, emu.port, creds.write_community, "1", timeout=0.3)
     with pytest.raises(SnmpError, match="noAccess"):
         ro.set([(O.UNIT_BACKUP_TIME, 5)])
     assert emu.db[O.UNIT_BACKUP_TIME] == 0

@@ -77,7 +77,7 @@ def test_dual_ring_deploy() -> None:
     prof = DeviceProfile.from_dict(DUAL)
     emu = ControllerEmulator(prof, make_plan(), CAPS, time_scale=300, verify_s=3).start()
     try:
-        rep = NtcipAdapter(emu.host, emu.port, prof, timeout=0.3, activation_timeout_s=5).deploy(
+        rep = NtcipAdapter(emu.host, emu.port, prof, emu.credentials, timeout=0.3, activation_timeout_s=5).deploy(
             make_plan(greens=(50, 30), offset=7))
         assert rep.ok, rep.message
         assert rep.slot == 5 and emu.active_pattern == 5  # the first central slot

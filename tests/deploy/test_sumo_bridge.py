@@ -31,7 +31,7 @@ def test_deployed_plan_drives_the_sumo_signal() -> None:
             bridge = SumoBridge(sim, [emu])
             assert bridge.loaded["B1"] == emu.active_plan().plan_hash()  # type: ignore[union-attr]
             new = make_plan(greens=(50, 30), offset=7)
-            rep = NtcipAdapter(emu.host, emu.port, emu.profile, timeout=0.3, activation_timeout_s=5).deploy(new)
+            rep = NtcipAdapter(emu.host, emu.port, emu.profile, emu.credentials, timeout=0.3, activation_timeout_s=5).deploy(new)
             assert rep.ok, rep.message
             deadline = time.monotonic() + 2
             while not bridge._pending and time.monotonic() < deadline:
