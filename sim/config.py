@@ -1,0 +1,204 @@
+"""Typed configuration files: pydantic models whose errors name the file, line and field.
+
+Each configuration file type (scenario, experiment, training, environment, device profile)
+is a :class:`ConfigModel`: ``extra="forbid"``, frozen, no ``nan``/``inf``, and scalar fields
+that do not coerce (``"5"`` is not a number, ``true`` is not 1).  :func:`validate` runs a
+model over a parsed document and turns the first pydantic error into one
+:class:`~sim.errors.WulinError` in the project's words::
+
+    experiments/demo.toml, line 14: field 'variations[0].scale' must be > 0, got -1
+
+Validators that need a message of their own raise :class:`ConfigIssue`, optionally naming
+a sub-field, so cross-field checks point at the right line too.  Files are read through
+:mod:`sim.files` (kind, size, encoding, depth, number limits) by :func:`load_toml_model`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from pathlib import Path
+from typing import Annotated, Any, TypeVar, Union
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+)
+
+from sim.errors import WulinError
+from sim.files import dotted, load_toml, toml_line
+
+M = TypeVar("M", bound=BaseModel)
+Loc = tuple[str | int, ...]
+
+
+class ConfigModel(BaseModel):
+    """Base of every configuration model: unknown keys, nan and inf refused; frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class ConfigIssue(ValueError):
+    """A validator's own message, optionally about a sub-field (``ConfigIssue(msg, "at")``)."""
+
+    def __init__(self, problem: str, *path: str | int) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.path: Loc = path
+
+
+def _no_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ConfigIssue(f"must be a number, got {value!r}")
+    return value
+
+
+def _one_or_list(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+Number = Annotated[float, BeforeValidator(_no_bool), Field(strict=True, allow_inf_nan=False)]
+"""A finite number; an int is accepted, a bool or a string is not."""
+Int = StrictInt
+Bool = StrictBool
+Text = Annotated[StrictStr, Field(max_length=2_000)]
+Name = Annotated[StrictStr, Field(min_length=1, max_length=100)]
+"""A short identifier (folder names, ids): 1 to 100 characters."""
+Names = Annotated[tuple[Name, ...], BeforeValidator(_one_or_list)]
+"""A list of names; a single string counts as a list of one."""
+
+_PREDICATES = ("is ", "must ", "has ", "needs ", "unknown ")
+
+
+def _join(field: str, problem: str) -> str:
+    if not field:
+        return problem
+    sep = " " if problem.startswith(_PREDICATES) else ": "
+    return f"field '{field}'{sep}{problem}"
+
+
+# ----------------------------------------------------------------- finding the model at a path
+def _models_in(tp: Any) -> list[type[BaseModel]]:
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return [tp]
+    origin = typing.get_origin(tp)
+    if origin is Annotated:
+        return _models_in(typing.get_args(tp)[0])
+    out: list[type[BaseModel]] = []
+    if origin in (Union, types.UnionType, tuple, list, dict) or origin is not None:
+        for arg in typing.get_args(tp):
+            out += _models_in(arg)
+    return out
+
+
+def _model_at(model: type[BaseModel], loc: Loc) -> type[BaseModel] | None:
+    """The model class that holds the field at ``loc`` (for listing its allowed fields)."""
+    current: type[BaseModel] | None = model
+    for part in loc:
+        if isinstance(part, int) or current is None:
+            continue
+        info = current.model_fields.get(str(part))
+        if info is None:
+            continue  # a dict key (controller_params.<name>) or a union tag
+        found = _models_in(info.annotation)
+        current = found[0] if found else None
+    return current
+
+
+# ----------------------------------------------------------------- pydantic errors -> words
+_EXPECTED = {
+    "float_type": "a number", "float_parsing": "a number", "int_type": "an integer",
+    "int_parsing": "an integer", "int_from_float": "an integer", "string_type": "a string",
+    "bool_type": "true or false", "bool_parsing": "true or false", "list_type": "a list",
+    "tuple_type": "a list", "dict_type": "a table", "model_type": "a table",
+    "model_attributes_type": "a table", "finite_number": "a finite number",
+    "dataclass_type": "a table",
+}
+
+
+def _problem(err: Any, model: type[BaseModel], loc: Loc) -> str:
+    kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
+    if isinstance(ctx.get("error"), ConfigIssue):
+        return ctx["error"].problem
+    if kind == "missing":
+        return "is missing; add it"
+    if kind in _EXPECTED:
+        return f"must be {_EXPECTED[kind]}, got {value!r}"
+    bounds = {"greater_than": "> {gt}", "greater_than_equal": ">= {ge}", "less_than": "< {lt}",
+              "less_than_equal": "<= {le}"}
+    if kind in bounds:
+        return f"must be {bounds[kind].format(**ctx)}, got {value!r}"
+    if kind in ("too_short", "too_long", "string_too_short", "string_too_long"):
+        return f"{err['msg'][0].lower()}{err['msg'][1:]}".replace("Value", "value") + f", got {_short(value)}"
+    if kind == "literal_error":
+        return f"must be one of {ctx.get('expected', '')}, got {value!r}"
+    if kind == "value_error":
+        return str(ctx.get("error") or err["msg"])
+    return f"{err['msg'][0].lower()}{err['msg'][1:]}, got {_short(value)}"
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _unknown(errors: list[Any], model: type[BaseModel], loc: Loc) -> str:
+    keys = [e["loc"] for e in errors if e["type"] == "extra_forbidden" and tuple(e["loc"][:-1]) == loc]
+    holder = _model_at(model, loc)
+    allowed = sorted(holder.model_fields) if holder else []
+    close = difflib.get_close_matches(str(keys[0][-1]), allowed, n=1) if allowed else []
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    names = ", ".join(dotted(tuple(k)) for k in keys)
+    return f"unknown field(s) {names}; {hint}allowed: {', '.join(allowed)}"
+
+
+def config_error(exc: ValidationError, model: type[BaseModel], source: object, text: str | None) -> WulinError:
+    """The first error of ``exc`` as one WulinError naming file, line and field."""
+    errors = exc.errors(include_url=False)
+    err = errors[0]
+    loc: Loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "lax-", "str"))))
+    ctx_err = (err.get("ctx") or {}).get("error")
+    if isinstance(ctx_err, ConfigIssue):
+        loc = (*loc, *ctx_err.path)
+    if err["type"] == "extra_forbidden":
+        message = _unknown(errors, model, tuple(loc[:-1]))
+    else:
+        message = _join(dotted(loc), _problem(err, model, loc))
+    where = f"{source}"
+    line = toml_line(text, loc) if text else None
+    if line is not None:
+        where += f", line {line}"
+    return WulinError(f"{where}: {message}")
+
+
+def validate(model: type[M], data: Any, source: object, *, text: str | None = None,
+             context: dict[str, Any] | None = None) -> M:
+    """``model`` over ``data``; the first problem is a WulinError naming file, line and field.
+
+    Args:
+        model: The configuration model.
+        data: The parsed document (a dict from TOML or JSON).
+        source: The file (or a name such as ``"<experiment>"``) for messages.
+        text: The TOML text, so messages can give the line.
+        context: Passed to the validators (a base folder for relative paths, for example).
+    """
+    if not isinstance(data, dict):
+        raise WulinError(f"{source}: expected a table of fields (a JSON object), got {type(data).__name__}")
+    try:
+        return model.model_validate(data, context=context)
+    except ValidationError as exc:
+        raise config_error(exc, model, source, text) from None
+
+
+def load_toml_model(model: type[M], path: Path | str, what: str = "file",
+                    context: dict[str, Any] | None = None) -> M:
+    """Read a TOML file through :mod:`sim.files` and validate it into ``model``."""
+    data, text = load_toml(path, what)
+    return validate(model, data, path, text=text, context=context)

@@ -1,0 +1,129 @@
+"""The shared configuration layer: one clock parser, safe file reading, typed-model errors."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from sim.clock import SIM_LATEST, TIME_OF_DAY_LATEST, parse_clock
+from sim.config import ConfigModel, Int, Number, validate
+from sim.errors import WulinError
+from sim.files import check_writable_dir, load_json, load_toml, parse_json, parse_toml, toml_line
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [("07:30", 27000.0), ("7:30", 27000.0), ("07:30:15", 27015.0), (90, 90.0), (0, 0.0),
+     ("23:00", 82800.0), ("25:30", 91800.0), ("48:00", SIM_LATEST), (" 08:00 ", 28800.0)],
+)
+def test_clock_accepts_times_up_to_the_next_day(value: object, seconds: float) -> None:
+    assert parse_clock(value, "t") == seconds
+
+
+@pytest.mark.parametrize(
+    "value", [-1, -0.5, "-01:00", math.nan, math.inf, True, None, "7am", "07:60", "07:00:60",
+              "48:01", SIM_LATEST + 1, "1" * 500, [7, 0]],
+)
+def test_clock_refuses_negative_non_finite_and_malformed(value: object) -> None:
+    with pytest.raises(WulinError, match="t: expected a time"):
+        parse_clock(value, "t")
+
+
+def test_time_of_day_stops_before_midnight() -> None:
+    assert parse_clock("23:59:59", "t", latest=TIME_OF_DAY_LATEST) == TIME_OF_DAY_LATEST
+    with pytest.raises(WulinError, match="00:00-23:59:59"):
+        parse_clock("24:00", "t", latest=TIME_OF_DAY_LATEST)
+
+
+def test_every_layer_uses_the_one_parser() -> None:
+    import controllers.plan
+    import sim.scenario
+    from sim import clock
+
+    assert controllers.plan.parse_clock is clock.parse_clock
+    assert sim.scenario.parse_clock is clock.parse_clock
+
+
+def test_file_kind_and_encoding(tmp_path: Path) -> None:
+    with pytest.raises(WulinError, match="is a folder, not a scenario file"):
+        load_toml(tmp_path, "scenario file")
+    with pytest.raises(WulinError, match="not found; check the path"):
+        load_toml(tmp_path / "nope.toml")
+    bad = tmp_path / "latin1.toml"
+    bad.write_bytes("name = 'Wulin Plaza — caf\xe9'\n".encode("latin-1", "replace"))
+    with pytest.raises(WulinError, match=r"not UTF-8 text .*save the file as UTF-8"):
+        load_toml(bad)
+    big = tmp_path / "big.json"
+    big.write_text("[" + "0," * 5_000_000 + "0]")
+    with pytest.raises(WulinError, match="too large"):
+        load_json(big)
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [("a = " + "[" * 300 + "]" * 300, "nested more than"),
+     ("a = " + "[" * 40 + "]" * 40, "nested more than"),
+     ("a = " + "9" * 400, "too large"),
+     ("a = nan", "not a finite number"),
+     ("a = -inf", "not a finite number"),
+     ('a = "' + "x" * 20_000 + '"', "too long"),
+     ("a = [", "invalid TOML")],
+)
+def test_toml_limits(text: str, needle: str) -> None:
+    with pytest.raises(WulinError, match=needle):
+        parse_toml(text, "f.toml")
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [("[" * 5000 + "]" * 5000, "nested more than"), ('{"a": NaN}', "finite"),
+     ('{"a": 1e999}', "finite"), ('{"a": ' + "9" * 400 + "}", "too large"), ("{", "not valid JSON")],
+)
+def test_json_limits(text: str, needle: str) -> None:
+    with pytest.raises(WulinError, match=needle):
+        parse_json(text, "f.json")
+
+
+def test_line_of_a_field_in_nested_tables() -> None:
+    text = ('name = "x"\n[[variations]]\nname = "a"\n[[variations]]\nname = "b"\n'
+            '[[variations.closures]]\nedges = ["e"]\nat = "07:00"\n[params.sotl]\ntheta = 3\n')
+    assert toml_line(text, ("name",)) == 1
+    assert toml_line(text, ("variations", 1, "name")) == 5
+    assert toml_line(text, ("variations", 1, "closures", 0, "at")) == 8
+    assert toml_line(text, ("params", "sotl", "theta")) == 10
+
+
+class _Doc(ConfigModel):
+    count: Int
+    share: Number = 0.5
+
+
+@pytest.mark.parametrize(
+    ("data", "needle"),
+    [({}, "field 'count' is missing"), ({"count": "3"}, "field 'count' must be an integer, got '3'"),
+     ({"count": True}, "field 'count' must be an integer"), ({"count": 1, "share": True}, "field 'share' must be a number"),
+     ({"count": 1, "cuont": 1}, "line 2: unknown field(s) cuont; did you mean 'count'?"),
+     ({"count": 1, "share": math.nan}, "field 'share' must be a finite number")],
+)
+def test_model_errors_name_file_line_and_field(data: dict, needle: str) -> None:
+    text = "count = 1\ncuont = 1\n"
+    with pytest.raises(WulinError) as err:
+        validate(_Doc, data, "doc.toml", text=text)
+    assert str(err.value).startswith("doc.toml") and needle in str(err.value)
+
+
+def test_models_are_frozen() -> None:
+    doc = validate(_Doc, {"count": 2}, "doc.toml")
+    with pytest.raises(Exception, match="frozen"):
+        doc.count = 3  # type: ignore[misc]
+
+
+def test_unwritable_output_folder(tmp_path: Path) -> None:
+    assert check_writable_dir(tmp_path / "new" / "deep") == tmp_path / "new" / "deep"
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(WulinError, match="is a file, not a folder"):
+        check_writable_dir(tmp_path / "file")
+    with pytest.raises(WulinError, match="cannot write there"):  # a file in the path (works as root too)
+        check_writable_dir(tmp_path / "file" / "sub")
