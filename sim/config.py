@@ -29,20 +29,29 @@ from pydantic import (
     StrictBool,
     StrictInt,
     StrictStr,
+    TypeAdapter,
     ValidationError,
 )
 
+from sim.clock import parse_clock
 from sim.errors import WulinError
 from sim.files import dotted, load_toml, toml_line
 
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M")
 Loc = tuple[str | int, ...]
+
+
+CONFIG = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+"""The settings of every configuration model."""
+DATACLASS_CONFIG = ConfigDict(extra="forbid", allow_inf_nan=False)
+"""The same for ``pydantic.dataclasses.dataclass(frozen=True, config=DATACLASS_CONFIG)``."""
+_UNKNOWN = ("extra_forbidden", "unexpected_keyword_argument")
 
 
 class ConfigModel(BaseModel):
     """Base of every configuration model: unknown keys, nan and inf refused; frozen."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = CONFIG
 
 
 class ConfigIssue(ValueError):
@@ -64,6 +73,15 @@ def _one_or_list(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
 
+def _clock(value: Any) -> float:
+    try:
+        return parse_clock(value, "x")
+    except WulinError as exc:
+        raise ConfigIssue(str(exc).removeprefix("x: ")) from None
+
+
+Clock = Annotated[float, BeforeValidator(_clock)]
+"""A clock time (``"07:15"``) or seconds since midnight, read by :func:`sim.clock.parse_clock`."""
 Number = Annotated[float, BeforeValidator(_no_bool), Field(strict=True, allow_inf_nan=False)]
 """A finite number; an int is accepted, a bool or a string is not."""
 Int = StrictInt
@@ -85,26 +103,31 @@ def _join(field: str, problem: str) -> str:
 
 
 # ----------------------------------------------------------------- finding the model at a path
-def _models_in(tp: Any) -> list[type[BaseModel]]:
-    if isinstance(tp, type) and issubclass(tp, BaseModel):
+def _fields_of(cls: Any) -> dict[str, Any]:
+    """The pydantic fields of a model or a pydantic dataclass."""
+    return dict(getattr(cls, "__pydantic_fields__", None) or {})
+
+
+def _models_in(tp: Any) -> list[Any]:
+    if isinstance(tp, type) and _fields_of(tp):
         return [tp]
     origin = typing.get_origin(tp)
     if origin is Annotated:
         return _models_in(typing.get_args(tp)[0])
-    out: list[type[BaseModel]] = []
+    out: list[Any] = []
     if origin in (Union, types.UnionType, tuple, list, dict) or origin is not None:
         for arg in typing.get_args(tp):
             out += _models_in(arg)
     return out
 
 
-def _model_at(model: type[BaseModel], loc: Loc) -> type[BaseModel] | None:
+def _model_at(model: Any, loc: Loc) -> Any:
     """The model class that holds the field at ``loc`` (for listing its allowed fields)."""
-    current: type[BaseModel] | None = model
+    current: Any = model
     for part in loc:
         if isinstance(part, int) or current is None:
             continue
-        info = current.model_fields.get(str(part))
+        info = _fields_of(current).get(str(part))
         if info is None:
             continue  # a dict key (controller_params.<name>) or a union tag
         found = _models_in(info.annotation)
@@ -123,12 +146,14 @@ _EXPECTED = {
 }
 
 
-def _problem(err: Any, model: type[BaseModel], loc: Loc) -> str:
+def _problem(err: Any, model: Any, loc: Loc) -> str:
     kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
     if isinstance(ctx.get("error"), ConfigIssue):
         return ctx["error"].problem
     if kind == "missing":
-        return "is missing; add it"
+        if loc and isinstance(loc[-1], int):
+            return "is missing: the list is too short"
+        return f"is missing; add {loc[-1]} = ..." if loc else "is missing"
     if kind in _EXPECTED:
         return f"must be {_EXPECTED[kind]}, got {value!r}"
     bounds = {"greater_than": "> {gt}", "greater_than_equal": ">= {ge}", "less_than": "< {lt}",
@@ -149,25 +174,27 @@ def _short(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _unknown(errors: list[Any], model: type[BaseModel], loc: Loc) -> str:
-    keys = [e["loc"] for e in errors if e["type"] == "extra_forbidden" and tuple(e["loc"][:-1]) == loc]
+def _unknown(errors: list[Any], model: Any, loc: Loc) -> str:
+    keys = [e["loc"] for e in errors if e["type"] in _UNKNOWN and tuple(e["loc"][:-1]) == loc]
     holder = _model_at(model, loc)
-    allowed = sorted(holder.model_fields) if holder else []
+    allowed = sorted(_fields_of(holder)) if holder else []
     close = difflib.get_close_matches(str(keys[0][-1]), allowed, n=1) if allowed else []
     hint = f"did you mean '{close[0]}'? " if close else ""
     names = ", ".join(dotted(tuple(k)) for k in keys)
     return f"unknown field(s) {names}; {hint}allowed: {', '.join(allowed)}"
 
 
-def config_error(exc: ValidationError, model: type[BaseModel], source: object, text: str | None) -> WulinError:
+def config_error(exc: ValidationError, model: Any, source: object, text: str | None) -> WulinError:
     """The first error of ``exc`` as one WulinError naming file, line and field."""
     errors = exc.errors(include_url=False)
-    err = errors[0]
-    loc: Loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "lax-", "str"))))
+    # an unknown key is reported first: it is often a misspelling of a missing one
+    err = next((e for e in errors if e["type"] in _UNKNOWN), errors[0])
+    # drop pydantic's own steps ("function-before[...]", "nullable[...]"): no field name has "["
+    loc: Loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
     ctx_err = (err.get("ctx") or {}).get("error")
     if isinstance(ctx_err, ConfigIssue):
         loc = (*loc, *ctx_err.path)
-    if err["type"] == "extra_forbidden":
+    if err["type"] in _UNKNOWN:
         message = _unknown(errors, model, tuple(loc[:-1]))
     else:
         message = _join(dotted(loc), _problem(err, model, loc))
@@ -192,7 +219,7 @@ def validate(model: type[M], data: Any, source: object, *, text: str | None = No
     if not isinstance(data, dict):
         raise WulinError(f"{source}: expected a table of fields (a JSON object), got {type(data).__name__}")
     try:
-        return model.model_validate(data, context=context)
+        return TypeAdapter(model).validate_python(data, context=context)
     except ValidationError as exc:
         raise config_error(exc, model, source, text) from None
 
