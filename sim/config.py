@@ -92,7 +92,7 @@ Name = Annotated[StrictStr, Field(min_length=1, max_length=100)]
 Names = Annotated[tuple[Name, ...], BeforeValidator(_one_or_list)]
 """A list of names; a single string counts as a list of one."""
 
-_PREDICATES = ("is ", "must ", "has ", "needs ", "unknown ")
+_PREDICATES = ("is ", "must ", "has ", "needs ")
 
 
 def _join(field: str, problem: str) -> str:

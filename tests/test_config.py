@@ -127,3 +127,53 @@ def test_unwritable_output_folder(tmp_path: Path) -> None:
         check_writable_dir(tmp_path / "file")
     with pytest.raises(WulinError, match="cannot write there"):  # a file in the path (works as root too)
         check_writable_dir(tmp_path / "file" / "sub")
+
+
+@pytest.mark.parametrize(
+    ("bad", "needle"),
+    [({"delta_t": 0}, "field 'delta_t' must be > 0"), ({"reward": "nope"}, "unknown reward 'nope'"),
+     ({"observation": ["queue", "nope"]}, "unknown observation 'nope'"),
+     ({"action_mode": "phase"}, "field 'action_mode' must be one of stage, splits"),
+     ({"min_green": 10, "max_green": 5}, "field 'max_green' must be >= 'min_green'"),
+     ({"colour": 1}, "unknown field(s) colour"), ({"cycle": math.nan}, "field 'cycle' must be a finite number"),
+     ({"yellow": True}, "field 'yellow' must be a number"), ({"observation": []}, "field 'observation'")],
+)
+def test_env_config_errors_name_the_field(bad: dict, needle: str) -> None:
+    from sim.env_config import EnvConfig
+
+    with pytest.raises(WulinError) as err:
+        EnvConfig.from_dict(bad, where="run.toml: [env]")
+    assert str(err.value).startswith("run.toml: [env]: ") and needle in str(err.value)
+
+
+def test_env_config_round_trips_and_is_frozen() -> None:
+    import dataclasses
+
+    from sim.env_config import EnvConfig
+
+    cfg = EnvConfig(action_mode="splits", cycle=90, min_green=5, max_green=80)
+    assert EnvConfig.from_dict(cfg.to_dict()) == cfg and cfg.cycle == 90.0
+    assert dataclasses.replace(cfg, cycle=100).cycle == 100.0
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.cycle = 1  # type: ignore[misc]
+
+
+def test_training_config_errors_name_line_and_field(tmp_path: Path) -> None:
+    from agents.config import load_train_config
+
+    path = tmp_path / "t.toml"
+    path.write_text('scenario = "grid-am-v1"\nseed = 3\n\n[env]\ndelta_t = 5\nwarmup = nan\n')
+    with pytest.raises(WulinError, match=r"t.toml, line 6: field 'env.warmup': nan is not a finite"):
+        load_train_config(path)
+    path.write_text('scenario = "grid-am-v1"\n\n[env]\ndelta_t = -5\n')
+    with pytest.raises(WulinError, match=r"t.toml, line 4: field 'env.delta_t' must be > 0"):
+        load_train_config(path)
+    path.write_text('scenario = "grid-am-v1"\nn_envs = 2\nsubprocess = false\n')
+    with pytest.raises(WulinError, match=r"line 3: field 'subprocess' must be true for n_envs = 2"):
+        load_train_config(path)
+    path.write_text('scenario = "grid-am-v1"\n[imitation]\nepochs = 0\n')
+    with pytest.raises(WulinError, match=r"field 'imitation': field 'epochs' must be an integer >= 1"):
+        load_train_config(path)
+    path.write_text('scenario = "grid-am-v1"\nsource = "x"\n')
+    with pytest.raises(WulinError, match=r"unknown field\(s\) source"):
+        load_train_config(path)
