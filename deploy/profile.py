@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import Field
@@ -27,7 +28,7 @@ from controllers.plan import TimingPlan
 from deploy import oids as O
 from sim.config import DATACLASS_CONFIG, Name, validate
 from sim.errors import WulinError
-from sim.files import parse_json
+from sim.files import parse_json, read_text
 
 Phase = Annotated[int, Field(strict=True, ge=1, le=255)]
 """An NTCIP phase, ring, channel or pattern number (1-255)."""
@@ -141,6 +142,11 @@ class DeviceProfile:
     def from_json(cls, text: str, source: str = "<profile>") -> DeviceProfile:
         """Parse a profile's JSON (through :func:`sim.files.parse_json`: depth, size, nan)."""
         return cls.from_dict(parse_json(text, source), source)
+
+    @classmethod
+    def load(cls, path: Path | str) -> DeviceProfile:
+        """Read a profile JSON file (kind, size and UTF-8 checked by :func:`sim.files.read_text`)."""
+        return cls.from_json(read_text(path, "device profile"), str(path))
 
 
 def single_ring_profile(signal_id: str, n_stages: int, pattern_slots: tuple[int, int] = (2, 3)) -> DeviceProfile:

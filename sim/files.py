@@ -53,8 +53,9 @@ def read_text(path: Path | str, what: str = "file", *, max_bytes: int = MAX_BYTE
         st = path.stat()
     except FileNotFoundError:
         raise WulinError(f"{path}: {what} not found; check the path") from None
-    except OSError as exc:
-        raise WulinError(f"{path}: cannot read the {what} ({exc.strerror}); check the path") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise WulinError(f"{path!r}: cannot read the {what} ({reason}); check the path") from None
     if stat.S_ISDIR(st.st_mode):
         raise WulinError(f"{path}: is a folder, not a {what}; name the file inside it")
     if not stat.S_ISREG(st.st_mode):
