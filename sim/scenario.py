@@ -27,13 +27,13 @@ import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from sim.clock import format_clock as format_clock  # re-exported: callers import it from here
 from sim.clock import parse_clock as parse_clock
-from sim.config import ConfigIssue, ConfigModel, Names, Number, Text, load_toml_model
+from sim.config import Clock, ConfigIssue, ConfigModel, Names, Number, Text, load_toml_model
 from sim.errors import WulinError
 
 NETWORKS_DIR = Path(__file__).resolve().parent.parent / "networks"
@@ -67,8 +67,8 @@ class Scenario:
     net_file: Path
     route_files: tuple[Path, ...]
     additional_files: tuple[Path, ...]
-    begin: float
-    end: float
+    begin: Clock
+    end: Clock
     warmup: float
     step_length: float
     description: str
@@ -115,13 +115,6 @@ def _sumo_file(name: str, key: str, base: Path) -> Path:
     return p
 
 
-def _clock(value: Any, info: ValidationInfo) -> float:
-    try:
-        return parse_clock(value, "x")
-    except WulinError as exc:
-        raise ConfigIssue(str(exc).removeprefix("x: ")) from None
-
-
 class ScenarioFile(ConfigModel):
     """The scenario TOML as written (see the module docstring); paths relative to the network."""
 
@@ -129,14 +122,12 @@ class ScenarioFile(ConfigModel):
     net: Annotated[str, Field(strict=True, min_length=1)]
     routes: Names
     additional: Names = ()
-    begin: float
-    end: float
+    begin: Clock
+    end: Clock
     warmup: Annotated[Number, Field(ge=0)] = 0.0
     step_length: Annotated[Number, Field(gt=0, le=10)] = 1.0
     tags: Names = ()
     scale: Annotated[Number, Field(gt=0, le=10)] = 1.0
-
-    _begin = field_validator("begin", "end", mode="before")(_clock)
 
     @field_validator("net")
     @classmethod
