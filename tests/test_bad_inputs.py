@@ -266,3 +266,21 @@ def test_named_bad_files_every_loader(network: Path, kind: str) -> None:
                 path.write_text(text + "\n", encoding="utf-8")
         with pytest.raises(WulinError):
             load(path)
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [(["--port", "70000"], "--port 70000: a UDP port must be 1-65535"),
+     (["--port", "65535"], "past 65535"),
+     (["--time-scale", "0"], "--time-scale 0.0: must be a number in (0, 1000]"),
+     (["--time-scale", "-2"], "--time-scale -2.0"), (["--time-scale", "nan"], "--time-scale nan"),
+     (["--seconds", "inf"], "--seconds inf")],
+)
+def test_emulator_arguments_refused_before_start(args: list[str], needle: str,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from wulin.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["emulator", "start", "--network", "grid", "--no-register", "--seconds", "0.1", *args])
+    assert exit_.value.code == 2
+    assert needle in capsys.readouterr().err.replace("\n", "")
