@@ -35,7 +35,7 @@ from pydantic import (
 
 from sim.clock import parse_clock
 from sim.errors import WulinError
-from sim.files import dotted, load_toml, toml_line
+from sim.files import check_tree, dotted, load_toml, toml_line
 
 M = TypeVar("M")
 Loc = tuple[str | int, ...]
@@ -184,13 +184,30 @@ def _unknown(errors: list[Any], model: Any, loc: Loc) -> str:
     return f"unknown field(s) {names}; {hint}allowed: {', '.join(allowed)}"
 
 
-def config_error(exc: ValidationError, model: Any, source: object, text: str | None) -> WulinError:
+def _data_loc(loc: tuple[Any, ...], data: Any, missing: bool) -> Loc:
+    """``loc`` without pydantic's own steps (union members, validator names such as
+    ``function-before[...]``): a part is kept when it is a key or index of the document, or
+    when it is the name of a missing field."""
+    out: list[str | int] = []
+    node = data
+    for i, part in enumerate(loc):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list | tuple) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        elif not (missing and i == len(loc) - 1):
+            continue
+        out.append(part)
+    return tuple(out)
+
+
+def config_error(exc: ValidationError, model: Any, source: object, text: str | None,
+                 data: Any = None) -> WulinError:
     """The first error of ``exc`` as one WulinError naming file, line and field."""
     errors = exc.errors(include_url=False)
     # an unknown key is reported first: it is often a misspelling of a missing one
     err = next((e for e in errors if e["type"] in _UNKNOWN), errors[0])
-    # drop pydantic's own steps ("function-before[...]", "nullable[...]"): no field name has "["
-    loc: Loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
+    loc = _data_loc(tuple(err["loc"]), data, err["type"] == "missing")
     ctx_err = (err.get("ctx") or {}).get("error")
     if isinstance(ctx_err, ConfigIssue):
         loc = (*loc, *ctx_err.path)
@@ -218,10 +235,11 @@ def validate(model: type[M], data: Any, source: object, *, text: str | None = No
     """
     if not isinstance(data, dict):
         raise WulinError(f"{source}: expected a table of fields (a JSON object), got {type(data).__name__}")
+    check_tree(data, source, text)  # also for data that did not come through parse_toml/parse_json
     try:
         return TypeAdapter(model).validate_python(data, context=context)
     except ValidationError as exc:
-        raise config_error(exc, model, source, text) from None
+        raise config_error(exc, model, source, text, data) from None
 
 
 def load_toml_model(model: type[M], path: Path | str, what: str = "file",

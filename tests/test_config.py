@@ -105,7 +105,7 @@ class _Doc(ConfigModel):
     [({}, "field 'count' is missing"), ({"count": "3"}, "field 'count' must be an integer, got '3'"),
      ({"count": True}, "field 'count' must be an integer"), ({"count": 1, "share": True}, "field 'share' must be a number"),
      ({"count": 1, "cuont": 1}, "line 2: unknown field(s) cuont; did you mean 'count'?"),
-     ({"count": 1, "share": math.nan}, "field 'share' must be a finite number")],
+     ({"count": 1, "share": math.nan}, "field 'share': nan is not a finite number")],
 )
 def test_model_errors_name_file_line_and_field(data: dict, needle: str) -> None:
     text = "count = 1\ncuont = 1\n"
@@ -135,7 +135,7 @@ def test_unwritable_output_folder(tmp_path: Path) -> None:
      ({"observation": ["queue", "nope"]}, "unknown observation 'nope'"),
      ({"action_mode": "phase"}, "field 'action_mode' must be one of stage, splits"),
      ({"min_green": 10, "max_green": 5}, "field 'max_green' must be >= 'min_green'"),
-     ({"colour": 1}, "unknown field(s) colour"), ({"cycle": math.nan}, "field 'cycle' must be a finite number"),
+     ({"colour": 1}, "unknown field(s) colour"), ({"cycle": math.nan}, "field 'cycle': nan is not a finite number"),
      ({"yellow": True}, "field 'yellow' must be a number"), ({"observation": []}, "field 'observation'")],
 )
 def test_env_config_errors_name_the_field(bad: dict, needle: str) -> None:
