@@ -42,7 +42,11 @@ Other variation keys: ``plan = "plans/am.json"`` (a timing-plan file: JSON plans
 ``make_controller``.
 
 :func:`load_spec` validates the whole declaration before anything runs; every problem is a
-:class:`~sim.errors.WulinError` naming the file, the line, the field and the fix.
+:class:`~sim.errors.WulinError` naming the file, the line, the field and the fix.  The file
+is the pydantic model :class:`SpecFile` (``sim.config``: unknown keys refused, no nan/inf);
+the value types it holds (:class:`Variation`, :class:`Closure`, :class:`Incident`,
+:class:`SignalFailure`) are validated frozen dataclasses, checked the same way when built in
+code.  :func:`read_resolved` reads a results folder's ``resolved.json`` back into the model.
 """
 
 from __future__ import annotations
