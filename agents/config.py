@@ -127,7 +127,7 @@ def config_from_dict(data: dict[str, Any], src: object = "config", text: str | N
     """Check a parsed TOML table; every error names ``src``, the line, the field and the fix."""
     cfg = validate(TrainConfig, data, src, text=text, context={"stem": Path(str(src)).stem})
     if isinstance(src, Path):
-        object.__setattr__(cfg, "_source", src)  # private, not a field of the file
+        cfg._source = src  # private: not a field of the file
     return cfg
 
 
