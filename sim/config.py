@@ -184,19 +184,30 @@ def _unknown(errors: list[Any], model: Any, loc: Loc) -> str:
     return f"unknown field(s) {names}; {hint}allowed: {', '.join(allowed)}"
 
 
-def _data_loc(loc: tuple[Any, ...], data: Any, missing: bool) -> Loc:
-    """``loc`` without pydantic's own steps (union members, validator names such as
-    ``function-before[...]``): a part is kept when it is a key or index of the document, or
-    when it is the name of a missing field."""
+_STEP_NAMES = {"float", "int", "str", "bool", "none", "list", "tuple", "dict", "definition-ref"}
+
+
+def _is_step(part: str | int) -> bool:
+    """A name pydantic adds to an error location (``function-before[...]``, ``nullable[...]``,
+    a union member such as ``float`` or ``ImitationConfig``), not a key of the document."""
+    return isinstance(part, str) and ("[" in part or part in _STEP_NAMES or part[:1].isupper())
+
+
+def _data_loc(loc: tuple[Any, ...], data: Any) -> Loc:
+    """``loc`` without pydantic's own steps.  A part that is a key or index of the document
+    is always kept (a user's key may look like a step); past a point where a validator
+    reshaped the input (one table given for a list of them) the rest is kept as it is."""
     out: list[str | int] = []
     node = data
-    for i, part in enumerate(loc):
+    for part in loc:
         if isinstance(node, dict) and part in node:
             node = node[part]
         elif isinstance(node, list | tuple) and isinstance(part, int) and 0 <= part < len(node):
             node = node[part]
-        elif not (missing and i == len(loc) - 1):
+        elif _is_step(part):
             continue
+        else:
+            node = None
         out.append(part)
     return tuple(out)
 
@@ -207,7 +218,7 @@ def config_error(exc: ValidationError, model: Any, source: object, text: str | N
     errors = exc.errors(include_url=False)
     # an unknown key is reported first: it is often a misspelling of a missing one
     err = next((e for e in errors if e["type"] in _UNKNOWN), errors[0])
-    loc = _data_loc(tuple(err["loc"]), data, err["type"] == "missing")
+    loc = _data_loc(tuple(err["loc"]), data)
     ctx_err = (err.get("ctx") or {}).get("error")
     if isinstance(ctx_err, ConfigIssue):
         loc = (*loc, *ctx_err.path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -177,3 +178,24 @@ def test_training_config_errors_name_line_and_field(tmp_path: Path) -> None:
     path.write_text('scenario = "grid-am-v1"\nsource = "x"\n')
     with pytest.raises(WulinError, match=r"unknown field\(s\) source"):
         load_train_config(path)
+
+
+@pytest.mark.parametrize(
+    ("data", "needle"),
+    [({"delta_t": 5, "[": None}, "unknown field(s) [;"),  # a key that looks like pydantic's own steps
+     ({"observation": "queue", "Float": 1}, "unknown field(s) Float;")],
+)
+def test_error_paths_follow_the_document(data: dict, needle: str) -> None:
+    """Found by the hypothesis test: odd keys once broke the field path."""
+    from sim.env_config import EnvConfig
+
+    with pytest.raises(WulinError, match=re.escape(needle)):
+        EnvConfig.from_dict(data, "[env]")
+
+
+def test_single_table_for_a_list_of_tables() -> None:
+    from experiments.spec import parse_spec
+
+    text = 'name = "x"\nscenarios = ["grid-am-v1"]\ncontrollers = ["field"]\nvariations = {"" = false}\n'
+    with pytest.raises(WulinError, match=r"e.toml, line 4: unknown field\(s\) variations\[0\]\."):
+        parse_spec(text, source=Path("e.toml"), check_network=False)
