@@ -160,8 +160,14 @@ def _problem(err: Any, model: Any, loc: Loc) -> str:
               "less_than_equal": "<= {le}"}
     if kind in bounds:
         return f"must be {bounds[kind].format(**ctx)}, got {value!r}"
-    if kind in ("too_short", "too_long", "string_too_short", "string_too_long"):
-        return f"{err['msg'][0].lower()}{err['msg'][1:]}".replace("Value", "value") + f", got {_short(value)}"
+    if kind == "string_too_short":
+        return "must not be empty"
+    if kind == "string_too_long":
+        return f"must be at most {ctx.get('max_length')} characters, got {len(value)}"
+    if kind == "too_short":
+        return f"must list at least {ctx.get('min_length')}, got {_short(value)}"
+    if kind == "too_long":
+        return f"must list at most {ctx.get('max_length')}, got {len(value)}"
     if kind == "literal_error":
         return f"must be one of {ctx.get('expected', '')}, got {value!r}"
     if kind == "value_error":

@@ -37,6 +37,10 @@ MAX_INT = 2**63 - 1
 """Largest integer magnitude accepted (64-bit, what SQLite, numpy and SUMO hold)."""
 
 
+def _article(noun: str) -> str:
+    return "an" if noun[:1].lower() in "aeiou" else "a"
+
+
 def read_text(path: Path | str, what: str = "file", *, max_bytes: int = MAX_BYTES) -> str:
     """The UTF-8 text of a regular file.
 
@@ -57,11 +61,11 @@ def read_text(path: Path | str, what: str = "file", *, max_bytes: int = MAX_BYTE
         reason = getattr(exc, "strerror", None) or str(exc)
         raise WulinError(f"{path!r}: cannot read the {what} ({reason}); check the path") from None
     if stat.S_ISDIR(st.st_mode):
-        raise WulinError(f"{path}: is a folder, not a {what}; name the file inside it")
+        raise WulinError(f"{path}: is a folder, not {_article(what)} {what}; name the file inside it")
     if not stat.S_ISREG(st.st_mode):
-        raise WulinError(f"{path}: is not a regular file; name a {what} on disk")
+        raise WulinError(f"{path}: is not a regular file; name {_article(what)} {what} on disk")
     if st.st_size > max_bytes:
-        raise WulinError(f"{path}: {st.st_size} bytes is too large for a {what} "
+        raise WulinError(f"{path}: {st.st_size} bytes is too large for {_article(what)} {what} "
                          f"(limit {max_bytes} bytes); check that this is the right file")
     try:
         data = path.read_bytes()
