@@ -32,13 +32,15 @@ Example (``agents/configs/grid-ppo.toml``)::
 
 from __future__ import annotations
 
+from dataclasses import field
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, PrivateAttr, ValidationInfo, model_validator
+from pydantic import BeforeValidator, Field, ValidationInfo, model_validator
+from pydantic.dataclasses import dataclass as config_dataclass
 
 from agents.imitation import ImitationConfig
-from sim.config import Bool, ConfigIssue, ConfigModel, Name, Text, validate
+from sim.config import DATACLASS_CONFIG, Bool, ConfigIssue, Name, Text, validate
 from sim.env_config import EnvConfig
 from sim.errors import WulinError
 from sim.files import load_toml
@@ -59,10 +61,12 @@ def _imitation(value: Any) -> Any:
         raise ConfigIssue(str(exc).removeprefix("x: ")) from None
 
 
-class TrainConfig(ConfigModel):
-    """A training run, as declared in TOML (see the module docstring); frozen.
+@config_dataclass(frozen=True, config=DATACLASS_CONFIG)
+class TrainConfig:
+    """A training run, as declared in TOML (see the module docstring); a validated frozen
+    dataclass, so ``dataclasses.replace(cfg, n_envs=4)`` is checked again.
 
-    ``source`` (the TOML file, None when built from data) is not a field of the file.
+    ``source`` is the TOML file (None when built from data); it is not a key of the file.
     """
 
     name: Name
@@ -74,24 +78,22 @@ class TrainConfig(ConfigModel):
     seed: Annotated[int, Field(strict=True, ge=0, le=2**31 - 1)] = 0
     checkpoint_every: Count = 20_000
     torch_threads: Annotated[int, Field(strict=True, ge=1, le=1024)] = 1
-    env: EnvConfig = Field(default_factory=EnvConfig)
-    algo: dict[Name, Any] = Field(default_factory=dict)
-    policy: dict[Name, Any] = Field(default_factory=dict)
+    env: EnvConfig = field(default_factory=EnvConfig)
+    algo: dict[Name, Any] = field(default_factory=dict)
+    policy: dict[Name, Any] = field(default_factory=dict)
     description: Text = ""
     imitation: Annotated[ImitationConfig | None, BeforeValidator(_imitation)] = None
-    _source: Path | None = PrivateAttr(default=None)
-
-    @property
-    def source(self) -> Path | None:
-        """The TOML file the configuration was loaded from."""
-        return self._source
+    source: Path | None = None
 
     @model_validator(mode="before")
     @classmethod
-    def _default_name(cls, data: Any, info: ValidationInfo) -> Any:
-        if isinstance(data, dict) and "name" not in data and isinstance(info.context, dict):
-            return {**data, "name": info.context.get("stem", "")}
-        return data
+    def _from_file(cls, data: Any, info: ValidationInfo) -> Any:
+        """A file's table: its name defaults to the file's stem; ``source`` is not a key of it."""
+        if not (isinstance(data, dict) and isinstance(info.context, dict)):
+            return data  # built in code (or by dataclasses.replace)
+        if "source" in data:
+            raise ConfigIssue("is not a key of a training file; remove it", "source")
+        return {"name": info.context.get("stem", ""), **data, "source": info.context.get("source")}
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainConfig:
@@ -125,10 +127,8 @@ class TrainConfig(ConfigModel):
 
 def config_from_dict(data: dict[str, Any], src: object = "config", text: str | None = None) -> TrainConfig:
     """Check a parsed TOML table; every error names ``src``, the line, the field and the fix."""
-    cfg = validate(TrainConfig, data, src, text=text, context={"stem": Path(str(src)).stem})
-    if isinstance(src, Path):
-        cfg._source = src  # private: not a field of the file
-    return cfg
+    context = {"stem": Path(str(src)).stem, "source": src if isinstance(src, Path) else None}
+    return validate(TrainConfig, data, src, text=text, context=context)
 
 
 def load_train_config(path: Path | str) -> TrainConfig:

@@ -176,8 +176,26 @@ def test_training_config_errors_name_line_and_field(tmp_path: Path) -> None:
     with pytest.raises(WulinError, match=r"field 'imitation': field 'epochs' must be an integer >= 1"):
         load_train_config(path)
     path.write_text('scenario = "grid-am-v1"\nsource = "x"\n')
-    with pytest.raises(WulinError, match=r"unknown field\(s\) source"):
+    with pytest.raises(WulinError, match=r"line 2: field 'source' is not a key of a training file"):
         load_train_config(path)
+
+
+def test_training_config_replace_is_checked_again(tmp_path: Path) -> None:
+    """`wulin train --n-envs 4` replaces a field: the value is a validated frozen dataclass."""
+    import dataclasses
+
+    import pydantic
+
+    from agents.config import load_train_config
+
+    path = tmp_path / "t.toml"
+    path.write_text('scenario = "grid-am-v1"\n')
+    cfg = load_train_config(path)
+    assert cfg.name == "t" and cfg.source == path
+    more = dataclasses.replace(cfg, n_envs=4)
+    assert more.n_envs == 4 and more.source == path and more.env == cfg.env
+    with pytest.raises(pydantic.ValidationError):
+        dataclasses.replace(cfg, n_envs=0)
 
 
 @pytest.mark.parametrize(
