@@ -32,41 +32,88 @@ Example (``agents/configs/grid-ppo.toml``)::
 
 from __future__ import annotations
 
-import tomllib
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field, ValidationInfo, model_validator
+from pydantic.dataclasses import dataclass as config_dataclass
 
 from agents.imitation import ImitationConfig
-from sim.env import EnvConfig
+from sim.config import DATACLASS_CONFIG, Bool, ConfigIssue, Name, Text, validate
+from sim.env_config import EnvConfig
 from sim.errors import WulinError
+from sim.files import load_toml
 
 ALGORITHMS = ("ppo", "dqn")
-_TOP = {"name", "scenario", "algorithm", "total_timesteps", "n_envs", "subprocess", "seed",
-        "checkpoint_every", "torch_threads", "env", "algo", "policy", "description", "imitation"}
+Count = Annotated[int, Field(strict=True, ge=1)]
 
 
-@dataclass(frozen=True)
+def _imitation(value: Any) -> Any:
+    """The ``[imitation]`` table through :meth:`ImitationConfig.from_dict` (its own checks)."""
+    if isinstance(value, ImitationConfig) or value is None:
+        return value
+    if not isinstance(value, dict):
+        raise ConfigIssue(f"must be a table, got {value!r}")
+    try:
+        return ImitationConfig.from_dict(value, where="x")
+    except WulinError as exc:
+        raise ConfigIssue(str(exc).removeprefix("x: ")) from None
+
+
+@config_dataclass(frozen=True, config=DATACLASS_CONFIG)
 class TrainConfig:
-    """A training run, as declared in TOML (see the module docstring)."""
+    """A training run, as declared in TOML (see the module docstring); a validated frozen
+    dataclass, so ``dataclasses.replace(cfg, n_envs=4)`` is checked again.
 
-    name: str
-    scenario: str
+    ``source`` is the TOML file (None when built from data); it is not a key of the file.
+    """
+
+    name: Name
+    scenario: Name
     algorithm: str = "ppo"
-    total_timesteps: int = 100_000
-    n_envs: int = 1
-    subprocess: bool = True
-    seed: int = 0
-    checkpoint_every: int = 20_000
-    torch_threads: int = 1
+    total_timesteps: Count = 100_000
+    n_envs: Count = 1
+    subprocess: Bool = True
+    seed: Annotated[int, Field(strict=True, ge=0, le=2**31 - 1)] = 0
+    checkpoint_every: Count = 20_000
+    torch_threads: Annotated[int, Field(strict=True, ge=1, le=1024)] = 1
     env: EnvConfig = field(default_factory=EnvConfig)
-    algo: dict[str, Any] = field(default_factory=dict)
-    policy: dict[str, Any] = field(default_factory=dict)
-    description: str = ""
+    algo: dict[Name, Any] = field(default_factory=dict)
+    policy: dict[Name, Any] = field(default_factory=dict)
+    description: Text = ""
+    imitation: Annotated[ImitationConfig | None, BeforeValidator(_imitation)] = None
     source: Path | None = None
-    imitation: ImitationConfig | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_file(cls, data: Any, info: ValidationInfo) -> Any:
+        """A file's table: its name defaults to the file's stem; ``source`` is not a key of it."""
+        if not (isinstance(data, dict) and isinstance(info.context, dict)):
+            return data  # built in code (or by dataclasses.replace)
+        if "source" in data:
+            raise ConfigIssue("is not a key of a training file; remove it", "source")
+        return {"name": info.context.get("stem", ""), **data, "source": info.context.get("source")}
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TrainConfig:
+        if self.algorithm not in ALGORITHMS:
+            raise ConfigIssue(f"must be one of {', '.join(ALGORITHMS)}, got {self.algorithm!r}", "algorithm")
+        if self.algorithm == "dqn" and self.env.action_mode != "stage":
+            raise ConfigIssue('DQN needs discrete actions; set action_mode = "stage" or use ppo',
+                              "env", "action_mode")
+        if self.imitation is not None and self.algorithm != "ppo":
+            raise ConfigIssue('needs algorithm = "ppo" (an actor-critic); remove [imitation] or '
+                              "switch to ppo", "imitation")
+        if self.imitation is not None and self.env.action_mode != "stage":
+            raise ConfigIssue('imitates stage decisions; set [env] action_mode = "stage" or remove '
+                              "[imitation]", "imitation")
+        if self.n_envs > 1 and not self.subprocess:
+            raise ConfigIssue(f"must be true for n_envs = {self.n_envs} (one SUMO per process)", "subprocess")
+        return self
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain data (``run.json``); :func:`config_from_dict` reads it back."""
         return {
             "name": self.name, "scenario": self.scenario, "algorithm": self.algorithm,
             "total_timesteps": self.total_timesteps, "n_envs": self.n_envs,
@@ -78,65 +125,10 @@ class TrainConfig:
         }
 
 
-def _int(data: dict[str, Any], key: str, default: int, src: object, minimum: int) -> int:
-    v = data.get(key, default)
-    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
-        raise WulinError(f"{src}: field '{key}' must be an integer >= {minimum}, got {v!r}")
-    return v
-
-
-def config_from_dict(data: dict[str, Any], src: object = "config") -> TrainConfig:
-    """Check a parsed TOML table; every error names ``src``, the field and the fix."""
-    unknown = sorted(set(data) - _TOP)
-    if unknown:
-        raise WulinError(f"{src}: unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(_TOP))}")
-    scenario = data.get("scenario")
-    if not isinstance(scenario, str) or not scenario:
-        raise WulinError(f"{src}: field 'scenario' is missing; add scenario = \"grid-am-v1\"")
-    algorithm = data.get("algorithm", "ppo")
-    if algorithm not in ALGORITHMS:
-        raise WulinError(f"{src}: field 'algorithm' must be one of {', '.join(ALGORITHMS)}, got {algorithm!r}")
-    for key in ("env", "algo", "policy", "imitation"):
-        if not isinstance(data.get(key, {}), dict):
-            raise WulinError(f"{src}: [{key}] must be a table")
-    env = EnvConfig.from_dict(data.get("env", {}), where=f"{src}: [env]")
-    if algorithm == "dqn" and env.action_mode != "stage":
-        raise WulinError(f"{src}: DQN needs discrete actions; set [env] action_mode = \"stage\" or use ppo")
-    imitation = None
-    if "imitation" in data:
-        if algorithm != "ppo":
-            raise WulinError(f"{src}: [imitation] needs algorithm = \"ppo\" (an actor-critic); "
-                             "remove [imitation] or switch to ppo")
-        if env.action_mode != "stage":
-            raise WulinError(f"{src}: [imitation] imitates stage decisions; set [env] "
-                             "action_mode = \"stage\" or remove [imitation]")
-        imitation = ImitationConfig.from_dict(data["imitation"], where=f"{src}: [imitation]")
-    subprocess = data.get("subprocess", True)
-    if not isinstance(subprocess, bool):
-        raise WulinError(f"{src}: field 'subprocess' must be true or false")
-    n_envs = _int(data, "n_envs", 1, src, 1)
-    if n_envs > 1 and not subprocess:
-        raise WulinError(f"{src}: n_envs = {n_envs} needs subprocess = true (one SUMO per process)")
-    name = data.get("name", Path(str(src)).stem)
-    if not isinstance(name, str) or not name:
-        raise WulinError(f"{src}: field 'name' must be a non-empty string")
-    return TrainConfig(
-        name=name,
-        scenario=scenario,
-        algorithm=algorithm,
-        total_timesteps=_int(data, "total_timesteps", 100_000, src, 1),
-        n_envs=n_envs,
-        subprocess=subprocess,
-        seed=_int(data, "seed", 0, src, 0),
-        checkpoint_every=_int(data, "checkpoint_every", 20_000, src, 1),
-        torch_threads=_int(data, "torch_threads", 1, src, 1),
-        env=env,
-        algo=dict(data.get("algo", {})),
-        policy=dict(data.get("policy", {})),
-        description=str(data.get("description", "")),
-        source=Path(str(src)) if isinstance(src, Path) else None,
-        imitation=imitation,
-    )
+def config_from_dict(data: dict[str, Any], src: object = "config", text: str | None = None) -> TrainConfig:
+    """Check a parsed TOML table; every error names ``src``, the line, the field and the fix."""
+    context = {"stem": Path(str(src)).stem, "source": src if isinstance(src, Path) else None}
+    return validate(TrainConfig, data, src, text=text, context=context)
 
 
 def load_train_config(path: Path | str) -> TrainConfig:
@@ -146,11 +138,5 @@ def load_train_config(path: Path | str) -> TrainConfig:
         WulinError: missing file, bad TOML, or a bad field (named, with the fix).
     """
     path = Path(path)
-    try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
-    except FileNotFoundError:
-        raise WulinError(f"{path}: file not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise WulinError(f"{path}: invalid TOML ({exc})") from None
-    return config_from_dict(data, path)
+    data, text = load_toml(path, "training config")
+    return config_from_dict(data, path, text)

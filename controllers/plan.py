@@ -42,13 +42,15 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
+from sim.clock import DAY, TIME_OF_DAY_LATEST
+from sim.clock import parse_clock as parse_clock  # re-exported: the one clock parser
 from sim.errors import WulinError
+from sim.files import check_tree, parse_json, read_text
 
 PLAN_FORMAT = "wulin.timing-plan/1"
 SCHEDULE_FORMAT = "wulin.tod-schedule/1"
 _DECIMALS = 3  # times kept to the millisecond, so the canonical JSON is the same everywhere
 _STATE_RE = re.compile(r"^[Ggr]+$")
-_CLOCK_RE = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
 
 
 def _num(x: float) -> float:
@@ -332,21 +334,11 @@ _STAGE_KEYS = {f.name for f in fields(PlanStage)}
 
 
 def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise WulinError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise WulinError(f"{path}: cannot read it ({exc})") from None
+    return read_text(path, "plan file")
 
 
 def _parse_json(text: str, source: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise WulinError(
-            f"{source}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); fix the syntax there"
-        ) from None
+    return parse_json(text, source)
 
 
 def _number(value: Any, where: str, *, optional: bool = False) -> float | None:
@@ -375,6 +367,7 @@ def _keys(data: Mapping[str, Any], allowed: set[str], required: Sequence[str], w
 def _plan_from_dict(data: Any, source: str) -> TimingPlan:
     if not isinstance(data, dict):
         raise WulinError(f"{source}: a timing plan is a JSON object, got {type(data).__name__}")
+    check_tree(data, source)  # from_dict is also called on data that did not come from parse_json
     _keys(data, _PLAN_KEYS, ("signal_id", "cycle", "offset", "stages"), source)
     fmt = data.get("format", PLAN_FORMAT)
     if fmt != PLAN_FORMAT:
@@ -613,20 +606,6 @@ def change_size(old: TimingPlan, new: TimingPlan) -> float:
 
 
 # --------------------------------------------------------------------------- time of day
-def parse_clock(clock: str | float, where: str = "time") -> float:
-    """Seconds since midnight from ``"07:30"``, ``"07:30:15"`` or a number of seconds."""
-    if isinstance(clock, bool):
-        raise WulinError(f"{where}: expected a time such as \"07:00\", got {clock!r}")
-    if isinstance(clock, int | float):
-        return float(clock)
-    m = _CLOCK_RE.match(str(clock).strip())
-    if m:
-        h, mi, s = int(m[1]), int(m[2]), int(m[3] or 0)
-        if h < 24 and mi < 60 and s < 60:
-            return float(h * 3600 + mi * 60 + s)
-    raise WulinError(f"{where}: expected a time such as \"07:00\" (00:00-23:59), got {clock!r}")
-
-
 @dataclass(frozen=True)
 class TimeOfDaySchedule:
     """Which plan runs when, for one signal; a value separate from the plans.
@@ -644,7 +623,8 @@ class TimeOfDaySchedule:
         object.__setattr__(self, "entries", entries)
         if not entries:
             raise WulinError(f"schedule for {self.signal_id!r}: no entries; add one at \"00:00\"")
-        times = [parse_clock(t, f"schedule for {self.signal_id!r}: entry {t!r}") for t, _ in entries]
+        times = [parse_clock(t, f"schedule for {self.signal_id!r}: entry {t!r}", latest=TIME_OF_DAY_LATEST)
+                 for t, _ in entries]
         if times[0] != 0:
             raise WulinError(f"schedule for {self.signal_id!r}: the first entry must be at \"00:00\", got {entries[0][0]!r}")
         for (t0, _), (t1, _), a, b in zip(entries, entries[1:], times, times[1:], strict=False):
@@ -653,10 +633,10 @@ class TimeOfDaySchedule:
 
     def plan_at(self, clock: str | float) -> str:
         """The plan hash in force at ``clock`` (``"07:30"`` or seconds since midnight; wraps)."""
-        t = parse_clock(clock, "plan_at") % 86400
+        t = parse_clock(clock, "plan_at", latest=math.inf) % DAY
         current = self.entries[0][1]
         for when, plan in self.entries:
-            if parse_clock(when) <= t:
+            if parse_clock(when, latest=TIME_OF_DAY_LATEST) <= t:
                 current = plan
         return current
 

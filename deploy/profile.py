@@ -9,7 +9,8 @@ write (two slots used in turn, so the pattern that is running is never the one b
 With :func:`plan_values` a plan becomes the exact ``{OID: value}`` set the adapter writes and
 reads back; :func:`check_capabilities` says, before approval, whether the device can hold it
 (phase, ring, pattern and channel counts, NTCIP units: whole seconds up to 255, yellow and red
-clearance in tenths).  Standard library only.
+clearance in tenths).  The profile file is a validated frozen value (a pydantic dataclass,
+``extra="forbid"``, see :mod:`sim.config`); no numpy, no SUMO.
 """
 
 from __future__ import annotations
@@ -17,11 +18,22 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field
+from pydantic.dataclasses import dataclass as config_dataclass
 
 from controllers.plan import TimingPlan
 from deploy import oids as O
+from sim.config import DATACLASS_CONFIG, Name, validate
 from sim.errors import WulinError
+from sim.files import parse_json, read_text
+
+Phase = Annotated[int, Field(strict=True, ge=1, le=255)]
+"""An NTCIP phase, ring, channel or pattern number (1-255)."""
+PhaseKey = Annotated[int, Field(ge=1, le=255)]
+"""A phase number as an object key (JSON keys are strings: ``"2"``)."""
 
 Values = dict[O.OID, Any]
 
@@ -42,10 +54,13 @@ class Capabilities:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Capabilities:
-        return cls(**{k: int(v) for k, v in data.items() if k in cls.__dataclass_fields__})
+        try:
+            return cls(**{k: int(v) for k, v in data.items() if k in cls.__dataclass_fields__})
+        except (TypeError, ValueError, OverflowError, AttributeError) as exc:
+            raise WulinError(f"device capabilities: malformed ({exc}); probe the device again") from None
 
 
-@dataclass(frozen=True)
+@config_dataclass(frozen=True, config=DATACLASS_CONFIG)
 class DeviceProfile:
     """How one intersection's controller is wired.
 
@@ -58,13 +73,13 @@ class DeviceProfile:
         verify_scheme: ``"table"`` (dbVerifyStatus 0/1/2) or ``"1201"`` (1/2/3).
     """
 
-    signal_id: str
-    stage_phases: tuple[tuple[int, ...], ...]
-    phase_rings: Mapping[int, int]
-    channels: Mapping[int, int]
-    pattern_slots: tuple[int, int] = (2, 3)
+    signal_id: Name
+    stage_phases: Annotated[tuple[Annotated[tuple[Phase, ...], Field(min_length=1)], ...], Field(min_length=1)]
+    phase_rings: dict[PhaseKey, Phase]
+    channels: dict[PhaseKey, Phase]
+    pattern_slots: tuple[Phase, Phase] = (2, 3)
     verify_scheme: str = "table"
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def phases(self) -> tuple[int, ...]:
@@ -117,21 +132,7 @@ class DeviceProfile:
     @classmethod
     def from_dict(cls, data: Any, source: str = "<profile>") -> DeviceProfile:
         """Read a profile; mistakes raise a :class:`WulinError` naming ``source`` and the field."""
-        if not isinstance(data, dict):
-            raise WulinError(f"{source}: a device profile is a JSON object")
-        try:
-            prof = cls(
-                signal_id=str(data["signal_id"]),
-                stage_phases=tuple(tuple(int(p) for p in ps) for ps in data["stage_phases"]),
-                phase_rings={int(p): int(r) for p, r in data["phase_rings"].items()},
-                channels={int(p): int(c) for p, c in data["channels"].items()},
-                pattern_slots=tuple(int(x) for x in data.get("pattern_slots", (2, 3))),  # type: ignore[arg-type]
-                verify_scheme=str(data.get("verify_scheme", "table")),
-            )
-        except KeyError as exc:
-            raise WulinError(f"{source}: field {exc.args[0]!r} is missing from the device profile") from None
-        except (TypeError, ValueError, AttributeError) as exc:
-            raise WulinError(f"{source}: malformed device profile ({exc})") from None
+        prof = validate(cls, data, source)
         bad = prof.problems()
         if bad:
             raise WulinError(f"{source}: device profile for {prof.signal_id!r}: " + "; ".join(bad))
@@ -139,10 +140,13 @@ class DeviceProfile:
 
     @classmethod
     def from_json(cls, text: str, source: str = "<profile>") -> DeviceProfile:
-        try:
-            return cls.from_dict(json.loads(text), source)
-        except json.JSONDecodeError as exc:
-            raise WulinError(f"{source}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        """Parse a profile's JSON (through :func:`sim.files.parse_json`: depth, size, nan)."""
+        return cls.from_dict(parse_json(text, source), source)
+
+    @classmethod
+    def load(cls, path: Path | str) -> DeviceProfile:
+        """Read a profile JSON file (kind, size and UTF-8 checked by :func:`sim.files.read_text`)."""
+        return cls.from_json(read_text(path, "device profile"), str(path))
 
 
 def single_ring_profile(signal_id: str, n_stages: int, pattern_slots: tuple[int, int] = (2, 3)) -> DeviceProfile:

@@ -181,7 +181,9 @@ def load_experiment(out: Path) -> tuple[dict[str, Any], pd.DataFrame]:
     if not resolved.is_file():
         raise WulinError(f"{out}: not an experiment folder (no resolved.json); run "
                          "`wulin experiment run SPEC.toml` first")
-    spec = json.loads(resolved.read_text())
+    from experiments.spec import read_resolved
+
+    spec = read_resolved(resolved).to_dict()  # checked against the spec model, then plain data
     df = collect(out)
     if not len(df):
         raise WulinError(f"{out}: no finished run yet; run `wulin experiment run` on its declaration")

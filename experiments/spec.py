@@ -42,78 +42,167 @@ Other variation keys: ``plan = "plans/am.json"`` (a timing-plan file: JSON plans
 ``make_controller``.
 
 :func:`load_spec` validates the whole declaration before anything runs; every problem is a
-:class:`~sim.errors.WulinError` naming the file, the line, the field and the fix.
+:class:`~sim.errors.WulinError` naming the file, the line, the field and the fix.  The file
+is the pydantic model :class:`SpecFile` (``sim.config``: unknown keys refused, no nan/inf);
+the value types it holds (:class:`Variation`, :class:`Closure`, :class:`Incident`,
+:class:`SignalFailure`) are validated frozen dataclasses, checked the same way when built in
+code.  :func:`read_resolved` reads a results folder's ``resolved.json`` back into the model.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
-import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic.dataclasses import dataclass as config_dataclass
+
+from sim.config import (
+    DATACLASS_CONFIG,
+    Bool,
+    Clock,
+    ConfigIssue,
+    ConfigModel,
+    Name,
+    Names,
+    Number,
+    Text,
+    validate,
+)
 from sim.errors import WulinError
+from sim.files import parse_json, parse_toml, read_text
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-_TOP_KEYS = {
-    "name", "description", "scenarios", "controllers", "baseline", "seeds", "variations",
-    "controller_params", "test", "pedestrian_street_edges",
-}
-_VAR_KEYS = {
-    "name", "description", "scale", "window", "warmup", "closures", "incidents",
-    "signal_failures", "plan", "pedestrian_street",
-}
-_CLOSURE_KEYS = {"lanes", "edges", "at", "duration"}
-_INCIDENT_KEYS = {"lane", "at", "duration", "position"}
-_FAILURE_KEYS = {"signal", "at", "duration"}
 TESTS = ("t-test", "wilcoxon")
 
 
+# ------------------------------------------------------------------ field types
+def _slug(value: str) -> str:
+    if not _NAME_RE.match(value):
+        raise ConfigIssue(f"expected a short name (lower case, digits, - or _), got {value!r}")
+    return value
+
+
+def _unique(values: tuple[str, ...]) -> tuple[str, ...]:
+    dup = sorted({x for x in values if values.count(x) > 1})
+    if dup:
+        raise ConfigIssue(f"{dup[0]!r} is listed twice; list each once")
+    return values
+
+
+def _tables(value: Any) -> Any:
+    return [value] if isinstance(value, dict) else value
+
+
+def _context(info: ValidationInfo) -> dict[str, Any]:
+    return info.context if isinstance(info.context, dict) else {}
+
+
+Slug = Annotated[Name, AfterValidator(_slug)]
+UniqueNames = Annotated[Names, AfterValidator(_unique)]
+Seconds = Annotated[Number, Field(gt=0)]
+Distance = Annotated[Number, Field(ge=0)]
+
+
 # ------------------------------------------------------------------ value types
-@dataclass(frozen=True)
+@config_dataclass(frozen=True, config=DATACLASS_CONFIG)
 class Closure:
     """Lanes closed to traffic from ``at`` for ``duration`` seconds (None: start / end)."""
 
-    lanes: tuple[str, ...] = ()
-    edges: tuple[str, ...] = ()
-    at: float | None = None
-    duration: float | None = None
+    lanes: UniqueNames = ()
+    edges: UniqueNames = ()
+    at: Clock | None = None
+    duration: Seconds | None = None
+
+    @model_validator(mode="after")
+    def _something_closed(self) -> Closure:
+        if not self.lanes and not self.edges:
+            raise ConfigIssue('a closure needs lanes = ["edge_0"] or edges = ["edge"]')
+        return self
 
 
-@dataclass(frozen=True)
+@config_dataclass(frozen=True, config=DATACLASS_CONFIG)
 class Incident:
     """A vehicle stopped on ``lane`` at ``at`` for ``duration`` seconds."""
 
-    lane: str
-    at: float
-    duration: float
-    position: float | None = None
+    lane: Name
+    at: Clock
+    duration: Seconds
+    position: Distance | None = None
 
 
-@dataclass(frozen=True)
+@config_dataclass(frozen=True, config=DATACLASS_CONFIG)
 class SignalFailure:
     """A signal flashing yellow from ``at`` for ``duration`` seconds (None: until the end)."""
 
-    signal: str
-    at: float
-    duration: float | None = None
+    signal: Name
+    at: Clock
+    duration: Seconds | None = None
 
 
-@dataclass(frozen=True)
+def _check_plan_file(plan: Path, context: dict[str, Any]) -> Path:
+    plan = (Path(context.get("base", Path.cwd())) / plan).resolve()
+    if not context.get("check_refs", True):
+        return plan  # read back from resolved.json: the file may since have moved
+    if not plan.is_file():
+        raise ConfigIssue(f"file {str(plan.name)!r} not found (looked for {plan}); fix the path "
+                          "(relative to the experiment file)")
+    if plan.suffix not in (".json", ".xml"):
+        raise ConfigIssue("expected a .json timing-plan file (controllers.plan) or a SUMO .xml "
+                          "tlLogic additional file")
+    if plan.suffix == ".json":
+        from controllers.plan import load_plans
+
+        load_plans(plan)  # a WulinError here names the plan file and its field
+    return plan
+
+
+@config_dataclass(frozen=True, config=DATACLASS_CONFIG)
 class Variation:
     """One what-if applied to every scenario, controller and seed of an experiment."""
 
-    name: str
-    description: str = ""
-    scale: float | None = None
-    window: tuple[float, float] | None = None
-    warmup: float | None = None
-    closures: tuple[Closure, ...] = ()
-    incidents: tuple[Incident, ...] = ()
-    signal_failures: tuple[SignalFailure, ...] = ()
+    name: Slug
+    description: Text = ""
+    scale: Annotated[Number, Field(gt=0, le=10)] | None = None
+    window: tuple[Clock, Clock] | None = None
+    warmup: Distance | None = None
+    closures: Annotated[tuple[Closure, ...], BeforeValidator(_tables)] = ()
+    incidents: Annotated[tuple[Incident, ...], BeforeValidator(_tables)] = ()
+    signal_failures: Annotated[tuple[SignalFailure, ...], BeforeValidator(_tables)] = ()
     plan: Path | None = None
-    pedestrian_street: bool = False
+    pedestrian_street: Bool = False
+
+    @field_validator("plan")
+    @classmethod
+    def _plan_exists(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is None:
+            return None
+        try:
+            return _check_plan_file(value, _context(info))
+        except WulinError as exc:
+            raise ConfigIssue(str(exc)) from None
+
+    @model_validator(mode="after")
+    def _window_fits(self) -> Variation:
+        if self.window is not None:
+            a, b = self.window
+            if b <= a:
+                from sim.clock import format_clock
+
+                raise ConfigIssue(f"end ({format_clock(b)}) must be after begin ({format_clock(a)})", "window")
+            if self.warmup is not None and self.warmup >= b - a:
+                raise ConfigIssue(f"warm-up {self.warmup:g} s must be shorter than the window", "warmup")
+        return self
 
     @property
     def has_events(self) -> bool:
@@ -122,8 +211,6 @@ class Variation:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (the resolved spec written next to the results)."""
-        from dataclasses import asdict
-
         d = asdict(self)
         d["plan"] = str(self.plan) if self.plan else None
         return d
@@ -198,7 +285,7 @@ class ExperimentSpec:
         raise WulinError(f"experiment {self.name!r} has no variation {name!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        """The resolved declaration as plain data."""
+        """The resolved declaration as plain data (``resolved.json``; :func:`read_resolved`)."""
         return {
             "name": self.name,
             "description": self.description,
@@ -214,130 +301,132 @@ class ExperimentSpec:
         }
 
 
-# ------------------------------------------------------------------ locating errors
-class _Locator:
-    """Finds the line of a field in the TOML text, so errors can name it."""
-
-    def __init__(self, path: Path | None, text: str) -> None:
-        self.path = path
-        self.lines = text.splitlines()
-
-    def _find(self, pattern: str, start: int = 0, stop: int | None = None) -> int | None:
-        rx = re.compile(pattern)
-        for i in range(start, len(self.lines) if stop is None else stop):
-            if rx.search(self.lines[i]):
-                return i
-        return None
-
-    def _table_span(self, header: str, n: int, start: int = 0, stop: int | None = None
-                    ) -> tuple[int, int] | None:
-        """Lines of the n-th ``[[header]]`` block (from its header to the next same-level one)."""
-        pat = rf"^\s*\[\[\s*{re.escape(header)}\s*\]\]"
-        pos, found = start, -1
-        while True:
-            i = self._find(pat, pos, stop)
-            if i is None:
-                return None
-            found += 1
-            if found == n:
-                nxt = self._find(pat, i + 1, stop)
-                if header == "variations":
-                    nxt = self._find(r"^\s*\[\[\s*variations\s*\]\]|^\s*\[(?!\[)(?!variations)", i + 1, stop)
-                return i, (nxt if nxt is not None else (stop if stop is not None else len(self.lines)))
-            pos = i + 1
-
-    def line(self, *path: str | int) -> int | None:
-        """1-based line of a field path such as ``("variations", 2, "closures", 0, "at")``."""
-        if not path:
-            return None
-        key = path[0]
-        if key == "variations" and len(path) >= 2 and isinstance(path[1], int):
-            span = self._table_span("variations", path[1])
-            if span is None:
-                return self.line("variations")
-            a, b = span
-            if len(path) == 2:
-                return a + 1
-            sub = path[2]
-            if len(path) >= 4 and isinstance(path[3], int):
-                inner = self._table_span(f"variations.{sub}", path[3], a, b)
-                if inner is not None:
-                    ia, ib = inner
-                    if len(path) >= 5:
-                        j = self._find(rf"^\s*{re.escape(str(path[4]))}\s*=", ia, ib)
-                        if j is not None:
-                            return j + 1
-                    return ia + 1
-            j = self._find(rf"^\s*{re.escape(str(sub))}\s*=", a, b)
-            return (j + 1) if j is not None else a + 1
-        if key == "controller_params" and len(path) >= 2:
-            j = self._find(rf"^\s*\[\s*controller_params\.\"?{re.escape(str(path[1]))}\"?\s*\]")
-            if j is not None:
-                return j + 1
-        j = self._find(rf"^\s*{re.escape(str(key))}\s*=")
-        if j is None:
-            j = self._find(rf"^\s*\[\[?\s*{re.escape(str(key))}\b")
-        return (j + 1) if j is not None else None
-
-    def error(self, path: tuple[str | int, ...], problem: str) -> WulinError:
-        line = self.line(*path)
-        where = str(self.path) if self.path else "<experiment>"
-        if line is not None:
-            where += f", line {line}"
-        field_name = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in path).replace(".[", "[")
-        return WulinError(f"{where}: field '{field_name}': {problem}")
-
-
-# ------------------------------------------------------------------ parsing helpers
-def _clock(loc: _Locator, path: tuple[str | int, ...], value: Any) -> float:
-    from sim.scenario import parse_clock
-
-    try:
-        return parse_clock(value, "x")
-    except WulinError:
-        raise loc.error(path, f"expected a clock time such as \"07:15\" or seconds since "
-                              f"midnight, got {value!r}") from None
-
-
-def _seconds(loc: _Locator, path: tuple[str | int, ...], value: Any, *, positive: bool = True) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 or (
-        positive and value == 0
+# ------------------------------------------------------------------ the declaration file
+def _seeds(value: Any) -> tuple[int, ...]:
+    """``3`` -> ``(1, 2, 3)``; a list of distinct seeds as given."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not 1 <= value <= 1000:
+            raise ConfigIssue(f"a count of seeds must be 1..1000, got {value}")
+        return tuple(range(1, value + 1))
+    if isinstance(value, list | tuple) and value and all(
+        isinstance(s, int) and not isinstance(s, bool) for s in value
     ):
-        raise loc.error(path, f"expected a number of seconds {'> 0' if positive else '>= 0'}, "
-                              f"got {value!r}")
-    return float(value)
+        from sim.simulation import MAX_SEED
+
+        bad = [s for s in value if not 0 <= s <= MAX_SEED]
+        if bad:
+            raise ConfigIssue(f"seed {bad[0]} out of range; use 0..{MAX_SEED}")
+        if len(set(value)) != len(value):
+            raise ConfigIssue("a seed is listed twice; list each once")
+        return tuple(value)
+    raise ConfigIssue(f"expected a list of integer seeds such as [1, 2, 3] or a count such as 5, got {value!r}")
 
 
-def _str_list(loc: _Locator, path: tuple[str | int, ...], value: Any, *, allow_empty: bool = False
-              ) -> tuple[str, ...]:
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not all(isinstance(x, str) and x for x in value):
-        raise loc.error(path, f"expected a list of names such as [\"a\", \"b\"], got {value!r}")
-    if not value and not allow_empty:
-        raise loc.error(path, "the list is empty; name at least one")
-    dup = sorted({x for x in value if value.count(x) > 1})
-    if dup:
-        raise loc.error(path, f"{dup[0]!r} is listed twice; list each once")
-    return tuple(value)
+class SpecFile(ConfigModel):
+    """The experiment TOML as written (see the module docstring).
+
+    Validation context: ``base`` (folder for relative paths), ``check_refs`` (load scenarios,
+    look up controllers and plan files; off when reading ``resolved.json`` back),
+    ``check_network`` (ids and times against each scenario's network).
+    """
+
+    name: Slug
+    description: Text = ""
+    scenarios: Annotated[UniqueNames, Field(min_length=1)]
+    controllers: Annotated[UniqueNames, Field(min_length=1)]
+    baseline: Name | None = None
+    seeds: Annotated[tuple[int, ...], BeforeValidator(_seeds)] = (1,)
+    controller_params: dict[Name, dict[str, Any]] = Field(default_factory=dict)
+    test: str = "t-test"
+    pedestrian_street_edges: UniqueNames = ()
+    variations: Annotated[tuple[Variation, ...], BeforeValidator(_tables)] = ()
+
+    @field_validator("scenarios")
+    @classmethod
+    def _scenarios_exist(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        ctx = _context(info)
+        if ctx.get("check_refs", True):
+            from sim.scenario import load_scenario
+
+            loaded = ctx.setdefault("loaded", {})
+            for sid in value:
+                try:
+                    loaded[sid] = load_scenario(sid)
+                except WulinError as exc:
+                    raise ConfigIssue(str(exc)) from None
+        return value
+
+    @field_validator("controllers")
+    @classmethod
+    def _controllers_exist(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        if _context(info).get("check_refs", True):
+            from controllers.base import available_controllers
+
+            known = available_controllers()
+            for c in value:
+                if c not in known:
+                    close = difflib.get_close_matches(c, known, n=1)
+                    hint = f" (did you mean {close[0]!r}?)" if close else ""
+                    raise ConfigIssue(f"unknown controller {c!r}{hint}; known: {', '.join(known)}")
+        return value
+
+    @field_validator("test")
+    @classmethod
+    def _known_test(cls, value: str) -> str:
+        if value not in TESTS:
+            raise ConfigIssue(f"expected one of {', '.join(TESTS)}, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self, info: ValidationInfo) -> SpecFile:
+        baseline = self.baseline or self.controllers[0]
+        if baseline not in self.controllers:
+            raise ConfigIssue(f"{baseline!r} is not one of the experiment's controllers "
+                              f"({', '.join(self.controllers)}); name one of them", "baseline")
+        for cname in self.controller_params:
+            if cname not in self.controllers:
+                raise ConfigIssue(f"parameters for {cname!r}, which is not in 'controllers'; add it "
+                                  "there or remove this table", "controller_params", cname)
+        names = [v.name for v in self.variations]
+        for i, v in enumerate(self.variations):
+            if names.index(v.name) != i:
+                raise ConfigIssue(f"variation name {v.name!r} is used twice; give each variation "
+                                  "its own name", "variations", i, "name")
+            if v.pedestrian_street and not self.pedestrian_street_edges:
+                raise ConfigIssue('no pedestrian street declared; add pedestrian_street_edges = '
+                                  '["edge", ...] at the top of the file', "variations", i, "pedestrian_street")
+        ctx = _context(info)
+        if ctx.get("check_refs", True):
+            _check_controller_params(self.controller_params)
+        if ctx.get("check_network", False):
+            spec = self.to_spec()
+            for sc in ctx.get("loaded", {}).values():
+                _check_against_scenario(spec, sc)
+        return self
+
+    def to_spec(self, source: Path | None = None, text: str = "") -> ExperimentSpec:
+        """The validated declaration as the value the runner uses."""
+        return ExperimentSpec(
+            name=self.name, description=self.description, scenarios=self.scenarios,
+            controllers=self.controllers, seeds=self.seeds,
+            baseline=self.baseline or self.controllers[0],
+            variations=self.variations or (Variation("base"),),
+            controller_params={k: dict(v) for k, v in self.controller_params.items()},
+            test=self.test, pedestrian_street_edges=self.pedestrian_street_edges,
+            source=source, text=text,
+        )
 
 
-def _table_list(loc: _Locator, path: tuple[str | int, ...], value: Any) -> list[dict[str, Any]]:
-    if isinstance(value, dict):
-        value = [value]
-    if not isinstance(value, list) or not all(isinstance(x, dict) for x in value):
-        raise loc.error(path, f"expected tables ([[{'.'.join(map(str, path[::2]))}]]), got {value!r}")
-    return value
+def _check_controller_params(params: dict[str, dict[str, Any]]) -> None:
+    from controllers.base import make_controller
 
-
-def _unknown(loc: _Locator, path: tuple[str | int, ...], data: dict[str, Any], allowed: set[str]) -> None:
-    for key in data:
-        if key not in allowed:
-            import difflib
-
-            close = difflib.get_close_matches(key, sorted(allowed), n=1)
-            hint = f"did you mean '{close[0]}'? " if close else ""
-            raise loc.error((*path, key), f"unknown field; {hint}allowed: {', '.join(sorted(allowed))}")
+    for cname, kw in params.items():
+        try:
+            make_controller(cname, **kw)
+        except WulinError as exc:
+            raise ConfigIssue(f"{exc}; fix the parameter names", "controller_params", cname) from None
+        except TypeError as exc:  # a parameter of the wrong type for the controller
+            raise ConfigIssue(f"{exc}; fix the parameter values", "controller_params", cname) from None
 
 
 # ------------------------------------------------------------------ loading
@@ -353,238 +442,36 @@ def load_spec(path: Path | str, *, check_network: bool = True) -> ExperimentSpec
         WulinError: the first problem found, naming file, line, field and fix.
     """
     path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise WulinError(f"{path}: experiment file not found; check the path") from None
-    return parse_spec(text, source=path, check_network=check_network)
+    return parse_spec(read_text(path, "experiment file"), source=path, check_network=check_network)
 
 
 def parse_spec(text: str, *, source: Path | None = None, check_network: bool = True) -> ExperimentSpec:
     """Validate an experiment declaration given as TOML text (see :func:`load_spec`)."""
     where = str(source) if source else "<experiment>"
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise WulinError(f"{where}: invalid TOML ({exc}); fix the syntax at that line") from None
-    loc = _Locator(source, text)
-    base_dir = source.parent if source else Path.cwd()
-    _unknown(loc, (), data, _TOP_KEYS)
-
-    name = data.get("name", source.stem if source else None)
-    if not isinstance(name, str) or not _NAME_RE.match(name):
-        raise loc.error(("name",), f"expected a short name (lower case, digits, - or _), got {name!r}")
-    desc = data.get("description", "")
-    if not isinstance(desc, str):
-        raise loc.error(("description",), "expected a string")
-
-    # scenarios
-    if "scenarios" not in data:
-        raise WulinError(f"{where}: field 'scenarios' is missing; add scenarios = [\"grid-am-v1\"]")
-    scenarios = _str_list(loc, ("scenarios",), data["scenarios"])
-    from sim.scenario import load_scenario
-
-    loaded = {}
-    for sid in scenarios:
-        try:
-            loaded[sid] = load_scenario(sid)
-        except WulinError as exc:
-            raise loc.error(("scenarios",), str(exc)) from None
-
-    # controllers
-    if "controllers" not in data:
-        raise WulinError(f"{where}: field 'controllers' is missing; add controllers = [\"field\"]")
-    controllers = _str_list(loc, ("controllers",), data["controllers"])
-    from controllers.base import available_controllers
-
-    known = available_controllers()
-    for c in controllers:
-        if c not in known:
-            import difflib
-
-            close = difflib.get_close_matches(c, known, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise loc.error(("controllers",), f"unknown controller {c!r}{hint}; known: {', '.join(known)}")
-    baseline = data.get("baseline", controllers[0])
-    if baseline not in controllers:
-        raise loc.error(("baseline",), f"{baseline!r} is not one of the experiment's controllers "
-                                       f"({', '.join(controllers)}); name one of them")
-
-    params_raw = data.get("controller_params", {})
-    if not isinstance(params_raw, dict) or not all(isinstance(v, dict) for v in params_raw.values()):
-        raise loc.error(("controller_params",), "expected tables such as [controller_params.sotl]")
-    for cname in params_raw:
-        if cname not in controllers:
-            raise loc.error(("controller_params", cname),
-                            f"parameters for {cname!r}, which is not in 'controllers'; add it there "
-                            "or remove this table")
-
-    # seeds
-    seeds_raw = data.get("seeds", [1])
-    if isinstance(seeds_raw, int) and not isinstance(seeds_raw, bool):
-        if not 1 <= seeds_raw <= 1000:
-            raise loc.error(("seeds",), f"a count of seeds must be 1..1000, got {seeds_raw}")
-        seeds = tuple(range(1, seeds_raw + 1))
-    elif isinstance(seeds_raw, list) and seeds_raw and all(
-        isinstance(s, int) and not isinstance(s, bool) for s in seeds_raw
-    ):
-        from sim.simulation import MAX_SEED
-
-        bad = [s for s in seeds_raw if not 0 <= s <= MAX_SEED]
-        if bad:
-            raise loc.error(("seeds",), f"seed {bad[0]} out of range; use 0..{MAX_SEED}")
-        if len(set(seeds_raw)) != len(seeds_raw):
-            raise loc.error(("seeds",), "a seed is listed twice; list each once")
-        seeds = tuple(seeds_raw)
-    else:
-        raise loc.error(("seeds",), f"expected a list of integer seeds such as [1, 2, 3] or a count "
-                                    f"such as 5, got {seeds_raw!r}")
-
-    test = data.get("test", "t-test")
-    if test not in TESTS:
-        raise loc.error(("test",), f"expected one of {', '.join(TESTS)}, got {test!r}")
-    ped_edges = _str_list(loc, ("pedestrian_street_edges",), data.get("pedestrian_street_edges", []),
-                          allow_empty=True)
-
-    # variations
-    raw_vars = _table_list(loc, ("variations",), data.get("variations", [{"name": "base"}]))
-    if not raw_vars:
-        raw_vars = [{"name": "base"}]
-    variations = []
-    for i, rv in enumerate(raw_vars):
-        variations.append(_parse_variation(loc, i, rv, base_dir, ped_edges))
-    names = [v.name for v in variations]
-    for i, n in enumerate(names):
-        if names.index(n) != i:
-            raise loc.error(("variations", i, "name"), f"variation name {n!r} is used twice; "
-                                                        "give each variation its own name")
-
-    spec = ExperimentSpec(
-        name=name, description=desc, scenarios=scenarios, controllers=controllers, seeds=seeds,
-        baseline=baseline, variations=tuple(variations),
-        controller_params={k: dict(v) for k, v in params_raw.items()}, test=test,
-        pedestrian_street_edges=ped_edges, source=source.resolve() if source else None, text=text,
-    )
-    _check_controller_params(loc, spec)
-    if check_network:
-        for sc in loaded.values():
-            _check_against_scenario(loc, spec, sc)
-    return spec
+    data = parse_toml(text, where)
+    if source is not None:
+        data.setdefault("name", source.stem)
+    context = {"base": source.parent if source else Path.cwd(), "check_network": check_network}
+    doc = validate(SpecFile, data, where, text=text, context=context)
+    return doc.to_spec(source.resolve() if source else None, text)
 
 
-def _parse_variation(loc: _Locator, i: int, rv: dict[str, Any], base_dir: Path,
-                     ped_edges: tuple[str, ...]) -> Variation:
-    p: tuple[str | int, ...] = ("variations", i)
-    _unknown(loc, p, rv, _VAR_KEYS)
-    name = rv.get("name")
-    if not isinstance(name, str) or not _NAME_RE.match(name):
-        raise loc.error((*p, "name"), f"each variation needs a name (lower case, digits, - or _), "
-                                      f"got {name!r}; add name = \"plus20\"")
-    desc = rv.get("description", "")
-    if not isinstance(desc, str):
-        raise loc.error((*p, "description"), "expected a string")
-    scale = rv.get("scale")
-    if scale is not None and (isinstance(scale, bool) or not isinstance(scale, int | float)
-                              or not 0 < scale <= 10):
-        raise loc.error((*p, "scale"), f"expected a demand factor in (0, 10] such as 1.2, got {scale!r}")
-    window = None
-    if "window" in rv:
-        w = rv["window"]
-        if not isinstance(w, list) or len(w) != 2:
-            raise loc.error((*p, "window"), f"expected [begin, end] such as [\"07:00\", \"07:30\"], got {w!r}")
-        a, b = _clock(loc, (*p, "window"), w[0]), _clock(loc, (*p, "window"), w[1])
-        if b <= a:
-            raise loc.error((*p, "window"), f"end ({w[1]}) must be after begin ({w[0]})")
-        window = (a, b)
-    warmup = None
-    if "warmup" in rv:
-        warmup = _seconds(loc, (*p, "warmup"), rv["warmup"], positive=False)
-        if window is not None and warmup >= window[1] - window[0]:
-            raise loc.error((*p, "warmup"), f"warm-up {warmup:g} s must be shorter than the window")
+def read_resolved(path: Path | str) -> ExperimentSpec:
+    """Read an experiment folder's ``resolved.json`` back into the typed declaration.
 
-    closures = []
-    for j, c in enumerate(_table_list(loc, (*p, "closures"), rv.get("closures", []))):
-        cp = (*p, "closures", j)
-        _unknown(loc, cp, c, _CLOSURE_KEYS)
-        lanes = _str_list(loc, (*cp, "lanes"), c.get("lanes", []), allow_empty=True)
-        edges = _str_list(loc, (*cp, "edges"), c.get("edges", []), allow_empty=True)
-        if not lanes and not edges:
-            raise loc.error(cp, "a closure needs lanes = [\"edge_0\"] or edges = [\"edge\"]")
-        at = _clock(loc, (*cp, "at"), c["at"]) if "at" in c else None
-        dur = _seconds(loc, (*cp, "duration"), c["duration"]) if "duration" in c else None
-        closures.append(Closure(lanes=lanes, edges=edges, at=at, duration=dur))
+    Scenarios, controllers and plan files are not looked up again (they may have changed
+    since the run); types, ranges and names are checked as when the TOML was loaded.
 
-    incidents = []
-    for j, c in enumerate(_table_list(loc, (*p, "incidents"), rv.get("incidents", []))):
-        cp = (*p, "incidents", j)
-        _unknown(loc, cp, c, _INCIDENT_KEYS)
-        for req in ("lane", "at", "duration"):
-            if req not in c:
-                raise loc.error((*cp, req), f"missing; an incident needs lane, at and duration "
-                                            f"(add {req} = ...)")
-        if not isinstance(c["lane"], str) or not c["lane"]:
-            raise loc.error((*cp, "lane"), f"expected a lane id such as \"A0B0_0\", got {c['lane']!r}")
-        pos = None
-        if "position" in c:
-            pos = _seconds(loc, (*cp, "position"), c["position"], positive=False)
-        incidents.append(Incident(lane=c["lane"], at=_clock(loc, (*cp, "at"), c["at"]),
-                                  duration=_seconds(loc, (*cp, "duration"), c["duration"]),
-                                  position=pos))
-
-    failures = []
-    for j, c in enumerate(_table_list(loc, (*p, "signal_failures"), rv.get("signal_failures", []))):
-        cp = (*p, "signal_failures", j)
-        _unknown(loc, cp, c, _FAILURE_KEYS)
-        for req in ("signal", "at"):
-            if req not in c:
-                raise loc.error((*cp, req), f"missing; a signal failure needs signal and at "
-                                            f"(add {req} = ...)")
-        if not isinstance(c["signal"], str) or not c["signal"]:
-            raise loc.error((*cp, "signal"), f"expected a traffic light id, got {c['signal']!r}")
-        dur = _seconds(loc, (*cp, "duration"), c["duration"]) if "duration" in c else None
-        failures.append(SignalFailure(signal=c["signal"], at=_clock(loc, (*cp, "at"), c["at"]),
-                                      duration=dur))
-
-    plan = None
-    if "plan" in rv:
-        if not isinstance(rv["plan"], str) or not rv["plan"]:
-            raise loc.error((*p, "plan"), f"expected a file name, got {rv['plan']!r}")
-        plan = (base_dir / rv["plan"]).resolve()
-        if not plan.is_file():
-            raise loc.error((*p, "plan"), f"file {rv['plan']!r} not found (looked for {plan}); "
-                                          "fix the path (relative to the experiment file)")
-        if plan.suffix not in (".json", ".xml"):
-            raise loc.error((*p, "plan"), "expected a .json timing-plan file (controllers.plan) or "
-                                          "a SUMO .xml tlLogic additional file")
-        if plan.suffix == ".json":
-            from controllers.plan import load_plans
-
-            try:
-                load_plans(plan)
-            except WulinError as exc:
-                raise loc.error((*p, "plan"), str(exc)) from None
-    ped = rv.get("pedestrian_street", False)
-    if not isinstance(ped, bool):
-        raise loc.error((*p, "pedestrian_street"), f"expected true or false, got {ped!r}")
-    if ped and not ped_edges:
-        raise loc.error((*p, "pedestrian_street"),
-                        "no pedestrian street declared; add pedestrian_street_edges = [\"edge\", ...] "
-                        "at the top of the file")
-    return Variation(
-        name=name, description=desc, scale=float(scale) if scale is not None else None,
-        window=window, warmup=warmup, closures=tuple(closures), incidents=tuple(incidents),
-        signal_failures=tuple(failures), plan=plan, pedestrian_street=ped,
-    )
-
-
-def _check_controller_params(loc: _Locator, spec: ExperimentSpec) -> None:
-    from controllers.base import make_controller
-
-    for cname, params in spec.controller_params.items():
-        try:
-            make_controller(cname, **params)
-        except WulinError as exc:
-            raise loc.error(("controller_params", cname), f"{exc}; fix the parameter names") from None
+    Raises:
+        WulinError: unreadable, not JSON, or a field that does not fit the model.
+    """
+    path = Path(path)
+    data = parse_json(read_text(path, "resolved.json"), path)
+    if not isinstance(data, dict):
+        raise WulinError(f"{path}: expected the JSON object written by `wulin experiment run`")
+    source = data.pop("source", None)
+    doc = validate(SpecFile, data, path, context={"check_refs": False})
+    return doc.to_spec(Path(source) if isinstance(source, str) else None)
 
 
 def effective_scenario(scenario: Any, variation: Variation) -> Any:
@@ -601,7 +488,11 @@ def effective_scenario(scenario: Any, variation: Variation) -> Any:
     return sc
 
 
-def _check_against_scenario(loc: _Locator, spec: ExperimentSpec, scenario: Any) -> None:
+def _issue(path: tuple[str | int, ...], problem: str) -> ConfigIssue:
+    return ConfigIssue(problem, *path)
+
+
+def _check_against_scenario(spec: ExperimentSpec, scenario: Any) -> None:
     """Element ids exist in the scenario's network; windows and events fit the scenario."""
     from sim.scenario import format_clock
     from sim.variations import network_index
@@ -610,44 +501,44 @@ def _check_against_scenario(loc: _Locator, spec: ExperimentSpec, scenario: Any) 
     span = f"{format_clock(scenario.begin)}-{format_clock(scenario.end)}"
     for e in spec.pedestrian_street_edges:
         if e not in net.edges:
-            raise loc.error(("pedestrian_street_edges",), f"edge {e!r} is not in {scenario.id}'s "
+            raise _issue(("pedestrian_street_edges",), f"edge {e!r} is not in {scenario.id}'s "
                                                           f"network ({scenario.net_file.name}); fix the id")
     for i, v in enumerate(spec.variations):
         p: tuple[str | int, ...] = ("variations", i)
         if v.window is not None and not (scenario.begin <= v.window[0] and v.window[1] <= scenario.end):
-            raise loc.error((*p, "window"), f"window {format_clock(v.window[0])}-"
+            raise _issue((*p, "window"), f"window {format_clock(v.window[0])}-"
                                             f"{format_clock(v.window[1])} is outside scenario "
                                             f"{scenario.id} ({span}); choose times inside it")
         sc = effective_scenario(scenario, v)
         if v.warmup is not None and v.warmup >= sc.duration:
-            raise loc.error((*p, "warmup"), f"warm-up {v.warmup:g} s is not shorter than "
+            raise _issue((*p, "warmup"), f"warm-up {v.warmup:g} s is not shorter than "
                                             f"{scenario.id}'s {sc.duration:g} s")
         inside = f"inside {format_clock(sc.begin)}-{format_clock(sc.end)} ({scenario.id})"
 
         def check_at(path: tuple[str | int, ...], at: float | None, sc: Any = sc,
                      inside: str = inside) -> None:
             if at is not None and not sc.begin <= at < sc.end:
-                raise loc.error(path, f"time {format_clock(at)} is not {inside}; choose a time {inside}")
+                raise _issue(path, f"time {format_clock(at)} is not {inside}; choose a time {inside}")
 
         for j, c in enumerate(v.closures):
             for lane in c.lanes:
                 if lane not in net.lanes:
-                    raise loc.error((*p, "closures", j, "lanes"),
+                    raise _issue((*p, "closures", j, "lanes"),
                                     f"lane {lane!r} is not in {scenario.id}'s network; fix the id "
                                     "(lane ids are <edge>_<index>)")
             for e in c.edges:
                 if e not in net.edges:
-                    raise loc.error((*p, "closures", j, "edges"),
+                    raise _issue((*p, "closures", j, "edges"),
                                     f"edge {e!r} is not in {scenario.id}'s network; fix the id")
             check_at((*p, "closures", j, "at"), c.at)
         for j, inc in enumerate(v.incidents):
             if inc.lane not in net.lanes:
-                raise loc.error((*p, "incidents", j, "lane"),
+                raise _issue((*p, "incidents", j, "lane"),
                                 f"lane {inc.lane!r} is not in {scenario.id}'s network; fix the id")
             check_at((*p, "incidents", j, "at"), inc.at)
         for j, f in enumerate(v.signal_failures):
             if f.signal not in net.signals:
                 known = ", ".join(sorted(net.signals)[:12])
-                raise loc.error((*p, "signal_failures", j, "signal"),
+                raise _issue((*p, "signal_failures", j, "signal"),
                                 f"signal {f.signal!r} is not in {scenario.id}'s network; known: {known}")
             check_at((*p, "signal_failures", j, "at"), f.at)

@@ -9,40 +9,37 @@ folder.  Example::
     net = "grid.net.xml"
     routes = ["demand/am.rou.xml"]
     additional = []          # optional
-    begin = "07:00"          # "HH:MM", "HH:MM:SS" or seconds since midnight
+    begin = "07:00"          # "HH:MM", "HH:MM:SS" or seconds since midnight (up to 48:00)
     end = "08:00"
     warmup = 300             # seconds excluded from KPIs
     step_length = 1.0        # optional, seconds
     scale = 1.0              # optional demand factor (SUMO --scale): 1.2 is +20 %
 
-Everything a user can get wrong is checked when loading, and reported as a
-:class:`~sim.errors.WulinError` naming the file, the field and the fix.
+The file is validated by the pydantic model :class:`ScenarioFile` (``sim.config``); the
+result is the frozen :class:`Scenario` value that travels through the engine.  Everything a
+user can get wrong is reported as one :class:`~sim.errors.WulinError` naming the file, the
+line, the field and the fix.
 """
 
 from __future__ import annotations
 
 import re
-import tomllib
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated
 
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from sim.clock import format_clock as format_clock  # re-exported: callers import it from here
+from sim.clock import parse_clock as parse_clock
+from sim.config import Clock, ConfigIssue, ConfigModel, Names, Number, Text, load_toml_model
 from sim.errors import WulinError
 
 NETWORKS_DIR = Path(__file__).resolve().parent.parent / "networks"
 _ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*-v\d+$")
-_KNOWN_FIELDS = {
-    "description",
-    "net",
-    "routes",
-    "additional",
-    "begin",
-    "end",
-    "warmup",
-    "step_length",
-    "tags",
-    "scale",
-}
+# the root element each kind of SUMO file starts with (a routes file given as net, say)
+_XML_ROOTS = {"net": ("net",), "routes": ("routes",), "additional": ("additional", "routes")}
 
 
 @dataclass(frozen=True)
@@ -70,8 +67,8 @@ class Scenario:
     net_file: Path
     route_files: tuple[Path, ...]
     additional_files: tuple[Path, ...]
-    begin: float
-    end: float
+    begin: Clock
+    end: Clock
     warmup: float
     step_length: float
     description: str
@@ -93,63 +90,76 @@ class Scenario:
         return self.begin + self.warmup
 
 
-def parse_clock(value: Any, where: str) -> float:
-    """Seconds since midnight from ``"07:30"``, ``"07:30:15"`` or a number of seconds."""
-    if isinstance(value, bool):
-        raise WulinError(f'{where}: expected a time such as "07:00" or seconds, got {value!r}')
-    if isinstance(value, int | float):
-        if value < 0:
-            raise WulinError(f"{where}: time must not be negative, got {value}")
-        return float(value)
-    if isinstance(value, str):
-        m = re.fullmatch(r"(\d{1,2}):(\d{2})(?::(\d{2}))?", value.strip())
-        if m:
-            h, mi, s = int(m[1]), int(m[2]), int(m[3] or 0)
-            if h <= 48 and mi < 60 and s < 60:
-                return float(h * 3600 + mi * 60 + s)
-    raise WulinError(f'{where}: expected a time such as "07:00" or seconds, got {value!r}')
-
-
-def format_clock(seconds: float) -> str:
-    """``25200.0`` -> ``"07:00"`` (seconds shown only when non-zero)."""
-    s = int(round(seconds))
-    h, rem = divmod(s, 3600)
-    m, sec = divmod(rem, 60)
-    return f"{h:02d}:{m:02d}" + (f":{sec:02d}" if sec else "")
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
+def _xml_root(path: Path) -> str | None:
+    """Tag of the file's root element (None when it is not readable XML)."""
     try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        raise WulinError(f"{path}: file not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise WulinError(f"{path}: invalid TOML ({exc}); fix the syntax at that line") from None
+        for _, elem in ET.iterparse(path, events=("start",)):
+            return elem.tag
+    except (ET.ParseError, OSError, UnicodeDecodeError):
+        return None
+    return None
 
 
-def _file_list(
-    data: dict[str, Any], key: str, base: Path, src: Path, required: bool
-) -> tuple[Path, ...]:
-    raw = data.get(key, [] if not required else None)
-    if raw is None:
-        raise WulinError(f"{src}: field '{key}' is missing; add {key} = [\"file.xml\"]")
-    if isinstance(raw, str):
-        raw = [raw]
-    if not isinstance(raw, list) or not all(isinstance(x, str) for x in raw):
-        raise WulinError(f"{src}: field '{key}' must be a list of file names, got {raw!r}")
-    if required and not raw:
-        raise WulinError(f"{src}: field '{key}' is empty; name at least one file")
-    paths = []
-    for name in raw:
-        p = (base / name).resolve()
-        if not p.is_file():
-            raise WulinError(
-                f"{src}: field '{key}': file {name!r} not found (looked for {p}); "
-                "fix the name or build it (for example `wulin network build`)"
-            )
-        paths.append(p)
-    return tuple(paths)
+def _sumo_file(name: str, key: str, base: Path) -> Path:
+    """``base / name`` resolved, checked to exist and to be the right kind of SUMO file."""
+    p = (base / name).resolve()
+    hint = "fix the name or build it (for example `wulin network build`)"
+    if not p.is_file():
+        what = f"{name!r}" if key == "net" else f"file {name!r}"
+        raise ConfigIssue(f"{what} not found (looked for {p}); {hint}")
+    if p.suffix == ".xml":
+        root = _xml_root(p)
+        if root not in _XML_ROOTS[key]:
+            raise ConfigIssue(f"{name!r} is not a SUMO {key} file (its root element is <{root}>, "
+                              f"expected <{_XML_ROOTS[key][0]}>); name the right file")
+    return p
+
+
+class ScenarioFile(ConfigModel):
+    """The scenario TOML as written (see the module docstring); paths relative to the network."""
+
+    description: Text = ""
+    net: Annotated[str, Field(strict=True, min_length=1)]
+    routes: Names
+    additional: Names = ()
+    begin: Clock
+    end: Clock
+    warmup: Annotated[Number, Field(ge=0)] = 0.0
+    step_length: Annotated[Number, Field(gt=0, le=10)] = 1.0
+    tags: Names = ()
+    scale: Annotated[Number, Field(gt=0, le=10)] = 1.0
+
+    @field_validator("net")
+    @classmethod
+    def _net_exists(cls, v: str, info: ValidationInfo) -> str:
+        _sumo_file(v, "net", info.context["base"])
+        return v
+
+    @field_validator("routes", "additional")
+    @classmethod
+    def _files_exist(cls, v: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        if info.field_name == "routes" and not v:
+            raise ConfigIssue("is empty; name at least one file")
+        for name in v:
+            _sumo_file(name, str(info.field_name), info.context["base"])
+        return v
+
+    @field_validator("step_length")
+    @classmethod
+    def _whole_ms(cls, v: float) -> float:
+        if abs(v * 1000 - round(v * 1000)) > 1e-6:  # SUMO's clock counts milliseconds
+            raise ConfigIssue(f"must be whole milliseconds, got {v!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _window(self) -> ScenarioFile:
+        if self.end <= self.begin:
+            raise ConfigIssue(f"must be after 'begin' ({format_clock(self.begin)}), "
+                              f"got {format_clock(self.end)}", "end")
+        if self.warmup >= self.end - self.begin:
+            raise ConfigIssue(f"must be shorter than end - begin ({self.end - self.begin:g} s), "
+                              f"got {self.warmup:g} s", "warmup")
+        return self
 
 
 def scenario_from_toml(path: Path, network: str | None = None) -> Scenario:
@@ -160,75 +170,31 @@ def scenario_from_toml(path: Path, network: str | None = None) -> Scenario:
         network: Network name; defaults to the folder above ``scenarios/``.
 
     Raises:
-        WulinError: naming the file, the field and the fix.
+        WulinError: naming the file, the line, the field and the fix.
     """
     path = Path(path).resolve()
     sid = path.stem
-    if not _ID_RE.match(sid):
+    if not _ID_RE.match(sid) or len(sid) > 100:
         raise WulinError(
             f"{path}: scenario id {sid!r} is not a versioned id; name the file like "
-            "'grid-am-v1.toml' (lower case, dashes, ending in -v<N>)"
-        )
-    data = _read_toml(path)
-    unknown = sorted(set(data) - _KNOWN_FIELDS)
-    if unknown:
-        raise WulinError(
-            f"{path}: unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(_KNOWN_FIELDS))}"
+            "'grid-am-v1.toml' (lower case, dashes, ending in -v<N>, at most 100 characters)"
         )
     base = path.parent.parent
-    net_name = data.get("net")
-    if not isinstance(net_name, str):
-        raise WulinError(f"{path}: field 'net' is missing; add net = \"<name>.net.xml\"")
-    net_file = (base / net_name).resolve()
-    if not net_file.is_file():
-        raise WulinError(
-            f"{path}: field 'net': {net_name!r} not found (looked for {net_file}); "
-            "fix the name or build the network with `wulin network build`"
-        )
-    routes = _file_list(data, "routes", base, path, required=True)
-    additional = _file_list(data, "additional", base, path, required=False)
-    for key in ("begin", "end"):
-        if key not in data:
-            raise WulinError(f"{path}: field '{key}' is missing; add {key} = \"07:00\"")
-    begin = parse_clock(data["begin"], f"{path}: field 'begin'")
-    end = parse_clock(data["end"], f"{path}: field 'end'")
-    if end <= begin:
-        raise WulinError(
-            f"{path}: field 'end' ({data['end']}) must be after 'begin' ({data['begin']})"
-        )
-    warmup = data.get("warmup", 0)
-    if isinstance(warmup, bool) or not isinstance(warmup, int | float) or warmup < 0:
-        raise WulinError(f"{path}: field 'warmup' must be a number of seconds >= 0, got {warmup!r}")
-    if warmup >= end - begin:
-        raise WulinError(f"{path}: field 'warmup' ({warmup} s) must be shorter than end - begin")
-    step = data.get("step_length", 1.0)
-    if isinstance(step, bool) or not isinstance(step, int | float) or not 0 < step <= 10:
-        raise WulinError(f"{path}: field 'step_length' must be in (0, 10] seconds, got {step!r}")
-    if abs(step * 1000 - round(step * 1000)) > 1e-6:  # SUMO's clock counts milliseconds
-        raise WulinError(f"{path}: field 'step_length' must be whole milliseconds, got {step!r}")
-    desc = data.get("description", "")
-    if not isinstance(desc, str):
-        raise WulinError(f"{path}: field 'description' must be a string")
-    tags = data.get("tags", [])
-    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-        raise WulinError(f"{path}: field 'tags' must be a list of strings")
-    scale = data.get("scale", 1.0)
-    if isinstance(scale, bool) or not isinstance(scale, int | float) or not 0 < scale <= 10:
-        raise WulinError(f"{path}: field 'scale' must be a demand factor in (0, 10], got {scale!r}")
+    doc = load_toml_model(ScenarioFile, path, "scenario file", context={"base": base})
     return Scenario(
         id=sid,
         network=network or base.name,
-        net_file=net_file,
-        route_files=routes,
-        additional_files=additional,
-        begin=begin,
-        end=end,
-        warmup=float(warmup),
-        step_length=float(step),
-        description=desc,
+        net_file=(base / doc.net).resolve(),
+        route_files=tuple((base / r).resolve() for r in doc.routes),
+        additional_files=tuple((base / a).resolve() for a in doc.additional),
+        begin=doc.begin,
+        end=doc.end,
+        warmup=float(doc.warmup),
+        step_length=float(doc.step_length),
+        description=doc.description,
         source=path,
-        tags=tuple(tags),
-        scale=float(scale),
+        tags=doc.tags,
+        scale=float(doc.scale),
     )
 
 

@@ -97,3 +97,41 @@ def test_clock_round_trip() -> None:
     for bad in ("25:99", True, -1, "x"):
         with pytest.raises(WulinError):
             parse_clock(bad, "t")
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        (GOOD.replace("warmup = 300", "warmup = nan"), "line 5: field 'warmup': nan is not a finite number"),
+        (GOOD.replace('"07:00"', "-5"), "line 3: field 'begin': expected a time"),
+        (GOOD.replace('"08:00"', '"49:00"'), "line 4: field 'end': expected a time"),
+        (GOOD.replace("warmup = 300", "warmup = " + "9" * 400), "field 'warmup': the integer is too large"),
+        (GOOD.replace('net = "net.net.xml"', 'net = "r.rou.xml"'),
+         "line 1: field 'net': 'r.rou.xml' is not a SUMO net file (its root element is <routes>"),
+        (GOOD.replace('["r.rou.xml"]', '["net.net.xml"]'), "is not a SUMO routes file"),
+        (GOOD + 'description = "' + "x" * 5000 + '"\n', "field 'description'"),
+        (GOOD + "scale = inf\n", "field 'scale': inf is not a finite number"),
+        (GOOD + "step_length = true\n", "field 'step_length' must be a number"),
+    ],
+)
+def test_non_finite_out_of_range_and_wrong_kind(tmp_path: Path, body: str, needle: str) -> None:
+    path = _write(tmp_path, "bad-test-v1", body)
+    with pytest.raises(WulinError) as err:
+        scenario_from_toml(path)
+    assert str(err.value).startswith(str(path)) and needle in str(err.value)
+
+
+def test_night_scenario_runs_past_midnight(tmp_path: Path) -> None:
+    sc = scenario_from_toml(_write(tmp_path, "night-v1", GOOD.replace('"07:00"', '"23:00"').replace('"08:00"', '"25:00"')))
+    assert (sc.begin, sc.end) == (23 * 3600, 25 * 3600)
+
+
+def test_folder_or_non_utf8_file(tmp_path: Path) -> None:
+    path = _write(tmp_path, "enc-v1", GOOD)
+    path.write_bytes(GOOD.encode() + b"description = '\xe9'\n")
+    with pytest.raises(WulinError, match="not UTF-8 text"):
+        scenario_from_toml(path)
+    folder = tmp_path / "scenarios" / "dir-v1.toml"
+    folder.mkdir()
+    with pytest.raises(WulinError, match="is a folder"):
+        scenario_from_toml(folder)

@@ -90,6 +90,24 @@ def _net_file(network: str) -> Path:
     return (preferred or nets)[0]
 
 
+def _check_emulator_args(port: int, n_signals: int, time_scale: float, seconds: float) -> None:
+    """Refuse impossible arguments before any emulator starts (one clear error each)."""
+    import math
+
+    from sim.errors import WulinError
+
+    if not 1 <= port <= 65535:
+        raise WulinError(f"--port {port}: a UDP port must be 1-65535")
+    if port + n_signals - 1 > 65535:
+        raise WulinError(f"--port {port}: {n_signals} emulators need ports {port}-{port + n_signals - 1}, "
+                         f"past 65535; choose --port {65536 - n_signals} or lower")
+    if not (math.isfinite(time_scale) and 0 < time_scale <= 1000):
+        raise WulinError(f"--time-scale {time_scale}: must be a number in (0, 1000] "
+                         "(emulated seconds per second)")
+    if not (math.isfinite(seconds) and seconds >= 0):
+        raise WulinError(f"--seconds {seconds}: must be a number >= 0 (0: until Ctrl-C)")
+
+
 @emulator_app.command("start")
 def start(
     network: str = typer.Option(..., "--network", help="Network folder under networks/ (grid, wulin)."),
@@ -117,6 +135,7 @@ def start(
     from sim.errors import WulinError
     from sim.topology import load_signal_specs
 
+    _check_emulator_args(port, 1, time_scale, seconds)  # before reading the network
     specs = load_signal_specs(_net_file(network))
     if signals:
         wanted = [s.strip() for s in signals.split(",") if s.strip()]
@@ -130,6 +149,7 @@ def start(
         if sid not in specs or not name:
             raise WulinError(f"--fault {item!r}: expected SIGNAL=FAULT with a signal of {network!r}")
         faults[sid] = name
+    _check_emulator_args(port, len(specs), time_scale, seconds)
     ps = PlanStore(store) if register_devices else None
     vault = SecretsFile(secrets)
     emus = []

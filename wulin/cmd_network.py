@@ -46,12 +46,16 @@ def map_cmd(
 
     from networks.wulin.mapplot import draw_map
     from sim.errors import WulinError
+    from sim.files import check_writable_dir
 
     folder = _network_dir(name)
     net = folder / f"{name}.net.xml"
     if not net.is_file():
         raise WulinError(f"{net}: not built; run `wulin network build {name}`")
     target = out or folder / f"{name}_map.png"
+    if target.is_dir():
+        raise WulinError(f"--out {target}: is a folder; name the PNG file to write")
+    check_writable_dir(target.parent, "--out folder")  # before drawing, not after
     draw_map(net, target, title=f"{name}: roads and signal ids")
     Console().print(f"wrote {target}")
 
@@ -69,14 +73,19 @@ def calibrate_cmd(
 
     from networks.wulin.calibration import geh_report, report_markdown
     from networks.wulin.tables import load_tables
+    from sim.clock import parse_clock
     from sim.errors import WulinError
-    from sim.scenario import parse_clock
+    from sim.files import check_writable_dir
 
     if name != "wulin":
         raise WulinError(f"network {name!r}: calibration counts exist only for 'wulin'")
     b, e = parse_clock(begin, "--begin"), parse_clock(end, "--end")
     if e <= b:
         raise WulinError(f"--end ({end}) must be after --begin ({begin})")
+    if out is not None:
+        if out.is_dir():
+            raise WulinError(f"--out {out}: is a folder; name the Markdown file to write")
+        check_writable_dir(out.parent, "--out folder")  # before the hour-long simulation
     rows = geh_report(load_tables(), begin=b, end=e, seed=seed)
     text = report_markdown(rows)
     Console().print(text, highlight=False)

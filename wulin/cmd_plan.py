@@ -93,16 +93,14 @@ def _read_evidence(path: Path) -> dict[str, Any]:
     """Evidence from a JSON object, or any text (a `wulin compare --markdown` table) kept verbatim."""
     from controllers.plan import sha256_hex
     from sim.errors import WulinError
+    from sim.files import parse_json, read_text
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise WulinError(f"{path}: cannot read the evidence ({exc})") from None
+    text = read_text(path, "evidence file")  # kind, size and UTF-8 checked
     if not text.strip():
         raise WulinError(f"{path}: the evidence file is empty")
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError:
+        data = parse_json(text, path)
+    except WulinError:  # not JSON a config could hold (syntax, depth, nan): kept verbatim as text
         data = None
     if not isinstance(data, dict):
         data = {"kind": "experiment", "text": text}

@@ -84,3 +84,24 @@ def test_dual_ring_deploy() -> None:
         assert emu.active_plan().splits == (55, 35)  # type: ignore[union-attr]
     finally:
         emu.stop()
+
+
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [({"channels": {"2": 2, "4": 4, "6": 6, "8": 999}}, "field 'channels.8' must be <= 255"),
+     ({"stage_phases": [[2, 6], [4, True]]}, "field 'stage_phases[1][1]' must be an integer"),
+     ({"stage_phases": []}, "field 'stage_phases'"),
+     ({"pattern_slots": [5]}, "field 'pattern_slots[1]' is missing"),
+     ({"signal_id": "x" * 5000}, "field 'signal_id'"),
+     ({"colour": "red"}, "unknown field(s) colour")],
+)
+def test_profile_fields_are_typed(change: dict, needle: str) -> None:
+    with pytest.raises(WulinError) as err:
+        DeviceProfile.from_dict({**DUAL, **change}, "dual.json")
+    assert str(err.value).startswith("dual.json") and needle in str(err.value)
+
+
+@pytest.mark.parametrize("text", ['{"signal_id": NaN}', "[" * 5000, '{"signal_id": "B1", "channels": {"2": 1e999}}'])
+def test_profile_json_limits(text: str) -> None:
+    with pytest.raises(WulinError, match="p.json"):
+        DeviceProfile.from_json(text, "p.json")

@@ -110,3 +110,40 @@ def test_window_and_scale_make_effective_scenario(tiny_scenario: Scenario) -> No
     sc = effective_scenario(tiny_scenario, Variation("w", scale=1.5, window=(60.0, 360.0), warmup=30.0))
     assert (sc.begin, sc.end, sc.warmup, sc.scale) == (60.0, 360.0, 30.0, 1.5)
     assert effective_scenario(tiny_scenario, Variation("base")) == tiny_scenario
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [('[[variations]]\nname = "a"\nwarmup = nan\n', "variations[0].warmup': nan is not a finite number"),
+     ('[[variations]]\nname = "a"\n[[variations.incidents]]\nlane = "A0B0_0"\nat = 60\nduration = inf\n',
+      "incidents[0].duration': inf is not a finite number"),
+     ('[[variations]]\nname = "a"\nscale = "2"\n', "variations[0].scale' must be a number"),
+     ('[[variations]]\nname = "a"\nwindow = [300, 60]\n', "must be after begin"),
+     ('[[variations]]\nname = "a"\n[[variations.closures]]\nat = 60\n', "a closure needs lanes"),
+     ("seeds = " + "9" * 400 + "\n", "too large")],
+)
+def test_non_finite_and_malformed_values_are_refused(tmp_path: Path, tiny_scenario: Scenario, body: str,
+                                                     needle: str) -> None:
+    text = spec_text(tiny_scenario, body) if not body.startswith("seeds") else spec_text(tiny_scenario, seeds=body[8:-1])
+    assert needle in _error(tmp_path, text)
+
+
+def test_long_name_refused(tmp_path: Path, tiny_scenario: Scenario) -> None:
+    assert "field 'name'" in _error(tmp_path, spec_text(tiny_scenario, name="x" * 5000))
+
+
+def test_resolved_json_reads_back_into_the_model(tmp_path: Path, tiny_scenario: Scenario) -> None:
+    import json
+
+    from experiments.spec import read_resolved
+
+    spec = load_spec(write_spec(tmp_path, spec_text(tiny_scenario, SHORT)))
+    (tmp_path / "resolved.json").write_text(json.dumps(spec.to_dict()))
+    back = read_resolved(tmp_path / "resolved.json")
+    assert back.variations == spec.variations and back.seeds == spec.seeds and back.source == spec.source
+    assert back.to_dict() == spec.to_dict()
+    bad = spec.to_dict()
+    bad["variations"][1]["closures"][0]["duration"] = -1
+    (tmp_path / "resolved.json").write_text(json.dumps(bad))
+    with pytest.raises(WulinError, match=r"resolved.json: field 'variations\[1\].closures\[0\].duration' must be > 0"):
+        read_resolved(tmp_path / "resolved.json")
