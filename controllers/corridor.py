@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from controllers.webster.formula import scale_greens
+from controllers.splits import scale_greens
 from sim.errors import WulinError
 
 if TYPE_CHECKING:

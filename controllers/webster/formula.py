@@ -10,13 +10,10 @@ Pure arithmetic on numbers and a :class:`~sim.topology.SignalSpec`; no SUMO, no 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
-
-from sim.errors import WulinError
 
 if TYPE_CHECKING:
     from sim.topology import SignalSpec
@@ -82,34 +79,3 @@ def stage_ratios(spec: SignalSpec, lane_flow: dict[str, float], sat_flow: float 
             default=0.0)
         for k in range(spec.n_stages)
     ]
-
-
-def scale_greens(y: Sequence[float], greens: Sequence[float], cycle: float, clearance: float,
-                 min_green: float) -> list[float]:
-    """Whole-second greens for a forced ``cycle``, in proportion to the weights ``y``.
-
-    Args:
-        y: Weight of each stage (Webster's flow ratios, or the greens themselves to rescale
-            a plan); all zero shares the green equally.
-        greens: The greens being replaced (their number is the number of stages).
-        cycle: The cycle to fill, seconds.
-        clearance: Yellow plus all-red after each stage, seconds.
-        min_green: Smallest green, seconds.
-
-    Raises:
-        WulinError: the cycle cannot hold every stage's minimum green and clearance.
-    """
-    n = len(greens)
-    effective = cycle - n * clearance
-    if effective < n * min_green:
-        raise WulinError(f"cycle {cycle:g} s is too short for {n} stages of {min_green:g} s green")
-    weights = np.asarray(y, dtype=float) if sum(y) > 0 else np.ones(n)
-    raw = np.maximum(min_green, effective * weights / weights.sum())
-    out = [float(math.floor(g)) for g in raw]
-    # hand out the rounding remainder one second at a time to the largest fractions
-    rest = int(round(effective - sum(out)))
-    order = np.argsort(-(raw - np.floor(raw)))
-    for i in range(abs(rest)):
-        j = int(order[i % n])
-        out[j] += 1.0 if rest > 0 else (-1.0 if out[j] > min_green else 0.0)
-    return out

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from controllers.webster.formula import SAT_FLOW, scale_greens, stage_ratios, webster_timing
+from controllers.splits import scale_greens
+from controllers.webster.formula import SAT_FLOW, stage_ratios, webster_timing
 from sim.demand import lane_flows_from_demand
 from sim.errors import WulinError
 
