@@ -178,8 +178,6 @@ class Simulation:
             "true",
             "--error-log",
             str(self.error_log),
-            "--no-warnings",  # warnings reach the error log only, not the terminal
-            "true",
             "--time-to-teleport",
             "300",
             "--collision.action",
@@ -204,6 +202,8 @@ class Simulation:
             args += ["--device.emissions.probability", "1"]
         if self.gui:
             args += ["--start", "true", "--quit-on-end", "true"]
+        if not {"--no-warnings", "-W"} & set(self.extra_args):  # SUMO refuses an option twice
+            args += ["--no-warnings", "true"]  # warnings reach the error log only, not the terminal
         return args + self.extra_args
 
     # ------------------------------------------------------------------ lifecycle

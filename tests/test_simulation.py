@@ -154,3 +154,14 @@ def test_private_folder_removed_after_an_exception(tiny_scenario: Scenario) -> N
     del info
     gc.collect()
     assert folder and not os.path.exists(folder)
+
+
+def test_no_warnings_given_by_the_caller_is_not_given_twice(tiny_scenario: Scenario) -> None:
+    """Callers that already pass --no-warnings (the experiment runner, the env) still start."""
+    sim = Simulation(tiny_scenario, seed=1, extra_args=["--no-warnings", "true"])
+    assert sim.sumo_args().count("--no-warnings") == 1
+    try:
+        with sim:
+            sim.step()
+    finally:
+        sim.cleanup()

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 if TYPE_CHECKING:
@@ -148,17 +149,21 @@ def scenarios() -> None:
     """List every scenario with its network, time window and description."""
     from sim.scenario import format_clock, list_scenarios
 
-    table = Table(title="Scenarios", header_style="bold")
-    for col in ("id", "network", "window", "warm-up", "scale", "description"):
-        table.add_column(col)
-    for sc in list_scenarios():
+    found = list_scenarios()
+    table = Table(title="Scenarios", header_style="bold", show_lines=True)
+    # the id is what users type: never cut, whatever the terminal's width (fold, not "…");
+    # the description goes under it, so the row needs no sixth column in 80 columns
+    table.add_column("id · description", overflow="fold", ratio=1,
+                     min_width=max((len(sc.id) for sc in found), default=2))
+    for col in ("network", "window", "warm-up", "scale"):
+        table.add_column(col, no_wrap=True)
+    for sc in found:
         table.add_row(
-            sc.id,
+            f"[bold]{sc.id}[/]\n[dim]{escape(sc.description)}[/]",
             sc.network,
             f"{format_clock(sc.begin)}-{format_clock(sc.end)}",
             f"{sc.warmup:g} s",
             f"{sc.scale:g}",
-            sc.description,
         )
     console.print(table)
 
