@@ -48,3 +48,14 @@ def test_transposed_swaps_rows_and_columns() -> None:
     assert [c.header for c in t.columns] == ["controller", "field", "actuated", "max-pressure"]
     assert [next(iter(c.cells)) for c in t.columns] == ["n", "3", "3", "3"]
     assert t.row_count == len(HEADERS) - 1
+
+
+def test_too_wide_either_way_is_split_into_column_groups() -> None:
+    """Many rows and many columns: neither way fits; groups of columns, nothing cut."""
+    table = _kpi_table()
+    for k in range(4):
+        table.add_row(f"policy-{k}", "3", *(["1.0 ± 0.1"] * 7), "-1 %")
+    text = _render(fit_table(table, 80), 80)
+    assert "…" not in text
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert all(f"policy-{k}" in text for k in range(4))
