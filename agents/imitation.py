@@ -9,8 +9,8 @@ longest queue; starting from max-pressure's decisions lets PPO spend the budget 
 1. :func:`collect` runs the teacher (``controllers.max_pressure.MaxPressureController``, the
    real baseline controller) through the *training environments*: at every decision each
    worker asks the teacher what it would do in the env's current :class:`DistrictState`
-   (``SignalVecEnv.teacher``), records ``(observation, teacher action)`` for every signal and
-   steps the env with those actions.  Max-pressure's "keep" (``-1``) is recorded as the
+   (:func:`teacher_actions`, through ``SignalVecEnv.env_method``), records ``(observation,
+   teacher action)`` for every signal and steps the env with those actions.  Max-pressure's "keep" (``-1``) is recorded as the
    signal's current stage, which the env reads as keep (:func:`sim.env.stage_decision`).
    Decisions taken while a signal is in yellow / all-red are not used for the policy loss
    (the env ignores actions then).
@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Any
@@ -124,6 +125,29 @@ class Teacher:
         return a, ~np.asarray(state.in_transition, dtype=bool)
 
 
+_TEACHERS: weakref.WeakKeyDictionary[Any, Teacher] = weakref.WeakKeyDictionary()
+
+
+def teacher_actions(env: Any, name: str = "max-pressure") -> tuple[np.ndarray, np.ndarray]:
+    """The teacher's ``(action, usable)`` for one env's current state, run in its worker.
+
+    One :class:`Teacher` per env object (a restarted env gets a fresh one), so its state
+    follows the env's episodes.
+    """
+    teacher = _TEACHERS.get(env)
+    if teacher is None:
+        teacher = _TEACHERS[env] = Teacher(env.engine.layout, name)
+    return teacher.actions(env.engine.state)
+
+
+def _teacher_actions(venv: SignalVecEnv) -> tuple[np.ndarray, np.ndarray]:
+    """Every slot's teacher action and whether the env will use it (not in transition)."""
+    per_slot = venv.env_method(teacher_actions)
+    res = per_slot[::venv.n_agents]  # an env's slots share its one answer
+    return (np.concatenate([a for a, _ in res]).astype(np.int64),
+            np.concatenate([u for _, u in res]).astype(bool))
+
+
 def warm_teacher() -> None:
     """Compile max-pressure's Numba kernel once in this process (workers then load the cache)."""
     from controllers import kernels
@@ -193,7 +217,7 @@ def collect(
         while (done_eps < episodes).any():
             if should_stop():
                 raise KeyboardInterrupt
-            a, usable = venv.teacher()
+            a, usable = _teacher_actions(venv)
             obs_l.append(obs)
             act_l.append(a)
             use_l.append(usable)

@@ -19,12 +19,13 @@ Each finished episode is reported in ``infos[i]["episode"]`` (SB3's Monitor form
 
 from __future__ import annotations
 
+import functools
 import math
 import multiprocessing as mp
 import signal
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -32,6 +33,15 @@ from gymnasium import spaces
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices
 
 SEED_BASE = 1_000_000  # training seeds live far from the small seeds used for evaluation
+
+
+def _env_method(name: str) -> Callable[..., Any]:
+    """A picklable caller of the env's method ``name`` (``operator.methodcaller`` style)."""
+    return functools.partial(_call_method, name)
+
+
+def _call_method(name: str, env: Any, *args: Any, **kwargs: Any) -> Any:
+    return getattr(env, name)(*args, **kwargs)
 
 
 def episode_seed(seed: int, worker: int, episode: int) -> int:
@@ -74,13 +84,10 @@ class _EnvRunner:
     def reset(self) -> np.ndarray:
         return self._new_episode()
 
-    def teacher(self, name: str = "max-pressure") -> tuple[np.ndarray, np.ndarray]:
-        """The teacher's actions for the env's current state (``agents.imitation``)."""
-        if getattr(self, "_teacher", None) is None:
-            from agents.imitation import Teacher
-
-            self._teacher = Teacher(self.env.engine.layout, name)
-        return self._teacher.actions(self.env.engine.state)
+    def call(self, request: tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]) -> Any:
+        """``fn(env, *args, **kwargs)`` on this worker's env (``SignalVecEnv.env_method``)."""
+        fn, args, kwargs = request
+        return fn(self.env, *args, **kwargs)
 
     def steps_per_episode(self) -> int:
         eng = self.env.engine
@@ -132,7 +139,6 @@ class _EnvRunner:
         except Exception:  # the simulation is already gone
             pass
         self._start()
-        self._teacher = None
         last = np.zeros((len(self.agents), *self.spaces()[0].shape), dtype=np.float32)
         info = self._finish(last, crashed=why.splitlines()[0][:200])
         o = self._new_episode()
@@ -161,8 +167,8 @@ def _worker(remote: Any, env_kwargs: dict[str, Any], seed: int, worker: int) -> 
                 remote.send(("ok", runner.step(data)))
             elif cmd == "reset":
                 remote.send(("ok", runner.reset()))
-            elif cmd == "teacher":
-                remote.send(("ok", runner.teacher(data)))
+            elif cmd == "call":
+                remote.send(("ok", runner.call(data)))
             elif cmd == "steps_per_episode":
                 remote.send(("ok", runner.steps_per_episode()))
             elif cmd == "restarts":
@@ -296,12 +302,6 @@ class SignalVecEnv(VecEnv):
                         "mean_queue": float("nan"), "wall_s": 0.0, "crashed": f"process died: {why}"}}
         return obs, np.zeros(self.n_agents, np.float32), True, info
 
-    def teacher(self, name: str = "max-pressure") -> tuple[np.ndarray, np.ndarray]:
-        """Every slot's teacher action and whether the env will use it (not in transition)."""
-        res = [self._call(w, "teacher", name) for w in range(self.n_workers)]
-        return (np.concatenate([a for a, _ in res]).astype(np.int64),
-                np.concatenate([u for _, u in res]).astype(bool))
-
     def steps_per_episode(self) -> int:
         """Decisions per episode of one environment."""
         return int(self._call(0, "steps_per_episode"))
@@ -377,9 +377,21 @@ class SignalVecEnv(VecEnv):
     def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
         setattr(self, attr_name, value)
 
-    def env_method(self, method_name: str, *method_args: Any, indices: VecEnvIndices = None,
-                   **method_kwargs: Any) -> list[Any]:
-        return [None for _ in self._get_indices(indices)]
+    def env_method(self, method_name: str | Callable[..., Any], *method_args: Any,
+                   indices: VecEnvIndices = None, **method_kwargs: Any) -> list[Any]:
+        """Call a method of the environments (SB3's ``env_method``), one result per slot.
+
+        Each environment serves ``n_agents`` slots and is called once; its slots share the
+        result.  ``method_name`` is a method of :class:`~sim.env.WulinParallelEnv`, or a
+        picklable module-level function called as ``fn(env, *method_args, **method_kwargs)``
+        in the worker (how ``agents.imitation`` asks each worker's teacher, without this
+        module knowing about teachers).
+        """
+        fn = method_name if callable(method_name) else _env_method(method_name)
+        slots = self._get_indices(indices)
+        workers = sorted({i // self.n_agents for i in slots})
+        res = {w: self._call(w, "call", (fn, method_args, method_kwargs)) for w in workers}
+        return [res[i // self.n_agents] for i in slots]
 
     def env_is_wrapped(self, wrapper_class: type, indices: VecEnvIndices = None) -> list[bool]:
         return [False for _ in self._get_indices(indices)]

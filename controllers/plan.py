@@ -22,8 +22,9 @@ offset means the same, so it is exported unchanged.  JSON example::
      "stages": [{"green": 40, "max_green": null, "min_green": 5, "name": "NS",
                  "ped_clearance": 0, "state": "GGGgrrrrGGGgrrrr", "walk": 0}, ...]}
 
-:func:`validate_plan` returns every violation of the engineering checks of
-``shared/reference/SIGNAL_CONTROLLERS.md`` in plain words and never raises;
+:func:`validate_plan` returns every violation of the engineering checks a plan must pass
+before it is deployed (ITE yellow, all-red, pedestrian clearance, stage conflicts, cycle and
+offset bounds) in plain words and never raises;
 :func:`check_plan` is the shipped checker that raises.
 
 Standard library only (``sim.errors`` is standard-library only too): ``deploy`` uses plans
@@ -431,7 +432,7 @@ def load_plans(path: Path | str) -> list[TimingPlan]:
 class PlanLimits:
     """Agency bounds and engineering constants for :func:`validate_plan`.
 
-    Defaults follow ``shared/reference/SIGNAL_CONTROLLERS.md``.  The ITE yellow
+    Defaults follow common agency practice (cycle 40-180 s, yellow >= 3 s).  The ITE yellow
     ``t + v / (2a + 2Gg)`` is checked when ``approach_speed_kmh`` is known; the pedestrian
     clearance against the crossing when ``crossing_m`` is known.
     """

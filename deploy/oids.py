@@ -1,8 +1,9 @@
 """NTCIP 1201 / 1202 v02 object identifiers used by the deploy adapter and the emulator.
 
-Every value here was taken from ``shared/reference/ntcip_oids.tsv`` (generated from public
-compiled MIBs) and ``tests/deploy/test_oids.py`` pins each one against that table; never type
-an OID from memory (a public C header drops the ``phase(1)`` arc).  The MIB-2 system objects
+Every value here was taken from the NTCIP reference table ``ntcip_oids.tsv`` (generated from
+public compiled MIBs; kept beside the repository, in ``shared/reference/``, not in it), and
+``tests/deploy/test_emulator_netsnmp.py`` pins each one against that table when it is there;
+never type an OID from memory (a public C header drops the ``phase(1)`` arc).  The MIB-2 system objects
 are the standard RFC 1213 ones.
 
 Columns are the OID of the column; an instance adds the row index (``phaseMinimumGreen.3``

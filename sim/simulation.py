@@ -8,9 +8,14 @@
 * The seed is always explicit and handed to SUMO (``--seed``).
 * ``reset()`` reloads the scenario in the same process (``simulation.load``) instead of
   starting a new one.
-* SUMO's own messages go to an error log; if SUMO dies or reports an error, the caller gets
-  a :class:`~sim.errors.SimulationError` carrying them, never a hang (traci connections have
-  a socket timeout).
+* SUMO's own messages (warnings, teleports, errors) go to the run's log file
+  (:attr:`Simulation.error_log`), never to the terminal; :func:`sim.sumo_log.read_sumo_log`
+  counts them.  If SUMO dies or reports an error, the caller gets a
+  :class:`~sim.errors.SimulationError` carrying them, never a hang (traci connections have a
+  socket timeout).
+* A private output folder (``wulin-<label>-*`` in the temporary directory) is removed by
+  :meth:`Simulation.cleanup`, or at the latest when the object is collected or the
+  interpreter exits, also after an exception.
 
 SUMO's camelCase API stays inside ``sim/``: other packages use :attr:`Simulation.conn` only
 through ``sim.state``, ``sim.actuator`` and ``sim.kpi``.
@@ -24,6 +29,7 @@ import os
 import shutil
 import sys
 import tempfile
+import weakref
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -72,8 +78,9 @@ class Simulation:
         backend: ``"libsumo"`` (default, fastest) or ``"traci"`` (GUI, several per process).
         gui: Run ``sumo-gui`` (implies traci).
         label: Name of this instance (traci connection label, log file names).
-        output_dir: Where SUMO writes tripinfo/statistics; a private temporary folder by
-            default, removed on :meth:`close`.
+        output_dir: Where SUMO writes tripinfo, statistics and its log; a private temporary
+            folder by default, removed by :meth:`cleanup` (or when this object is collected,
+            or at exit).
         tripinfo: Write tripinfo (per-trip KPIs) and statistics output.
         emissions: Add SUMO's emission device to every vehicle (CO2, fuel in tripinfo).
         extra_args: More SUMO options (``["--scale", "1.2"]``).
@@ -119,16 +126,21 @@ class Simulation:
         self.output_dir = Path(output_dir) if output_dir else None
         self._conn: Any = None
         self._traci_proc_pid: int | None = None
+        self._remove_own_dir: weakref.finalize | None = None
 
     # ------------------------------------------------------------------ paths and arguments
     def _ensure_dir(self) -> Path:
         if self.output_dir is None:
             self.output_dir = Path(tempfile.mkdtemp(prefix=f"wulin-{self.label}-"))
+            # removed however the run ends: cleanup(), garbage collection or interpreter exit
+            self._remove_own_dir = weakref.finalize(
+                self, shutil.rmtree, str(self.output_dir), ignore_errors=True)
         self.output_dir.mkdir(parents=True, exist_ok=True)
         return self.output_dir
 
     @property
     def error_log(self) -> Path:
+        """SUMO's warnings, teleports and errors of this run (not shown on the terminal)."""
         return self._ensure_dir() / f"{self.label}.sumo.log"
 
     @property
@@ -190,6 +202,8 @@ class Simulation:
             args += ["--device.emissions.probability", "1"]
         if self.gui:
             args += ["--start", "true", "--quit-on-end", "true"]
+        if not {"--no-warnings", "-W"} & set(self.extra_args):  # SUMO refuses an option twice
+            args += ["--no-warnings", "true"]  # warnings reach the error log only, not the terminal
         return args + self.extra_args
 
     # ------------------------------------------------------------------ lifecycle
@@ -294,6 +308,8 @@ class Simulation:
         """Close and remove the private output folder (kept when the caller chose one)."""
         self.close()
         if self._own_dir and self.output_dir is not None:
+            if self._remove_own_dir is not None:
+                self._remove_own_dir()
             shutil.rmtree(self.output_dir, ignore_errors=True)
             self.output_dir = None
 

@@ -13,14 +13,15 @@ from sim.scenario import Scenario
 REPO = Path(__file__).resolve().parent.parent
 
 
-def wulin(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def wulin(*args: str, timeout: float = 300, columns: int = 200
+          ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "wulin", *args],
         cwd=REPO,
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+        env={"COLUMNS": str(columns), "PATH": "/usr/bin:/bin"},
     )
 
 
@@ -36,6 +37,17 @@ def test_scenarios_lists_grid() -> None:
     assert out.returncode == 0 and "grid-am-v1" in out.stdout and "07:00-08:00" in out.stdout
 
 
+def test_scenarios_never_cut_an_id_in_80_columns() -> None:
+    from sim.scenario import list_scenarios
+
+    out = wulin("scenarios", columns=80)
+    assert out.returncode == 0
+    assert max(len(line) for line in out.stdout.splitlines()) <= 80
+    cells = {part.strip() for line in out.stdout.splitlines() for part in line.split("│")}
+    for sc in list_scenarios():
+        assert sc.id in cells, f"{sc.id} is not shown whole:\n{out.stdout}"
+
+
 def test_simulate_prints_kpi_table(tiny_scenario: Scenario) -> None:
     out = wulin("simulate", str(tiny_scenario.source), "--seed", "3")
     assert out.returncode == 0, out.stderr
@@ -47,6 +59,8 @@ def test_simulate_prints_kpi_table(tiny_scenario: Scenario) -> None:
         "seed 3",
     ):
         assert needle in out.stdout
+    # SUMO's own messages are summed up in one line, never printed one by one
+    assert "SUMO: " in out.stdout and "Warning:" not in out.stdout + out.stderr
 
 
 @pytest.mark.parametrize(

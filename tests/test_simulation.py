@@ -114,3 +114,54 @@ def test_bad_seed(tiny_scenario: Scenario, seed: object) -> None:
 def test_bad_backend(tiny_scenario: Scenario) -> None:
     with pytest.raises(WulinError, match="backend"):
         Simulation(tiny_scenario, seed=1, backend="sumo-rl")  # type: ignore[arg-type]
+
+
+def test_sumo_warnings_go_to_the_log_not_the_terminal(tiny_scenario: Scenario, capfd) -> None:
+    """A vehicle held still for 300 s makes SUMO teleport it and warn, mid-run: the warnings
+    are counted in the log, and none reaches the terminal (fd 1 or 2)."""
+    from sim.sumo_log import read_sumo_log
+
+    sim = Simulation(tiny_scenario, seed=1)
+    try:
+        with sim:
+            sim.step_until(tiny_scenario.begin + 30)
+            for veh in sim.conn.vehicle.getIDList():
+                sim.conn.vehicle.setSpeed(veh, 0.0)
+            sim.step_until(tiny_scenario.end)
+        messages = read_sumo_log(sim.error_log)
+        printed = capfd.readouterr()
+        assert messages.teleports > 0 and messages.warnings >= messages.teleports
+        assert "Warning" not in printed.out + printed.err
+        line = messages.summary()
+        assert f"{messages.teleports} teleports" in line and str(sim.error_log) in line
+    finally:
+        sim.cleanup()
+
+
+def test_private_folder_removed_after_an_exception(tiny_scenario: Scenario) -> None:
+    """A run that fails before cleanup() leaves no wulin-sim* folder behind."""
+    import gc
+
+    def failing_run() -> str:
+        sim = Simulation(tiny_scenario, seed=1)
+        with sim:
+            sim.step()
+            raise RuntimeError(str(sim.output_dir))
+
+    with pytest.raises(RuntimeError) as info:
+        failing_run()
+    folder = str(info.value)
+    del info
+    gc.collect()
+    assert folder and not os.path.exists(folder)
+
+
+def test_no_warnings_given_by_the_caller_is_not_given_twice(tiny_scenario: Scenario) -> None:
+    """Callers that already pass --no-warnings (the experiment runner, the env) still start."""
+    sim = Simulation(tiny_scenario, seed=1, extra_args=["--no-warnings", "true"])
+    assert sim.sumo_args().count("--no-warnings") == 1
+    try:
+        with sim:
+            sim.step()
+    finally:
+        sim.cleanup()

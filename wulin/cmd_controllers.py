@@ -36,13 +36,9 @@ def plan_webster(
     sat_flow: float = typer.Option(1800.0, "--sat-flow", help="Saturation flow, veh/h of green per lane."),
 ) -> None:
     """Webster plans from the scenario's demand: JSON, SUMO tlLogic and a validation report."""
+    from controllers.corridor import coordinate_corridor, resolve_corridor
     from controllers.plan import plans_to_additional, validate_plan
-    from controllers.webster import (
-        coordinate_corridor,
-        parse_window,
-        resolve_corridor,
-        webster_plans,
-    )
+    from controllers.webster import parse_window, webster_plans
     from sim.scenario import load_scenario
     from sim.state import DistrictLayout
     from sim.topology import load_signal_specs

@@ -8,6 +8,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from wulin.console_tables import fit_table
+
 console = Console()
 experiment_app = typer.Typer(help="Declare, check and run what-if experiments (TOML).",
                              no_args_is_help=True)
@@ -93,7 +95,7 @@ def run(
     console.print(f"experiment [bold]{spec.name}[/]: {len(spec.runs())} runs, executor {executor} -> {out_dir}")
     run_experiment(spec, out_dir, executor=executor, workers=workers, address=address, console=console)
     for t in _summary_tables(out_dir):
-        console.print(t)
+        console.print(fit_table(t, console.width))
     if report:
         from experiments.report import build_report
 
@@ -109,7 +111,7 @@ def report_cmd(
     from experiments.report import build_report
 
     for t in _summary_tables(exp_dir):
-        console.print(t)
+        console.print(fit_table(t, console.width))
     path = build_report(exp_dir, out)
     console.print(f"report: [bold]{path.resolve()}[/]")
 

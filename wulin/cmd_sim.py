@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import re
+import shutil
+import tempfile
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from sim.sumo_log import SumoMessages
 
 console = Console()
 
@@ -77,7 +86,7 @@ def simulate(
     gui: bool = typer.Option(False, "--gui", help="Show sumo-gui (uses traci)."),
     backend: str = typer.Option("libsumo", "--backend", help="libsumo (fast) or traci."),
     out: Path | None = typer.Option(
-        None, "--out", help="Keep SUMO outputs (tripinfo, statistics) here."
+        None, "--out", help="Keep SUMO outputs (tripinfo, statistics, its message log) here."
     ),
     param: list[str] = typer.Option(
         [], "--param", "-p", help="Controller parameter KEY=VALUE (repeatable), e.g. -p plans=plans.json"
@@ -99,61 +108,62 @@ def simulate(
         f"{format_clock(sc.begin)}-{format_clock(sc.end)}, warm-up {sc.warmup:g} s, "
         f"controller [bold]{controller}[/], seed {seed}, {backend}{' + gui' if gui else ''}"
     )
+    from experiments.episode import run_episode
+
+    work = out if out is not None else Path(tempfile.mkdtemp(prefix="wulin-simulate-"))
     try:
-        from experiments.episode import run_episode
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("experiments", "experiments.episode"):
-            raise
-        run_episode = None
-    if run_episode is not None:
         res = run_episode(
-            sc, controller, seed=seed, backend=backend, gui=gui, output_dir=out,  # type: ignore[arg-type]
+            sc, controller, seed=seed, backend=backend, gui=gui, output_dir=work,  # type: ignore[arg-type]
             progress=True, controller_params=params,
         )
-        trips, network, wall = res.trips, res.network, res.wall_time
-    else:  # before the controllers package lands: the network's own programs only
-        if controller != "field":
-            raise WulinError(f"--controller: unknown controller {controller!r}; available: field")
-        trips, network, wall = _run_field(sc, seed, backend, gui, out)
+        messages = _sumo_messages(work, None if out else f"{sc.id}.{controller}.seed{seed}")
+    finally:
+        if out is None:
+            shutil.rmtree(work, ignore_errors=True)
+    trips, network, wall = res.trips, res.network, res.wall_time
     console.print(kpi_table(f"{sc.id} · {controller} · seed {seed}", summarise(trips), network))
     sim_s = sc.duration
     console.print(
         f"simulated {sim_s:,.0f} s in {wall:,.1f} s wall ({sim_s / max(wall, 1e-9):,.0f}x real time)"
     )
+    if messages is not None:
+        console.print(messages.summary(), highlight=False, soft_wrap=True)
 
 
-def _run_field(sc, seed, backend, gui, out):  # type: ignore[no-untyped-def]
-    import time
+def _sumo_messages(work: Path, keep_as: str | None) -> SumoMessages | None:
+    """SUMO's message counts of the run in ``work``; with ``keep_as``, its log is first copied
+    to the temporary directory's ``wulin-logs/`` (the run folder itself is about to go)."""
+    from sim.sumo_log import read_sumo_logs
 
-    from sim.kpi import network_kpis, read_tripinfo
-    from sim.simulation import Simulation
-
-    t0 = time.perf_counter()
-    sim = Simulation(sc, seed=seed, backend=backend, gui=gui, tripinfo=True, output_dir=out)
-    with sim:
-        sim.step_until(sc.end)
-    trips = read_tripinfo(sim.tripinfo_file, sc.measure_begin)
-    network = network_kpis(sim.statistics_file, trips)
-    if out is None:
-        sim.cleanup()
-    return trips, network, time.perf_counter() - t0
+    messages = read_sumo_logs(work)
+    if messages is None or keep_as is None:
+        return messages
+    kept = Path(tempfile.gettempdir()) / "wulin-logs" / (re.sub(r"[^\w.-]+", "_", keep_as)
+                                                         + ".sumo.log")
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(messages.log, kept)
+    return replace(messages, log=kept)
 
 
 def scenarios() -> None:
     """List every scenario with its network, time window and description."""
     from sim.scenario import format_clock, list_scenarios
 
-    table = Table(title="Scenarios", header_style="bold")
-    for col in ("id", "network", "window", "warm-up", "scale", "description"):
-        table.add_column(col)
-    for sc in list_scenarios():
+    found = list_scenarios()
+    table = Table(title="Scenarios", header_style="bold", show_lines=True)
+    # the id is what users type: never cut, whatever the terminal's width (fold, not "…");
+    # the description goes under it, so the row needs no sixth column in 80 columns
+    table.add_column("id · description", overflow="fold", ratio=1,
+                     min_width=max((len(sc.id) for sc in found), default=2))
+    for col in ("network", "window", "warm-up", "scale"):
+        table.add_column(col, no_wrap=True)
+    for sc in found:
         table.add_row(
-            sc.id,
+            f"[bold]{sc.id}[/]\n[dim]{escape(sc.description)}[/]",
             sc.network,
             f"{format_clock(sc.begin)}-{format_clock(sc.end)}",
             f"{sc.warmup:g} s",
             f"{sc.scale:g}",
-            sc.description,
         )
     console.print(table)
 

@@ -24,7 +24,14 @@ import tempfile
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
-from networks.wulin.tables import Tables, heading, load_tables, turn_angle, turn_class
+from networks.wulin.tables import (
+    Tables,
+    edge_id,
+    heading,
+    load_tables,
+    turn_angle,
+    turn_class,
+)
 from sim.errors import WulinError
 
 HERE = Path(__file__).resolve().parent
@@ -36,11 +43,6 @@ EVENING_CLOSED = (
     "hx_cs-wl_cs",  # Changshou Rd becomes one-way Wulin Rd -> Hai'er Xiang
     "hx_cs-hw_hc",  # Heng Changshou Rd becomes one-way west -> east
 )
-
-
-def edge_id(a: str, b: str) -> str:
-    """Edge id of the directed road section from node ``a`` to node ``b``."""
-    return f"{a}-{b}"
 
 
 def edges_of(tables: Tables, closed: tuple[str, ...] = ()) -> dict[str, dict[str, str | int | float]]:

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from networks.wulin.tables import HOURS, Tables, heading, turn_angle, turn_class
+from networks.wulin.tables import HOURS, Tables, edge_id, heading, turn_angle, turn_class
 from sim.errors import WulinError
 
 HERE = Path(__file__).resolve().parent
@@ -86,8 +86,6 @@ def load_counts(path: Path = COUNTS) -> dict[tuple[str, int, str, str], int]:
 
 def movement_edges(tables: Tables) -> dict[tuple[str, str], tuple[str, str]]:
     """(approach label, through|left) at ya_qc -> (approach edge, exit edge)."""
-    from networks.wulin.build import edge_id
-
     nodes = tables.nodes
     node = nodes[COUNTED_NODE]
     neighbours = sorted(

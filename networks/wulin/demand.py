@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
-from networks.wulin.tables import HOURS, Tables, local_xy
+from networks.wulin.calibration import ipf, target_matches, targets
+from networks.wulin.tables import HOURS, Tables, edge_id, local_xy
 
 PRELOAD = 6.5 * 3600  # demand starts 30 min before 07:00 so scenarios can warm up
 BUS_LINES = {
@@ -40,8 +41,6 @@ BUS_LINES = {
 
 def zones(tables: Tables) -> dict[str, dict[str, Any]]:
     """Zone id -> {source edge, sink edge, side, size}."""
-    from networks.wulin.build import edge_id
-
     out: dict[str, dict[str, Any]] = {}
     x0, y0 = local_xy(30.2675, 120.1665)
     for n in sorted(tables.nodes.values(), key=lambda n: n.id):
@@ -108,8 +107,6 @@ def od_flows(tables: Tables, zs: dict[str, dict[str, Any]], routes: dict[tuple[s
 
 def calibrated_flows(tables: Tables, net: Any, progress: bool = False) -> tuple[dict[tuple[str, str], tuple[str, ...]], dict[int, dict[tuple[str, str], float]]]:
     """Routes and calibrated OD flows (veh/h) for every demand hour."""
-    from networks.wulin.calibration import ipf, targets
-
     zs = zones(tables)
     routes = routes_for(net, zs)
     tg = targets(tables)
@@ -136,8 +133,6 @@ def _seed_routes(net: Any, zs: dict[str, dict[str, Any]], routes: dict[tuple[str
     from the nearest zone to the approach, through the movement, to the nearest zone after
     it (an assumption that only shapes where counted vehicles come from and go to).
     """
-    from networks.wulin.calibration import target_matches
-
     out: dict[tuple[str, str], tuple[tuple[str, ...], float]] = {}
     done: set[tuple[str, ...]] = set()
     for t in tg:
@@ -186,8 +181,6 @@ def routes_xml(
     for o, d in used:
         lines.append(f'    <route id="{o}__{d}" edges="{" ".join(routes[(o, d)])}"/>')
     if buses:
-        from networks.wulin.build import edge_id
-
         for name, chain in BUS_LINES.items():
             nodes = chain.split()
             edges = " ".join(edge_id(a, b) for a, b in zip(nodes, nodes[1:], strict=False))
@@ -330,8 +323,6 @@ def movement_flows(tables: Tables, routes: Routes, flows: HourFlows, hours: tupl
     Each movement takes its largest hourly flow over ``hours``; buses count as two cars
     (a common passenger-car equivalent).
     """
-    from networks.wulin.build import edge_id
-
     out: dict[tuple[str, str], float] = {}
     for h in hours:
         hour: dict[tuple[str, str], float] = {}

@@ -189,6 +189,11 @@ def estimates_markdown(estimates: Path = ESTIMATES) -> str:
 _R = 6_378_137.0
 
 
+def edge_id(a: str, b: str) -> str:
+    """Edge id of the directed road section from node ``a`` to node ``b``."""
+    return f"{a}-{b}"
+
+
 def local_xy(lat: float, lon: float, lat0: float = 30.27, lon0: float = 120.165) -> tuple[float, float]:
     """Metres east and north of (lat0, lon0) (equirectangular; fine at district scale)."""
     x = math.radians(lon - lon0) * _R * math.cos(math.radians(lat0))

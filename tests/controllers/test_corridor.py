@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from controllers.corridor import coordinate_corridor, corridor_by_name, resolve_corridor
 from controllers.fixed_time import FixedTimeController, plan_from_spec
 from controllers.plan import validate_plan
-from controllers.webster import coordinate_corridor, corridor_by_name, resolve_corridor
 from sim.errors import WulinError
 from sim.state import DistrictLayout
 from sim.tools import sumo_binary

@@ -7,15 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from controllers.corridor import coordinate_corridor
 from controllers.plan import load_plans, plans_to_additional, validate_plan
-from controllers.webster import (
-    coordinate_corridor,
-    demand_routes,
-    lane_flows_from_demand,
-    parse_window,
-    webster_plans,
-    webster_timing,
-)
+from controllers.webster import parse_window, webster_plans, webster_timing
+from sim.demand import demand_routes, lane_flows_from_demand
 from sim.errors import WulinError
 from sim.state import DistrictLayout
 from sim.topology import load_signal_specs
