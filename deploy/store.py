@@ -463,7 +463,8 @@ class PlanStore:
         if user.disabled:
             raise Refused(f"user {name!r} is disabled")
         if roles is not None and user.role not in roles:
-            raise Refused(f"user {name!r} has role {user.role!r}; this needs a {' or '.join(roles)}")
+            article = "an" if roles[0][0] in "aeiou" else "a"
+            raise Refused(f"user {name!r} has role {user.role!r}; this needs {article} {' or '.join(roles)}")
         return user
 
     def _plan_row(self, s: Session, ref: str) -> PlanRow:
