@@ -211,3 +211,16 @@ def test_user_and_store_errors(tmp_path: Path) -> None:
         store.init_admin("eve", "eve-password")
     with pytest.raises(WulinError, match="cannot open it|driver"):
         PlanStore("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
+
+
+def test_conflicting_plan_is_refused_approval(store: PlanStore) -> None:
+    ok = make_plan()
+    first = PlanStage("ns+x", "GGGgGrrrGGGgrrrr", 40, min_green=10, walk=7, ped_clearance=3)
+    bad = TimingPlan(**{**ok.__dict__, "stages": (first, ok.stages[1])})  # type: ignore[arg-type]
+    rec = propose(store, bad, evidence=EVIDENCE)
+    assert any("conflicting links" in v for v in store.audit(rec.hash)[0].detail["violations"])
+    with pytest.raises(Refused, match="conflicting links have protected green together"):
+        store.approve(rec.hash, BOB)
+    unknown = store.propose(make_plan(greens=(43, 37)), ANN, evidence=EVIDENCE)  # no conflict data
+    with pytest.raises(Refused, match="no conflict data for signal 'B1' on record"):
+        store.approve(unknown.hash, BOB)
