@@ -895,6 +895,9 @@ class PlanStore:
         def go(s: Session) -> Ticket:
             row = self._plan_row(s, ref)
             user = self._user(s, actor, DEPLOYERS)
+            if row.state == "deploying":
+                raise Refused(f"plan {row.hash[:12]} is deploying; if that deploy died, run "
+                              f"`wulin plan recover {row.signal_id}`")
             if row.state not in ("approved", "failed"):
                 raise Refused(f"plan {row.hash[:12]} is {row.state}; only an approved plan can be deployed")
             stored = self._stored_plan(row)

@@ -39,7 +39,11 @@ def propose(store: PlanStore, plan: TimingPlan, actor: Principal = ANN, **kw: ob
 
 @pytest.fixture(autouse=True)
 def _private_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Store keys and head files go to the test's own folder, never the user's."""
+    """Store keys and head files go to the test's own folder, never the user's; argon2 runs
+    with its cheapest parameters (the real ones cost about a second per login on a busy CI box)."""
+    from argon2 import PasswordHasher
+
+    monkeypatch.setattr("deploy.identity._hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.delenv("WULIN_KEY_FILE", raising=False)
     monkeypatch.delenv("WULIN_HEAD_FILE", raising=False)

@@ -122,3 +122,51 @@ def test_unknown_device_and_emulator_command(env: dict[str, str], tmp_path: Path
     assert devices == {"B1": 26100, "C2": 26101}
     r = wulin(env, "emulator", "start", "--network", "nowhere", "--seconds", "0.1")
     assert r.exception is not None and "known networks" in str(r.exception)
+
+
+def test_cli_authenticates_and_only_an_admin_manages_users(env: dict[str, str], tmp_path: Path) -> None:
+    from deploy.identity import AuthError
+    from sim.errors import WulinError
+
+    setup_users(env, ("ann", "engineer"), ("bob", "supervisor"))
+    plan = make_plan(greens=(50, 30))
+    plan.save(tmp_path / "p.json")
+    r = wulin(env, "plan", "propose", str(tmp_path / "p.json"))
+    assert isinstance(r.exception, WulinError) and "log in with --user NAME" in str(r.exception)
+    r = wulin(env, "plan", "propose", str(tmp_path / "p.json"), "--user", "ann", "--password-stdin",
+              stdin="not-her-password\n")
+    assert isinstance(r.exception, AuthError) and "wrong user name or password" in str(r.exception)
+    # --user names someone; acting as them needs their password (bob's does not open ann's account).
+    r = wulin(env, "plan", "propose", str(tmp_path / "p.json"), "--user", "ann", "--password-stdin",
+              stdin=PASSWORDS["bob"] + "\n")
+    assert isinstance(r.exception, AuthError)
+    r = wulin(env, "plan", "user", "add", "eve", "--role", "supervisor", "--user", "bob", "--password-stdin",
+              "--new-password-stdin", stdin=f"{PASSWORDS['bob']}\neve-password\n")
+    assert isinstance(r.exception, Refused) and "needs an admin" in str(r.exception)
+    r = as_user(env, "bob", "plan", "user", "list")
+    assert isinstance(r.exception, WulinError) and "admin role" in str(r.exception)
+    r = wulin(env, "plan", "token", "issue", "ann", "--user", "root", "--password-stdin",
+              stdin=PASSWORDS["root"] + "\n")
+    assert r.exit_code == 0, r.output
+    token = r.output.split()[-1]
+    r = wulin({**env, "WULIN_TOKEN": token}, "plan", "propose", str(tmp_path / "p.json"))
+    assert r.exit_code == 0 and plan.plan_hash() in r.output
+    audit = wulin(env, "plan", "audit").output
+    assert "login" in audit and "refused" in audit and "user.add" in audit
+
+
+def test_cli_refuses_approval_of_a_conflicting_plan(env: dict[str, str], tmp_path: Path) -> None:
+    from controllers.plan import PlanStage, TimingPlan
+
+    setup_users(env, ("ann", "engineer"), ("bob", "supervisor"))
+    ok = make_plan()
+    first = PlanStage("ns+x", "GGGgGrrrGGGgrrrr", 40, min_green=10, walk=7, ped_clearance=3)
+    bad = TimingPlan(**{**ok.__dict__, "stages": (first, ok.stages[1])})  # type: ignore[arg-type]
+    bad.save(tmp_path / "bad.json")
+    (tmp_path / "e.json").write_text('{"kind": "experiment"}')
+    r = wulin(env, "plan", "validate", str(tmp_path / "bad.json"), "--net", "networks/grid/grid.net.xml")
+    assert r.exit_code == 1 and "conflicting links" in r.output
+    r = as_user(env, "ann", "plan", "propose", str(tmp_path / "bad.json"), "--evidence", str(tmp_path / "e.json"))
+    assert r.exit_code == 0 and "violation" in r.output  # the network was found under networks/
+    r = as_user(env, "bob", "plan", "approve", bad.short_hash)
+    assert isinstance(r.exception, Refused) and "conflicting links have protected green together" in str(r.exception)
