@@ -39,9 +39,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import (
+    CursorResult,
     ForeignKey,
     Integer,
     String,
@@ -492,9 +493,9 @@ class PlanStore:
         """Move ``row`` to ``new`` only if nobody moved it since it was read (a conditional UPDATE)."""
         if new not in TRANSITIONS[row.state]:
             raise Refused(f"plan {row.hash[:12]} is {row.state}; it cannot become {new}")
-        done = s.execute(update(PlanRow).where(PlanRow.hash == row.hash, PlanRow.state == row.state)
-                         .values(state=new, **values).execution_options(synchronize_session=False))
-        if done.rowcount != 1:
+        done = _changed(s, update(PlanRow).where(PlanRow.hash == row.hash, PlanRow.state == row.state)
+                        .values(state=new, **values).execution_options(synchronize_session=False))
+        if done != 1:
             raise Refused(f"plan {row.hash[:12]} changed while this action ran (another user or process "
                           "acted on it first); nothing was done")
         s.refresh(row)
@@ -880,8 +881,8 @@ class PlanStore:
         return _lease(lease)
 
     def _release(self, s: Session, row: PlanRow, holder: str) -> None:
-        gone = s.execute(delete(LeaseRow).where(LeaseRow.signal_id == row.signal_id, LeaseRow.holder == holder))
-        if gone.rowcount != 1:
+        gone = _changed(s, delete(LeaseRow).where(LeaseRow.signal_id == row.signal_id, LeaseRow.holder == holder))
+        if gone != 1:
             raise Refused(f"signal {row.signal_id!r}: this process no longer holds its lease (it expired and "
                           "was recovered by another); the outcome is recorded by the recovery")
 
@@ -986,9 +987,9 @@ class PlanStore:
             self._user(s, actor, DEPLOYERS)
             row = self._plan_row(s, old.plan_hash)
             until = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=lease_s)).isoformat()
-            moved = s.execute(update(LeaseRow).where(LeaseRow.signal_id == signal_id, LeaseRow.holder == old.holder)
+            moved = _changed(s, update(LeaseRow).where(LeaseRow.signal_id == signal_id, LeaseRow.holder == old.holder)
                               .values(holder=holder, actor=actor.name, expires_at=until))
-            if moved.rowcount != 1:
+            if moved != 1:
                 raise Refused(f"signal {signal_id!r}: its lease changed hands meanwhile; look again")
             wanted = ("deploy.snapshot", "ok") if old.purpose == "deploy" else ("deploy.finish", "deployed")
             summary = self._signed_detail(s, row.hash, *wanted)
@@ -1038,6 +1039,11 @@ class PlanStore:
         elif head is not None and macs.get(head.seq) != head.entry_mac:
             problems.append(f"entry {head.seq} differs from the published head (rewritten)")
         return AuditCheck(not problems, problems, prev, last, head.seq if head else 0)
+
+
+def _changed(s: Session, stmt: Any) -> int:
+    """Run an UPDATE or DELETE; how many rows it changed."""
+    return cast(CursorResult[Any], s.execute(stmt)).rowcount
 
 
 def _lease(row: LeaseRow) -> Lease:
