@@ -49,7 +49,9 @@ class ApprovalFacts:
         plan_hash: The key it is stored under.
         actual_hash: The hash of the stored JSON now (differs when it was edited).
         state: The plan's state.
-        proposer: Normalised name of who proposed it.
+        proposer: Normalised name of who proposed it (the plan row).
+        proposer_on_record: Who proposed it according to the signed audit entry (None: no
+            such entry verifies).
         approver: Normalised name of who approves.
         approver_role: The approver's role in the store.
         approver_active: False when the approver's account is disabled.
@@ -66,6 +68,7 @@ class ApprovalFacts:
     actual_hash: str
     state: str
     proposer: str
+    proposer_on_record: str | None
     approver: str
     approver_role: str
     approver_active: bool
@@ -92,7 +95,10 @@ class ApprovalDecision:
 def _who(f: ApprovalFacts) -> list[str]:
     out = []
     short = f.plan_hash[:12]
-    if f.approver == f.proposer:
+    if f.proposer_on_record != f.proposer:
+        out.append(f"plan {short}: its proposer {f.proposer!r} is not the one the signed audit log names "
+                   f"({f.proposer_on_record or 'none'}); the plan record was changed outside the store")
+    if f.approver in (f.proposer, f.proposer_on_record):
         out.append(f"{f.approver!r} proposed plan {short} and cannot approve it: a second person must")
     if f.approver_role != APPROVER_ROLE:
         out.append(f"user {f.approver!r} has role {f.approver_role!r}; this needs a {APPROVER_ROLE}")

@@ -82,6 +82,7 @@ from deploy.signing import (
     default_paths,
     entry_mac,
     load_key,
+    mac,
     private_file,
     same,
 )
@@ -126,6 +127,11 @@ class UserRow(Base):
     disabled: Mapped[int] = mapped_column(Integer, default=0)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    sig: Mapped[str] = mapped_column(String(64), default="")  # MAC over name, role, hash, disabled
+
+    def fields(self) -> list[object]:
+        """What the row's MAC covers: a user inserted or promoted in the database does not verify."""
+        return [self.name, self.role, self.password_hash, int(self.disabled)]
 
 
 class TokenRow(Base):
@@ -135,6 +141,10 @@ class TokenRow(Base):
     created_at: Mapped[str] = mapped_column(String(40))
     expires_at: Mapped[str] = mapped_column(String(40))
     revoked_at: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    sig: Mapped[str] = mapped_column(String(64), default="")
+
+    def fields(self) -> list[object]:
+        return [self.digest, self.user, self.expires_at, self.revoked_at]
 
 
 class DeviceRow(Base):
@@ -461,6 +471,9 @@ class PlanStore:
         user = s.get(UserRow, name)
         if user is None:
             raise Refused(f"unknown user {name!r}; an administrator adds users with `wulin plan user add`")
+        if not self._signed(user):
+            raise Refused(f"user {name!r}: the account record does not verify with the store key "
+                          "(it was added or changed outside the store)")
         if user.disabled:
             raise Refused(f"user {name!r} is disabled")
         if roles is not None and user.role not in roles:
@@ -513,15 +526,24 @@ class PlanStore:
         """Whether one audit entry carries a valid MAC (it was written with the store key)."""
         return same(row.hash, entry_mac(self._key, row.fields(), row.prev_hash))
 
-    def _signed_detail(self, s: Session, plan_hash: str, action: str, outcome: str) -> dict[str, Any] | None:
-        """The detail of the newest correctly keyed ``action`` entry of a plan (None: none)."""
+    def _sign(self, row: UserRow | TokenRow) -> None:
+        """(Re)compute the MAC of an account or token row after changing it."""
+        row.sig = mac(self._key, type(row).__tablename__, row.fields())
+
+    def _signed(self, row: UserRow | TokenRow) -> bool:
+        return same(row.sig, mac(self._key, type(row).__tablename__, row.fields()))
+
+    def _signed_entry(self, s: Session, plan_hash: str, action: str, outcome: str) -> AuditRow | None:
+        """The newest correctly keyed ``action`` entry of a plan (None: none)."""
         rows = s.execute(select(AuditRow).where(AuditRow.plan_hash == plan_hash, AuditRow.action == action,
                                                 AuditRow.outcome == outcome)
                          .order_by(AuditRow.seq.desc())).scalars()
-        for r in rows:
-            if self._trusted(r):
-                return json.loads(r.detail)
-        return None
+        return next((r for r in rows if self._trusted(r)), None)
+
+    def _signed_detail(self, s: Session, plan_hash: str, action: str, outcome: str) -> dict[str, Any] | None:
+        """The detail of the newest correctly keyed ``action`` entry of a plan (None: none)."""
+        entry = self._signed_entry(s, plan_hash, action, outcome)
+        return json.loads(entry.detail) if entry is not None else None
 
     # ------------------------------------------------------------------ identity
     def init_admin(self, name: str, password: str) -> Principal:
@@ -531,8 +553,10 @@ class PlanStore:
         def go(s: Session) -> Principal:
             if s.execute(select(UserRow.name).limit(1)).first() is not None:
                 raise Refused("the store already has users; an admin adds more with `wulin plan user add`")
-            s.add(UserRow(name=key, role="admin", created_at=_now(), password_hash=pw_hash, disabled=0,
-                          failed_logins=0))
+            admin = UserRow(name=key, role="admin", created_at=_now(), password_hash=pw_hash, disabled=0,
+                            failed_logins=0)
+            self._sign(admin)
+            s.add(admin)
             self._append(s, Principal(key, "admin"), "store.init", "", "ok", {"admin": key})
             return Principal(key, "admin")
 
@@ -554,10 +578,13 @@ class PlanStore:
             elif verify_password(user.password_hash if user else None, password) and user is not None:
                 if user.disabled:
                     reason = f"user {key!r} is disabled"
+                elif not self._signed(user):
+                    reason = f"user {key!r}: the account record does not verify with the store key"
                 else:
                     user.failed_logins, user.locked_until = 0, None
                     if user.password_hash and needs_rehash(user.password_hash):
                         user.password_hash = hash_password(password)
+                        self._sign(user)
                     return Principal(key, user.role, channel)
             else:
                 reason = "wrong user name or password"
@@ -590,6 +617,8 @@ class PlanStore:
                 reason = f"API token {digest[:12]} expired at {row.expires_at[:19]} UTC"
             elif user.disabled:
                 reason = f"user {user.name!r} is disabled"
+            elif not (self._signed(row) and self._signed(user)):
+                reason = f"API token {digest[:12]}: its record or its user's does not verify with the store key"
             else:
                 return Principal(user.name, user.role, channel)
             self._append(s, Principal(row.user if row else "?", "?", channel), "login.token", "", "refused",
@@ -610,8 +639,10 @@ class PlanStore:
             self._user(s, actor, ADMINS)
             if s.get(UserRow, key) is not None:
                 raise Refused(f"user {key!r} exists already (names are compared case- and width-blind)")
-            s.add(UserRow(name=key, role=role, created_at=_now(), password_hash=pw_hash, disabled=0,
-                          failed_logins=0))
+            new = UserRow(name=key, role=role, created_at=_now(), password_hash=pw_hash, disabled=0,
+                          failed_logins=0)
+            self._sign(new)
+            s.add(new)
             self._append(s, actor, "user.add", "", "ok", {"user": key, "role": role})
             return key
 
@@ -629,6 +660,7 @@ class PlanStore:
             if key == actor.name and disabled:
                 raise Refused("an admin cannot disable their own account")
             user.disabled = int(disabled)
+            self._sign(user)
             user.failed_logins, user.locked_until = 0, None
             self._append(s, actor, "user.disable" if disabled else "user.enable", "", "ok", {"user": key})
 
@@ -653,7 +685,9 @@ class PlanStore:
             if s.get(UserRow, key) is None:
                 raise Refused(f"unknown user {key!r}")
             digest = token_digest(token)
-            s.add(TokenRow(digest=digest, user=key, created_at=_now(), expires_at=expires))
+            row = TokenRow(digest=digest, user=key, created_at=_now(), expires_at=expires)
+            self._sign(row)
+            s.add(row)
             self._append(s, actor, "token.issue", "", "ok", {"user": key, "token": digest[:12], "expires": expires})
             return IssuedToken(token, digest[:12], key, expires)
 
@@ -669,6 +703,7 @@ class PlanStore:
             if len(ref) < 8 or len(rows) != 1:
                 raise Refused(f"token id {token_id!r} names {len(rows)} tokens; give the 12-digit id")
             rows[0].revoked_at = _now()
+            self._sign(rows[0])
             self._append(s, actor, "token.revoke", "", "ok", {"user": rows[0].user, "token": rows[0].digest[:12]})
 
         self._run(actor, "token.revoke", "", go)
@@ -804,14 +839,16 @@ class PlanStore:
     def _approval_facts(self, s: Session, row: PlanRow, user: UserRow) -> ApprovalFacts:
         """Gather from the database what :func:`deploy.rules.decide_approval` looks at."""
         plan = TimingPlan.from_json(row.plan_json, f"plan {row.hash[:12]}")
-        proposed = self._signed_detail(s, row.hash, "propose", "ok") or {}
+        entry = self._signed_entry(s, row.hash, "propose", "ok")
+        proposed = json.loads(entry.detail) if entry is not None else {}
         conflicts = json.loads(row.conflicts_json) if row.conflicts_json else None
         trusted = conflicts is None or proposed.get("conflicts_sha256") == sha256_hex(row.conflicts_json or "")
         dev = self._device(s, row.signal_id) if s.get(DeviceRow, row.signal_id) is not None else None
         live = self._live_row(s, row.signal_id)
         return ApprovalFacts(
             plan=plan, plan_hash=row.hash, actual_hash=sha256_hex(row.plan_json), state=row.state,
-            proposer=row.proposed_by, approver=user.name, approver_role=user.role,
+            proposer=row.proposed_by, proposer_on_record=entry.actor if entry is not None else None,
+            approver=user.name, approver_role=user.role,
             approver_active=not user.disabled, conflicts=conflicts, conflicts_trusted=trusted,
             device=DeviceFacts(dev.profile, dev.capabilities) if dev else None,
             live=TimingPlan.from_json(live.plan_json) if live else None,

@@ -18,6 +18,7 @@ def _facts(plan: TimingPlan | None = None, **kw: object) -> ApprovalFacts:
     plan = plan or make_plan()
     base = ApprovalFacts(
         plan=plan, plan_hash=plan.plan_hash(), actual_hash=plan.plan_hash(), state="proposed", proposer="ann",
+        proposer_on_record="ann",
         approver="bob", approver_role="supervisor", approver_active=True, conflicts=conflicts_for("B1"),
         conflicts_trusted=True, device=DeviceFacts(make_profile(), CAPS), live=None, has_evidence=True)
     return replace(base, **kw)  # type: ignore[arg-type]
@@ -45,6 +46,8 @@ def test_conflicting_plan_is_refused_although_valid_without_the_network() -> Non
 
 @pytest.mark.parametrize(("change", "needle"), [
     ({"approver": "ann"}, "a second person must"),
+    ({"proposer": "dan"}, "not the one the signed audit log names"),
+    ({"proposer_on_record": None}, "not the one the signed audit log names"),
     ({"approver_role": "engineer"}, "this needs a supervisor"),
     ({"approver_role": "admin"}, "this needs a supervisor"),
     ({"approver_active": False}, "is disabled"),
@@ -88,8 +91,8 @@ def test_properties(g: tuple[int, int], live: tuple[int, int] | None, proposer: 
     if conflicting:
         plan = TimingPlan(**{**plan.__dict__, "stages": (replace(plan.stages[0], state="GGGgGrrrGGGgrrrr"),
                                                           plan.stages[1])})  # type: ignore[arg-type]
-    f = _facts(plan, proposer=proposer, approver=approver, approver_role=role, has_evidence=evidence,
-               live=make_plan(greens=live) if live else None)
+    f = _facts(plan, proposer=proposer, proposer_on_record=proposer, approver=approver, approver_role=role,
+               has_evidence=evidence, live=make_plan(greens=live) if live else None)
     d = decide_approval(f)
     assert d.allowed == (not d.reasons)
     if approver == proposer or role != "supervisor" or conflicting:

@@ -177,3 +177,32 @@ def test_a_store_without_its_key_is_refused(db: Path) -> None:
     store.key_file.unlink()
     with pytest.raises(WulinError, match="store key .* is missing"):
         PlanStore(db)
+
+
+def test_users_and_tokens_made_in_the_database_do_not_log_in(db: Path) -> None:
+    from argon2 import PasswordHasher
+
+    from deploy.identity import AuthError, Principal, token_digest
+
+    known = PasswordHasher().hash("mallory-password")
+    _sql(db, "INSERT INTO users (name, role, created_at, password_hash, disabled, failed_logins, sig) "
+             "VALUES ('mallory', 'supervisor', '2026-01-01', ?, 0, 0, '')", args=(known,))
+    _sql(db, "UPDATE users SET role = 'supervisor' WHERE name = 'ann'")  # an engineer promoted
+    _sql(db, "INSERT INTO tokens (digest, user, created_at, expires_at, sig) VALUES (?, 'bob', '2026-01-01', "
+             "'2099-01-01T00:00:00+00:00', '')", args=(token_digest("wulin_forged"),))
+    store = PlanStore(db)
+    with pytest.raises(AuthError, match="does not verify with the store key"):
+        store.authenticate("mallory", "mallory-password")
+    with pytest.raises(AuthError, match="does not verify with the store key"):
+        store.authenticate_token("wulin_forged")
+    rec = propose(store, make_plan(), BOB, evidence=EVIDENCE)
+    with pytest.raises(Refused, match="the account record does not verify"):
+        store.approve(rec.hash, Principal("ann", "supervisor"))
+
+
+def test_proposer_rewritten_before_approval_is_refused(db: Path) -> None:
+    store = PlanStore(db)
+    h = propose(store, make_plan(), BOB, evidence=EVIDENCE).hash  # bob proposes...
+    _sql(db, "UPDATE plans SET proposed_by = 'ann'")  # ...and makes it look like ann's
+    with pytest.raises(Refused, match="not the one the signed audit log names .*a second person must"):
+        store.approve(h, BOB)
