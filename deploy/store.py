@@ -264,6 +264,7 @@ class PlanRecord:
     deployed_at: str | None
     note: str
     plan: TimingPlan
+    conflicts: list[list[bool]] | None = None  # the network's conflict matrix recorded at propose
 
 
 @dataclass(frozen=True)
@@ -520,6 +521,7 @@ class PlanStore:
             proposed_at=row.proposed_at, approved_by=row.approved_by, approved_at=row.approved_at,
             deployed_at=row.deployed_at, note=row.note,
             plan=plan or TimingPlan.from_json(row.plan_json, f"plan {row.hash[:12]}"),
+            conflicts=json.loads(row.conflicts_json) if row.conflicts_json else None,
         )
 
     def _trusted(self, row: AuditRow) -> bool:

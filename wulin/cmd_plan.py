@@ -314,8 +314,10 @@ def show(ref: str = typer.Argument(..., help="Plan hash (or a unique prefix)."),
         t.add_row(f"{k} {st.name}", st.state, f"{st.green:g}", f"{p.split(k):g}", f"{st.min_green:g}",
                   f"{st.walk:g}", f"{st.ped_clearance:g}")
     console.print(t)
-    found = validate_plan(p)
-    console.print("validation: " + ("[green]valid[/]" if not found else "[red]" + "; ".join(found) + "[/]"))
+    found = validate_plan(p, r.conflicts)
+    against = "with the network's conflicts" if r.conflicts is not None else "no conflict data on record"
+    console.print("validation: " + ("[green]valid[/]" if not found else "[red]" + "; ".join(found) + "[/]")
+                  + f" ({against})")
     for e in s.evidence(r.hash):
         console.print(f"evidence ({e.get('kind')}, {e['added_by']}): {json.dumps(e, sort_keys=True)[:300]}")
     for e in s.audit(r.hash):

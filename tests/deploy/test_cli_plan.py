@@ -68,7 +68,7 @@ def test_walkthrough_propose_approve_deploy_audit_rollback(env: dict[str, str], 
     r = wulin(env, "plan", "list")
     assert "deployed" in r.output and h in r.output
     r = wulin(env, "plan", "show", h)
-    assert "validation: valid" in r.output and "webster" in r.output
+    assert "validation: valid (with the network's conflicts)" in r.output and "webster" in r.output
     r = wulin(env, "plan", "audit", h)
     assert [line.split()[4] for line in r.output.splitlines()] == [
         "propose", "evidence", "approve", "approve", "deploy.start", "deploy.snapshot", "deploy.finish"]
