@@ -69,6 +69,25 @@ def test_ctrl_c_while_waiting_for_the_cycle_boundary_rolls_back(
     assert store.verify_audit().ok
 
 
+def test_ctrl_c_after_the_switch_rolls_the_controller_back(
+        fast: tuple[PlanStore, ControllerEmulator, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    store, emu, h = fast
+    real_health, seen = NtcipAdapter.health, []
+
+    def health(self: NtcipAdapter) -> list[str]:
+        if not seen:
+            seen.append(emu.active_pattern)
+            raise KeyboardInterrupt  # the controller already runs the new plan
+        return real_health(self)
+
+    monkeypatch.setattr(NtcipAdapter, "health", health)
+    with pytest.raises(DeployInterrupted, match="recorded rolled_back"):
+        service.deploy(store, h, ANN, DeployOptions(activation_timeout_s=5))
+    assert seen == [2] and emu.active_pattern == 1 and store.get(h).state == "rolled_back"
+    found = [e for e in store.audit(h) if e.action == "deploy.finish"][-1].detail["found"]
+    assert found == {"running_pattern": 2, "pattern_control": 2, "plan_slot": 2}
+
+
 def test_rollback_needs_the_lease_and_works_after_a_deploy(fast: tuple[PlanStore, ControllerEmulator, str]) -> None:
     store, emu, h = fast
     out = service.deploy(store, h, ANN, DeployOptions(activation_timeout_s=5))
