@@ -89,6 +89,7 @@ class ApprovalDecision:
 
     @property
     def allowed(self) -> bool:
+        """True when no rule refused."""
         return not self.reasons
 
 

@@ -87,6 +87,7 @@ class Finding:
     plan_slot: int | None
 
     def as_dict(self) -> dict[str, Any]:
+        """JSON-able, for the audit log."""
         return {"running_pattern": self.running, "pattern_control": self.control, "plan_slot": self.plan_slot}
 
 

@@ -95,6 +95,7 @@ class ApprovalClaim:
     proposer: str
 
     def fields(self) -> list[object]:
+        """The signed values, in order."""
         return [self.plan_hash, self.signal_id, self.approver, self.role, self.approved_at, self.proposer]
 
 
@@ -128,6 +129,7 @@ class HeadFile:
         self.path, self._key = path, key
 
     def publish(self, head: Head) -> None:
+        """Append ``head``, signed, to the file."""
         private_file(self.path)
         sig = mac(self._key, "head", [head.seq, head.entry_mac])
         with open(self.path, "a", encoding="ascii") as f:

@@ -144,6 +144,7 @@ class TokenRow(Base):
     sig: Mapped[str] = mapped_column(String(64), default="")
 
     def fields(self) -> list[object]:
+        """What the row's MAC covers."""
         return [self.digest, self.user, self.expires_at, self.revoked_at]
 
 
@@ -348,6 +349,7 @@ class Lease:
     expires_at: str
 
     def expired(self, now: dt.datetime | None = None) -> bool:
+        """Whether the lease ran out (at ``now``, default the current time)."""
         return _parse(self.expires_at) <= (now or dt.datetime.now(dt.UTC))
 
 
@@ -416,6 +418,7 @@ class PlanStore:
         return engine
 
     def close(self) -> None:
+        """Release the database connections."""
         self.engine.dispose()
 
     # ------------------------------------------------------------------ plumbing
@@ -806,6 +809,7 @@ class PlanStore:
         self._run(actor, "evidence", ref, go)
 
     def evidence(self, ref: str) -> list[dict[str, Any]]:
+        """The evidence attached to a plan, oldest first, with who added it and when."""
         with self._tx() as s:
             row = self._plan_row(s, ref)
             rows = s.execute(select(EvidenceRow).where(EvidenceRow.plan_hash == row.hash)
