@@ -102,6 +102,7 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     "rejected": (),
 }
 GENESIS = "0" * 64
+_AUDIT_LOCK = 0x57554C494E  # PostgreSQL advisory lock key of the audit appenders ("WULIN")
 PROPOSERS = ("engineer", "supervisor")  # a supervisor may also do an engineer's work
 DEPLOYERS = ("engineer", "supervisor")
 SUPERVISORS = ("supervisor",)
@@ -433,6 +434,10 @@ class PlanStore:
 
     def _append(self, s: Session, actor: Actor, action: str, plan_hash: str, outcome: str,
                 detail: dict[str, Any] | None = None) -> AuditRow:
+        if s.get_bind().dialect.name == "postgresql":
+            # One appender at a time (until commit), so the next sequence number is never taken
+            # twice; SQLite's BEGIN IMMEDIATE serialises writers already.
+            s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _AUDIT_LOCK})
         last = s.execute(select(AuditRow).order_by(AuditRow.seq.desc()).limit(1)).scalar_one_or_none()
         name, channel = _who(actor)
         row = AuditRow(seq=1 if last is None else last.seq + 1, ts=_now(), actor=name, channel=channel,

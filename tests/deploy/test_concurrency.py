@@ -60,6 +60,9 @@ def test_concurrent_deploys_of_one_plan_exactly_one_wins(store: PlanStore) -> No
         store.finish_deploy(h, ANN, "failed", {"message": "trial"}, holder=won[0])  # a retry is allowed next
     starts = [e for e in store.audit(h) if e.action == "deploy.start"]
     assert len(starts) == TRIALS and all(e.outcome == "ok" for e in starts)
+    refused = [e for e in store.audit() if e.action == "deploy" and e.outcome == "refused"]
+    assert len(refused) == TRIALS * 5  # every loser is on record
+    assert store.verify_audit().ok
 
 
 def test_one_deploy_per_signal_across_plans(store: PlanStore) -> None:
