@@ -65,6 +65,9 @@ def load_key(path: Path, create: bool) -> bytes:
         private_file(path)
         path.write_text(secrets.token_hex(KEY_BYTES) + "\n", encoding="ascii")
     try:
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o077:  # like ssh: a key others can read is no secret
+            raise WulinError(f"store key {path} is readable by others (mode {mode:04o}); `chmod 600 {path}`")
         key = bytes.fromhex(path.read_text(encoding="ascii").strip())
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         raise WulinError(f"store key {path}: cannot read it ({exc})") from None

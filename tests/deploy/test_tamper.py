@@ -206,3 +206,10 @@ def test_proposer_rewritten_before_approval_is_refused(db: Path) -> None:
     _sql(db, "UPDATE plans SET proposed_by = 'ann'")  # ...and makes it look like ann's
     with pytest.raises(Refused, match="not the one the signed audit log names .*a second person must"):
         store.approve(h, BOB)
+
+
+def test_a_key_others_can_read_is_refused(db: Path) -> None:
+    key = PlanStore(db).key_file
+    key.chmod(0o644)
+    with pytest.raises(WulinError, match="readable by others \\(mode 0644\\)"):
+        PlanStore(db)
