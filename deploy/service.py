@@ -28,7 +28,7 @@ from typing import Any
 from controllers.plan import TimingPlan
 from deploy import oids as O
 from deploy.identity import Principal
-from deploy.ntcip import DeployFailed, NtcipAdapter, decode_values, encode_values
+from deploy.ntcip import DeployFailed, DeployReport, NtcipAdapter, decode_values, encode_values
 from deploy.profile import plan_values
 from deploy.snmp import SnmpError, SnmpTimeout
 from deploy.store import Device, Lease, PlanStore, Ticket
@@ -37,8 +37,12 @@ from sim.errors import WulinError
 LEASE_MARGIN_S = 120.0
 
 
-class DeployInterrupted(WulinError):
-    """A deploy or rollback was interrupted; the message says what was recorded."""
+class ActionInterrupted(WulinError):
+    """A deploy or rollback was interrupted; the message says what was recorded.
+
+    (Not :class:`deploy.ntcip.DeployInterrupted`, the adapter's own interrupt, which this
+    module turns into this one once the outcome is recorded.)
+    """
 
 
 @dataclass(frozen=True)
@@ -153,7 +157,7 @@ def deploy(store: PlanStore, ref: str, actor: Principal, opts: DeployOptions,
 
     Raises:
         Refused: the store does not allow it (state, signature, lease, role...).
-        DeployInterrupted: interrupted; the device was settled and the outcome recorded.
+        ActionInterrupted: interrupted; the device was settled and the outcome recorded.
     """
     holder = holder_id()
     ticket = store.begin_deploy(ref, actor, plan, holder=holder, lease_s=opts.lease_s)
@@ -170,7 +174,7 @@ def deploy(store: PlanStore, ref: str, actor: Principal, opts: DeployOptions,
         try:
             rep = ad.deploy(ticket.record.plan)
         except BaseException as exc:  # Ctrl-C included: settle the device, record, then report
-            raise _interrupted(store, ticket, actor, opts, exc) from exc
+            raise _interrupted(store, ticket, actor, opts, exc, getattr(exc, "report", None)) from exc
     finally:
         ad.close()
     if rep.outcome == "rollback_failed":  # the device state is unknown: read it and settle
@@ -200,15 +204,21 @@ def rollback(store: PlanStore, ref: str, actor: Principal, opts: DeployOptions) 
 
 
 def _interrupted(store: PlanStore, ticket: Ticket, actor: Principal, opts: DeployOptions,
-                 exc: BaseException) -> DeployInterrupted:
-    why = f"interrupted ({type(exc).__name__}{': ' + str(exc) if str(exc) else ''})"
+                 exc: BaseException, report: object = None) -> ActionInterrupted:
+    """Record an interrupted action: the adapter's own consistent outcome when its interrupt
+    carries one (``failed`` or ``rolled_back``, readback verified), else what the device shows."""
+    why = f"interrupted ({type(exc).__name__})"
+    if isinstance(report, DeployReport) and report.outcome in ("failed", "rolled_back"):
+        detail = report.summary() | {"message": f"{why}; {report.message}", "interrupted": True}
+        store.finish_deploy(ticket.record.hash, actor, report.outcome, detail, holder=ticket.lease.holder)
+        return ActionInterrupted(f"{why}; recorded {report.outcome}: {report.message}")
     try:
         out = settle(store, ticket, actor, opts, undo=True, why=why)
     except BaseException as again:  # noqa: BLE001  (a second interrupt, or the device is gone)
-        return DeployInterrupted(
+        return ActionInterrupted(
             f"{why}; the device could not be settled ({type(again).__name__}: {again}); signal "
             f"{ticket.record.signal_id!r} stays leased: run `wulin plan recover {ticket.record.signal_id}`")
-    return DeployInterrupted(f"{why}; recorded {out.state}: {out.message}")
+    return ActionInterrupted(f"{why}; recorded {out.state}: {out.message}")
 
 
 def recover(store: PlanStore, signal_id: str, actor: Principal, opts: DeployOptions) -> Outcome:

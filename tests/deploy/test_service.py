@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 
 from deploy import service
 from deploy.emulator import ControllerEmulator
-from deploy.ntcip import NtcipAdapter
-from deploy.service import DeployInterrupted, DeployOptions
+from deploy.ntcip import DeployReport, NtcipAdapter
+from deploy.service import ActionInterrupted, DeployOptions
 from deploy.store import PlanStore, Refused
 from wulin.cli import app
 
@@ -59,7 +59,7 @@ def test_ctrl_c_while_waiting_for_the_cycle_boundary_rolls_back(
         real_wait(self, what, timeout, fn)  # type: ignore[arg-type]
 
     monkeypatch.setattr(NtcipAdapter, "_wait", wait)
-    with pytest.raises(DeployInterrupted, match="interrupted \\(KeyboardInterrupt\\); recorded rolled_back"):
+    with pytest.raises(ActionInterrupted, match="interrupted \\(\\w+\\); recorded rolled_back"):
         service.deploy(store, h, ANN, DeployOptions(activation_timeout_s=5))
     assert fired and store.get(h).state == "rolled_back" and store.lease("B1") is None
     time.sleep(1.0)  # over three emulated cycles: the controller must not switch later
@@ -81,11 +81,34 @@ def test_ctrl_c_after_the_switch_rolls_the_controller_back(
         return real_health(self)
 
     monkeypatch.setattr(NtcipAdapter, "health", health)
-    with pytest.raises(DeployInterrupted, match="recorded rolled_back"):
+    with pytest.raises(ActionInterrupted, match="recorded rolled_back"):
         service.deploy(store, h, ANN, DeployOptions(activation_timeout_s=5))
     assert seen == [2] and emu.active_pattern == 1 and store.get(h).state == "rolled_back"
-    found = [e for e in store.audit(h) if e.action == "deploy.finish"][-1].detail["found"]
-    assert found == {"running_pattern": 2, "pattern_control": 2, "plan_slot": 2}
+    assert store.lease("B1") is None and store.verify_audit().ok
+
+
+class _AdapterInterrupt(KeyboardInterrupt):
+    """Stands for deploy.ntcip's interrupt that carries the adapter's consistent outcome."""
+
+    def __init__(self, report: DeployReport) -> None:
+        super().__init__(report.message)
+        self.report = report
+
+
+def test_an_interrupt_that_reports_its_outcome_is_recorded_as_reported(
+        fast: tuple[PlanStore, ControllerEmulator, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    store, _, h = fast
+
+    def deploy(self: NtcipAdapter, plan: object) -> DeployReport:
+        rep = DeployReport("B1", h, outcome="failed", message="transaction aborted; controller unchanged")
+        raise _AdapterInterrupt(rep)
+
+    monkeypatch.setattr(NtcipAdapter, "deploy", deploy)
+    with pytest.raises(ActionInterrupted, match="recorded failed: transaction aborted; controller unchanged"):
+        service.deploy(store, h, ANN, DeployOptions(activation_timeout_s=5))
+    assert store.get(h).state == "failed" and store.lease("B1") is None
+    finish = [e for e in store.audit(h) if e.action == "deploy.finish"][-1]
+    assert finish.outcome == "failed" and finish.detail["interrupted"] is True
 
 
 def test_rollback_needs_the_lease_and_works_after_a_deploy(fast: tuple[PlanStore, ControllerEmulator, str]) -> None:
