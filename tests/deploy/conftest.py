@@ -45,6 +45,7 @@ def _private_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr("deploy.identity._hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("WULIN_SECRETS", str(tmp_path / "config" / "device-secrets.json"))
     monkeypatch.delenv("WULIN_KEY_FILE", raising=False)
     monkeypatch.delenv("WULIN_HEAD_FILE", raising=False)
     monkeypatch.delenv("WULIN_TOKEN", raising=False)
