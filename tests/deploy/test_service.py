@@ -198,3 +198,30 @@ def test_kill_9_after_the_switch_then_recover_finishes_and_rollback_works(tmp_pa
         assert back.ok and store.get(h).state == "rolled_back" and emu.active_pattern == 1
     finally:
         emu.stop()
+
+
+def _dead_holder() -> str:
+    """A lease holder whose process is gone (a pid no process has)."""
+    import socket
+
+    return f"{socket.gethostname()}:{2**22 + 12345}:dead"
+
+
+def test_recover_a_deploy_that_died_before_writing(fast: tuple[PlanStore, ControllerEmulator, str]) -> None:
+    store, emu, h = fast
+    store.begin_deploy(h, ANN, holder=_dead_holder(), lease_s=600)  # died before its snapshot
+    out = service.recover(store, "B1", ANN, DeployOptions(activation_timeout_s=5))
+    assert out.state == "failed" and "nothing was written" in out.message
+    assert store.get(h).state == "failed" and store.lease("B1") is None and emu.active_pattern == 1
+    assert service.deploy(store, h, ANN, DeployOptions(activation_timeout_s=5)).ok  # a retry works
+
+
+def test_recover_a_rollback_that_died(fast: tuple[PlanStore, ControllerEmulator, str]) -> None:
+    store, emu, h = fast
+    assert service.deploy(store, h, ANN, DeployOptions(activation_timeout_s=5)).ok
+    store.begin_rollback(h, BOB, holder=_dead_holder(), lease_s=600)  # died before touching the device
+    with pytest.raises(Refused, match="held by a rollback"):
+        service.rollback(store, h, BOB, DeployOptions(activation_timeout_s=5))
+    out = service.recover(store, "B1", ANN, DeployOptions(activation_timeout_s=5))
+    assert out.state == "rolled_back" and emu.active_pattern == 1 and store.lease("B1") is None
+    assert [e.action for e in store.audit(h)][-2:] == ["recover.start", "rollback"]
