@@ -2,7 +2,8 @@
 
 SQLAlchemy 2 over a SQLite file by default, PostgreSQL by URL (``postgresql+psycopg://...``).
 
-* **Identity** (:mod:`deploy.identity`): every change is made for an authenticated
+* **Identity** (:mod:`deploy.identity`, tables and methods in :mod:`deploy.accounts`, which
+  :class:`PlanStore` inherits): every change is made for an authenticated
   :class:`~deploy.identity.Principal` (password or API token); user names are normalised
   (``Wang`` and ``wang `` are one user); only an admin manages users and tokens; failed logins
   are audited and lock the user after a few in a row.
@@ -39,7 +40,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 from sqlalchemy import (
     CursorResult,
@@ -56,21 +57,12 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from controllers.plan import TimingPlan, canonical_json, sha256_hex, validate_plan
+from deploy.accounts import ADMINS, Accounts, IssuedToken, TokenRow, UserInfo, UserRow
 from deploy.identity import (
-    LOCK_AFTER,
-    AuthError,
     Principal,
-    check_role,
-    hash_password,
-    lock_until,
-    needs_rehash,
-    new_token,
-    normalise_name,
-    token_digest,
-    verify_password,
 )
 from deploy.profile import Capabilities, DeviceProfile
 from deploy.rules import LARGE_CHANGE_S, ApprovalFacts, DeviceFacts, decide_approval
@@ -82,13 +74,16 @@ from deploy.signing import (
     default_paths,
     entry_mac,
     load_key,
-    mac,
     private_file,
     same,
 )
+from deploy.storebase import Actor, Base, Refused, T
+from deploy.storebase import actor_parts as _who
+from deploy.storebase import now_iso as _now
+from deploy.storebase import parse_iso as _parse
 from sim.errors import WulinError
 
-__all__ = ["LARGE_CHANGE_S", "PlanStore", "Refused"]
+__all__ = ["ADMINS", "LARGE_CHANGE_S", "IssuedToken", "PlanStore", "Refused", "TokenRow", "UserInfo"]
 
 DEFAULT_URL = "sqlite:///runs/plan-store.sqlite"
 STATES = ("proposed", "approved", "deploying", "deployed", "rolled_back", "rejected", "failed")
@@ -106,47 +101,6 @@ _AUDIT_LOCK = 0x57554C494E  # PostgreSQL advisory lock key of the audit appender
 PROPOSERS = ("engineer", "supervisor")  # a supervisor may also do an engineer's work
 DEPLOYERS = ("engineer", "supervisor")
 SUPERVISORS = ("supervisor",)
-ADMINS = ("admin",)
-T = TypeVar("T")
-Actor = Principal | str  # a plain name is a system actor (an emulator registering itself)
-
-
-class Refused(WulinError):
-    """An action the rules forbid (self-approval, wrong state, wrong role...)."""
-
-
-class Base(DeclarativeBase):
-    pass
-
-
-class UserRow(Base):
-    __tablename__ = "users"
-    name: Mapped[str] = mapped_column(String(64), primary_key=True)
-    role: Mapped[str] = mapped_column(String(16))
-    created_at: Mapped[str] = mapped_column(String(40))
-    password_hash: Mapped[str | None] = mapped_column(String(256), nullable=True)
-    disabled: Mapped[int] = mapped_column(Integer, default=0)
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[str | None] = mapped_column(String(40), nullable=True)
-    sig: Mapped[str] = mapped_column(String(64), default="")  # MAC over name, role, hash, disabled
-
-    def fields(self) -> list[object]:
-        """What the row's MAC covers: a user inserted or promoted in the database does not verify."""
-        return [self.name, self.role, self.password_hash, int(self.disabled)]
-
-
-class TokenRow(Base):
-    __tablename__ = "tokens"
-    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
-    user: Mapped[str] = mapped_column(ForeignKey("users.name"), index=True)
-    created_at: Mapped[str] = mapped_column(String(40))
-    expires_at: Mapped[str] = mapped_column(String(40))
-    revoked_at: Mapped[str | None] = mapped_column(String(40), nullable=True)
-    sig: Mapped[str] = mapped_column(String(64), default="")
-
-    def fields(self) -> list[object]:
-        """What the row's MAC covers."""
-        return [self.digest, self.user, self.expires_at, self.revoked_at]
 
 
 class DeviceRow(Base):
@@ -221,19 +175,6 @@ class AuditRow(Base):
         """What the entry's MAC covers (besides the MAC before it)."""
         return [self.seq, self.ts, self.actor, self.channel, self.action, self.plan_hash, self.outcome,
                 self.detail]
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
-
-
-def _parse(ts: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(ts)
-
-
-def _who(actor: Actor) -> tuple[str, str]:
-    """(name, channel) of an actor."""
-    return (actor.name, actor.channel) if isinstance(actor, Principal) else (actor, "system")
 
 
 _SQLITE_TRIGGERS = [
@@ -318,26 +259,6 @@ class AuditCheck:
 
 
 @dataclass(frozen=True)
-class UserInfo:
-    """A user as listed (never the password hash)."""
-
-    name: str
-    role: str
-    disabled: bool
-    locked_until: str | None
-
-
-@dataclass(frozen=True)
-class IssuedToken:
-    """A new API token: ``token`` is shown once and never stored."""
-
-    token: str
-    token_id: str
-    user: str
-    expires_at: str
-
-
-@dataclass(frozen=True)
 class Lease:
     """Who holds a signal for a device action, and until when."""
 
@@ -368,7 +289,7 @@ class Ticket:
     summary: dict[str, Any] | None = None
 
 
-class PlanStore:
+class PlanStore(Accounts):
     """Plans, approvals, devices, users and the audit log in one database.
 
     Args:
@@ -474,22 +395,6 @@ class PlanStore:
                 raise WulinError(f"plan store {self.url}: {exc.orig}") from None
         raise AssertionError("unreachable")
 
-    def _user(self, s: Session, actor: Actor, roles: tuple[str, ...] | None = None) -> UserRow:
-        """The acting user's row: it exists, is active and (when given) has one of ``roles``."""
-        name = _who(actor)[0]
-        user = s.get(UserRow, name)
-        if user is None:
-            raise Refused(f"unknown user {name!r}; an administrator adds users with `wulin plan user add`")
-        if not self._signed(user):
-            raise Refused(f"user {name!r}: the account record does not verify with the store key "
-                          "(it was added or changed outside the store)")
-        if user.disabled:
-            raise Refused(f"user {name!r} is disabled")
-        if roles is not None and user.role not in roles:
-            article = "an" if roles[0][0] in "aeiou" else "a"
-            raise Refused(f"user {name!r} has role {user.role!r}; this needs {article} {' or '.join(roles)}")
-        return user
-
     def _plan_row(self, s: Session, ref: str) -> PlanRow:
         ref = ref.strip().rstrip("….").removeprefix("sha256:")
         rows = s.execute(select(PlanRow).where(PlanRow.hash.startswith(ref.lower()))).scalars().all()
@@ -536,13 +441,6 @@ class PlanStore:
         """Whether one audit entry carries a valid MAC (it was written with the store key)."""
         return same(row.hash, entry_mac(self._key, row.fields(), row.prev_hash))
 
-    def _sign(self, row: UserRow | TokenRow) -> None:
-        """(Re)compute the MAC of an account or token row after changing it."""
-        row.sig = mac(self._key, type(row).__tablename__, row.fields())
-
-    def _signed(self, row: UserRow | TokenRow) -> bool:
-        return same(row.sig, mac(self._key, type(row).__tablename__, row.fields()))
-
     def _signed_entry(self, s: Session, plan_hash: str, action: str, outcome: str) -> AuditRow | None:
         """The newest correctly keyed ``action`` entry of a plan (None: none)."""
         rows = s.execute(select(AuditRow).where(AuditRow.plan_hash == plan_hash, AuditRow.action == action,
@@ -554,169 +452,6 @@ class PlanStore:
         """The detail of the newest correctly keyed ``action`` entry of a plan (None: none)."""
         entry = self._signed_entry(s, plan_hash, action, outcome)
         return json.loads(entry.detail) if entry is not None else None
-
-    # ------------------------------------------------------------------ identity
-    def init_admin(self, name: str, password: str) -> Principal:
-        """Create the first user, an admin, in an empty store (refused once any user exists)."""
-        key, pw_hash = normalise_name(name), hash_password(password)
-
-        def go(s: Session) -> Principal:
-            if s.execute(select(UserRow.name).limit(1)).first() is not None:
-                raise Refused("the store already has users; an admin adds more with `wulin plan user add`")
-            admin = UserRow(name=key, role="admin", created_at=_now(), password_hash=pw_hash, disabled=0,
-                            failed_logins=0)
-            self._sign(admin)
-            s.add(admin)
-            self._append(s, Principal(key, "admin"), "store.init", "", "ok", {"admin": key})
-            return Principal(key, "admin")
-
-        return self._run(key, "store.init", "", go)
-
-    def authenticate(self, name: str, password: str, channel: str = "cli") -> Principal:
-        """The principal for ``name`` if ``password`` is right; failures are audited and counted.
-
-        Raises:
-            AuthError: wrong name or password, disabled or locked user (the message does not
-                say whether the name exists).
-        """
-        key = normalise_name(name)
-
-        def go(s: Session) -> Principal | str:
-            user, now = s.get(UserRow, key), dt.datetime.now(dt.UTC)
-            if user is not None and user.locked_until and _parse(user.locked_until) > now:
-                reason = f"user {key!r} is locked after {LOCK_AFTER} failed logins until {user.locked_until[:19]} UTC"
-            elif verify_password(user.password_hash if user else None, password) and user is not None:
-                if user.disabled:
-                    reason = f"user {key!r} is disabled"
-                elif not self._signed(user):
-                    reason = f"user {key!r}: the account record does not verify with the store key"
-                else:
-                    user.failed_logins, user.locked_until = 0, None
-                    if user.password_hash and needs_rehash(user.password_hash):
-                        user.password_hash = hash_password(password)
-                        self._sign(user)
-                    return Principal(key, user.role, channel)
-            else:
-                reason = "wrong user name or password"
-                if user is not None:
-                    user.failed_logins += 1
-                    until = lock_until(user.failed_logins, now)
-                    user.locked_until = until.isoformat() if until else None
-            self._append(s, Principal(key, "?", channel), "login", "", "refused",
-                         {"reason": reason, "failures": user.failed_logins if user else None,
-                          "locked": bool(user and user.locked_until)})
-            return reason
-
-        out = self._run(key, "login", "", go)
-        if isinstance(out, str):
-            raise AuthError(out)
-        return out
-
-    def authenticate_token(self, token: str, channel: str = "cli") -> Principal:
-        """The principal an API token stands for; a bad, expired or revoked token is audited."""
-        digest = token_digest(token)
-
-        def go(s: Session) -> Principal | str:
-            row = s.get(TokenRow, digest)
-            user = s.get(UserRow, row.user) if row else None
-            if row is None or user is None:
-                reason = "unknown API token"
-            elif row.revoked_at:
-                reason = f"API token {digest[:12]} was revoked"
-            elif _parse(row.expires_at) <= dt.datetime.now(dt.UTC):
-                reason = f"API token {digest[:12]} expired at {row.expires_at[:19]} UTC"
-            elif user.disabled:
-                reason = f"user {user.name!r} is disabled"
-            elif not (self._signed(row) and self._signed(user)):
-                reason = f"API token {digest[:12]}: its record or its user's does not verify with the store key"
-            else:
-                return Principal(user.name, user.role, channel)
-            self._append(s, Principal(row.user if row else "?", "?", channel), "login.token", "", "refused",
-                         {"reason": reason, "token": digest[:12]})
-            return reason
-
-        out = self._run("?", "login.token", "", go)
-        if isinstance(out, str):
-            raise AuthError(out)
-        return out
-
-    def add_user(self, actor: Principal, name: str, role: str, password: str) -> str:
-        """Add a user (an admin's action); returns the normalised name."""
-        key, role = normalise_name(name), check_role(role)
-        pw_hash = hash_password(password)
-
-        def go(s: Session) -> str:
-            self._user(s, actor, ADMINS)
-            if s.get(UserRow, key) is not None:
-                raise Refused(f"user {key!r} exists already (names are compared case- and width-blind)")
-            new = UserRow(name=key, role=role, created_at=_now(), password_hash=pw_hash, disabled=0,
-                          failed_logins=0)
-            self._sign(new)
-            s.add(new)
-            self._append(s, actor, "user.add", "", "ok", {"user": key, "role": role})
-            return key
-
-        return self._run(actor, "user.add", "", go)
-
-    def set_disabled(self, actor: Principal, name: str, disabled: bool = True) -> None:
-        """Disable (or enable again) a user; a disabled user's tokens stop working too."""
-        key = normalise_name(name)
-
-        def go(s: Session) -> None:
-            self._user(s, actor, ADMINS)
-            user = s.get(UserRow, key)
-            if user is None:
-                raise Refused(f"unknown user {key!r}")
-            if key == actor.name and disabled:
-                raise Refused("an admin cannot disable their own account")
-            user.disabled = int(disabled)
-            self._sign(user)
-            user.failed_logins, user.locked_until = 0, None
-            self._append(s, actor, "user.disable" if disabled else "user.enable", "", "ok", {"user": key})
-
-        self._run(actor, "user.disable", "", go)
-
-    def users(self) -> list[UserInfo]:
-        """Every user, by name."""
-        with self._tx() as s:
-            return [UserInfo(u.name, u.role, bool(u.disabled), u.locked_until)
-                    for u in s.execute(select(UserRow).order_by(UserRow.name)).scalars()]
-
-    def issue_token(self, actor: Principal, name: str, days: float = 30.0) -> IssuedToken:
-        """A new API token for user ``name`` (an admin's action), valid for ``days``."""
-        key = normalise_name(name)
-        if not 0 < days <= 366:
-            raise WulinError(f"token lifetime {days:g} days: use more than 0 and at most 366")
-        token = new_token()
-        expires = (dt.datetime.now(dt.UTC) + dt.timedelta(days=days)).isoformat(timespec="seconds")
-
-        def go(s: Session) -> IssuedToken:
-            self._user(s, actor, ADMINS)
-            if s.get(UserRow, key) is None:
-                raise Refused(f"unknown user {key!r}")
-            digest = token_digest(token)
-            row = TokenRow(digest=digest, user=key, created_at=_now(), expires_at=expires)
-            self._sign(row)
-            s.add(row)
-            self._append(s, actor, "token.issue", "", "ok", {"user": key, "token": digest[:12], "expires": expires})
-            return IssuedToken(token, digest[:12], key, expires)
-
-        return self._run(actor, "token.issue", "", go)
-
-    def revoke_token(self, actor: Principal, token_id: str) -> None:
-        """Revoke the token whose id (first digits of its digest) is ``token_id``."""
-        ref = token_id.strip().lower()
-
-        def go(s: Session) -> None:
-            self._user(s, actor, ADMINS)
-            rows = s.execute(select(TokenRow).where(TokenRow.digest.startswith(ref))).scalars().all()
-            if len(ref) < 8 or len(rows) != 1:
-                raise Refused(f"token id {token_id!r} names {len(rows)} tokens; give the 12-digit id")
-            rows[0].revoked_at = _now()
-            self._sign(rows[0])
-            self._append(s, actor, "token.revoke", "", "ok", {"user": rows[0].user, "token": rows[0].digest[:12]})
-
-        self._run(actor, "token.revoke", "", go)
 
     # ------------------------------------------------------------------ devices
     def register_device(self, signal_id: str, host: str, port: int, profile: DeviceProfile,
