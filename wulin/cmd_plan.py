@@ -2,13 +2,17 @@
 
 Other command modules add to :data:`plan_app` (``wulin plan webster`` comes from
 ``wulin/cmd_controllers.py``).  The store is a SQLite file by default (``--store`` or
-``WULIN_STORE`` for another file or a ``postgresql+psycopg://`` URL); the acting user comes
-from ``--user`` or ``WULIN_USER``.  Heavy imports happen inside the commands.
+``WULIN_STORE`` for another file or a ``postgresql+psycopg://`` URL).  Every command that
+changes something authenticates: ``--user NAME`` with a password prompt (or
+``--password-stdin``), or an API token (``--token`` / ``WULIN_TOKEN``).  The deploy, rollback
+and recovery work itself lives in :mod:`deploy.service`.  Heavy imports happen inside the
+commands.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,19 +21,54 @@ from rich.console import Console
 from rich.table import Table
 
 plan_app = typer.Typer(help="Timing plans: make, validate, propose, approve, deploy, roll back.", no_args_is_help=True)
-user_app = typer.Typer(help="Users of the plan store and their roles.", no_args_is_help=True)
+user_app = typer.Typer(help="Users of the plan store and their roles (an admin's commands).", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens for users (an admin's commands).", no_args_is_help=True)
 plan_app.add_typer(user_app, name="user")
+plan_app.add_typer(token_app, name="token")
 console = Console()
 
 STORE_OPT = typer.Option("runs/plan-store.sqlite", "--store", envvar="WULIN_STORE",
                          help="Plan store: a SQLite file or a SQLAlchemy URL (postgresql+psycopg://...).")
-USER_OPT = typer.Option(..., "--user", "-u", envvar="WULIN_USER", help="Who is acting (must be a store user).")
+USER_OPT = typer.Option(None, "--user", "-u", envvar="WULIN_USER",
+                        help="Log in as this user (asks for the password).")
+TOKEN_OPT = typer.Option(None, "--token", envvar="WULIN_TOKEN", help="Log in with an API token instead.")
+PW_STDIN_OPT = typer.Option(False, "--password-stdin", help="Read the password from the first line of stdin.")
+ACT_TIMEOUT_OPT = typer.Option(400.0, "--activation-timeout", help="Seconds to wait for the cycle boundary.")
 
 
 def _store(url: str) -> Any:
     from deploy.store import PlanStore
 
     return PlanStore(url)
+
+
+def _password(prompt: str, from_stdin: bool) -> str:
+    import getpass
+
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return getpass.getpass(prompt)
+
+
+def _login(store: Any, user: str | None, token: str | None, password_stdin: bool) -> Any:
+    """The authenticated principal: an API token, or a user name and its password."""
+    from sim.errors import WulinError
+
+    if token:
+        return store.authenticate_token(token)
+    if user:
+        return store.authenticate(user, _password(f"password for {user}: ", password_stdin))
+    raise WulinError("this command changes the store: log in with --user NAME (password prompt) "
+                     "or an API token (--token or WULIN_TOKEN)")
+
+
+def _options(activation_timeout: float, activation: str = "pattern") -> Any:
+    from deploy.service import DeployOptions
+    from sim.errors import WulinError
+
+    if activation not in ("pattern", "schedule"):
+        raise WulinError(f"--activation {activation!r}: use 'pattern' or 'schedule'")
+    return DeployOptions(activation_timeout, activation, log=lambda line: console.print(f"  {line}", highlight=False))
 
 
 def register(app: typer.Typer) -> None:
@@ -75,18 +114,81 @@ def validate(
         raise typer.Exit(1)
 
 
+@plan_app.command("init")
+def init(admin: str = typer.Option(..., "--admin", help="Name of the first user, an admin."),
+         password_stdin: bool = PW_STDIN_OPT, store: str = STORE_OPT) -> None:
+    """Create the store (0600), its key file and the first admin."""
+    from sim.errors import WulinError
+
+    s = _store(store)
+    pw = _password(f"new password for {admin}: ", password_stdin)
+    if not password_stdin and _password("again: ", False) != pw:
+        raise WulinError("the two passwords differ; nothing was created")
+    who = s.init_admin(admin, pw)
+    console.print(f"store {s.url} ready; admin {who.name}; key {s.key_file}; head file {s.head_file}",
+                  highlight=False)
+
+
 @user_app.command("add")
-def user_add(name: str = typer.Argument(...), role: str = typer.Option(..., "--role", help="engineer or supervisor"),
+def user_add(name: str = typer.Argument(...),
+             role: str = typer.Option(..., "--role", help="viewer, engineer, supervisor or admin"),
+             new_password_stdin: bool = typer.Option(False, "--new-password-stdin",
+                                                     help="Read the new user's password from stdin (after yours)."),
+             user: str | None = USER_OPT, token: str | None = TOKEN_OPT, password_stdin: bool = PW_STDIN_OPT,
              store: str = STORE_OPT) -> None:
-    """Add a user (there is no authentication: the store trusts --user)."""
-    _store(store).add_user(name, role)
-    console.print(f"user {name} ({role}) added")
+    """Add a user (an admin's step)."""
+    s = _store(store)
+    who = _login(s, user, token, password_stdin)
+    key = s.add_user(who, name, role, _password(f"password for the new user {name}: ", new_password_stdin))
+    console.print(f"user {key} ({role}) added")
 
 
 @user_app.command("list")
-def user_list(store: str = STORE_OPT) -> None:
-    for name, role in _store(store).users().items():
-        console.print(f"{name}\t{role}")
+def user_list(user: str | None = USER_OPT, token: str | None = TOKEN_OPT, password_stdin: bool = PW_STDIN_OPT,
+              store: str = STORE_OPT) -> None:
+    """Users, roles and whether they are disabled or locked (an admin's step)."""
+    from sim.errors import WulinError
+
+    s = _store(store)
+    if _login(s, user, token, password_stdin).role != "admin":
+        raise WulinError("listing users needs the admin role")
+    for u in s.users():
+        flags = " disabled" if u.disabled else ""
+        flags += f" locked until {u.locked_until[:19]}" if u.locked_until else ""
+        console.print(f"{u.name}\t{u.role}{flags}", highlight=False)
+
+
+@user_app.command("disable")
+def user_disable(name: str = typer.Argument(...),
+                 enable: bool = typer.Option(False, "--enable", help="Enable the user again (and unlock)."),
+                 user: str | None = USER_OPT, token: str | None = TOKEN_OPT, password_stdin: bool = PW_STDIN_OPT,
+                 store: str = STORE_OPT) -> None:
+    """Disable a user (their tokens stop working too) or, with --enable, enable and unlock them."""
+    s = _store(store)
+    s.set_disabled(_login(s, user, token, password_stdin), name, not enable)
+    console.print(f"user {name} {'enabled' if enable else 'disabled'}")
+
+
+@token_app.command("issue")
+def token_issue(name: str = typer.Argument(..., help="The user the token acts for."),
+                days: float = typer.Option(30.0, "--days", help="Lifetime in days."),
+                user: str | None = USER_OPT, token: str | None = TOKEN_OPT, password_stdin: bool = PW_STDIN_OPT,
+                store: str = STORE_OPT) -> None:
+    """Issue an API token (shown once; the store keeps only its hash)."""
+    s = _store(store)
+    t = s.issue_token(_login(s, user, token, password_stdin), name, days)
+    console.print(f"token {t.token_id} for {t.user}, expires {t.expires_at}:", highlight=False)
+    console.print(t.token, highlight=False, soft_wrap=True)
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: str = typer.Argument(..., help="The token's 12-digit id."),
+                 user: str | None = USER_OPT, token: str | None = TOKEN_OPT, password_stdin: bool = PW_STDIN_OPT,
+                 store: str = STORE_OPT) -> None:
+    """Revoke an API token."""
+    s = _store(store)
+    s.revoke_token(_login(s, user, token, password_stdin), token_id)
+    console.print(f"token {token_id} revoked")
 
 
 def _read_evidence(path: Path) -> dict[str, Any]:
@@ -110,17 +212,43 @@ def _read_evidence(path: Path) -> dict[str, Any]:
     return data
 
 
+def _conflicts(signal_id: str, net: Path | None) -> tuple[list[list[bool]], str]:
+    """The conflict matrix of ``signal_id`` from ``net`` or, without it, from the one network
+    under ``networks/`` that has the signal."""
+    from sim.errors import WulinError
+    from sim.scenario import NETWORKS_DIR
+    from sim.topology import load_signal_specs
+
+    nets = [net] if net is not None else sorted(NETWORKS_DIR.glob("*/*.net.xml"))
+    found: dict[Path, list[list[bool]]] = {}
+    for path in nets:
+        spec = load_signal_specs(path).get(signal_id)
+        if spec is not None:
+            found[path] = [list(row) for row in spec.conflicts]
+    if not found:
+        where = str(net) if net is not None else f"any network under {NETWORKS_DIR}"
+        raise WulinError(f"signal {signal_id!r} is not in {where}: give its network with --net NET.net.xml "
+                         "(approval checks the plan against the network's conflicts)")
+    if len({json.dumps(m) for m in found.values()}) > 1:
+        raise WulinError(f"signal {signal_id!r} is in several networks with different conflicts "
+                         f"({', '.join(map(str, found))}): choose one with --net")
+    path = next(iter(found))
+    return found[path], str(path)
+
+
 @plan_app.command("propose")
 def propose(
     plan_file: Path = typer.Argument(..., help="Plan JSON (one plan or a list)."),
-    user: str = USER_OPT,
     signal: str | None = typer.Option(None, "--signal", help="Only the plan for this signal (from a list)."),
     evidence: Path | None = typer.Option(
         None, "--evidence", help="Results against the live plan: JSON, or text such as `wulin compare --markdown`."),
+    net: Path | None = typer.Option(None, "--net", help="The signal's .net.xml (default: the network under "
+                                    "networks/ that has the signal); its conflicts are recorded for approval."),
     note: str = typer.Option("", "--note", help="Why this plan."),
+    user: str | None = USER_OPT, token: str | None = TOKEN_OPT, password_stdin: bool = PW_STDIN_OPT,
     store: str = STORE_OPT,
 ) -> None:
-    """Store plans as proposed (an engineer's step)."""
+    """Store plans as proposed (an engineer's step), with the network's conflicts for approval."""
     from controllers.plan import load_plans, validate_plan
     from sim.errors import WulinError
 
@@ -130,20 +258,25 @@ def propose(
         plans = [p for p in plans if p.signal_id == signal]
         if not plans:
             raise WulinError(f"{plan_file}: no plan for signal {signal!r}")
+    conflicts = {p.signal_id: _conflicts(p.signal_id, net) for p in plans}
     s = _store(store)
+    who = _login(s, user, token, password_stdin)
     for plan in plans:
-        rec = s.propose(plan, user, evidence=ev, note=note)
-        found = validate_plan(plan)
+        matrix, source = conflicts[plan.signal_id]
+        rec = s.propose(plan, who, evidence=ev, note=note, conflicts=matrix, conflicts_source=source)
+        found = validate_plan(plan, matrix)
         warn = f" [yellow]({len(found)} violation(s): it cannot be approved as it is)[/]" if found else ""
         console.print(f"proposed {rec.hash}  {plan.signal_id} {plan.name}{warn}", highlight=False)
 
 
 @plan_app.command("evidence")
-def add_evidence(ref: str = typer.Argument(..., help="Plan hash."), user: str = USER_OPT,
+def add_evidence(ref: str = typer.Argument(..., help="Plan hash."),
                  file: Path = typer.Option(..., "--file", help="JSON or text results."),
+                 user: str | None = USER_OPT, token: str | None = TOKEN_OPT, password_stdin: bool = PW_STDIN_OPT,
                  store: str = STORE_OPT) -> None:
     """Attach evidence to a stored plan."""
-    _store(store).add_evidence(ref, _read_evidence(file), user)
+    s = _store(store)
+    s.add_evidence(ref, _read_evidence(file), _login(s, user, token, password_stdin))
     console.print(f"evidence {file} attached to {ref}")
 
 
@@ -179,8 +312,10 @@ def show(ref: str = typer.Argument(..., help="Plan hash (or a unique prefix)."),
         t.add_row(f"{k} {st.name}", st.state, f"{st.green:g}", f"{p.split(k):g}", f"{st.min_green:g}",
                   f"{st.walk:g}", f"{st.ped_clearance:g}")
     console.print(t)
-    found = validate_plan(p)
-    console.print("validation: " + ("[green]valid[/]" if not found else "[red]" + "; ".join(found) + "[/]"))
+    found = validate_plan(p, r.conflicts)
+    against = "with the network's conflicts" if r.conflicts is not None else "no conflict data on record"
+    console.print("validation: " + ("[green]valid[/]" if not found else "[red]" + "; ".join(found) + "[/]")
+                  + f" ({against})")
     for e in s.evidence(r.hash):
         console.print(f"evidence ({e.get('kind')}, {e['added_by']}): {json.dumps(e, sort_keys=True)[:300]}")
     for e in s.audit(r.hash):
@@ -216,101 +351,101 @@ def diff(a: str = typer.Argument(..., help="Plan hash or JSON file."),
 
 
 @plan_app.command("approve")
-def approve(ref: str = typer.Argument(...), user: str = USER_OPT, store: str = STORE_OPT) -> None:
-    """Approve a proposed plan (a supervisor other than the proposer)."""
-    r = _store(store).approve(ref, user)
-    console.print(f"approved {r.hash} by {r.approved_by} (binds this hash)")
+def approve(ref: str = typer.Argument(...), user: str | None = USER_OPT, token: str | None = TOKEN_OPT,
+            password_stdin: bool = PW_STDIN_OPT, store: str = STORE_OPT) -> None:
+    """Approve a proposed plan (a supervisor other than the proposer); every rule is checked."""
+    s = _store(store)
+    r = s.approve(ref, _login(s, user, token, password_stdin))
+    console.print(f"approved {r.hash} by {r.approved_by} (signed; binds this hash)")
 
 
 @plan_app.command("reject")
-def reject(ref: str = typer.Argument(...), user: str = USER_OPT,
-           reason: str = typer.Option(..., "--reason"), store: str = STORE_OPT) -> None:
+def reject(ref: str = typer.Argument(...), reason: str = typer.Option(..., "--reason"),
+           user: str | None = USER_OPT, token: str | None = TOKEN_OPT, password_stdin: bool = PW_STDIN_OPT,
+           store: str = STORE_OPT) -> None:
     """Reject a proposed or approved plan, with a reason."""
-    r = _store(store).reject(ref, user, reason)
+    s = _store(store)
+    r = s.reject(ref, _login(s, user, token, password_stdin), reason)
     console.print(f"rejected {r.hash}")
 
 
-def _adapter(dev: Any, **kw: Any) -> Any:
-    from deploy.ntcip import adapter_for  # credentials from the secrets file, never the store
-
-    return adapter_for(dev, log=lambda line: console.print(f"  {line}", highlight=False), **kw)
+def _report(out: Any) -> None:
+    colour = "green" if out.ok else "red"
+    console.print(f"[{colour}]{out.state}[/]: {out.message}" + (f" ({out.pdus} PDUs)" if out.pdus else ""),
+                  highlight=False)
+    if not out.ok:
+        raise typer.Exit(1)
 
 
 @plan_app.command("deploy")
 def deploy(
     ref: str = typer.Argument(..., help="Hash of an approved plan."),
-    user: str = USER_OPT,
     plan_file: Path | None = typer.Option(None, "--plan", help="The plan file you mean to send: its hash must be the approved one."),
-    activation_timeout: float = typer.Option(400.0, "--activation-timeout", help="Seconds to wait for the cycle boundary."),
+    activation_timeout: float = ACT_TIMEOUT_OPT,
     activation: str = typer.Option("pattern", "--activation",
                                    help="pattern (systemPatternControl) or schedule (the time-of-day action's pattern)."),
+    user: str | None = USER_OPT, token: str | None = TOKEN_OPT, password_stdin: bool = PW_STDIN_OPT,
     store: str = STORE_OPT,
 ) -> None:
     """Send an approved plan to its controller (NTCIP 1202); rolls back by itself on failure."""
     from controllers.plan import TimingPlan
+    from deploy import service
 
+    opts = _options(activation_timeout, activation)
     s = _store(store)
+    who = _login(s, user, token, password_stdin)
     plan = TimingPlan.load(plan_file) if plan_file else None
-    if activation not in ("pattern", "schedule"):
-        raise typer.BadParameter("use 'pattern' or 'schedule'", param_hint="--activation")
-    rec, dev = s.begin_deploy(ref, user, plan)
-    console.print(f"deploying {rec.hash[:12]} to {rec.signal_id} at {dev.host}:{dev.port} (SNMP v{dev.snmp_version})")
-    ad = _adapter(dev, activation_timeout_s=activation_timeout, activation=activation)
-    try:
-        rep = ad.deploy(rec.plan)
-    except BaseException as exc:  # interrupted: never leave the plan 'deploying' without a record
-        s.finish_deploy(rec.hash, user, "failed", {"message": f"deploy interrupted ({type(exc).__name__}); "
-                                                   "controller state unknown: read it back before acting"})
-        raise
-    finally:
-        ad.close()
-    outcome = {"deployed": "deployed", "rolled_back": "rolled_back"}.get(rep.outcome, "failed")
-    detail = rep.summary()
-    s.finish_deploy(rec.hash, user, outcome, detail)
-    colour = "green" if rep.ok else "red"
-    console.print(f"[{colour}]{rep.outcome}[/]: {rep.message} ({len(rep.wire)} PDUs)")
-    if not rep.ok:
-        raise typer.Exit(1)
+    console.print(f"deploying {ref} as {who.name}")
+    _report(service.deploy(s, ref, who, opts, plan))
 
 
 @plan_app.command("rollback")
-def rollback(ref: str = typer.Argument(..., help="Hash of a deployed plan."), user: str = USER_OPT,
-             activation_timeout: float = typer.Option(400.0, "--activation-timeout"), store: str = STORE_OPT) -> None:
+def rollback(ref: str = typer.Argument(..., help="Hash of a deployed plan."),
+             activation_timeout: float = ACT_TIMEOUT_OPT,
+             user: str | None = USER_OPT, token: str | None = TOKEN_OPT, password_stdin: bool = PW_STDIN_OPT,
+             store: str = STORE_OPT) -> None:
     """Put the controller back as it was before the plan was deployed (a supervisor's step)."""
-    from sim.errors import WulinError
+    from deploy import service
 
+    opts = _options(activation_timeout)
     s = _store(store)
-    rec, dev = s.begin_rollback(ref, user)
-    finished = [e for e in s.audit(rec.hash) if e.action == "deploy.finish" and e.outcome == "deployed"]
-    if not finished or "snapshot" not in finished[-1].detail:
-        raise WulinError(f"plan {rec.hash[:12]}: no snapshot on record to roll back to")
-    ad = _adapter(dev, activation_timeout_s=activation_timeout)
-    try:
-        rep = ad.rollback(finished[-1].detail)
-    finally:
-        ad.close()
-    s.finish_rollback(rec.hash, user, rep.outcome == "rolled_back", {"message": rep.message, "steps": rep.steps})
-    console.print(f"{rep.outcome}: {rep.message}")
-    if rep.outcome != "rolled_back":
-        raise typer.Exit(1)
+    _report(service.rollback(s, ref, _login(s, user, token, password_stdin), opts))
+
+
+@plan_app.command("recover")
+def recover(signal: str = typer.Argument(..., help="The signal whose deploy or rollback died."),
+            activation_timeout: float = ACT_TIMEOUT_OPT,
+            user: str | None = USER_OPT, token: str | None = TOKEN_OPT, password_stdin: bool = PW_STDIN_OPT,
+            store: str = STORE_OPT) -> None:
+    """After a killed deploy: read the controller, then finish or roll back, and record what was found."""
+    from deploy import service
+
+    opts = _options(activation_timeout)
+    s = _store(store)
+    out = service.recover(s, signal, _login(s, user, token, password_stdin), opts)
+    # A recovery that recorded a consistent state succeeded, whichever way it went.
+    console.print(f"recovered {out.plan_hash[:12]} on {signal}: [bold]{out.state}[/]: {out.message}",
+                  highlight=False)
 
 
 @plan_app.command("audit")
 def audit(ref: str | None = typer.Argument(None, help="Only this plan's entries."),
-          verify: bool = typer.Option(False, "--verify", help="Recompute the hash chain; exit 1 if tampered."),
+          verify: bool = typer.Option(False, "--verify", help="Recompute the keyed chain, compare the published head; exit 1 if tampered."),
           store: str = STORE_OPT) -> None:
     """The audit log (who, when, what, outcome); --verify checks it was not altered."""
     s = _store(store)
     if verify:
-        ok, problems, head = s.verify_audit()
-        for p in problems:
+        check = s.verify_audit()
+        for p in check.problems:
             console.print(f"[red]{p}[/]")
-        console.print(("[green]audit log intact[/]" if ok else "[red]audit log TAMPERED[/]") + f"; head {head}")
-        if not ok:
+        state = "[green]audit log intact[/]" if check.ok else "[red]audit log TAMPERED[/]"
+        console.print(f"{state}; {check.entries} entries, head {check.head}, published head #{check.published} "
+                      f"in {s.head_file}", highlight=False)
+        if not check.ok:
             raise typer.Exit(1)
         return
     for e in s.audit(ref):
         det = {k: v for k, v in e.detail.items() if k not in ("snapshot", "steps")}
         text = json.dumps(det, sort_keys=True, ensure_ascii=False)
-        console.print(f"#{e.seq:<4d} {e.ts[:19]}  {e.actor:9s} {e.action:15s} {e.plan_hash[:12] or '-':12s} "
+        console.print(f"#{e.seq:<4d} {e.ts[:19]}  {e.actor:9s} {e.channel:6s} {e.action:15s} {e.plan_hash[:12] or '-':12s} "
                       f"{e.outcome:9s} {text[:160]}", highlight=False, soft_wrap=True)

@@ -10,8 +10,53 @@ from pathlib import Path
 import pytest
 
 from controllers.plan import PlanStage, TimingPlan
+from deploy.identity import Principal
 from deploy.profile import Capabilities, DeviceProfile, single_ring_profile
-from deploy.store import PlanStore
+from deploy.store import PlanRecord, PlanStore
+
+GRID_NET = Path(__file__).resolve().parents[2] / "networks" / "grid" / "grid.net.xml"
+PASSWORDS = {"root": "root-password", "ann": "ann-password", "bob": "bob-password", "cat": "cat-password"}
+ROOT = Principal("root", "admin", "test")
+ANN = Principal("ann", "engineer", "test")
+BOB = Principal("bob", "supervisor", "test")
+CAT = Principal("cat", "supervisor", "test")
+_CONFLICTS: dict[str, list[list[bool]]] = {}
+
+
+def conflicts_for(signal_id: str) -> list[list[bool]]:
+    """The grid network's conflict matrix of one signal (read once)."""
+    if not _CONFLICTS:
+        from sim.topology import load_signal_specs
+
+        _CONFLICTS.update({k: [list(r) for r in v.conflicts] for k, v in load_signal_specs(GRID_NET).items()})
+    return _CONFLICTS[signal_id]
+
+
+def propose(store: PlanStore, plan: TimingPlan, actor: Principal = ANN, **kw: object) -> PlanRecord:
+    """Propose with the grid's conflicts on record, as `wulin plan propose` does."""
+    return store.propose(plan, actor, conflicts=conflicts_for(plan.signal_id), **kw)  # type: ignore[arg-type]
+
+
+@pytest.fixture(autouse=True)
+def _private_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Store keys and head files go to the test's own folder, never the user's; argon2 runs
+    with its cheapest parameters (the real ones cost about a second per login on a busy CI box)."""
+    from argon2 import PasswordHasher
+
+    monkeypatch.setattr("deploy.identity._hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("WULIN_SECRETS", str(tmp_path / "config" / "device-secrets.json"))
+    monkeypatch.delenv("WULIN_KEY_FILE", raising=False)
+    monkeypatch.delenv("WULIN_HEAD_FILE", raising=False)
+    monkeypatch.delenv("WULIN_TOKEN", raising=False)
+    monkeypatch.delenv("WULIN_USER", raising=False)
+
+
+def add_users(store: PlanStore) -> None:
+    """root (admin), ann (engineer), bob and cat (supervisors)."""
+    store.init_admin("root", PASSWORDS["root"])
+    for who in (ANN, BOB, CAT):
+        store.add_user(ROOT, who.name, who.role, PASSWORDS[who.name])
 
 
 def make_plan(signal_id: str = "B1", greens: tuple[float, ...] = (40, 40), offset: float = 0,
@@ -54,16 +99,14 @@ def _pg_store() -> Iterator[PlanStore]:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[PlanStore]:
-    """An empty store with users ann (engineer), bob and cat (supervisors) and device B1."""
+    """An empty store with users root (admin), ann (engineer), bob and cat (supervisors) and device B1."""
     if request.param == "sqlite":
         s = PlanStore(tmp_path / "store.sqlite")
         gen: Iterator[PlanStore] | None = None
     else:
         gen = _pg_store()
         s = next(gen)
-    s.add_user("ann", "engineer")
-    s.add_user("bob", "supervisor")
-    s.add_user("cat", "supervisor")
+    add_users(s)
     s.register_device("B1", "127.0.0.1", 16161, make_profile(), CAPS)
     yield s
     if gen is not None:

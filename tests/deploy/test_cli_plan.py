@@ -13,7 +13,7 @@ from deploy.secrets import SecretsFile
 from deploy.store import PlanStore, Refused
 from wulin.cli import app
 
-from .conftest import CAPS, make_plan, make_profile
+from .conftest import CAPS, PASSWORDS, make_plan, make_profile
 
 
 @pytest.fixture
@@ -29,9 +29,24 @@ def env(tmp_path: Path) -> Iterator[dict[str, str]]:
     emu.stop()
 
 
-def wulin(env: dict[str, str], *args: str):  # type: ignore[no-untyped-def]
+def wulin(env: dict[str, str], *args: str, stdin: str | None = None):  # type: ignore[no-untyped-def]
     clean = {k: v for k, v in env.items() if not k.startswith("_")}
-    return CliRunner().invoke(app, list(args), env=clean)
+    return CliRunner().invoke(app, list(args), env=clean, input=stdin)
+
+
+def as_user(env: dict[str, str], who: str, *args: str):  # type: ignore[no-untyped-def]
+    """Run a command logged in as ``who`` (password on stdin)."""
+    return wulin(env, *args, "--user", who, "--password-stdin", stdin=PASSWORDS[who] + "\n")
+
+
+def setup_users(env: dict[str, str], *users: tuple[str, str]) -> None:
+    """`plan init` with admin root, then `plan user add` for each (name, role)."""
+    r = wulin(env, "plan", "init", "--admin", "root", "--password-stdin", stdin=PASSWORDS["root"] + "\n")
+    assert r.exit_code == 0, r.output
+    for name, role in users:
+        r = wulin(env, "plan", "user", "add", name, "--role", role, "--user", "root", "--password-stdin",
+                  "--new-password-stdin", stdin=f"{PASSWORDS['root']}\n{PASSWORDS[name]}\n")
+        assert r.exit_code == 0, r.output
 
 
 def test_walkthrough_propose_approve_deploy_audit_rollback(env: dict[str, str], tmp_path: Path) -> None:
@@ -40,16 +55,15 @@ def test_walkthrough_propose_approve_deploy_audit_rollback(env: dict[str, str], 
     plan.save(plan_file)
     evidence = tmp_path / "evidence.md"
     evidence.write_text("| controller | mean travel time (s) |\n| field | 125.0 |\n| webster | 120.1 |\n")
-    for name, role in (("ann", "engineer"), ("bob", "supervisor")):
-        assert wulin(env, "plan", "user", "add", name, "--role", role).exit_code == 0
+    setup_users(env, ("ann", "engineer"), ("bob", "supervisor"))
     assert wulin(env, "plan", "validate", str(plan_file)).exit_code == 0
-    r = wulin(env, "plan", "propose", str(plan_file), "--user", "ann", "--evidence", str(evidence))
+    r = as_user(env, "ann", "plan", "propose", str(plan_file), "--evidence", str(evidence))
     assert r.exit_code == 0 and plan.plan_hash() in r.output
     h = plan.short_hash
-    r = wulin(env, "plan", "approve", h, "--user", "ann")
+    r = as_user(env, "ann", "plan", "approve", h)
     assert isinstance(r.exception, Refused) and "second person" in str(r.exception)
-    assert wulin(env, "plan", "approve", h, "--user", "bob").exit_code == 0
-    r = wulin(env, "plan", "deploy", h, "--user", "ann", "--plan", str(plan_file), "--activation-timeout", "5")
+    assert as_user(env, "bob", "plan", "approve", h).exit_code == 0
+    r = as_user(env, "ann", "plan", "deploy", h, "--plan", str(plan_file), "--activation-timeout", "5")
     assert r.exit_code == 0, r.output
     assert "readback of 44 objects equals the plan" in r.output and "deployed: pattern 2 running" in r.output
     emu: ControllerEmulator = env["_emu"]  # type: ignore[assignment]
@@ -57,19 +71,19 @@ def test_walkthrough_propose_approve_deploy_audit_rollback(env: dict[str, str], 
     r = wulin(env, "plan", "list")
     assert "deployed" in r.output and h in r.output
     r = wulin(env, "plan", "show", h)
-    assert "validation: valid" in r.output and "webster" in r.output
+    assert "validation: valid (with the network's conflicts)" in r.output and "webster" in r.output
     r = wulin(env, "plan", "audit", h)
-    assert [line.split()[3] for line in r.output.splitlines()] == [
-        "propose", "evidence", "approve", "approve", "deploy.start", "deploy.finish"]
+    assert [line.split()[4] for line in r.output.splitlines()] == [
+        "propose", "evidence", "approve", "approve", "deploy.start", "deploy.snapshot", "deploy.finish"]
     assert "audit log intact" in wulin(env, "plan", "audit", "--verify").output
     # A second, slightly changed plan: small change, no evidence needed; diff against the live plan.
     nxt = make_plan(greens=(47, 33), offset=7, name="webster am 2")
     nxt.save(tmp_path / "next.json")
-    assert wulin(env, "plan", "propose", str(tmp_path / "next.json"), "--user", "ann").exit_code == 0
+    assert as_user(env, "ann", "plan", "propose", str(tmp_path / "next.json")).exit_code == 0
     r = wulin(env, "plan", "diff", nxt.short_hash)
     assert "stage 0 green: 50 -> 47" in r.output and "change size: 3 s" in r.output
     # Roll back the deployed plan: the controller is back on its local plan.
-    r = wulin(env, "plan", "rollback", h, "--user", "bob", "--activation-timeout", "5")
+    r = as_user(env, "bob", "plan", "rollback", h, "--activation-timeout", "5")
     assert r.exit_code == 0, r.output
     assert emu.active_pattern == 1 and PlanStore(env["WULIN_STORE"]).get(h).state == "rolled_back"
 
@@ -78,31 +92,29 @@ def test_faulty_deploy_rolls_back_by_itself(env: dict[str, str], tmp_path: Path)
     plan = make_plan(greens=(50, 30), offset=7)
     plan.save(tmp_path / "p.json")
     (tmp_path / "e.json").write_text('{"kind": "experiment", "mean_travel_time_s": {"field": 125, "new": 120}}')
-    wulin(env, "plan", "user", "add", "ann", "--role", "engineer")
-    wulin(env, "plan", "user", "add", "bob", "--role", "supervisor")
-    wulin(env, "plan", "propose", str(tmp_path / "p.json"), "--user", "ann", "--evidence", str(tmp_path / "e.json"))
-    wulin(env, "plan", "approve", plan.short_hash, "--user", "bob")
+    setup_users(env, ("ann", "engineer"), ("bob", "supervisor"))
+    as_user(env, "ann", "plan", "propose", str(tmp_path / "p.json"), "--evidence", str(tmp_path / "e.json"))
+    as_user(env, "bob", "plan", "approve", plan.short_hash)
     emu: ControllerEmulator = env["_emu"]  # type: ignore[assignment]
     before = dict(emu.db)
     emu.arm("readback-mismatch")
-    r = wulin(env, "plan", "deploy", plan.short_hash, "--user", "ann", "--activation-timeout", "5",
+    r = as_user(env, "ann", "plan", "deploy", plan.short_hash, "--activation-timeout", "5",
               "--activation", "schedule")
     assert r.exit_code == 1
     assert "readback differs" in r.output and "rolled back to the snapshot (readback verified)" in r.output
     assert PlanStore(env["WULIN_STORE"]).get(plan.short_hash).state == "rolled_back"
     assert {o: v for o, v in emu.db.items() if emu.spec[o].kind == "P2"} == {
         o: v for o, v in before.items() if emu.spec[o].kind == "P2"}
-    r = wulin(env, "plan", "deploy", plan.short_hash, "--user", "ann")
+    r = as_user(env, "ann", "plan", "deploy", plan.short_hash)
     assert isinstance(r.exception, Refused) and "is rolled_back" in str(r.exception)
 
 
 def test_unknown_device_and_emulator_command(env: dict[str, str], tmp_path: Path) -> None:
     other = make_plan(signal_id="C2")
     other.save(tmp_path / "c2.json")
-    wulin(env, "plan", "user", "add", "ann", "--role", "engineer")
-    wulin(env, "plan", "user", "add", "bob", "--role", "supervisor")
-    wulin(env, "plan", "propose", str(tmp_path / "c2.json"), "--user", "ann")
-    r = wulin(env, "plan", "approve", other.short_hash, "--user", "bob")
+    setup_users(env, ("ann", "engineer"), ("bob", "supervisor"))
+    as_user(env, "ann", "plan", "propose", str(tmp_path / "c2.json"))
+    r = as_user(env, "bob", "plan", "approve", other.short_hash)
     assert isinstance(r.exception, Refused) and "unknown device" in str(r.exception)
     # `wulin emulator start` registers one emulator per signal of the network.
     r = wulin(env, "emulator", "start", "--network", "grid", "--port", "26100", "--seconds", "0.5",
@@ -113,3 +125,51 @@ def test_unknown_device_and_emulator_command(env: dict[str, str], tmp_path: Path
     assert devices == {"B1": 26100, "C2": 26101}
     r = wulin(env, "emulator", "start", "--network", "nowhere", "--seconds", "0.1")
     assert r.exception is not None and "known networks" in str(r.exception)
+
+
+def test_cli_authenticates_and_only_an_admin_manages_users(env: dict[str, str], tmp_path: Path) -> None:
+    from deploy.identity import AuthError
+    from sim.errors import WulinError
+
+    setup_users(env, ("ann", "engineer"), ("bob", "supervisor"))
+    plan = make_plan(greens=(50, 30))
+    plan.save(tmp_path / "p.json")
+    r = wulin(env, "plan", "propose", str(tmp_path / "p.json"))
+    assert isinstance(r.exception, WulinError) and "log in with --user NAME" in str(r.exception)
+    r = wulin(env, "plan", "propose", str(tmp_path / "p.json"), "--user", "ann", "--password-stdin",
+              stdin="not-her-password\n")
+    assert isinstance(r.exception, AuthError) and "wrong user name or password" in str(r.exception)
+    # --user names someone; acting as them needs their password (bob's does not open ann's account).
+    r = wulin(env, "plan", "propose", str(tmp_path / "p.json"), "--user", "ann", "--password-stdin",
+              stdin=PASSWORDS["bob"] + "\n")
+    assert isinstance(r.exception, AuthError)
+    r = wulin(env, "plan", "user", "add", "eve", "--role", "supervisor", "--user", "bob", "--password-stdin",
+              "--new-password-stdin", stdin=f"{PASSWORDS['bob']}\neve-password\n")
+    assert isinstance(r.exception, Refused) and "needs an admin" in str(r.exception)
+    r = as_user(env, "bob", "plan", "user", "list")
+    assert isinstance(r.exception, WulinError) and "admin role" in str(r.exception)
+    r = wulin(env, "plan", "token", "issue", "ann", "--user", "root", "--password-stdin",
+              stdin=PASSWORDS["root"] + "\n")
+    assert r.exit_code == 0, r.output
+    token = r.output.split()[-1]
+    r = wulin({**env, "WULIN_TOKEN": token}, "plan", "propose", str(tmp_path / "p.json"))
+    assert r.exit_code == 0 and plan.plan_hash() in r.output
+    audit = wulin(env, "plan", "audit").output
+    assert "login" in audit and "refused" in audit and "user.add" in audit
+
+
+def test_cli_refuses_approval_of_a_conflicting_plan(env: dict[str, str], tmp_path: Path) -> None:
+    from controllers.plan import PlanStage, TimingPlan
+
+    setup_users(env, ("ann", "engineer"), ("bob", "supervisor"))
+    ok = make_plan()
+    first = PlanStage("ns+x", "GGGgGrrrGGGgrrrr", 40, min_green=10, walk=7, ped_clearance=3)
+    bad = TimingPlan(**{**ok.__dict__, "stages": (first, ok.stages[1])})  # type: ignore[arg-type]
+    bad.save(tmp_path / "bad.json")
+    (tmp_path / "e.json").write_text('{"kind": "experiment"}')
+    r = wulin(env, "plan", "validate", str(tmp_path / "bad.json"), "--net", "networks/grid/grid.net.xml")
+    assert r.exit_code == 1 and "conflicting links" in r.output
+    r = as_user(env, "ann", "plan", "propose", str(tmp_path / "bad.json"), "--evidence", str(tmp_path / "e.json"))
+    assert r.exit_code == 0 and "violation" in r.output  # the network was found under networks/
+    r = as_user(env, "bob", "plan", "approve", bad.short_hash)
+    assert isinstance(r.exception, Refused) and "conflicting links have protected green together" in str(r.exception)

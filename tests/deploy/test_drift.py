@@ -10,16 +10,18 @@ import pytest
 from typer.testing import CliRunner
 
 from deploy import oids as O
+from deploy import service
 from deploy.drift import check_drift, live_expectations
 from deploy.emulator import ControllerEmulator
 from deploy.ntcip import NtcipAdapter, adapter_for
 from deploy.secrets import SecretsFile
+from deploy.service import DeployOptions
 from deploy.snmp import SnmpClient
 from deploy.store import PlanStore
 from deploy.usm import UsmManager
 from wulin.cli import app
 
-from .conftest import CAPS, make_plan, make_profile
+from .conftest import ANN, BOB, CAPS, add_users, make_plan, make_profile, propose
 
 NEW = make_plan(greens=(50, 30), offset=7, name="new")
 
@@ -28,18 +30,15 @@ NEW = make_plan(greens=(50, 30), offset=7, name="new")
 def live(tmp_path: Path) -> Iterator[tuple[ControllerEmulator, PlanStore, SecretsFile, dict[str, str]]]:
     """An emulator running NEW, deployed through the store (so the store says NEW is live)."""
     emu = ControllerEmulator(make_profile(), make_plan(name="local"), CAPS, time_scale=300, verify_s=3).start()
-    vault = SecretsFile(tmp_path / "secrets.json")
+    vault = SecretsFile()  # the conftest points WULIN_SECRETS into the test's folder
     vault.put("B1", emu.credentials)
     store = PlanStore(tmp_path / "store.sqlite")
-    store.add_user("ann", "engineer")
-    store.add_user("bob", "supervisor")
+    add_users(store)
     store.register_device("B1", emu.host, emu.port, emu.profile, CAPS)
-    store.propose(NEW, "ann", evidence={"kind": "experiment", "note": "test"})
-    store.approve(NEW.plan_hash(), "bob")
-    rec, dev = store.begin_deploy(NEW.plan_hash(), "ann")
-    rep = adapter_for(dev, vault, timeout=0.3, activation_timeout_s=5).deploy(rec.plan)
-    assert rep.ok, rep.message
-    store.finish_deploy(rec.hash, "ann", "deployed", rep.summary())
+    h = propose(store, NEW, evidence={"kind": "experiment", "note": "test"}).hash
+    store.approve(h, BOB)
+    out = service.deploy(store, h, ANN, DeployOptions(activation_timeout_s=5))
+    assert out.ok, out.message
     env = {"WULIN_STORE": str(tmp_path / "store.sqlite"), "WULIN_SECRETS": str(vault.path), "COLUMNS": "200"}
     yield emu, store, vault, env
     store.close()
