@@ -119,6 +119,16 @@ HEADLINE: tuple[str, ...] = tuple(k.column for k in KPIS if k.headline)
 CHART_KPIS: tuple[str, ...] = ("mean_time_loss", "resco_delay", "control_delay", "queue_p95",
                                "throughput_vph", "total_co2_kg")
 FLAG_COLUMN = "flag"
+# the two rules in one sentence each, for table captions and reports
+COUNTING_RULE = ("Means count every vehicle due after the warm-up: finished trips, trips still "
+                 "running at the end (their figures so far) and vehicles never inserted (their "
+                 "wait since the scheduled departure); 'finished trips' columns count finished "
+                 "trips only.")
+_TELEPORT_RULE = "a teleport" if MAX_TELEPORTS == 0 else f"more than {MAX_TELEPORTS:g} teleports"
+FLAG_RULE = (f"Flagged (red): runs with {_TELEPORT_RULE}, more than "
+             f"{100 * MAX_NEVER_INSERTED_SHARE:g} % of the vehicles never inserted or more than "
+             f"{100 * MAX_UNFINISHED_SHARE:g} % not finished; their figures should not rank "
+             "controllers.")
 
 
 def kpi(column: str) -> Kpi:
