@@ -25,11 +25,10 @@ from experiments.spec import scenario_label
 from experiments.stats import paired_differences, summary_table
 from sim.kpi_registry import (
     CHART_KPIS,
+    COUNTING_RULE,
+    FLAG_RULE,
     KPI_BY_COLUMN,
     KPIS,
-    MAX_NEVER_INSERTED_SHARE,
-    MAX_TELEPORTS,
-    MAX_UNFINISHED_SHARE,
 )
 
 LOS_COLOURS = {"A": "#1a9850", "B": "#91cf60", "C": "#d9ef8b", "D": "#fee08b", "E": "#fc8d59",
@@ -329,14 +328,9 @@ def build_report(exp_dir: Path | str, out: Path | None = None) -> Path:
         f"SUMO {html.escape(manifest.get('versions', {}).get('eclipse-sumo', '?'))} · "
         f"created {html.escape(manifest.get('created', '?'))}</p>",
         "<h2>Summary</h2><p>Mean over seeds ± half-width of the 95 % confidence interval "
-        "(Student t). Headline trip means count every vehicle due after the warm-up: finished "
-        "trips, trips still running at the end (their figures so far) and vehicles never "
-        "inserted (their wait since the scheduled departure); the <i>finished trips</i> "
-        "columns count finished trips only. Control delay is the vehicle-weighted time loss on "
-        "intersection approaches (HCM-style). Rows in red hold runs whose figures should not "
-        f"rank controllers: any teleport (more than {MAX_TELEPORTS:g}), more than "
-        f"{100 * MAX_NEVER_INSERTED_SHARE:g} % of the vehicles never inserted, or more than "
-        f"{100 * MAX_UNFINISHED_SHARE:g} % not finished.</p>",
+        f"(Student t). {html.escape(COUNTING_RULE)} Control delay is the vehicle-weighted time "
+        "loss on intersection approaches (HCM-style). "
+        f"{html.escape(FLAG_RULE)}</p>",
         _summary_section(summ, kpis),
         "<h2>Comparison charts</h2>", _bar_charts(summ, controllers),
         f"<h2>Paired differences against {html.escape(baseline)}</h2>"
