@@ -12,6 +12,7 @@ import pytest
 from experiments.compare import comparison_spec, run_comparison
 from experiments.tables import COMPARE_KPIS, markdown_summary, rich_summary
 from sim.errors import WulinError
+from sim.kpi_registry import KPIS
 from sim.scenario import Scenario
 
 REPO = Path(__file__).resolve().parents[2]
@@ -27,6 +28,8 @@ def test_comparison_runs_through_the_runner(tiny_scenario: Scenario, tmp_path: P
     assert (out / "experiment.toml").read_text() == spec.text  # reruns as a declared experiment
     assert list(result.runs["controller"]) == ["field", "field", "max-pressure", "max-pressure"]
     assert "flag" in result.runs.columns
+    # every registered KPI is produced by a run (sim.kpi, the runner or the intersection KPIs)
+    assert {k.column for k in KPIS} <= set(result.runs.columns)
     summ = result.summary.set_index("controller")
     for c in ("field", "max-pressure"):
         mine = result.runs[result.runs["controller"] == c]["mean_time_loss"]
