@@ -17,6 +17,8 @@ def _summary_tables(exp_dir: Path) -> list[Table]:
     """Rich tables of the main KPIs per scenario and variation (mean ± 95 % CI over seeds)."""
     import math
 
+    from rich import box
+
     from experiments.results import load_experiment
     from experiments.spec import scenario_label
     from experiments.stats import KPI_BY_COLUMN, paired_differences, summary_table
@@ -37,22 +39,28 @@ def _summary_tables(exp_dir: Path) -> list[Table]:
     order = {c: i for i, c in enumerate(spec["controllers"])}
     tables = []
     for (sc, var), g in summ.groupby(["scenario", "variation"], sort=False):
-        t = Table(title=f"{scenario_label(sc)} · {var} (mean ± 95 % CI over seeds)", header_style="bold")
-        t.add_column("controller")
-        t.add_column("n", justify="right")
+        # light borders, the interval under the mean: fits 80 columns, names never truncated
+        seeds = f"{g['n'].iloc[0]} seeds" if g["n"].nunique() == 1 else "seeds"
+        t = Table(title=f"{scenario_label(sc)} · {var} (mean ± 95 % CI over {seeds})", header_style="bold",
+                  box=box.SIMPLE_HEAD)
+        t.add_column("controller", no_wrap=True)
+        show_n = g["n"].nunique() > 1  # else the title says it
+        if show_n:
+            t.add_column("n", justify="right")
         for k in cols:
             t.add_column(KPI_BY_COLUMN[k].short, justify="right")
         t.add_column(f"loss vs {spec['baseline']}", justify="right")
         for _, r in g.sort_values("controller", key=lambda s: s.map(order)).iterrows():
-            cells = [cell(r, k) for k in cols]
+            cells = [cell(r, k, "\n") for k in cols]
             d = diff[(diff["scenario"] == sc) & (diff["variation"] == var) & (diff["controller"] == r["controller"])]
             if len(d):
                 x = d.iloc[0]
                 sig = "*" if math.isfinite(x["p"]) and x["p"] < 0.05 else ""
                 vs = f"{x['pct']:+.0f} %{sig}"
             else:
-                vs = "baseline" if r["controller"] == spec["baseline"] else "-"
-            t.add_row(r["controller"], str(r["n"]), *cells, vs, style="red" if r["flag"] else None)
+                vs = "base" if r["controller"] == spec["baseline"] else "-"
+            t.add_row(r["controller"], *([str(r["n"])] if show_n else []), *cells, vs,
+                      style="red" if r["flag"] else None)
         t.caption = f"* paired {spec.get('test', 't-test')} p < 0.05 against {spec['baseline']}"
         if g["flag"].astype(bool).any():  # which runs, and why
             t.caption += "\n" + FLAG_RULE + "\n" + "\n".join(
