@@ -22,9 +22,15 @@ import pandas as pd
 from experiments.kpis import LOS_LIMITS, los, summarise_signals
 from experiments.results import load_experiment, read_run_table
 from experiments.spec import scenario_label
-from experiments.stats import KPI_BY_COLUMN, KPIS, paired_differences, summary_table
+from experiments.stats import paired_differences, summary_table
+from sim.kpi_registry import (
+    CHART_KPIS,
+    COUNTING_RULE,
+    FLAG_RULE,
+    KPI_BY_COLUMN,
+    KPIS,
+)
 
-MAIN_KPIS = ("mean_time_loss", "control_delay", "queue_p95", "throughput_vph", "total_co2_kg")
 LOS_COLOURS = {"A": "#1a9850", "B": "#91cf60", "C": "#d9ef8b", "D": "#fee08b", "E": "#fc8d59",
                "F": "#d73027", "-": "#bbbbbb"}
 CSS = """
@@ -37,6 +43,7 @@ td.l,th.l{text-align:left}.meta{color:#666;font-size:13px}.sig{font-weight:bold}
 .better{background:#e6f4ea}.worse{background:#fdecea}img{max-width:100%}
 details{margin:.5em 0}summary{cursor:pointer;font-weight:600}
 .los{display:inline-block;width:1.4em;text-align:center;border-radius:3px}
+tr.flagged td{background:#fdecea;color:#b00020}
 """
 
 
@@ -78,9 +85,12 @@ def _summary_section(summ: pd.DataFrame, kpis: list[str]) -> str:
                 f"<td>{_fmt(r[k], KPI_BY_COLUMN[k].fmt)}"
                 f"{' ± ' + _fmt(r[k + '_ci'], KPI_BY_COLUMN[k].fmt) if math.isfinite(r[k + '_ci']) else ''}</td>"
                 for k in kpis)
-            rows.append(f"<tr><td class=l>{html.escape(r['controller'])}</td><td>{r['n']}</td>{cells}</tr>")
+            flag = r.get("flag") or ""
+            cls = " class=flagged" if flag else ""
+            rows.append(f"<tr{cls}><td class=l>{html.escape(r['controller'])}</td><td>{r['n']}</td>{cells}"
+                        f"<td class=l>{html.escape(flag)}</td></tr>")
         out.append(f"<h3>{html.escape(scenario_label(sc))} · {html.escape(var)}</h3><table><tr><th class=l>controller</th>"
-                   f"<th>seeds</th>{head}</tr>{''.join(rows)}</table>")
+                   f"<th>seeds</th>{head}<th class=l>flagged runs</th></tr>{''.join(rows)}</table>")
     return "\n".join(out)
 
 
@@ -91,7 +101,7 @@ def _bar_charts(summ: pd.DataFrame, controllers: list[str]) -> str:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    kpis = [k for k in MAIN_KPIS if k in summ.columns]
+    kpis = [k for k in CHART_KPIS if k in summ.columns]
     groups = list(dict.fromkeys(zip(summ["scenario"], summ["variation"], strict=True)))
     fig, axes = plt.subplots(1, len(kpis), figsize=(3.6 * len(kpis), 3.6 + 0.15 * len(groups)),
                              squeeze=False)
@@ -318,8 +328,9 @@ def build_report(exp_dir: Path | str, out: Path | None = None) -> Path:
         f"SUMO {html.escape(manifest.get('versions', {}).get('eclipse-sumo', '?'))} · "
         f"created {html.escape(manifest.get('created', '?'))}</p>",
         "<h2>Summary</h2><p>Mean over seeds ± half-width of the 95 % confidence interval "
-        "(Student t). Trip KPIs count trips departing after the warm-up; control delay is the "
-        "vehicle-weighted time loss on intersection approaches (HCM-style).</p>",
+        f"(Student t). {html.escape(COUNTING_RULE)} Control delay is the vehicle-weighted time "
+        "loss on intersection approaches (HCM-style). "
+        f"{html.escape(FLAG_RULE)}</p>",
         _summary_section(summ, kpis),
         "<h2>Comparison charts</h2>", _bar_charts(summ, controllers),
         f"<h2>Paired differences against {html.escape(baseline)}</h2>"

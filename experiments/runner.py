@@ -57,6 +57,7 @@ def execute_run(spec: ExperimentSpec, key: RunKey, backend: str = "libsumo") -> 
     )
     from experiments.variations import prepare
     from sim.kpi import summarise
+    from sim.kpi_registry import FLAG_COLUMN, run_flag
     from sim.scenario import load_scenario
     from sim.state import DistrictLayout
     from sim.topology import load_signal_specs
@@ -104,6 +105,7 @@ def execute_run(spec: ExperimentSpec, key: RunKey, backend: str = "libsumo") -> 
             "scale": sc.scale,
         })
         summary.update(network_intersection_kpis(appr, queues, sc.measure_begin))
+        summary[FLAG_COLUMN] = run_flag(summary)  # why not to rank on this run ("" when clean)
         return RunOutput(
             key=key, summary=summary,
             tables={"trips": trips, "approaches": appr, "intersections": inter,

@@ -5,44 +5,33 @@ departures from the seed), so two controllers are compared *paired by seed*: the
 per seed removes the seed-to-seed variation that both share, and the test is a paired t-test
 (``scipy.stats.ttest_rel``) or, when declared, the Wilcoxon signed-rank test (no normality
 assumption, but with 5 seeds its smallest two-sided p-value is 0.0625).
+
+The KPIs, their directions and the run flag come from :mod:`sim.kpi_registry`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from sim.kpi_registry import FLAG_COLUMN, KPI_BY_COLUMN, KPIS, Kpi, run_flag
 
-@dataclass(frozen=True)
-class Kpi:
-    """A KPI column of the per-run table, with how to show it."""
-
-    column: str
-    label: str
-    unit: str
-    lower_is_better: bool = True
-    fmt: str = "{:.1f}"
+__all__ = ["KPIS", "KPI_BY_COLUMN", "Kpi", "add_flags", "mean_ci", "paired_differences",
+           "paired_test", "summary_table"]
 
 
-KPIS: tuple[Kpi, ...] = (
-    Kpi("mean_travel_time", "Mean travel time", "s"),
-    Kpi("mean_time_loss", "Mean time loss", "s"),
-    Kpi("control_delay", "Control delay (HCM)", "s/veh"),
-    Kpi("queue_mean", "Queue, mean", "veh"),
-    Kpi("queue_p95", "Queue, 95th pct", "veh"),
-    Kpi("queue_max", "Queue, max", "veh", fmt="{:.0f}"),
-    Kpi("mean_stops", "Stops per trip", "", fmt="{:.2f}"),
-    Kpi("throughput_vph", "Throughput", "veh/h", lower_is_better=False, fmt="{:.0f}"),
-    Kpi("unfinished", "Trips not finished", "", fmt="{:.0f}"),
-    Kpi("teleports", "Teleports", "", fmt="{:.0f}"),
-    Kpi("total_co2_kg", "CO2", "kg"),
-    Kpi("total_fuel_kg", "Fuel", "kg"),
-)
-KPI_BY_COLUMN = {k.column: k for k in KPIS}
+def add_flags(runs: pd.DataFrame) -> pd.DataFrame:
+    """The per-run table with its ``flag`` column (:func:`sim.kpi_registry.run_flag`).
+
+    Runs written with a flag keep it; older ones get it computed from their KPIs.
+    """
+    old = runs[FLAG_COLUMN] if FLAG_COLUMN in runs.columns else pd.Series([None] * len(runs))
+    flags = [f if isinstance(f, str) else run_flag(r)
+             for f, r in zip(old, runs.to_dict("records"), strict=True)]
+    return runs.assign(**{FLAG_COLUMN: flags})
 
 
 def mean_ci(values: Sequence[float] | np.ndarray, level: float = 0.95) -> tuple[float, float]:
@@ -85,15 +74,22 @@ def paired_test(a: Sequence[float], b: Sequence[float], test: str = "t-test") ->
 
 def summary_table(runs: pd.DataFrame, kpis: Sequence[str] | None = None,
                   by: Sequence[str] = ("scenario", "variation", "controller")) -> pd.DataFrame:
-    """Per group: number of seeds, and each KPI's mean and 95 % CI half-width.
+    """Per group: number of seeds, flagged runs, and each KPI's mean and 95 % CI half-width.
 
-    Columns: ``by`` + ``n`` + ``<kpi>`` + ``<kpi>_ci`` for each KPI.
+    Columns: ``by`` + ``n`` + ``flagged`` (runs whose figures should not rank controllers,
+    see :func:`sim.kpi_registry.run_flag`) + ``flag`` (their reasons, ``seed N: ...``) +
+    ``<kpi>`` + ``<kpi>_ci`` for each KPI.
     """
     kpis = [k for k in (kpis or [k.column for k in KPIS]) if k in runs.columns]
+    runs = add_flags(runs)
     rows = []
     for keys, g in runs.groupby(list(by), sort=False):
         row = dict(zip(by, keys if isinstance(keys, tuple) else (keys,), strict=True))
         row["n"] = len(g)
+        flags = [(seed, f) for seed, f in zip(g.get("seed", range(len(g))), g.get(FLAG_COLUMN, []),
+                                              strict=False) if isinstance(f, str) and f]
+        row["flagged"] = len(flags)
+        row[FLAG_COLUMN] = "; ".join(f"seed {seed}: {f}" for seed, f in flags)
         for k in kpis:
             row[k], row[f"{k}_ci"] = mean_ci(g[k].to_numpy())
         rows.append(row)

@@ -3,12 +3,16 @@
 * Trip KPIs come from ``--tripinfo-output`` (one row per vehicle): travel time, time loss,
   waiting time, departure delay, route length and, when the emission device is on, CO2 and
   fuel.  Trips that had not arrived when the simulation ended are kept with
-  ``finished=False`` (SUMO's ``--tripinfo-output.write-unfinished``), so a gridlocked
-  controller cannot look good by leaving its worst trips out.
+  ``finished=False`` (SUMO's ``--tripinfo-output.write-unfinished``: their figures so far),
+  and vehicles that were due but never inserted are kept with ``inserted=False`` (SUMO's
+  ``--tripinfo-output.write-undeparted``: ``depart="-1"``, ``departDelay`` = end minus the
+  scheduled departure), so a gridlocked controller cannot look good by leaving its worst
+  trips out.  Which mean counts which vehicles is defined in :mod:`sim.kpi_registry`.
 * Network KPIs come from ``--statistic-output``: vehicles loaded, inserted, arrived,
   teleports, collisions and the mean speed of arrived trips.
 
-Only trips departing after the scenario's warm-up count.
+Only trips departing after the scenario's warm-up count; a vehicle never inserted counts
+whenever it was scheduled (it had not entered the network during the warm-up either).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ TRIP_COLUMNS = (
     "co2_mg",
     "fuel_mg",
     "finished",
+    "inserted",
 )
 
 
@@ -44,7 +49,10 @@ def _f(attrib: dict[str, str], key: str) -> float:
 
 
 def read_tripinfo(path: Path | str, measure_begin: float = 0.0) -> pd.DataFrame:
-    """Trips from a tripinfo file that departed at or after ``measure_begin``.
+    """Trips from a tripinfo file that departed at or after ``measure_begin``, or never did.
+
+    A vehicle never inserted has ``depart`` NaN, ``inserted`` False and its wait since the
+    scheduled departure in ``depart_delay``.
 
     Raises:
         SimulationError: the file is missing or truncated (SUMO did not close properly).
@@ -57,14 +65,15 @@ def read_tripinfo(path: Path | str, measure_begin: float = 0.0) -> pd.DataFrame:
                 continue
             a = el.attrib
             depart = _f(a, "depart")
-            if depart >= measure_begin:
+            inserted = depart >= 0  # SUMO writes depart="-1" for a vehicle never inserted
+            if depart >= measure_begin or not inserted:
                 em = el.find("emissions")
                 arrival = _f(a, "arrival")
                 rows.append(
                     (
                         a.get("id", ""),
                         a.get("vType", ""),
-                        depart,
+                        depart if inserted else math.nan,
                         arrival,
                         _f(a, "duration"),
                         _f(a, "timeLoss"),
@@ -75,6 +84,7 @@ def read_tripinfo(path: Path | str, measure_begin: float = 0.0) -> pd.DataFrame:
                         _f(em.attrib, "CO2_abs") if em is not None else math.nan,
                         _f(em.attrib, "fuel_abs") if em is not None else math.nan,
                         arrival >= 0,
+                        inserted,
                     )
                 )
             el.clear()
@@ -88,6 +98,7 @@ def read_tripinfo(path: Path | str, measure_begin: float = 0.0) -> pd.DataFrame:
         ) from None
     df = pd.DataFrame.from_records(rows, columns=list(TRIP_COLUMNS))
     df["finished"] = df["finished"].astype(bool)
+    df["inserted"] = df["inserted"].astype(bool)
     return df
 
 
@@ -138,22 +149,42 @@ def network_kpis(stats_path: Path | str, trips: pd.DataFrame | None = None) -> d
     return kpis
 
 
+def _mean(values: pd.Series) -> float:
+    return float(values.mean()) if len(values) else math.nan
+
+
 def summarise(trips: pd.DataFrame) -> dict[str, float]:
-    """Mean trip KPIs over finished trips, plus counts (the row of a comparison table)."""
-    done = trips[trips["finished"]] if len(trips) else trips
+    """Trip KPIs of one run (the row of a comparison table), as registered in sim.kpi_registry.
 
-    def mean(col: str) -> float:
-        return float(done[col].mean()) if len(done) else math.nan
-
+    Headline means count every vehicle due after the warm-up: a finished trip with its
+    figures, a trip still running with its figures so far, and a vehicle never inserted with
+    its wait since the scheduled departure as travel time, time loss and waiting time.  The
+    ``..._finished`` means count finished trips only.  ``resco_delay`` is RESCO's delay:
+    time loss + depart delay per vehicle, every vehicle.  Emissions are summed over every
+    inserted vehicle (NaN, not 0, when the emission device was off).
+    """
+    if "inserted" not in trips.columns:  # tables written before never-inserted rows existed
+        trips = trips.assign(inserted=True)
+    done = trips[trips["finished"]]
+    waiting = ~trips["inserted"]
+    wait = trips["depart_delay"]
+    n, n_done, n_never = len(trips), len(done), int(waiting.sum())
     return {
-        "trips": float(len(trips)),
-        "finished": float(len(done)),
-        "mean_travel_time": mean("duration"),
-        "mean_time_loss": mean("time_loss"),
-        "mean_waiting_time": mean("waiting_time"),
-        "mean_depart_delay": mean("depart_delay"),
-        "mean_stops": mean("waiting_count"),
-        # NaN, not 0, when the emission device was off
-        "total_co2_kg": float(done["co2_mg"].sum(min_count=1) / 1e6),
-        "total_fuel_kg": float(done["fuel_mg"].sum(min_count=1) / 1e6),
+        "trips": float(n),
+        "finished": float(n_done),
+        "unfinished": float(n - n_done),
+        "running_at_end": float(n - n_done - n_never),
+        "never_inserted": float(n_never),
+        "unfinished_share": 100.0 * (n - n_done) / n if n else math.nan,
+        "mean_travel_time": _mean(trips["duration"].where(~waiting, wait)),
+        "mean_time_loss": _mean(trips["time_loss"].where(~waiting, wait)),
+        "mean_waiting_time": _mean(trips["waiting_time"].where(~waiting, wait)),
+        "mean_depart_delay": _mean(wait),
+        "resco_delay": _mean(trips["time_loss"].fillna(0.0) + wait),
+        "mean_travel_time_finished": _mean(done["duration"]),
+        "mean_time_loss_finished": _mean(done["time_loss"]),
+        "mean_waiting_time_finished": _mean(done["waiting_time"]),
+        "mean_stops": _mean(done["waiting_count"]),
+        "total_co2_kg": float(trips["co2_mg"].sum(min_count=1) / 1e6),
+        "total_fuel_kg": float(trips["fuel_mg"].sum(min_count=1) / 1e6),
     }

@@ -195,6 +195,9 @@ class Simulation:
                 str(self.tripinfo_file),
                 "--tripinfo-output.write-unfinished",
                 "true",
+                # vehicles due but never inserted: counted by sim.kpi (honest headline means)
+                "--tripinfo-output.write-undeparted",
+                "true",
                 "--statistic-output",
                 str(self.statistics_file),
             ]

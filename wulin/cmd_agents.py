@@ -6,7 +6,6 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 console = Console()
 
@@ -50,49 +49,38 @@ def train(
 
 def evaluate(
     run: Path = typer.Argument(..., help="Run folder written by `wulin train`."),
-    scenario: str = typer.Option(..., "--scenario", help="Scenario id to evaluate on."),
+    scenario: str = typer.Option(..., "--scenario", help="Scenario id or .toml path to evaluate on."),
     seeds: int = typer.Option(3, "--seeds", help="Number of seeds (1..N; training uses other seeds)."),
     first_seed: int = typer.Option(1, "--first-seed", help="First evaluation seed."),
     baselines: str = typer.Option("field,max-pressure", "--baselines",
                                   help="Comma-separated controllers to compare with ('' for none)."),
     checkpoint: str | None = typer.Option(None, "--checkpoint", help="A checkpoint instead of model.zip."),
+    out: Path | None = typer.Option(None, "--out", help="Keep the experiment folder here (resumable; "
+                                    "`wulin report OUT` renders it). Default: a temporary folder."),
+    workers: int | None = typer.Option(None, "--workers", help="Worker processes (default: one per core)."),
 ) -> None:
-    """Run the trained policy as a Controller and the baselines on the same seeds; print a table."""
+    """Run the trained policy and the baselines on the same seeds; mean ± 95 % CI per controller."""
     from agents.evaluate import evaluate as run_eval
-    from agents.evaluate import summary_table
+    from experiments.spec import scenario_label
+    from experiments.tables import COMPARE_KPIS, rich_summary
     from sim.errors import WulinError
+    from sim.kpi_registry import COUNTING_RULE, FLAG_RULE
 
     if seeds < 1:
         raise WulinError(f"--seeds must be >= 1, got {seeds}")
     names = [b.strip() for b in baselines.split(",") if b.strip()]
     seed_list = list(range(first_seed, first_seed + seeds))
-
-    def show(label: str, seed: int, s: dict[str, float]) -> None:
-        console.print(f"  {label:<14} seed {seed}: mean time loss {s['mean_time_loss']:.1f} s, "
-                      f"travel time {s['mean_travel_time']:.1f} s")
-
-    df = run_eval(run, scenario, seed_list, baselines=names, checkpoint=checkpoint,
-                  on_episode=show, progress=True)
-    # a checkpoint's evaluation does not overwrite the final model's
+    result = run_eval(run, scenario, seed_list, baselines=names, checkpoint=checkpoint, out=out,
+                      workers=workers, progress=True, console=console)
+    sid = scenario_label(result.spec.scenarios[0])
+    # output names from ids, never from paths; a checkpoint's evaluation keeps the final model's
     suffix = f"-{Path(checkpoint).stem}" if checkpoint else ""
-    out = run / f"eval-{scenario}{suffix}.csv"
-    df.to_csv(out, index=False)
-    tab = summary_table(df)
-    table = Table(title=f"{run.name} on {scenario}, seeds {seed_list}", header_style="bold")
-    table.add_column("controller")
-    for col in ("mean time loss (s)", "mean travel time (s)", "mean waiting (s)", "finished"):
-        table.add_column(col, justify="right")
-    for ctl, r in tab.iterrows():
-        table.add_row(
-            str(ctl),
-            f"{r['mean_time_loss_mean']:.1f} ± {r['mean_time_loss_ci95']:.1f}",
-            f"{r['mean_travel_time_mean']:.1f} ± {r['mean_travel_time_ci95']:.1f}",
-            f"{r['mean_waiting_time_mean']:.1f}",
-            f"{r['finished_mean']:,.0f}",
-        )
-    console.print(table)
-    console.print(f"mean ± 95 % confidence half-width over the seeds (Student t); "
-                  f"per-seed results: {out}")
+    csv = run / f"eval-{sid}{suffix}.csv"
+    result.runs.to_csv(csv, index=False)
+    columns = (*COMPARE_KPIS, "mean_waiting_time", "finished")
+    console.print(rich_summary(result.summary, columns,
+                               f"{run.name} on {sid}, seeds {seed_list} (mean ± 95 % CI over seeds)"))
+    console.print(f"{COUNTING_RULE}\n{FLAG_RULE}\nper-seed results: {csv}")
 
 
 def register(app: typer.Typer) -> None:

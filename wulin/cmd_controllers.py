@@ -81,63 +81,35 @@ def compare(
                                      "--controllers", help="Comma-separated controller names."),
     seeds: int = typer.Option(3, "--seeds", help="Seeds 1..N per controller."),
     markdown: Path | None = typer.Option(None, "--markdown", help="Also write the table as Markdown here."),
+    out: Path | None = typer.Option(None, "--out", help="Keep the experiment folder here (resumable; "
+                                    "`wulin report OUT` renders it). Default: a temporary folder."),
+    workers: int | None = typer.Option(None, "--workers", help="Worker processes (default: one per core)."),
 ) -> None:
-    """Run controllers x seeds and print mean travel time and time loss per controller."""
-    import statistics
-
-    from rich.progress import Progress
-
-    from experiments.episode import run_episode
+    """Run controllers x seeds through the experiment runner; mean ± 95 % CI per controller."""
+    from experiments.compare import comparison_spec, run_comparison
+    from experiments.spec import scenario_label
+    from experiments.tables import COMPARE_KPIS, markdown_summary, rich_summary
     from sim.errors import WulinError
-    from sim.kpi import summarise
-    from sim.scenario import load_scenario
+    from sim.kpi_registry import COUNTING_RULE, FLAG_RULE
 
-    sc = load_scenario(scenario)
-    names = [c.strip() for c in controllers_.split(",") if c.strip()]
     if seeds < 1:
         raise WulinError(f"--seeds: need at least 1, got {seeds}")
-    from controllers.base import controller_class
-
-    for n in names:
-        controller_class(n)  # unknown names fail before any simulation
-    rows = []
-    with Progress(console=console, transient=True) as prog:
-        task = prog.add_task(f"{sc.id}", total=len(names) * seeds)
-        for name in names:
-            tt, tl, share, tele = [], [], [], []
-            for seed in range(1, seeds + 1):
-                prog.update(task, description=f"{sc.id} · {name} · seed {seed}")
-                r = run_episode(sc, name, seed=seed)
-                s = summarise(r.trips)
-                tt.append(s["mean_travel_time"])
-                tl.append(s["mean_time_loss"])
-                share.append(r.controller_time / r.wall_time)
-                tele.append(float(r.network.get("teleports", 0.0)))
-                prog.advance(task)
-            rows.append((name, statistics.mean(tt), _sd(tt), statistics.mean(tl), _sd(tl),
-                         100 * statistics.mean(share), statistics.mean(tele)))
-    table = Table(title=f"{sc.id}, seeds 1-{seeds}", header_style="bold")
-    for col in ("controller", "mean travel time (s)", "mean time loss (s)", "teleports",
-                "controller share of wall"):
-        table.add_column(col, justify="right" if col != "controller" else "left")
-    md = [f"`wulin compare {sc.id} --seeds {seeds}` (mean ± sd over seeds 1-{seeds}, trips after "
-          "warm-up; teleports: mean per run)", "",
-          "| controller | mean travel time (s) | mean time loss (s) | teleports |",
-          "|---|---:|---:|---:|"]
-    for name, tt_m, tt_s, tl_m, tl_s, sh, tp in rows:
-        table.add_row(name, f"{tt_m:.1f} ± {tt_s:.1f}", f"{tl_m:.1f} ± {tl_s:.1f}", f"{tp:.1f}",
-                      f"{sh:.2f} %")
-        md.append(f"| {name} | {tt_m:.1f} ± {tt_s:.1f} | {tl_m:.1f} ± {tl_s:.1f} | {tp:.1f} |")
-    console.print(table)
+    names = [c.strip() for c in controllers_.split(",") if c.strip()]
+    spec = comparison_spec(scenario, names, range(1, seeds + 1),
+                           description=f"wulin compare {scenario_label(scenario)}")
+    result = run_comparison(spec, out, workers=workers, console=console)
+    sid = scenario_label(spec.scenarios[0])
+    console.print(rich_summary(result.summary, COMPARE_KPIS,
+                               f"{sid}, seeds 1-{seeds} (mean ± 95 % CI over seeds)"))
+    console.print(f"{COUNTING_RULE}\n{FLAG_RULE}")
+    if out is not None:
+        console.print(f"results: {out} (report: wulin report {out})")
     if markdown is not None:
+        md = [f"`wulin compare {sid} --seeds {seeds}` (mean ± 95 % CI over seeds 1-{seeds}; "
+              "all vehicles due after the warm-up; teleports: mean per run)", "",
+              *markdown_summary(result.summary, COMPARE_KPIS)]
         markdown.write_text("\n".join(md) + "\n")
         console.print(f"Markdown table -> {markdown}")
-
-
-def _sd(xs: list[float]) -> float:
-    import statistics
-
-    return statistics.stdev(xs) if len(xs) > 1 else 0.0
 
 
 def register(app: typer.Typer) -> None:

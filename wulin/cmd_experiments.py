@@ -19,15 +19,18 @@ def _summary_tables(exp_dir: Path) -> list[Table]:
     """Rich tables of the main KPIs per scenario and variation (mean ± 95 % CI over seeds)."""
     import math
 
+    from rich import box
+
     from experiments.results import load_experiment
     from experiments.spec import scenario_label
     from experiments.stats import KPI_BY_COLUMN, paired_differences, summary_table
+    from experiments.tables import cell
+    from sim.kpi_registry import FLAG_RULE
 
     spec, runs = load_experiment(exp_dir)
-    short = {"mean_travel_time": "travel s", "mean_time_loss": "loss s", "control_delay": "delay s/veh",
-             "queue_p95": "q95 veh", "throughput_vph": "veh/h", "teleports": "telep.",
-             "total_co2_kg": "CO2 kg"}
-    cols = [k for k in short if k in runs.columns]
+    shown = ("mean_travel_time", "mean_time_loss", "control_delay", "queue_p95", "throughput_vph",
+             "teleports", "total_co2_kg")
+    cols = [k for k in shown if k in runs.columns]
     if "teleports" in cols and not runs["teleports"].fillna(0).any():
         cols.remove("teleports")
     summ = summary_table(runs, cols)
@@ -38,28 +41,32 @@ def _summary_tables(exp_dir: Path) -> list[Table]:
     order = {c: i for i, c in enumerate(spec["controllers"])}
     tables = []
     for (sc, var), g in summ.groupby(["scenario", "variation"], sort=False):
-        t = Table(title=f"{scenario_label(sc)} · {var} (mean ± 95 % CI over seeds)", header_style="bold")
-        t.add_column("controller")
-        t.add_column("n", justify="right")
+        # light borders, the interval under the mean: fits 80 columns, names never truncated
+        seeds = f"{g['n'].iloc[0]} seeds" if g["n"].nunique() == 1 else "seeds"
+        t = Table(title=f"{scenario_label(sc)} · {var} (mean ± 95 % CI over {seeds})", header_style="bold",
+                  box=box.SIMPLE_HEAD)
+        t.add_column("controller", no_wrap=True)
+        show_n = g["n"].nunique() > 1  # else the title says it
+        if show_n:
+            t.add_column("n", justify="right")
         for k in cols:
-            t.add_column(short[k], justify="right")
+            t.add_column(KPI_BY_COLUMN[k].short, justify="right")
         t.add_column(f"loss vs {spec['baseline']}", justify="right")
         for _, r in g.sort_values("controller", key=lambda s: s.map(order)).iterrows():
-            cells = []
-            for k in cols:
-                v, ci = r[k], r[k + "_ci"]
-                f = KPI_BY_COLUMN[k].fmt
-                cells.append("-" if not math.isfinite(v) else
-                             f.format(v) + (f" ± {f.format(ci)}" if math.isfinite(ci) else ""))
+            cells = [cell(r, k, "\n") for k in cols]
             d = diff[(diff["scenario"] == sc) & (diff["variation"] == var) & (diff["controller"] == r["controller"])]
             if len(d):
                 x = d.iloc[0]
                 sig = "*" if math.isfinite(x["p"]) and x["p"] < 0.05 else ""
                 vs = f"{x['pct']:+.0f} %{sig}"
             else:
-                vs = "baseline" if r["controller"] == spec["baseline"] else "-"
-            t.add_row(r["controller"], str(r["n"]), *cells, vs)
+                vs = "base" if r["controller"] == spec["baseline"] else "-"
+            t.add_row(r["controller"], *([str(r["n"])] if show_n else []), *cells, vs,
+                      style="red" if r["flag"] else None)
         t.caption = f"* paired {spec.get('test', 't-test')} p < 0.05 against {spec['baseline']}"
+        if g["flag"].astype(bool).any():  # which runs, and why
+            t.caption += "\n" + FLAG_RULE + "\n" + "\n".join(
+                f"{c}: {f}" for c, f in zip(g["controller"], g["flag"], strict=True) if f)
         tables.append(t)
     return tables
 

@@ -178,17 +178,3 @@ def test_shipped_configs_load():
 def test_config_errors(bad, field, tiny_scenario):
     with pytest.raises(WulinError, match=field):
         _cfg(tiny_scenario, **bad)
-
-
-def test_summary_table_confidence_interval():
-    from scipy import stats
-
-    from agents.evaluate import summary_table
-
-    df = pd.DataFrame({"controller": ["a", "a", "a", "b"], "seed": [1, 2, 3, 1],
-                       "mean_time_loss": [10.0, 12.0, 14.0, 5.0]})
-    t = summary_table(df)
-    assert t.loc["a", "mean_time_loss_mean"] == 12.0
-    assert t.loc["a", "mean_time_loss_std"] == 2.0
-    assert np.isclose(t.loc["a", "mean_time_loss_ci95"], stats.t.ppf(0.975, 2) * 2.0 / np.sqrt(3))
-    assert t.loc["b", "mean_time_loss_ci95"] == 0.0  # one seed: no interval

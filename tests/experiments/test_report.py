@@ -45,3 +45,23 @@ def test_cli_report_prints_summary(tiny_results: Path, tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr
     assert "tiny-test-v1 · closed" in res.stdout and "max-pressure" in res.stdout
     assert out.is_file() and "report:" in res.stdout
+
+
+def test_report_marks_flagged_runs_red(tiny_results: Path, tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    folder = tmp_path / "exp"
+    shutil.copytree(tiny_results, folder)
+    runs = sorted(p for p in (folder / "runs").iterdir() if p.is_dir())
+    for run in runs:  # every run clean but one, which teleported twice
+        doc = json.loads((run / "summary.json").read_text())
+        doc["kpis"].update(teleports=0.0, never_inserted=0.0, unfinished_share=1.0, flag="")
+        if run == runs[0]:
+            doc["kpis"].update(teleports=2.0, flag="2 teleports")
+        (run / "summary.json").write_text(json.dumps(doc))
+    text = build_report(folder, tmp_path / "r.html").read_text()
+    seed = json.loads((runs[0] / "summary.json").read_text())["key"]["seed"]
+    assert text.count("<tr class=flagged>") == 1
+    assert f"seed {seed}: 2 teleports" in text
+    assert "Flagged (red)" in text and "never inserted" in text

@@ -72,3 +72,26 @@ def test_paired_differences_only_common_seeds() -> None:
     runs = runs[~((runs["controller"] == "mp") & (runs["seed"] == 4))]
     r = paired_differences(runs, against="controller", value="field", kpis=["mean_time_loss"]).iloc[0]
     assert r["n"] == 3 and r["diff"] == 2.0
+
+
+def test_summary_by_controller_ci_and_flags() -> None:
+    """The statistic compare and evaluate print: mean ± t half-width; flagged runs named."""
+    from scipy import stats
+
+    runs = pd.DataFrame({"controller": ["a", "a", "a", "b"], "seed": [1, 2, 3, 1],
+                         "mean_time_loss": [10.0, 12.0, 14.0, 5.0],
+                         "trips": [100.0] * 4, "never_inserted": [0.0, 0.0, 0.0, 5.0],
+                         "unfinished_share": [5.0] * 4, "teleports": [0.0, 2.0, 0.0, 0.0]})
+    t = summary_table(runs, ["mean_time_loss"], by=("controller",)).set_index("controller")
+    assert t.loc["a", "mean_time_loss"] == 12.0
+    assert t.loc["a", "mean_time_loss_ci"] == pytest.approx(stats.t.ppf(0.975, 2) * 2.0 / math.sqrt(3))
+    assert math.isnan(t.loc["b", "mean_time_loss_ci"])  # one seed: no interval
+    assert t.loc["a", "flagged"] == 1 and t.loc["a", "flag"] == "seed 2: 2 teleports"
+    assert t.loc["b", "flag"] == "seed 1: 5.0 % never inserted"
+
+
+def test_registry_directions_reach_the_paired_table() -> None:
+    from experiments.stats import KPI_BY_COLUMN
+
+    assert KPI_BY_COLUMN["throughput_vph"].lower_is_better is False
+    assert KPI_BY_COLUMN["mean_time_loss"].headline and not KPI_BY_COLUMN["mean_time_loss_finished"].headline
