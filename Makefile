@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install demo test test-slow lint bench train-wulin clean
+.PHONY: help install demo test test-fast test-slow lint bench train-wulin clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -20,7 +20,10 @@ install: $(STAMP)  ## create .venv and install the engine with its dev tools
 demo: $(STAMP)  ## run the main job on the embedded defaults
 	$(BIN)/wulin experiment run experiments/demo.toml
 
-test: $(STAMP)  ## run the default test suite (slow cases excluded)
+test: $(STAMP)  ## run the whole test suite, slow cases included (what CI runs)
+	$(BIN)/pytest -q -m ""
+
+test-fast: $(STAMP)  ## the suite without the slow cases
 	$(BIN)/pytest -q
 
 test-slow: $(STAMP)  ## run only the slow tests
@@ -29,6 +32,7 @@ test-slow: $(STAMP)  ## run only the slow tests
 lint: $(STAMP)  ## ruff and mypy
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: $(STAMP)  ## performance benchmarks (print ratios measured in one run)
 	$(BIN)/python benchmarks/bench_sim.py
