@@ -279,7 +279,7 @@ def run_experiment(
 
     _check_options(executor, workers)
     out, keys = open_experiment(spec, Path(out), console)
-    work_root = out / ".work"
+    work_root = out.absolute() / ".work"  # SUMO reads output paths relative to its files
     rec = Recorder(spec, out, keys, progress=progress, console=console)
     try:
         if keys:

@@ -139,7 +139,8 @@ def test_rerun_appends_history_and_keeps_user_files(tiny_scenario: Scenario, tmp
     assert (mine / "experiment.toml").read_text() == "# my own notes\n"
     assert sorted(p.name for p in mine.iterdir()) == ["experiment.toml"]
 
-    out = tmp_path / "out"
+    monkeypatch.chdir(tmp_path)
+    out = Path("out")  # relative: the runs' temporary folders must still work
     run_experiment(spec, out, workers=1, progress=False)
     edited = spec.text + "# the user's remark\n"
     (out / "experiment.toml").write_text(edited)
