@@ -59,9 +59,13 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 
 def append_line(path: Path, line: str) -> None:
-    """Append one line to ``path`` and flush it to disk (earlier lines are never rewritten)."""
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(line.rstrip("\n") + "\n")
+    """Append one line to ``path`` and flush it to disk (earlier lines are never rewritten).
+
+    A last line cut short by a kill (no newline) is ended first, so it spoils only itself.
+    """
+    with open(path, "a+b") as f:
+        cut = f.tell() > 0 and (f.seek(-1, os.SEEK_END), f.read(1))[1] != b"\n"
+        f.write((("\n" if cut else "") + line.rstrip("\n") + "\n").encode("utf-8"))
         f.flush()
         os.fsync(f.fileno())
 

@@ -246,3 +246,30 @@ def test_folder_unwritable_midway_keeps_finished_results(tiny_scenario: Scenario
     assert len(rescued) == 1 and finished_runs(rescued[0]) == {second}
     assert read_history(out)[-1]["status"] == "unwritable"
     assert [p.name for p in tmp.iterdir()] == [rescued[0].name]  # nothing else left in temp
+
+
+def test_damaged_folder_files_rebuilt_or_named(tiny_scenario: Scenario, tmp_path: Path) -> None:
+    """Cut-short resolved.json, manifest.json and history line: rebuilt, named, or skipped."""
+    spec = load_spec(write_spec(tmp_path, spec_text(tiny_scenario, BASE_ONLY, controllers='["field"]', seeds="[1]")))
+    out = tmp_path / "out"
+    run_experiment(spec, out, workers=1, progress=False)
+    for name in ("resolved.json", "manifest.json"):
+        (out / name).write_text((out / name).read_text()[:40])
+    with open(out / "history.jsonl", "a") as f:
+        f.write('{"event": "start", "ti')  # a line cut short by a kill
+    with pytest.raises(WulinError, match="resolved.json: damaged"):
+        load_experiment(out)
+    res = subprocess.run([*WULIN, "report", str(out)], capture_output=True, text=True)
+    assert res.returncode == 2 and "Traceback" not in res.stderr and "resolved.json" in res.stderr
+
+    run_experiment(spec, out, workers=1, progress=False)  # same declaration: both rebuilt
+    assert json.loads((out / "resolved.json").read_text())["name"] == "tiny"
+    assert json.loads((out / "manifest.json").read_text())["seeds"] == [1]
+    assert [e["event"] for e in read_history(out)] == ["start", "end", "start", "end"]
+    # a different declaration never overwrites a damaged record of the old one
+    (out / "resolved.json").write_text("{")
+    other = load_spec(write_spec(tmp_path, spec_text(tiny_scenario, BASE_ONLY, controllers='["field"]',
+                                                     seeds="[1, 2]"), "other.toml"))
+    with pytest.raises(WulinError, match="resolved.json: damaged"):
+        run_experiment(other, out, workers=1, progress=False)
+    assert (out / "resolved.json").read_text() == "{"
