@@ -180,16 +180,21 @@ class WorkerPool:
                     self._lost(w, queue, on_done, on_retry)
 
     def _hand_out(self, queue: deque[RunKey]) -> None:
-        for w in self._workers:
+        for w in list(self._workers):
+            if w.key is None and not w.process.is_alive():  # died while idle: no run lost
+                self._retire(w)
+        for w in list(self._workers):
             if w.key is None and queue:
-                self._give(w, queue.popleft())
+                self._give(w, queue)
         while queue and len(self._workers) < self._size:
-            self._give(self._start(), queue.popleft())
+            self._give(self._start(), queue)
 
-    def _give(self, w: _Worker, key: RunKey) -> None:
+    def _give(self, w: _Worker, queue: deque[RunKey]) -> None:
+        key = queue.popleft()
         self._attempts[key.run_id] = self._attempts.get(key.run_id, 0) + 1
         w.key = key
-        w.conn.send(key)
+        with contextlib.suppress(OSError):  # died just now: run() sees its sentinel and retries
+            w.conn.send(key)
 
     def _start(self) -> _Worker:
         parent, child = self._ctx.Pipe()
