@@ -16,20 +16,36 @@ Only this process writes results, each run atomically as it finishes
 (:func:`experiments.results.write_run`): a killed experiment started again skips finished runs.
 A failed run does not stop the others; its error is written to ``runs/<id>.error.txt`` and the
 experiment ends with a :class:`~sim.errors.WulinError` listing the failures.
+
+Faults (see :mod:`experiments.pool`): a worker that dies (SIGKILL, a SUMO crash) has its run
+retried, at most :data:`~experiments.pool.MAX_ATTEMPTS` tries in all, while the others go on;
+the workers end with the driver however it ends; Ctrl-C or SIGTERM stops the workers, keeps
+every finished run and raises :class:`ExperimentInterrupted` saying how to resume.  An output
+folder that cannot be written is refused before any work; one that stops being writable
+midway ends the experiment with one error naming it, and the finished runs that could not be
+written there are saved in a ``wulin-unsaved-*`` folder instead of being lost.  Each event
+(start, retry, failure, end) is appended to ``history.jsonl`` (:mod:`experiments.history`).
+
+``--workers 1`` runs in this process (no worker to lose, and tests can patch
+:func:`execute_run`); more workers are spawned processes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import shutil
+import signal
 import tempfile
+import threading
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from experiments.results import RunOutput, collect, finished_runs, init_experiment_dir, write_run
+from experiments.recorder import Recorder, Unwritable
+from experiments.results import RunError, RunOutput
 from experiments.spec import ExperimentSpec, RunKey
 from sim.errors import WulinError
 
@@ -44,8 +60,22 @@ def _edgedata_period(duration: float) -> float:
     return float(min(300, max(60, 60 * round(duration / 12 / 60))))
 
 
-def execute_run(spec: ExperimentSpec, key: RunKey, backend: str = "libsumo") -> RunOutput:
-    """Run one episode of an experiment and measure it (runs in a worker process or Ray task)."""
+class ExperimentInterrupted(WulinError, KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped the experiment; finished runs are kept (the message says how to
+    resume).  Both a :class:`WulinError` (the CLI prints one line) and a ``KeyboardInterrupt``."""
+
+
+def execute_run(spec: ExperimentSpec, key: RunKey, backend: str = "libsumo",
+                tmp_root: Path | None = None) -> RunOutput:
+    """Run one episode of an experiment and measure it (runs in a worker process or Ray task).
+
+    Args:
+        spec: The experiment.
+        key: Which run.
+        backend: SUMO backend.
+        tmp_root: Parent of the run's temporary folder (default: the system's temp folder);
+            the folder is removed when the run ends, however it ends.
+    """
     import pandas as pd
 
     from experiments.episode import run_episode
@@ -64,7 +94,7 @@ def execute_run(spec: ExperimentSpec, key: RunKey, backend: str = "libsumo") -> 
     from sim.variations import read_edgedata, write_edgedata_additional
 
     variation = spec.variation(key.variation)
-    work = Path(tempfile.mkdtemp(prefix=f"wulin-run-{key.seed}-"))
+    work = Path(tempfile.mkdtemp(prefix=f"wulin-run-{key.run_id}-", dir=tmp_root))
     try:
         prepared = prepare(load_scenario(key.scenario), variation, work, spec.pedestrian_street_edges)
         sc = prepared.scenario
@@ -131,33 +161,35 @@ def _warm_numba(spec: ExperimentSpec) -> None:
         kernels.warm_up(DistrictLayout.from_specs(load_signal_specs(net)))
 
 
-def _local_worker(spec: ExperimentSpec, key: RunKey) -> RunOutput | tuple[RunKey, str]:
+def _local_worker(spec: ExperimentSpec, key: RunKey, tmp_root: Path | None = None) -> RunOutput | RunError:
     try:
-        return execute_run(spec, key)
+        return execute_run(spec, key, tmp_root=tmp_root)
     except Exception as exc:  # sent back as text: the driver records it and carries on
         detail = str(exc) if isinstance(exc, WulinError) else traceback.format_exc()
-        return key, detail
+        return RunError(key, detail)
 
 
-def _run_local(spec: ExperimentSpec, keys: Sequence[RunKey], workers: int,
-               on_done: Callable[[RunOutput | tuple[RunKey, str]], None]) -> None:
+def _run_local(spec: ExperimentSpec, keys: Sequence[RunKey], workers: int, work_root: Path,
+               rec: Recorder) -> None:
+    from experiments.pool import WorkerPool
+
     if workers <= 1:
+        tmp = work_root / f"{os.getpid()}-{os.getpid()}"
+        tmp.mkdir(parents=True, exist_ok=True)
         for k in keys:
-            on_done(_local_worker(spec, k))
+            rec.done(_local_worker(spec, k, tmp))
         return
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    # spawn: a fresh interpreter per worker (libsumo keeps one simulation per process, and
-    # forking a process that has loaded libsumo or Ray is not safe)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
-        futures = [pool.submit(_local_worker, spec, k) for k in keys]
-        for fut in as_completed(futures):
-            on_done(fut.result())
+    with WorkerPool(_local_worker, spec, workers=workers, work_root=work_root) as pool:
+        try:
+            pool.run(keys, rec.done, rec.retry)
+        except BaseException:
+            pool.close(drain=rec.salvage)  # results already sent back are still written
+            raise
 
 
-def _run_ray(spec: ExperimentSpec, keys: Sequence[RunKey], address: str | None,
-             on_done: Callable[[RunOutput | tuple[RunKey, str]], None]) -> None:
+def _run_ray(spec: ExperimentSpec, keys: Sequence[RunKey], address: str | None, rec: Recorder) -> None:
+    from experiments.pool import MAX_ATTEMPTS
+
     try:
         import ray
     except ImportError:
@@ -171,13 +203,48 @@ def _run_ray(spec: ExperimentSpec, keys: Sequence[RunKey], address: str | None,
         except ConnectionError as exc:
             raise WulinError(f"--address {address}: cannot reach a Ray cluster ({exc}); "
                              "start one with `ray start --head` or fix the address") from None
-    task = ray.remote(num_cpus=1, max_retries=0)(_local_worker)
+    # Ray retries a task whose worker died (max_retries covers system failures only)
+    task = ray.remote(num_cpus=1, max_retries=MAX_ATTEMPTS - 1)(_local_worker)
     spec_ref = ray.put(spec)
-    pending = [task.remote(spec_ref, k) for k in keys]
-    while pending:
-        done, pending = ray.wait(pending, num_returns=1)
-        for ref in done:
-            on_done(ray.get(ref))
+    key_of = {task.remote(spec_ref, k): k for k in keys}
+    pending = list(key_of)
+    try:
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            for ref in done:
+                try:
+                    rec.done(ray.get(ref))
+                except ray.exceptions.RayError as exc:
+                    rec.done(RunError(key_of[ref], f"Ray task failed after {MAX_ATTEMPTS} attempts: {exc}",
+                                      attempts=MAX_ATTEMPTS))
+    finally:
+        for ref in pending:
+            with contextlib.suppress(Exception):
+                ray.cancel(ref, force=True)
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM stops the experiment as Ctrl-C does (workers stopped, finished runs kept)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def _check_options(executor: str, workers: int | None) -> None:
+    if executor not in EXECUTORS:
+        raise WulinError(f"--executor: expected one of {', '.join(EXECUTORS)}, got {executor!r}")
+    if workers is not None and workers < 1:
+        raise WulinError(f"--workers: expected a number >= 1, got {workers}")
 
 
 def run_experiment(
@@ -193,7 +260,7 @@ def run_experiment(
     """Run every run of ``spec`` not yet finished in ``out``; write the results.
 
     Args:
-        spec: A validated experiment.
+        spec: A validated experiment (from a file or built in memory).
         out: The experiment folder (created, or reopened to resume).
         executor: ``"local"`` (processes) or ``"ray"``.
         workers: Local worker processes (default: one per core, at most one per run).
@@ -205,63 +272,36 @@ def run_experiment(
         ``out``.
 
     Raises:
-        WulinError: a bad executor, or some runs failed (the others are kept).
+        WulinError: a bad option, an unwritable or foreign ``out`` (before any work), some runs
+            failed (the others are kept), or ``out`` stopped being writable midway.
+        ExperimentInterrupted: Ctrl-C or SIGTERM (finished runs kept).
     """
-    if executor not in EXECUTORS:
-        raise WulinError(f"--executor: expected one of {', '.join(EXECUTORS)}, got {executor!r}")
-    if workers is not None and workers < 1:
-        raise WulinError(f"--workers: expected a number >= 1, got {workers}")
-    out = init_experiment_dir(spec, Path(out))
-    done_ids = finished_runs(out)
-    keys = [k for k in spec.runs() if k.run_id not in done_ids]
-    total = len(spec.runs())
-    if console is not None and done_ids:
-        console.print(f"resuming: {total - len(keys)} of {total} runs already finished in {out}")
-    failures: list[tuple[RunKey, str]] = []
-    if keys:
-        _warm_numba(spec)
-        bar = None
-        if progress:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
+    from experiments.pool import sweep
+    from experiments.results import collect, open_experiment
 
-            bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                           TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[last]}"),
-                           console=console)
-            bar.start()
-            task = bar.add_task(spec.name, total=total, completed=total - len(keys), last="")
-
-        def on_done(result: RunOutput | tuple[RunKey, str]) -> None:
-            if isinstance(result, RunOutput):
-                write_run(out, result)
-                label = result.key.run_id
-            else:
-                key, err = result
-                failures.append((key, err))
-                (out / "runs" / f"{key.run_id}.error.txt").write_text(err)
-                label = f"[red]failed: {key.run_id}"
-            if bar is not None:
-                bar.update(task, advance=1, last=label)
-
-        try:
-            if executor == "ray":
-                _run_ray(spec, keys, address, on_done)
-            else:
-                n = workers or os.cpu_count() or 1
-                _run_local(spec, keys, max(1, min(n, len(keys))), on_done)
-        finally:
-            if bar is not None:
-                bar.stop()
+    _check_options(executor, workers)
+    out, keys = open_experiment(spec, Path(out), console)
+    work_root = out.absolute() / ".work"  # SUMO reads output paths relative to its files
+    rec = Recorder(spec, out, keys, progress=progress, console=console)
+    try:
+        if keys:
+            _warm_numba(spec)
+            with rec.progress_bar(), _sigterm_interrupts():
+                if executor == "ray":
+                    _run_ray(spec, keys, address, rec)
+                else:
+                    n = workers or os.cpu_count() or 1
+                    _run_local(spec, keys, max(1, min(n, len(keys))), work_root, rec)
+    except KeyboardInterrupt:
+        rec.end("interrupted")
+        raise ExperimentInterrupted(rec.interrupted_message()) from None
+    except Unwritable:
+        rec.end("unwritable")
+        raise WulinError(rec.unwritable_message()) from None
+    finally:
+        sweep(work_root)
+    rec.end("failed" if rec.failures else "completed")
     collect(out)
-    if failures:
-        lines = "\n".join(f"  {k.run_id}: {e.strip().splitlines()[-1] if e.strip() else e}"
-                          for k, e in failures)
-        raise WulinError(f"{len(failures)} of {total} runs failed (errors in {out}/runs/*.error.txt; "
-                         f"run the command again to retry only them):\n{lines}")
+    if rec.failures:
+        raise WulinError(rec.failures_message())
     return out

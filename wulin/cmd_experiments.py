@@ -93,14 +93,22 @@ def run(
     out: Path | None = typer.Option(None, "--out", help="Results folder (default: results/<name>)."),
     report: bool = typer.Option(True, "--report/--no-report", help="Write report.html at the end."),
 ) -> None:
-    """Run every run not yet finished (a killed experiment resumes), then write the report."""
-    from experiments.runner import run_experiment
+    """Run every run not yet finished (a killed experiment resumes), then write the report.
+
+    A worker process that dies has its run tried again (3 attempts in all); Ctrl-C or SIGTERM
+    stops the workers, keeps the finished runs and exits 130 with one line saying how to resume.
+    """
+    from experiments.runner import ExperimentInterrupted, run_experiment
     from experiments.spec import load_spec
 
     spec = load_spec(spec_file)
     out_dir = out or Path("results") / spec.name
     console.print(f"experiment [bold]{spec.name}[/]: {len(spec.runs())} runs, executor {executor} -> {out_dir}")
-    run_experiment(spec, out_dir, executor=executor, workers=workers, address=address, console=console)
+    try:
+        run_experiment(spec, out_dir, executor=executor, workers=workers, address=address, console=console)
+    except ExperimentInterrupted as exc:
+        console.print(f"[yellow]{exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(130) from None
     for t in _summary_tables(out_dir):
         console.print(fit_table(t, console.width))
     if report:

@@ -55,3 +55,14 @@ def tiny_results(tmp_path_factory: pytest.TempPathFactory, tiny_scenario: Scenar
     folder = tmp_path_factory.mktemp("tiny-exp")
     spec = load_spec(write_spec(folder, spec_text(tiny_scenario, SHORT)))
     return run_experiment(spec, folder / "out", workers=1, progress=False)
+
+
+@pytest.fixture(scope="session")
+def long_scenario(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
+    """The tiny grid over an hour: a run lasts a few seconds, long enough to be killed midway."""
+    from tests.conftest import make_grid_network, write_scenario
+
+    folder = tmp_path_factory.mktemp("tiny-long")
+    flows = [("left0A0", "B0right0", 300), ("right1B1", "A1left1", 300), ("bottom0A0", "A1top0", 250),
+             ("top1B1", "B0bottom1", 250), ("left1A1", "B1right1", 200), ("bottom1B0", "B1top1", 200)]
+    return write_scenario(folder, make_grid_network(folder), flows, sid="tiny-long-v1", end=3600)

@@ -22,7 +22,6 @@ from sim.scenario import Scenario
 
 from .conftest import SHORT, spec_text, write_spec
 
-REPO = Path(__file__).resolve().parents[2]
 KPI_COLUMNS = ["mean_travel_time", "mean_time_loss", "control_delay", "queue_mean", "queue_p95",
                "throughput_vph", "teleports", "total_co2_kg", "mean_stops"]
 
@@ -67,11 +66,11 @@ def test_resume_after_kill_skips_finished_runs(tiny_scenario: Scenario, tmp_path
     real = runner.execute_run
     calls: list[str] = []
 
-    def killed_after_two(spec_, key, backend="libsumo"):  # type: ignore[no-untyped-def]
+    def killed_after_two(spec_, key, **kw):  # type: ignore[no-untyped-def]
         if len(calls) == 2:
             raise KeyboardInterrupt  # as if the process were killed during the third run
         calls.append(key.run_id)
-        return real(spec_, key, backend)
+        return real(spec_, key, **kw)
 
     monkeypatch.setattr(runner, "execute_run", killed_after_two)
     with pytest.raises(KeyboardInterrupt):
@@ -83,7 +82,7 @@ def test_resume_after_kill_skips_finished_runs(tiny_scenario: Scenario, tmp_path
     (out / "runs" / ".tiny-test-v1--closed--field--s2.tmp-999").mkdir()
 
     calls.clear()
-    monkeypatch.setattr(runner, "execute_run", lambda s, k, b="libsumo": (calls.append(k.run_id), real(s, k, b))[1])
+    monkeypatch.setattr(runner, "execute_run", lambda s, k, **kw: (calls.append(k.run_id), real(s, k, **kw))[1])
     run_experiment(spec, out, workers=1, progress=False)
     assert len(finished_runs(out)) == 4
     assert set(calls) == {k.run_id for k in spec.runs()} - done  # only the missing ones ran
@@ -106,10 +105,10 @@ def test_failed_run_is_reported_and_others_kept(tiny_scenario: Scenario, tmp_pat
     spec = load_spec(write_spec(tmp_path, spec_text(tiny_scenario, SHORT, controllers='["field"]', seeds="[1]")))
     real = runner.execute_run
 
-    def fail_closed(spec_, key, backend="libsumo"):  # type: ignore[no-untyped-def]
+    def fail_closed(spec_, key, **kw):  # type: ignore[no-untyped-def]
         if key.variation == "closed":
             raise WulinError("SUMO died")
-        return real(spec_, key, backend)
+        return real(spec_, key, **kw)
 
     monkeypatch.setattr(runner, "execute_run", fail_closed)
     with pytest.raises(WulinError, match="1 of 2 runs failed"):
@@ -150,7 +149,7 @@ def test_cli_run_killed_then_resumed(tiny_scenario: Scenario, tmp_path: Path) ->
     seeds = "[1, 2, 3, 4, 5, 6]"
     path = write_spec(tmp_path, spec_text(tiny_scenario, SHORT, controllers='["field"]', seeds=seeds))
     out = tmp_path / "out"
-    cmd = [str(REPO / ".venv/bin/wulin"), "experiment", "run", str(path), "--out", str(out),
+    cmd = [sys.executable, "-m", "wulin", "experiment", "run", str(path), "--out", str(out),
            "--workers", "1", "--no-report"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True, cwd=tmp_path)
