@@ -77,3 +77,15 @@ def test_user_errors_exit_2_without_traceback(args: tuple[str, ...], needle: str
     assert out.returncode == 2
     assert needle in out.stderr
     assert "Traceback" not in out.stderr + out.stdout
+
+
+
+@pytest.mark.parametrize("args", [["simulate", "grid-am-v1"], ["plan", "webster", "grid-am-v1"]])
+def test_unwritable_out_is_refused_before_any_work(args: list[str], tmp_path: Path) -> None:
+    """--out under a file is one clear error before the run (issue 11: unwritable --out)."""
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    out = wulin(*args, "--out", str(blocker / "out"))
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "--out" in out.stderr and "cannot write there" in out.stderr
+    assert "mean" not in out.stdout  # refused before the simulation ran

@@ -33,6 +33,9 @@ def train(
     if timesteps is not None and timesteps < 1:
         raise WulinError(f"--timesteps must be >= 1, got {timesteps}")
     run_dir = out or Path("runs") / cfg.name
+    from sim.files import check_writable_dir
+
+    check_writable_dir(run_dir)  # before any training, not at the first checkpoint
     console.print(f"[bold]{cfg.name}[/]: {cfg.algorithm.upper()} on {cfg.scenario}, "
                   f"{cfg.n_envs} env(s), seed {cfg.seed}, {timesteps or cfg.total_timesteps:,} timesteps "
                   f"-> {run_dir}{' (resume)' if resume else ''}")

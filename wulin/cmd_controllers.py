@@ -39,9 +39,12 @@ def plan_webster(
     from controllers.corridor import coordinate_corridor, resolve_corridor
     from controllers.plan import plans_to_additional, validate_plan
     from controllers.webster import parse_window, webster_plans
+    from sim.files import check_writable_dir
     from sim.scenario import load_scenario
     from sim.state import DistrictLayout
     from sim.topology import load_signal_specs
+
+    check_writable_dir(out)  # before reading demand, not after
 
     sc = load_scenario(scenario)
     w = parse_window(window) if window else None

@@ -101,6 +101,10 @@ def simulate(
     if backend not in ("libsumo", "traci"):
         raise WulinError(f"--backend: expected 'libsumo' or 'traci', got {backend!r}")
     check_seed(seed, "--seed")
+    if out is not None:
+        from sim.files import check_writable_dir
+
+        check_writable_dir(out)  # before the run, not after it
     params = parse_params(param)
     sc = load_scenario(scenario)
     console.print(
