@@ -52,10 +52,11 @@ def test_simulate_prints_kpi_table(tiny_scenario: Scenario) -> None:
     out = wulin("simulate", str(tiny_scenario.source), "--seed", "3")
     assert out.returncode == 0, out.stderr
     for needle in (
-        "mean travel time",
-        "mean time loss",
-        "vehicles inserted",
-        "teleports",
+        "Mean travel time, all vehicles",
+        "Mean time loss, all vehicles",
+        "Mean time loss, finished trips",
+        "Never inserted",
+        "Teleports",
         "seed 3",
     ):
         assert needle in out.stdout

@@ -26,28 +26,28 @@ def _fmt(v: float, unit: str = "") -> str:
     return f"{v:,.1f}{unit}" if abs(v) < 1e5 else f"{v:,.0f}{unit}"
 
 
+# The KPIs `wulin simulate` prints, in order; labels, units and formats come from the registry.
+SIMULATE_KPIS = ("trips", "finished", "running_at_end", "never_inserted", "mean_travel_time",
+                 "mean_time_loss", "resco_delay", "mean_time_loss_finished", "mean_waiting_time",
+                 "mean_depart_delay", "mean_stops", "teleports", "total_co2_kg")
+
+
 def kpi_table(title: str, summary: dict[str, float], network: dict[str, float]) -> Table:
-    """A two-column rich table of trip and network KPIs."""
+    """A two-column rich table of the run's KPIs (registry labels), with its flag if any."""
+    from sim.kpi_registry import KPI_BY_COLUMN, run_flag
+
+    values = {**summary, "teleports": network["teleports"]}
     table = Table(title=title, show_header=True, header_style="bold")
     table.add_column("KPI")
     table.add_column("value", justify="right")
-    rows = [
-        ("trips measured (after warm-up)", _fmt(summary["trips"])),
-        ("trips finished", _fmt(summary["finished"])),
-        ("mean travel time", _fmt(summary["mean_travel_time"], " s")),
-        ("mean time loss", _fmt(summary["mean_time_loss"], " s")),
-        ("mean waiting time", _fmt(summary["mean_waiting_time"], " s")),
-        ("mean departure delay", _fmt(summary["mean_depart_delay"], " s")),
-        ("mean stops per trip", f"{summary['mean_stops']:.2f}"),
-        ("vehicles inserted", _fmt(network["inserted"])),
-        ("vehicles arrived", _fmt(network["arrived"])),
-        ("teleports", _fmt(network["teleports"])),
-        ("mean speed", _fmt(network["mean_speed"] * 3.6, " km/h")),
-    ]
-    if summary.get("total_co2_kg", float("nan")) == summary.get("total_co2_kg"):
-        rows.append(("CO2 (finished trips)", _fmt(summary["total_co2_kg"], " kg")))
-    for k, v in rows:
-        table.add_row(k, v)
+    for column in SIMULATE_KPIS:
+        kpi, v = KPI_BY_COLUMN[column], values.get(column, float("nan"))
+        text = "-" if v != v else kpi.fmt.format(v) + (f" {kpi.unit}" if kpi.unit else "")
+        table.add_row(kpi.label, text)
+    table.add_row("Mean speed (network)", _fmt(network["mean_speed"] * 3.6, " km/h"))
+    flag = run_flag(values)
+    if flag:
+        table.add_row("[red]flag: do not rank on this run[/]", f"[red]{flag}[/]")
     return table
 
 
