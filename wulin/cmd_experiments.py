@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -77,11 +78,21 @@ def validate(spec_file: Path = typer.Argument(..., help="Experiment declaration 
     from experiments.spec import load_spec
 
     spec = load_spec(spec_file)
+    _warn_unsafe_plans(spec)
     console.print(
         f"[green]ok[/] {spec_file}: experiment [bold]{spec.name}[/], {len(spec.runs())} runs = "
         f"{len(spec.scenarios)} scenario(s) x {len(spec.variations)} variation(s) x "
         f"{len(spec.controllers)} controller(s) x {len(spec.seeds)} seed(s)"
     )
+
+
+def _warn_unsafe_plans(spec: Any) -> None:
+    """Print every engineering-check violation of the plans the experiment simulates."""
+    from experiments.plan_checks import plan_warnings
+
+    for line in plan_warnings(spec):
+        console.print(f"[yellow]warning: plan fails the engineering checks: {line}[/]",
+                      highlight=False, soft_wrap=True)
 
 
 @experiment_app.command("run")
@@ -103,6 +114,7 @@ def run(
 
     spec = load_spec(spec_file)
     out_dir = out or Path("results") / spec.name
+    _warn_unsafe_plans(spec)
     console.print(f"experiment [bold]{spec.name}[/]: {len(spec.runs())} runs, executor {executor} -> {out_dir}")
     try:
         run_experiment(spec, out_dir, executor=executor, workers=workers, address=address, console=console)
