@@ -14,6 +14,8 @@ from console.config import ConsoleConfig
 from deploy.store import PlanStore
 from tests.deploy.conftest import CAPS, GRID_NET, PASSWORDS, add_users, make_profile
 
+EVIDENCE = {"kind": "experiment", "scenario": "grid-test", "seeds": 5,
+            "kpis": {"mean travel time (s)": {"mean": 118.4, "ci": 2.3}, "mean delay (s)": {"mean": 31.2, "ci": 1.1}}}
 CSRF_RE = re.compile(r'name="csrf" value="([^"]+)"')
 
 
