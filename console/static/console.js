@@ -16,7 +16,8 @@ function followJob(pre) {
 }
 
 function modeName(mode) {
-  const el = document.querySelector('#mode-names [data-mode="' + mode + '"]');
+  const names = document.getElementById("mode-names");
+  const el = names ? names.content.querySelector('[data-mode="' + mode + '"]') : null;
   return el ? el.textContent : mode;
 }
 
