@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -75,6 +76,7 @@ class Monitor:
     def __init__(self, store: PlanStore, poll_s: float, timeout_s: float) -> None:
         self.store, self.poll_s, self.timeout_s = store, poll_s, timeout_s
         self.version = 0
+        self.published = time.time()  # wall time the current version was made (load test: update latency)
         self._status: dict[str, SignalStatus] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -83,6 +85,12 @@ class Monitor:
     def snapshot(self) -> tuple[int, list[SignalStatus]]:
         with self._lock:
             return self.version, [self._status[k] for k in sorted(self._status)]
+
+    def payload(self) -> dict[str, Any]:
+        """The current version as sent to browsers: version, when it was made, every signal."""
+        with self._lock:
+            return {"version": self.version, "published": self.published,
+                    "signals": [self._status[k].as_dict() for k in sorted(self._status)]}
 
     def refresh(self) -> None:
         """Read every registered controller once and publish what changed."""
@@ -95,6 +103,7 @@ class Monitor:
                 if new != prev:
                     self._status[dev.signal_id] = new
                     self.version += 1
+                    self.published = time.time()
 
     def _loop(self) -> None:
         while not self._stop.is_set():

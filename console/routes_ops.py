@@ -109,9 +109,7 @@ def cockpit(request: Request) -> Response:
 @router.get("/cockpit/status")
 def cockpit_status(request: Request) -> Response:
     require(request)
-    version, signals = state(request).monitor.snapshot()
-    return Response(json.dumps({"version": version, "signals": [s.as_dict() for s in signals]}),
-                    media_type="application/json")
+    return Response(json.dumps(state(request).monitor.payload()), media_type="application/json")
 
 
 @router.get("/cockpit/events")
@@ -122,10 +120,10 @@ def cockpit_events(request: Request) -> Response:
     async def stream() -> AsyncIterator[str]:
         seen, idle = -1, 0.0
         while not await request.is_disconnected():
-            version, signals = monitor.snapshot()
-            if version != seen:
-                seen, idle = version, 0.0
-                yield sse("status", {"version": version, "signals": [s.as_dict() for s in signals]})
+            if monitor.version != seen:
+                data = monitor.payload()
+                seen, idle = data["version"], 0.0
+                yield sse("status", data)
             elif idle >= HEARTBEAT_S:
                 idle = 0.0
                 yield ": keep-alive\n\n"

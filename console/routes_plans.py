@@ -18,6 +18,7 @@ from console.web import (
     Denied,
     WebSession,
     audit_refusal,
+    lang_of,
     render,
     require,
     require_post,
@@ -119,9 +120,10 @@ def plan_page(request: Request, ref: str) -> Response:
     rec = st.store.get(ref)
     live = st.store.live_plan(rec.signal_id)
     live_plan = live.plan if live is not None and live.hash != rec.hash else None
-    rows = [("proposed" if rec.state == "proposed" else rec.state, rec.plan)]
+    tr = lang_of(request, sess).gettext
+    rows = [(tr("This plan"), rec.plan)]
     if live_plan is not None:
-        rows.insert(0, ("live", live_plan))
+        rows.insert(0, (tr("Live"), live_plan))
     return render(request, "plan.html", sess, rec=rec, live=live if live_plan else None,
                   table=diagrams.compare(rec.plan, live_plan), svg=diagrams.ring_diagram(rows),
                   problems=validate_plan(rec.plan), evidence=[evidence.view(e) for e in st.store.evidence(rec.hash)],
