@@ -8,17 +8,23 @@ function followJob(pre) {
   es.addEventListener("step", (ev) => { pre.textContent += JSON.parse(ev.data) + "\n"; });
   es.addEventListener("done", (ev) => {
     const d = JSON.parse(ev.data);
-    result.textContent = d.state + ": " + (d.message || "");
+    result.textContent = nameOf("state-names", d.state) + ": " + (d.message || "");
     result.className = "result " + (d.ok ? "ok" : "error");
     result.dataset.state = d.state;
     es.close();
   });
 }
 
-function modeName(mode) {
-  const names = document.getElementById("mode-names");
-  const el = names ? names.content.querySelector('[data-mode="' + mode + '"]') : null;
-  return el ? el.textContent : mode;
+// Translated names come from a <template> the server rendered in the page's language.
+function nameOf(templateId, key) {
+  const names = document.getElementById(templateId);
+  const el = names ? names.content.querySelector('[data-name="' + key + '"]') : null;
+  return el ? el.textContent : key;
+}
+
+function when(iso) {
+  if (!iso) { return "-"; }
+  return new Date(iso).toLocaleString(document.documentElement.lang, { timeZone: "UTC" }) + " UTC";
 }
 
 function followCockpit(box) {
@@ -36,8 +42,8 @@ function followCockpit(box) {
         row.dataset.signal = s.signal_id;
         for (let i = 0; i < 7; i++) { row.insertCell(-1); }
       }
-      const cells = [s.signal_id, modeName(s.mode), s.pattern === null ? "-" : String(s.pattern), s.health,
-                     s.last_contact || "-", s.live_plan || "-", s.address];
+      const cells = [s.signal_id, nameOf("mode-names", s.mode), s.pattern === null ? "-" : String(s.pattern),
+                     s.health, when(s.last_contact), s.live_plan || "-", s.address];
       cells.forEach((text, i) => { row.cells[i].textContent = text; });
       row.cells[1].className = "mode " + s.mode;
     }

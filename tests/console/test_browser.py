@@ -87,8 +87,8 @@ def _login(browser, base: str, who: str, lang: str):  # type: ignore[no-untyped-
     return page
 
 
-TEXT = {"en": {"queue": "Proposals waiting for review", "plan": "plan"},
-        "zh_CN": {"queue": "待审方案", "plan": "方案运行"}}
+TEXT = {"en": {"queue": "Proposals waiting for review", "plan": "plan", "deployed": "deployed"},
+        "zh_CN": {"queue": "待审方案", "plan": "方案运行", "deployed": "已下发"}}
 
 
 @pytest.mark.parametrize("lang", ["en", "zh_CN"])
@@ -115,6 +115,7 @@ def test_propose_approve_deploy_cockpit_rollback(server: str, browser, store: Pl
     cat.click("#deploy")
     cat.wait_for_selector('#result[data-state="deployed"]', timeout=60_000)
     assert "readback" in cat.inner_text("#steps")
+    assert cat.inner_text("#result").startswith(TEXT[lang]["deployed"] + ":")
     _shot(cat, f"{lang}-3-deploy")
     cockpit = _login(browser, server, "vic", lang)
     cockpit.goto(server + "/cockpit")
