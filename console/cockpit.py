@@ -15,8 +15,10 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from controllers.plan import TimingPlan
 from deploy import oids as O
 from deploy.ntcip import NtcipAdapter
+from deploy.service import read_device
 from deploy.snmp import SnmpError, SnmpTimeout
 from deploy.store import Device, PlanStore
 from sim.errors import WulinError
@@ -28,7 +30,8 @@ class SignalStatus:
 
     Attributes:
         signal_id: The signal.
-        mode: ``plan``, ``fallback`` (free operation), ``alarm`` or ``offline``.
+        mode: ``plan``, ``fallback`` (free operation), ``alarm`` (device alarms, or drift: the
+            controller does not run the plan the store says is deployed) or ``offline``.
         pattern: Running pattern (None: not read).
         health: ``ok`` or the problems seen.
         last_contact: ISO time of the last answer (None: never).
@@ -48,26 +51,45 @@ class SignalStatus:
         return asdict(self)
 
 
-def read_status(dev: Device, timeout_s: float, previous: SignalStatus | None, live: str | None) -> SignalStatus:
-    """Read one controller's status (``offline`` when it does not answer in ``timeout_s``)."""
-    address = f"{dev.host}:{dev.port}"
+def _drift(ad: NtcipAdapter, live: TimingPlan | None) -> str | None:
+    """Why the controller differs from the store's deployed plan (None: it runs it, or none is deployed)."""
+    if live is None:
+        return None
+    found = read_device(ad, live)
+    if found.plan_slot is None:
+        return f"drift: no pattern slot holds the deployed plan (running pattern {found.running})"
+    if found.running != found.plan_slot:
+        return f"drift: the deployed plan is in pattern {found.plan_slot}, the controller runs {found.running}"
+    return None
+
+
+def read_status(dev: Device, timeout_s: float, previous: SignalStatus | None,
+                live: tuple[str, TimingPlan] | None) -> SignalStatus:
+    """Read one controller's status, and check it runs the deployed plan ``live`` (hash, plan).
+
+    ``offline`` when it does not answer in ``timeout_s``.
+    """
+    address, live_hash = f"{dev.host}:{dev.port}", live[0][:12] if live else None
     last = previous.last_contact if previous else None
     ad = NtcipAdapter(dev.host, dev.port, dev.profile, read_community=dev.read_community,
                       write_community=dev.write_community, version=dev.snmp_version, timeout=timeout_s, retries=0)
     try:
         st = ad.status()
+        drift = _drift(ad, live[1] if live else None)
     except (SnmpError, SnmpTimeout, WulinError, OSError) as exc:
-        return SignalStatus(dev.signal_id, "offline", None, f"no answer: {exc}", last, live, address)
+        return SignalStatus(dev.signal_id, "offline", None, f"no answer: {exc}", last, live_hash, address)
     finally:
         ad.close()
-    problems = []
-    if st["alarm1"] or st["short_alarm"]:
-        problems.append(f"alarms {st['alarm1']}/{st['short_alarm']}")
+    alarmed = bool(st["alarm1"] or st["short_alarm"])
+    problems = [f"alarms {st['alarm1']}/{st['short_alarm']}"] if alarmed else []
     if st["free"] != O.FREE_NOT_FREE:
         problems.append(f"localFreeStatus {O.FREE_NAMES.get(st['free'], st['free'])}")
-    mode = "alarm" if st["alarm1"] or st["short_alarm"] else "fallback" if st["free"] != O.FREE_NOT_FREE else "plan"
+    if drift:
+        problems.append(drift)
+    mode = "alarm" if alarmed or drift else "fallback" if st["free"] != O.FREE_NOT_FREE else "plan"
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    return SignalStatus(dev.signal_id, mode, int(st["pattern"]), "; ".join(problems) or "ok", now, live, address)
+    return SignalStatus(dev.signal_id, mode, int(st["pattern"]), "; ".join(problems) or "ok", now, live_hash,
+                        address)
 
 
 class Monitor:
@@ -98,7 +120,7 @@ class Monitor:
             live = self.store.live_plan(dev.signal_id)
             with self._lock:
                 prev = self._status.get(dev.signal_id)
-            new = read_status(dev, self.timeout_s, prev, live.hash[:12] if live else None)
+            new = read_status(dev, self.timeout_s, prev, (live.hash, live.plan) if live else None)
             with self._lock:
                 if new != prev:
                     self._status[dev.signal_id] = new

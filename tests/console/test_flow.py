@@ -144,3 +144,30 @@ def test_chinese_interface_with_dates_and_numbers_for_the_locale(client_for, sto
     assert re.search(r"\d{4}年\d{1,2}月\d{1,2}日", page)
     c.post("/lang", data={"csrf": c.csrf, "lang": "en"})
     assert "Proposals waiting for review" in c.get("/plans").text
+
+
+def test_cockpit_raises_an_alarm_when_the_controller_drifts_from_the_store(client_for, app, store: PlanStore,  # type: ignore[no-untyped-def]
+                                                                          emulator: ControllerEmulator) -> None:
+    import time
+
+    from deploy import oids as O
+    from deploy.snmp import SnmpClient
+
+    rec = propose(store, make_plan(greens=(50, 30), name="am"), evidence=EVIDENCE)
+    cat = client_for("cat")
+    cat.post(f"/plans/{rec.hash}/approve", data={"csrf": cat.csrf, "hash": rec.hash})
+    r = cat.post(f"/plans/{rec.hash}/deploy", data={"csrf": cat.csrf, "hash": rec.hash}, follow_redirects=False)
+    assert events(cat, r.headers["location"] + "/events")[-1][1]["state"] == "deployed"  # type: ignore[index]
+    monitor = app.state.console.monitor
+    monitor.refresh()
+    assert monitor.snapshot()[1][0].mode == "plan"
+    client = SnmpClient(emulator.host, emulator.port, "private", "2c", 1.0, 1)  # out of band, as an snmpset would
+    client.set([(O.SYSTEM_PATTERN_CONTROL, 1)])
+    client.close()
+    for _ in range(50):
+        monitor.refresh()
+        sig = monitor.snapshot()[1][0]
+        if sig.mode != "plan":
+            break
+        time.sleep(0.1)
+    assert sig.mode == "alarm" and "drift" in sig.health
