@@ -24,24 +24,29 @@ def _options(request: Request) -> DeployOptions:
     return DeployOptions(state(request).cfg.activation_timeout_s)
 
 
-@router.post("/plans/{ref}/deploy")
-async def deploy(request: Request, ref: str) -> Response:
-    sess, fields = await require_post(request, ENGINEERS)
+async def _device_action(request: Request, ref: str, kind: str, roles: tuple[str, ...]) -> Response:
+    """Start a deploy or rollback of the plan the form is bound to; the browser follows the job."""
+    sess, fields = await require_post(request, roles)
     rec = bound_plan(request, sess, ref, fields)
     st = state(request)
-    job = st.jobs.start("deploy", rec.hash, sess.principal, _options(request),
-                        lambda opts: service.deploy(st.store, rec.hash, sess.principal, opts, rec.plan))
+
+    def act(opts: DeployOptions) -> service.Outcome:
+        if kind == "deploy":
+            return service.deploy(st.store, rec.hash, sess.principal, opts, rec.plan)
+        return service.rollback(st.store, rec.hash, sess.principal, opts)
+
+    job = st.jobs.start(kind, rec.hash, sess.principal, _options(request), act)
     return see_other(f"/jobs/{job.id}")
+
+
+@router.post("/plans/{ref}/deploy")
+async def deploy(request: Request, ref: str) -> Response:
+    return await _device_action(request, ref, "deploy", ENGINEERS)
 
 
 @router.post("/plans/{ref}/rollback")
 async def rollback(request: Request, ref: str) -> Response:
-    sess, fields = await require_post(request, SUPERVISOR)
-    rec = bound_plan(request, sess, ref, fields)
-    st = state(request)
-    job = st.jobs.start("rollback", rec.hash, sess.principal, _options(request),
-                        lambda opts: service.rollback(st.store, rec.hash, sess.principal, opts))
-    return see_other(f"/jobs/{job.id}")
+    return await _device_action(request, ref, "rollback", SUPERVISOR)
 
 
 def _job(request: Request, job_id: str):  # type: ignore[no-untyped-def]
