@@ -27,6 +27,8 @@ class ConsoleConfig:
         snmp_timeout_s: Seconds the cockpit waits for a controller's answer.
         activation_timeout_s: Seconds a deploy waits for the cycle boundary.
         files_root: The only folder whose files (experiment reports) the console serves.
+        experiment: An experiment results folder whose newest run group gives the cockpit's
+            level of service per signal (None: not shown).
     """
 
     store_url: str = "runs/plan-store.sqlite"
@@ -40,6 +42,7 @@ class ConsoleConfig:
     snmp_timeout_s: float = 0.3
     activation_timeout_s: float = 400.0
     files_root: Path = field(default_factory=lambda: Path("runs"))
+    experiment: Path | None = None
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -53,6 +56,8 @@ class ConsoleConfig:
                 raise WulinError(f"console setting {name} = {value!r}: use a positive number of seconds")
         if self.net is not None and not self.net.is_file():
             raise WulinError(f"--net {self.net}: no such file (give the district's .net.xml)")
+        if self.experiment is not None and not self.experiment.is_dir():
+            raise WulinError(f"--experiment {self.experiment}: no such folder (give an experiment's results folder)")
 
     @property
     def cookie_secure(self) -> bool:

@@ -108,7 +108,7 @@ def cockpit(request: Request) -> Response:
     sess = require(request)
     st = state(request)
     _, signals = st.monitor.snapshot()
-    return render(request, "cockpit.html", sess, drawing=st.drawing, signals=signals)
+    return render(request, "cockpit.html", sess, drawing=st.drawing, signals=signals, los=st.los)
 
 
 @router.get("/cockpit/status")

@@ -21,6 +21,7 @@ from console.cockpit import Monitor
 from console.config import ConsoleConfig
 from console.i18n import LANGS, Lang, load_catalogues, pick
 from console.jobs import JobBoard
+from console.los import LevelOfService
 from console.network_map import NetworkDrawing
 from console.sessions import COOKIE, CSRF_FIELD, CSRF_HEADER, SessionStore, WebSession, same_token
 from deploy.identity import Principal
@@ -43,12 +44,14 @@ class ConsoleState:
     jobs: JobBoard
     monitor: Monitor
     drawing: NetworkDrawing | None
+    los: LevelOfService | None
     templates: Jinja2Templates
 
 
-def make_state(cfg: ConsoleConfig, store: PlanStore, drawing: NetworkDrawing | None) -> ConsoleState:
+def make_state(cfg: ConsoleConfig, store: PlanStore, drawing: NetworkDrawing | None,
+               los: LevelOfService | None) -> ConsoleState:
     return ConsoleState(cfg, store, SessionStore(cfg.session_s), load_catalogues(), JobBoard(),
-                        Monitor(store, cfg.poll_s, cfg.snmp_timeout_s), drawing,
+                        Monitor(store, cfg.poll_s, cfg.snmp_timeout_s), drawing, los,
                         Jinja2Templates(directory=str(TEMPLATES)))
 
 

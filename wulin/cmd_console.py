@@ -27,6 +27,8 @@ def console(
                                                help="Mark cookies Secure (default: only with --public)."),
     session_minutes: float = typer.Option(30.0, "--session-minutes", help="Idle minutes before a login ends."),
     files: Path = typer.Option(Path("runs"), "--files", help="Folder whose reports the console may serve."),
+    experiment: Path | None = typer.Option(None, "--experiment", help="Experiment results folder: the cockpit "
+                                           "shows each signal's level of service from its newest runs."),
     activation_timeout: float = typer.Option(400.0, "--activation-timeout",
                                              help="Seconds a deploy waits for the cycle boundary."),
 ) -> None:
@@ -38,7 +40,7 @@ def console(
 
     cfg = ConsoleConfig(store_url=store, net=net, host=host, port=port, public=public,
                         secure_cookies=secure_cookies, session_s=session_minutes * 60.0,
-                        activation_timeout_s=activation_timeout, files_root=files)
+                        activation_timeout_s=activation_timeout, files_root=files, experiment=experiment)
     app = create_app(cfg)
     print(f"Wulin console on http://{host}:{port}/ (store {app.state.console.store.url}); Ctrl-C stops it")
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -171,3 +172,32 @@ def test_cockpit_raises_an_alarm_when_the_controller_drifts_from_the_store(clien
             break
         time.sleep(0.1)
     assert sig.mode == "alarm" and "drift" in sig.health
+
+
+def test_cockpit_shows_level_of_service_from_the_newest_experiment_runs(store: PlanStore, tmp_path: Path) -> None:
+    import os
+
+    import pandas as pd
+
+    from console.app import create_app
+    from experiments.results import RunOutput, write_run
+    from experiments.spec import RunKey
+
+    from .conftest import config
+
+    out = tmp_path / "exp"
+    for k, (controller, seed, delay) in enumerate([("fixed", 1, 70.0), ("webster", 1, 30.0), ("webster", 2, 40.0)]):
+        table = pd.DataFrame({"signal": ["B1"], "control_delay": [delay], "los": ["?"], "throughput_vph": [500.0]})
+        path = write_run(out, RunOutput(RunKey("grid-test-v1", "base", controller, seed), {"k": 1.0},
+                                        {"intersections": table}))
+        os.utime(path / "summary.json", (1000 + k, 1000 + k))
+    app = create_app(config(tmp_path, experiment=out), store, monitor=False)
+    from fastapi.testclient import TestClient
+
+    from .conftest import login
+
+    with TestClient(app, base_url="http://127.0.0.1") as c:
+        login(c, "vic")
+        page = c.get("/cockpit").text
+    assert "webster, 2 seed(s)" in page
+    assert re.search(r'<td class="los los-C">C</td><td>35</td>', page)  # mean of 30 and 40 s/veh: HCM C
