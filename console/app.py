@@ -18,6 +18,7 @@ from fastapi.staticfiles import StaticFiles
 
 from console import routes_admin, routes_auth, routes_ops, routes_plans
 from console.config import ConsoleConfig
+from console.corridor import read_roads
 from console.los import latest_los
 from console.network_map import draw_network
 from console.web import Denied, make_state, render, see_other, session_of
@@ -40,7 +41,8 @@ def create_app(cfg: ConsoleConfig, store: PlanStore | None = None, *, monitor: b
     store = store or PlanStore(cfg.store_url)
     drawing = draw_network(cfg.net) if cfg.net is not None else None
     los = latest_los(cfg.experiment) if cfg.experiment is not None else None
-    st = make_state(cfg, store, drawing, los)
+    roads = read_roads(cfg.net) if cfg.net is not None else None
+    st = make_state(cfg, store, drawing, los, roads)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -13,7 +13,7 @@ from pathlib import Path
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from console import diagrams, evidence
+from console import corridor, diagrams, evidence
 from console.web import (
     Denied,
     WebSession,
@@ -124,10 +124,20 @@ def plan_page(request: Request, ref: str) -> Response:
     rows = [(tr("This plan"), rec.plan)]
     if live_plan is not None:
         rows.insert(0, (tr("Live"), live_plan))
-    return render(request, "plan.html", sess, rec=rec, live=live if live_plan else None,
+    return render(request, "plan.html", sess, rec=rec, live=live if live_plan else None, tsd=_time_space(request, rec),
                   table=diagrams.compare(rec.plan, live_plan), svg=diagrams.ring_diagram(rows),
                   problems=validate_plan(rec.plan), evidence=[evidence.view(e) for e in st.store.evidence(rec.hash)],
                   history=st.store.audit(rec.hash), error=request.query_params.get("error"))
+
+
+def _time_space(request: Request, rec: PlanRecord) -> str | None:
+    """The time-space diagram along the plan's corridor: this plan here, live plans elsewhere."""
+    st = state(request)
+    if st.roads is None or rec.signal_id not in st.roads.signals:
+        return None
+    line = corridor.corridor(st.roads, rec.signal_id)
+    plans = {sid: live.plan for sid, _ in line.signals if (live := st.store.live_plan(sid)) is not None}
+    return corridor.time_space_svg(st.roads, line, plans | {rec.signal_id: rec.plan})
 
 
 @router.post("/plans/{ref}/approve")

@@ -19,6 +19,7 @@ from fastapi.templating import Jinja2Templates
 
 from console.cockpit import Monitor
 from console.config import ConsoleConfig
+from console.corridor import Roads
 from console.i18n import LANGS, Lang, load_catalogues, pick
 from console.jobs import JobBoard
 from console.los import LevelOfService
@@ -45,13 +46,14 @@ class ConsoleState:
     monitor: Monitor
     drawing: NetworkDrawing | None
     los: LevelOfService | None
+    roads: Roads | None
     templates: Jinja2Templates
 
 
 def make_state(cfg: ConsoleConfig, store: PlanStore, drawing: NetworkDrawing | None,
-               los: LevelOfService | None) -> ConsoleState:
+               los: LevelOfService | None, roads: Roads | None) -> ConsoleState:
     return ConsoleState(cfg, store, SessionStore(cfg.session_s), load_catalogues(), JobBoard(),
-                        Monitor(store, cfg.poll_s, cfg.snmp_timeout_s), drawing, los,
+                        Monitor(store, cfg.poll_s, cfg.snmp_timeout_s), drawing, los, roads,
                         Jinja2Templates(directory=str(TEMPLATES)))
 
 
