@@ -8,6 +8,7 @@ written to the store's audit log as ``web.refused`` with the user (or ``anonymou
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,9 +53,11 @@ class ConsoleState:
 
 def make_state(cfg: ConsoleConfig, store: PlanStore, drawing: NetworkDrawing | None,
                los: LevelOfService | None, roads: Roads | None) -> ConsoleState:
+    templates = Jinja2Templates(directory=str(TEMPLATES))
+    # Audit details as readable JSON (Chinese stays Chinese); autoescape still escapes it.
+    templates.env.filters["json_text"] = lambda v: json.dumps(v, ensure_ascii=False, sort_keys=True)
     return ConsoleState(cfg, store, SessionStore(cfg.session_s), load_catalogues(), JobBoard(),
-                        Monitor(store, cfg.poll_s, cfg.snmp_timeout_s), drawing, los, roads,
-                        Jinja2Templates(directory=str(TEMPLATES)))
+                        Monitor(store, cfg.poll_s, cfg.snmp_timeout_s), drawing, los, roads, templates)
 
 
 class Denied(Exception):

@@ -138,11 +138,13 @@ def test_admin_adds_a_user_issues_a_token_and_disables_a_user(client_for, store:
 
 
 def test_chinese_interface_with_dates_and_numbers_for_the_locale(client_for, store: PlanStore) -> None:  # type: ignore[no-untyped-def]
-    propose(store, make_plan(greens=(1000, 30), name="long"))
+    rec = propose(store, make_plan(greens=(1000, 30), name="long"))
     c = client_for("bob")
     c.post("/lang", data={"csrf": c.csrf, "lang": "zh_CN"})
     page = c.get("/plans").text
     assert "待审方案" in page and "退出登录" in page and "1,040" in page
+    c.post(f"/plans/{rec.hash}/reject", data={"csrf": c.csrf, "hash": rec.hash, "comment": "周期过长"})
+    assert "周期过长" in c.get("/audit").text  # audit details shown as text, not \u escapes
     assert re.search(r"\d{4}年\d{1,2}月\d{1,2}日", page)
     c.post("/lang", data={"csrf": c.csrf, "lang": "en"})
     assert "Proposals waiting for review" in c.get("/plans").text
