@@ -33,6 +33,8 @@ async def _device_action(request: Request, ref: str, kind: str, roles: tuple[str
     def act(opts: DeployOptions) -> service.Outcome:
         if kind == "deploy":
             return service.deploy(st.store, rec.hash, sess.principal, opts, rec.plan)
+        if kind == "recover":  # the store refuses unless the lease's process is gone or it expired
+            return service.recover(st.store, rec.signal_id, sess.principal, opts)
         return service.rollback(st.store, rec.hash, sess.principal, opts)
 
     job = st.jobs.start(kind, rec.hash, sess.principal, _options(request), act)
@@ -47,6 +49,12 @@ async def deploy(request: Request, ref: str) -> Response:
 @router.post("/plans/{ref}/rollback")
 async def rollback(request: Request, ref: str) -> Response:
     return await _device_action(request, ref, "rollback", SUPERVISOR)
+
+
+@router.post("/plans/{ref}/recover")
+async def recover(request: Request, ref: str) -> Response:
+    """Finish or undo a deploy or rollback whose process died (``wulin plan recover``)."""
+    return await _device_action(request, ref, "recover", ENGINEERS)
 
 
 def _job(request: Request, job_id: str):  # type: ignore[no-untyped-def]

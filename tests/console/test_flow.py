@@ -204,3 +204,22 @@ def test_cockpit_shows_level_of_service_from_the_newest_experiment_runs(store: P
         page = c.get("/cockpit").text
     assert "webster, 2 seed(s)" in page
     assert re.search(r'<td class="los los-C">C</td><td>35</td>', page)  # mean of 30 and 40 s/veh: HCM C
+
+
+def test_recover_a_deploy_whose_process_died(client_for, store: PlanStore, emulator: ControllerEmulator) -> None:  # type: ignore[no-untyped-def]
+    import socket
+
+    from tests.deploy.conftest import ANN, CAT
+
+    rec = propose(store, make_plan(greens=(50, 30), name="am"), evidence=EVIDENCE)
+    store.approve(rec.hash, CAT)
+    dead = f"{socket.gethostname()}:999999999:dead"  # a process of this host that does not exist
+    store.begin_deploy(rec.hash, ANN, holder=dead, lease_s=600)
+    ann = client_for("ann")
+    page = ann.get(f"/plans/{rec.hash}").text
+    assert 'id="recover"' in page
+    r = ann.post(f"/plans/{rec.hash}/recover", data={"csrf": ann.csrf, "hash": rec.hash}, follow_redirects=False)
+    done = events(ann, r.headers["location"] + "/events")[-1]
+    assert done[0] == "done" and done[1]["state"] == "failed" and "nothing was written" in done[1]["message"]  # type: ignore[index]
+    assert store.get(rec.hash).state == "failed" and store.lease("B1") is None
+    assert [(e.actor, e.channel) for e in store.audit(rec.hash) if e.action == "recover.start"] == [("ann", "web")]
