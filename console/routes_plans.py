@@ -8,6 +8,7 @@ store, whose rules (two persons, roles, states, signatures) decide.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import APIRouter, Request
@@ -26,7 +27,8 @@ from console.web import (
     state,
 )
 from controllers.plan import TimingPlan, validate_plan
-from deploy.store import PlanRecord
+from deploy.rules import change_tier
+from deploy.store import PlanRecord, PlanStore
 from sim.errors import WulinError
 
 router = APIRouter()
@@ -50,13 +52,34 @@ def home(request: Request) -> Response:
     return see_other("/plans")
 
 
+@dataclass(frozen=True)
+class SetRow:
+    """One waiting proposal against its signal's live plan, for the plan-set table."""
+
+    rec: PlanRecord
+    live: TimingPlan | None
+    tier: str
+    change_s: float | None
+
+
+def plan_set(store: PlanStore, queue: list[PlanRecord]) -> list[SetRow]:
+    """Every waiting proposal against its signal's live plan, by signal."""
+    rows = []
+    for rec in sorted(queue, key=lambda r: (r.signal_id, r.proposed_at)):
+        live = store.live_plan(rec.signal_id)
+        tier, size = change_tier(rec.plan, live.plan if live else None)
+        rows.append(SetRow(rec, live.plan if live else None, tier, size))
+    return rows
+
+
 @router.get("/plans")
 def plans(request: Request) -> Response:
     sess = require(request)
-    every = state(request).store.plans()
+    store = state(request).store
+    every = store.plans()
     queue = [p for p in every if p.state == "proposed"]
     others = [p for p in reversed(every) if p.state != "proposed"]
-    return render(request, "plans.html", sess, queue=queue, others=others)
+    return render(request, "plans.html", sess, queue=queue, others=others, plan_set=plan_set(store, queue))
 
 
 @router.get("/plans/new")

@@ -223,3 +223,18 @@ def test_recover_a_deploy_whose_process_died(client_for, store: PlanStore, emula
     assert done[0] == "done" and done[1]["state"] == "failed" and "nothing was written" in done[1]["message"]  # type: ignore[index]
     assert store.get(rec.hash).state == "failed" and store.lease("B1") is None
     assert [(e.actor, e.channel) for e in store.audit(rec.hash) if e.action == "recover.start"] == [("ann", "web")]
+
+
+def test_queue_shows_the_waiting_proposals_against_the_live_plans(client_for, store: PlanStore,  # type: ignore[no-untyped-def]
+                                                                   emulator: ControllerEmulator) -> None:
+    from deploy import service
+    from tests.deploy.conftest import ANN, CAT
+
+    live = propose(store, make_plan(greens=(50, 30), name="live"), evidence=EVIDENCE)
+    store.approve(live.hash, CAT)
+    assert service.deploy(store, live.hash, ANN, service.DeployOptions(30.0)).state == "deployed"
+    small = propose(store, make_plan(greens=(52, 28), name="small"))
+    page = client_for("vic").get("/plans").text
+    table = page[page.index('id="plan-set"'):page.index("</table>", page.index('id="plan-set"'))]
+    assert small.hash[:12] in table and "90 → 90" in table and "55 / 35 → 57 / 33" in table
+    assert re.search(r"<td>2</td><td>no</td>", table)  # a 2 s change needs no evidence
