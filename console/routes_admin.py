@@ -11,7 +11,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from console.web import render, require, require_post, see_other, state
+from console.web import WebSession, render, require, require_post, see_other, state
 from deploy.identity import ROLES, normalise_name
 from sim.errors import WulinError
 
@@ -19,7 +19,7 @@ router = APIRouter()
 ADMIN = ("admin",)
 
 
-def _page(request: Request, sess, status: int = 200, **extra: object) -> Response:  # type: ignore[no-untyped-def]
+def _page(request: Request, sess: WebSession, status: int = 200, **extra: object) -> Response:
     return render(request, "admin.html", sess, status, users=state(request).store.users(), roles=ROLES,
                   issued=extra.get("issued"), error=extra.get("error"))
 

@@ -9,8 +9,18 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response, StreamingResponse
 
+from console.jobs import Job
 from console.routes_plans import ENGINEERS, bound_plan
-from console.web import Denied, audit_refusal, render, require, require_post, see_other, state
+from console.web import (
+    Denied,
+    WebSession,
+    audit_refusal,
+    render,
+    require,
+    require_post,
+    see_other,
+    state,
+)
 from deploy import service
 from deploy.service import DeployOptions
 
@@ -57,7 +67,7 @@ async def recover(request: Request, ref: str) -> Response:
     return await _device_action(request, ref, "recover", ENGINEERS)
 
 
-def _job(request: Request, job_id: str):  # type: ignore[no-untyped-def]
+def _job(request: Request, job_id: str) -> tuple[WebSession, Job]:
     sess = require(request)
     job = state(request).jobs.get(job_id)
     if job is None:
