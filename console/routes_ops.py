@@ -88,11 +88,12 @@ def sse(event: str, data: object) -> str:
 
 @router.get("/jobs/{job_id}/events")
 def job_events(request: Request, job_id: str) -> Response:
-    _, job = _job(request, job_id)
+    sess, job = _job(request, job_id)
+    sessions = state(request).sessions
 
     async def stream() -> AsyncIterator[str]:
         sent = 0
-        while True:
+        while sessions.alive(sess.sid):  # a logout or expiry ends the stream too
             done = job.done.is_set()
             while sent < len(job.lines):
                 yield sse("step", job.lines[sent])
@@ -137,12 +138,12 @@ def cockpit_status(request: Request) -> Response:
 
 @router.get("/cockpit/events")
 def cockpit_events(request: Request) -> Response:
-    require(request)
-    monitor = state(request).monitor
+    sess = require(request)
+    monitor, sessions = state(request).monitor, state(request).sessions
 
     async def stream() -> AsyncIterator[str]:
         seen, idle = -1, 0.0
-        while not await request.is_disconnected():
+        while sessions.alive(sess.sid) and not await request.is_disconnected():
             if monitor.version != seen:
                 data = monitor.payload()
                 seen, idle = data["version"], 0.0

@@ -70,6 +70,12 @@ class SessionStore:
             self._by_id[sid] = s
             return s
 
+    def alive(self, sid: str | None) -> bool:
+        """Whether ``sid`` is a live session, without extending it (open event streams ask)."""
+        with self._lock:
+            s = self._by_id.get(sid or "")
+            return s is not None and s.expires > time.monotonic()
+
     def update(self, session: WebSession) -> None:
         with self._lock:
             if session.sid in self._by_id:

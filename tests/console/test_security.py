@@ -198,3 +198,13 @@ def test_pages_need_a_login(client_for) -> None:  # type: ignore[no-untyped-def]
         r = c.get(path, follow_redirects=False)
         assert r.status_code == 303 and r.headers["location"] == "/login"
     assert re.search(r"deny", c.get("/login").headers["x-frame-options"], re.I)
+
+
+def test_an_open_event_stream_ends_when_its_session_does(client_for, app) -> None:  # type: ignore[no-untyped-def]
+    c = client_for("vic")
+    with c.stream("GET", "/cockpit/events") as r:
+        lines = r.iter_lines()
+        assert next(lines) == "event: status"
+        app.state.console.sessions.end(c.cookies["wulin_session"])
+        rest = list(lines)  # returns only because the server closes the stream
+    assert all(not line.startswith("event:") for line in rest[1:])
