@@ -1,0 +1,60 @@
+"""``wulin console``: serve the control-room web application (see :mod:`console`).
+
+Heavy imports (FastAPI, uvicorn, the store) happen inside the command, so ``wulin --help``
+stays fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+DEMO_RESULTS = Path("results") / "demo"  # where `make demo` writes
+
+
+def _shipped_network() -> Path | None:
+    """The Wulin district's network as installed with the package (None: not there)."""
+    import networks
+
+    path = Path(networks.__file__).parent / "wulin" / "wulin.net.xml"
+    return path if path.is_file() else None
+
+
+def register(app: typer.Typer) -> None:
+    app.command("console")(console)
+
+
+def console(
+    store: str = typer.Option("runs/plan-store.sqlite", "--store", envvar="WULIN_STORE",
+                              help="Plan store: a SQLite file or a SQLAlchemy URL (postgresql+psycopg://...)."),
+    net: Path | None = typer.Option(None, "--net", help="The district's .net.xml, drawn by the cockpit and used "
+                                    "for the conflicts of plans proposed in the console (default: the Wulin network)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (loopback unless --public)."),
+    port: int = typer.Option(8080, "--port", help="TCP port."),
+    public: bool = typer.Option(False, "--public", help="Allow listening beyond this machine (use HTTPS)."),
+    secure_cookies: bool | None = typer.Option(None, "--secure-cookies/--plain-http-cookies",
+                                               help="Mark cookies Secure (default: only with --public)."),
+    session_minutes: float = typer.Option(30.0, "--session-minutes", help="Idle minutes before a login ends."),
+    files: Path = typer.Option(Path("results"), "--files", help="Folder whose reports the console may serve."),
+    experiment: Path | None = typer.Option(None, "--experiment", help="Experiment results folder: the cockpit "
+                                           "shows each signal's level of service from its newest runs "
+                                           "(default: results/demo once `make demo` has made it)."),
+    activation_timeout: float = typer.Option(400.0, "--activation-timeout",
+                                             help="Seconds a deploy waits for the cycle boundary."),
+) -> None:
+    """Serve the control-room console (district, plan review, deploy, audit) on loopback."""
+    import uvicorn
+
+    from console.app import create_app
+    from console.config import ConsoleConfig
+
+    net = net or _shipped_network()
+    if experiment is None and any((DEMO_RESULTS / "runs").glob("*/summary.json")):
+        experiment = DEMO_RESULTS
+    cfg = ConsoleConfig(store_url=store, net=net, host=host, port=port, public=public,
+                        secure_cookies=secure_cookies, session_s=session_minutes * 60.0,
+                        activation_timeout_s=activation_timeout, files_root=files, experiment=experiment)
+    app = create_app(cfg)
+    print(f"Wulin console on http://{host}:{port}/ (store {app.state.console.store.url}); Ctrl-C stops it")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
