@@ -302,27 +302,27 @@ def build_report(exp_dir: Path | str, out: Path | None = None) -> Path:
     exp_dir = Path(exp_dir)
     spec, runs = load_experiment(exp_dir)
     manifest = json.loads((exp_dir / "manifest.json").read_text()) if (exp_dir / "manifest.json").is_file() else {}
-    controllers = [c for c in spec["controllers"] if c in set(runs["controller"])]
-    baseline = spec.get("baseline", controllers[0])
-    test = spec.get("test", "t-test")
+    controllers = [c for c in spec.controllers if c in set(runs["controller"])]
+    baseline = spec.baseline
+    test = spec.test
     kpis = [k.column for k in KPIS if k.column in runs.columns]
     summ = summary_table(runs, kpis)
     # keep the declared order of controllers and variations
-    order_v = {v["name"]: i for i, v in enumerate(spec["variations"])}
-    order_c = {c: i for i, c in enumerate(spec["controllers"])}
+    order_v = {v.name: i for i, v in enumerate(spec.variations)}
+    order_c = {c: i for i, c in enumerate(spec.controllers)}
     summ = summ.sort_values(by=["scenario", "variation", "controller"],
                             key=lambda s: s.map(order_v) if s.name == "variation"
                             else s.map(order_c) if s.name == "controller" else s).reset_index(drop=True)
 
-    total = len(spec["scenarios"]) * len(spec["variations"]) * len(spec["controllers"]) * len(spec["seeds"])
+    total = len(spec.scenarios) * len(spec.variations) * len(spec.controllers) * len(spec.seeds)
     parts = [
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(spec['name'])} · "
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(spec.name)} · "
         f"Wulin experiment report</title><style>{CSS}</style></head><body>",
-        f"<h1>Experiment {html.escape(spec['name'])}</h1>",
-        f"<p>{html.escape(spec.get('description') or '')}</p>",
-        f"<p class=meta>{len(runs)} of {total} runs finished · scenarios {', '.join(map(scenario_label, spec['scenarios']))} · "
-        f"controllers {', '.join(spec['controllers'])} (baseline <b>{html.escape(baseline)}</b>) · "
-        f"seeds {', '.join(map(str, spec['seeds']))} · test: paired {test}<br>"
+        f"<h1>Experiment {html.escape(spec.name)}</h1>",
+        f"<p>{html.escape(spec.description or '')}</p>",
+        f"<p class=meta>{len(runs)} of {total} runs finished · scenarios {', '.join(map(scenario_label, spec.scenarios))} · "
+        f"controllers {', '.join(spec.controllers)} (baseline <b>{html.escape(baseline)}</b>) · "
+        f"seeds {', '.join(map(str, spec.seeds))} · test: paired {test}<br>"
         f"git {html.escape(str(manifest.get('git_commit', '?'))[:12])}"
         f"{' (uncommitted changes)' if manifest.get('git_dirty') else ''} · "
         f"SUMO {html.escape(manifest.get('versions', {}).get('eclipse-sumo', '?'))} · "
@@ -340,7 +340,7 @@ def build_report(exp_dir: Path | str, out: Path | None = None) -> Path:
         _paired_section(paired_differences(runs, against="controller", value=baseline, kpis=kpis,
                                            test=test), "controller"),
     ]
-    variations = [v["name"] for v in spec["variations"] if v["name"] in set(runs["variation"])]
+    variations = [v.name for v in spec.variations if v.name in set(runs["variation"])]
     if len(variations) > 1:
         ref = variations[0]
         parts += [
@@ -351,7 +351,7 @@ def build_report(exp_dir: Path | str, out: Path | None = None) -> Path:
         ]
 
     parts.append("<h2>Intersections</h2>")
-    for sid in spec["scenarios"]:
+    for sid in spec.scenarios:
         sc = load_scenario(sid)
         for var in variations:
             sub = runs[(runs["scenario"] == sid) & (runs["variation"] == var)]
@@ -372,12 +372,12 @@ def build_report(exp_dir: Path | str, out: Path | None = None) -> Path:
                     frames.append(f)
                 series[c] = pd.concat(frames, ignore_index=True)
             title = f"{scenario_label(sid)} · {var}"
-            vdef = next(v for v in spec["variations"] if v["name"] == var)
-            closed = {e for c in vdef.get("closures", []) for e in c["edges"]}
-            closed |= {ln.rsplit("_", 1)[0] for c in vdef.get("closures", []) for ln in c["lanes"]}
-            closed |= {i["lane"].rsplit("_", 1)[0] for i in vdef.get("incidents", [])}
-            if vdef.get("pedestrian_street"):
-                closed |= set(spec.get("pedestrian_street_edges", []))
+            vdef = next(v for v in spec.variations if v.name == var)
+            closed = {e for c in vdef.closures for e in c.edges}
+            closed |= {ln.rsplit("_", 1)[0] for c in vdef.closures for ln in c.lanes}
+            closed |= {i.lane.rsplit("_", 1)[0] for i in vdef.incidents}
+            if vdef.pedestrian_street:
+                closed |= set(spec.pedestrian_street_edges)
             parts += [f"<h3>{html.escape(title)}</h3>",
                       _map_figure(sc.net_file, inter, title, closed),
                       _delay_series_figure(series, measure_begin, title),

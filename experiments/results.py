@@ -356,7 +356,7 @@ def collect(out: Path) -> pd.DataFrame:
     return df
 
 
-def load_experiment(out: Path) -> tuple[dict[str, Any], pd.DataFrame]:
+def load_experiment(out: Path) -> tuple[ExperimentSpec, pd.DataFrame]:
     """The resolved declaration and the per-run table of an experiment folder.
 
     Raises:
@@ -373,7 +373,7 @@ def load_experiment(out: Path) -> tuple[dict[str, Any], pd.DataFrame]:
                          f"with --out {out} to rebuild it")
     from experiments.spec import read_resolved
 
-    spec = read_resolved(resolved).to_dict()  # checked against the spec model, then plain data
+    spec = read_resolved(resolved)  # the same typed model the TOML was loaded into
     damaged = scan_runs(out).damaged
     if damaged:
         raise WulinError(f"{out}: {len(damaged)} run(s) damaged ({'; '.join(damaged.values())}); "

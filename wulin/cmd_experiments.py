@@ -35,11 +35,11 @@ def _summary_tables(exp_dir: Path) -> list[Table]:
     if "teleports" in cols and not runs["teleports"].fillna(0).any():
         cols.remove("teleports")
     summ = summary_table(runs, cols)
-    vorder = {v["name"]: i for i, v in enumerate(spec["variations"])}
+    vorder = {v.name: i for i, v in enumerate(spec.variations)}
     summ = summ.sort_values("variation", key=lambda s: s.map(vorder), kind="stable")
-    diff = paired_differences(runs, against="controller", value=spec["baseline"], kpis=["mean_time_loss"],
-                              test=spec.get("test", "t-test"))
-    order = {c: i for i, c in enumerate(spec["controllers"])}
+    diff = paired_differences(runs, against="controller", value=spec.baseline, kpis=["mean_time_loss"],
+                              test=spec.test)
+    order = {c: i for i, c in enumerate(spec.controllers)}
     tables = []
     for (sc, var), g in summ.groupby(["scenario", "variation"], sort=False):
         # light borders, the interval under the mean: fits 80 columns, names never truncated
@@ -52,7 +52,7 @@ def _summary_tables(exp_dir: Path) -> list[Table]:
             t.add_column("n", justify="right")
         for k in cols:
             t.add_column(KPI_BY_COLUMN[k].short, justify="right")
-        t.add_column(f"loss vs {spec['baseline']}", justify="right")
+        t.add_column(f"loss vs {spec.baseline}", justify="right")
         for _, r in g.sort_values("controller", key=lambda s: s.map(order)).iterrows():
             cells = [cell(r, k, "\n") for k in cols]
             d = diff[(diff["scenario"] == sc) & (diff["variation"] == var) & (diff["controller"] == r["controller"])]
@@ -61,10 +61,10 @@ def _summary_tables(exp_dir: Path) -> list[Table]:
                 sig = "*" if math.isfinite(x["p"]) and x["p"] < 0.05 else ""
                 vs = f"{x['pct']:+.0f} %{sig}"
             else:
-                vs = "base" if r["controller"] == spec["baseline"] else "-"
+                vs = "base" if r["controller"] == spec.baseline else "-"
             t.add_row(r["controller"], *([str(r["n"])] if show_n else []), *cells, vs,
                       style="red" if r["flag"] else None)
-        t.caption = f"* paired {spec.get('test', 't-test')} p < 0.05 against {spec['baseline']}"
+        t.caption = f"* paired {spec.test} p < 0.05 against {spec.baseline}"
         if g["flag"].astype(bool).any():  # which runs, and why
             t.caption += "\n" + FLAG_RULE + "\n" + "\n".join(
                 f"{c}: {f}" for c, f in zip(g["controller"], g["flag"], strict=True) if f)
