@@ -17,7 +17,7 @@ from typing import Any
 
 from controllers.plan import TimingPlan
 from deploy import oids as O
-from deploy.ntcip import NtcipAdapter
+from deploy.ntcip import NtcipAdapter, adapter_for
 from deploy.service import read_device
 from deploy.snmp import SnmpError, SnmpTimeout
 from deploy.store import Device, PlanStore
@@ -71,8 +71,10 @@ def read_status(dev: Device, timeout_s: float, previous: SignalStatus | None,
     """
     address, live_hash = f"{dev.host}:{dev.port}", live[0][:12] if live else None
     last = previous.last_contact if previous else None
-    ad = NtcipAdapter(dev.host, dev.port, dev.profile, read_community=dev.read_community,
-                      write_community=dev.write_community, version=dev.snmp_version, timeout=timeout_s, retries=0)
+    try:
+        ad = adapter_for(dev, timeout=timeout_s, retries=0)  # credentials from the secrets file
+    except WulinError as exc:
+        return SignalStatus(dev.signal_id, "offline", None, str(exc), last, live_hash, address)
     try:
         st = ad.status()
         drift = _drift(ad, live[1] if live else None)

@@ -23,6 +23,7 @@ CSRF_RE = re.compile(r'name="csrf" value="([^"]+)"')
 def _private_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Store keys and head files go to the test's own folder, never the user's."""
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("WULIN_SECRETS", str(tmp_path / "config" / "device-secrets.json"))
     for name in ("WULIN_KEY_FILE", "WULIN_HEAD_FILE", "WULIN_TOKEN", "WULIN_USER"):
         monkeypatch.delenv(name, raising=False)
 

@@ -19,6 +19,7 @@ import pytest
 
 from console.app import create_app
 from deploy.emulator import ControllerEmulator
+from deploy.secrets import SecretsFile
 from deploy.store import PlanStore
 from tests.deploy.conftest import CAPS, make_plan, make_profile
 
@@ -43,6 +44,7 @@ def server(store: PlanStore, tmp_path: Path) -> Iterator[str]:
     import uvicorn
 
     emu = ControllerEmulator(make_profile(), make_plan(name="local"), CAPS, time_scale=300, verify_s=3).start()
+    SecretsFile().put("B1", emu.credentials)  # WULIN_SECRETS points into the test's folder
     store.register_device("B1", emu.host, emu.port, emu.profile, CAPS)
     port = _free_port()
     cfg = config(tmp_path, port=port, poll_s=0.5)

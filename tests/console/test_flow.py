@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from deploy.emulator import ControllerEmulator
+from deploy.secrets import SecretsFile
 from deploy.store import PlanStore
 from tests.deploy.conftest import CAPS, make_plan, make_profile, propose
 
@@ -20,6 +21,7 @@ from .conftest import EVIDENCE
 @pytest.fixture
 def emulator(store: PlanStore) -> Iterator[ControllerEmulator]:
     emu = ControllerEmulator(make_profile(), make_plan(name="local"), CAPS, time_scale=300, verify_s=3).start()
+    SecretsFile().put("B1", emu.credentials)  # WULIN_SECRETS points into the test's folder
     store.register_device("B1", emu.host, emu.port, emu.profile, CAPS)
     yield emu
     emu.stop()
@@ -156,6 +158,7 @@ def test_cockpit_raises_an_alarm_when_the_controller_drifts_from_the_store(clien
 
     from deploy import oids as O
     from deploy.snmp import SnmpClient
+    from deploy.usm import UsmManager
 
     rec = propose(store, make_plan(greens=(50, 30), name="am"), evidence=EVIDENCE)
     cat = client_for("cat")
@@ -165,7 +168,8 @@ def test_cockpit_raises_an_alarm_when_the_controller_drifts_from_the_store(clien
     monitor = app.state.console.monitor
     monitor.refresh()
     assert monitor.snapshot()[1][0].mode == "plan"
-    client = SnmpClient(emulator.host, emulator.port, "private", "2c", 1.0, 1)  # out of band, as an snmpset would
+    # out of band, as an snmpset by someone holding the write credential would
+    client = SnmpClient(emulator.host, emulator.port, timeout=1.0, usm=UsmManager(emulator.credentials.writer))
     client.set([(O.SYSTEM_PATTERN_CONTROL, 1)])
     client.close()
     for _ in range(50):
