@@ -3,7 +3,7 @@
 Every controller goes through :func:`run_episode`: fixed-time, Webster, max-pressure, SOTL,
 SUMO's own actuated programs and RL policies (through a ``PolicyController``).
 
-* Native controllers (``controller.native``) hand SUMO their programs as additional files;
+* Native controllers (``capabilities.native``) hand SUMO their programs as additional files;
   the loop then advances SUMO in chunks (``step_until``) and never calls ``act``.
 * Other controllers are driven event to event: every ``decision_interval`` seconds
   ``reader.read()`` -> ``controller.act()`` -> ``actuator.request()``, and between decisions
@@ -11,9 +11,9 @@ SUMO's own actuated programs and RL policies (through a ``PolicyController``).
   (the next decision or the actuator's :attr:`~sim.actuator.SignalActuator.next_event`), then
   ``actuator.tick()``.  Nothing changes in between, so the trajectory is the one that ticking
   every step would give (``tests/test_episode.py`` checks this), at a fraction of the Python
-  cost.  A controller that knows when it next has something to say (``next_decision_time``,
+  cost.  A controller that knows when it next has something to say (``own_schedule``,
   e.g. webster-online's next cycle end) is not called before then, unless hooks or observers
-  want every interval.  A controller that plans whole cycles (``runs_cycles``: webster-online)
+  want every interval.  A controller that plans whole cycles (``whole_cycles``: webster-online)
   is asked ``plan_cycles(t)`` instead of ``act``, and each signal's cycle goes to SUMO in one
   :meth:`~sim.actuator.SignalActuator.run_cycle` call.
 
@@ -173,7 +173,7 @@ def run_episode(
     Raises:
         WulinError: unknown scenario or controller, bad parameters, SUMO failure.
     """
-    from controllers.base import ControllerBase, make_controller
+    from controllers.base import make_controller
     from sim.actuator import SignalActuator
     from sim.kpi import network_kpis, read_tripinfo
     from sim.scenario import load_scenario
@@ -188,7 +188,8 @@ def run_episode(
         else controller
     layout = DistrictLayout.from_specs(load_signal_specs(sc.net_file))
     ctl.reset(layout, seed)
-    native = bool(getattr(ctl, "native", False))
+    caps = ctl.capabilities
+    native = caps.native
     di = float(ctl.decision_interval)
 
     own_work = output_dir is None
@@ -200,9 +201,8 @@ def run_episode(
     perf = time.perf_counter
     try:
         extra_files = list(additional_files)
-        if hasattr(ctl, "sumo_additional_files"):
-            extra_files += list(ctl.sumo_additional_files(sc, workdir))
-        wants_counts = bool(getattr(ctl, "wants_lane_counts", False)) and not native
+        extra_files += list(ctl.sumo_additional_files(sc, workdir))
+        wants_counts = caps.lane_counts
         if wants_counts:
             from sim.detectors import write_stopline_loops
 
@@ -213,7 +213,7 @@ def run_episode(
         reader = StateReader(sim, layout)
         reader.subscribe()
         state = DistrictState.empty(layout, sc.begin)
-        bar = _progress(progress, sc.duration, f"{sc.id} · {getattr(ctl, 'name', '?')}")
+        bar = _progress(progress, sc.duration, f"{sc.id} · {ctl.name}")
         end = sc.end
         t = sim.time
         try:
@@ -254,7 +254,7 @@ def run_episode(
                 cpu = time.thread_time
                 k_open = cpu()
                 w_open = perf()
-                act_params = dict(getattr(ctl, "actuator_params", {}) or {})
+                act_params = dict(ctl.actuator_params)
                 actuator = SignalActuator(sim, layout, **{"sumo_clearance": True, **act_params})
                 actuator.reset()
                 if wants_counts:
@@ -264,22 +264,19 @@ def run_episode(
                     ctl.attach_lane_counter(counter)  # type: ignore[attr-defined]
                 else:
                     counter = None
-                needs_state = bool(getattr(ctl, "needs_state", True)) or bool(observers)
+                needs_state = caps.needs_state or bool(observers)
                 # a controller may say when act() next has something to say (webster-online:
-                # its next stage or cycle end); hooks and observers want every interval
-                next_act = None if (hooks or observers) else getattr(ctl, "next_decision_time",
-                                                                     None)
-                # ControllerBase's default says ``t + decision_interval``: no call needed
-                # (``t + di * 1`` is exactly what the general formula below gives then)
-                from_t = next_act is not None and getattr(type(ctl), "next_decision_time", None) \
-                    is ControllerBase.next_decision_time
-                if from_t:
-                    next_act = None
+                # its next stage or cycle end); hooks and observers want every interval;
+                # without either, a controller with no schedule of its own is asked every
+                # ``decision_interval`` from now
+                every_interval = bool(hooks or observers)
+                from_t = not every_interval and not caps.own_schedule
+                next_act = ctl.next_decision_time if caps.own_schedule and not every_interval \
+                    else None  # type: ignore[attr-defined]
                 # a controller that plans whole cycles hands them to the actuator, which has
                 # SUMO run them: Python stops once per cycle per signal, not once per stage
-                cycles = bool(getattr(ctl, "runs_cycles", False))
-                plan_cycles = getattr(ctl, "plan_cycles", None) if cycles else None
-                cycle_booked = getattr(ctl, "cycle_booked", None) if cycles else None
+                plan_cycles = ctl.plan_cycles if caps.whole_cycles else None  # type: ignore[attr-defined]
+                cycle_booked = ctl.cycle_booked if caps.whole_cycles else None  # type: ignore[attr-defined]
                 run_cycle = actuator.run_cycle
                 next_decision = t
                 step = sc.step_length
@@ -422,7 +419,7 @@ def run_episode(
         if own_work:
             shutil.rmtree(workdir, ignore_errors=True)
     return EpisodeResult(
-        scenario_id=sc.id, controller=str(getattr(ctl, "name", type(ctl).__name__)), seed=seed,
+        scenario_id=sc.id, controller=str(ctl.name), seed=seed,
         trips=trips, network=network, wall_time=time.perf_counter() - t_start,
         controller_time=ctl_time, decisions=decisions, sim_time=sc.duration,
         state_time=state_time, step_time=step_time, cpu_time=time.thread_time() - cpu_start,
