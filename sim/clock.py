@@ -1,0 +1,111 @@
+"""The one time arithmetic of every loop that drives SUMO: whole milliseconds on the step grid.
+
+SUMO's clock counts whole milliseconds.  A loop that advances SUMO "to the next step at or
+after ``due``" keeps the time as an integer count of milliseconds and adds whole steps to it,
+so the target it hands ``step_until`` is the double nearest the exact time (what
+``round(t + n * step, 6)`` gives, without ``float.__round__``'s decimal conversion) and no
+error accumulates over an episode.  The episode loop (``experiments.episode``), both
+environments (``sim.env``) and the actuator's booking of armed changes (``sim.actuator``) use
+this module and nothing else for that arithmetic, so they stop at the same instants.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+
+def steps_until(now: float, due: float, step: float) -> int:
+    """Whole steps from ``now`` to the first step at or after ``due``; at least one."""
+    n = math.ceil((due - now) / step - 1e-6)
+    return n if n > 1 else 1
+
+
+def stop_after(now: float, due: float, step: float) -> float:
+    """The first step at or after ``due`` (at least one step after ``now``), in seconds."""
+    return (round(now * 1000) + steps_until(now, due, step) * round(step * 1000)) / 1000
+
+
+class StepClock:
+    """A loop's clock on SUMO's step grid, in whole milliseconds.
+
+    Args:
+        now: The simulation time now, seconds.
+        step: SUMO's step length, seconds.
+        end: The time the loop ends, seconds (no stop is ever later).
+
+    Attributes:
+        time: The time now, seconds (``ms / 1000``).
+        end: The end, seconds.
+    """
+
+    __slots__ = ("ms", "step", "step_ms", "end", "end_ms", "time")
+
+    def __init__(self, now: float, step: float, end: float) -> None:
+        self.ms = round(now * 1000)
+        self.step = step
+        self.step_ms = round(step * 1000)
+        self.end = end
+        self.end_ms = round(end * 1000)
+        self.time = now
+
+    def stop_for(self, due: float) -> float:
+        """Move to the first step at or after ``due`` (at least one step on, at most the end)
+        and return that time: what to hand ``step_until``."""
+        ms = self.ms + steps_until(self.time, due, self.step) * self.step_ms
+        if ms > self.end_ms:
+            ms = self.end_ms
+        self.ms = ms
+        self.time = t = ms / 1000
+        return t
+
+    @property
+    def done(self) -> bool:
+        """True once the clock has reached its end."""
+        return self.time >= self.end - 1e-9
+
+    def later(self, seconds: float) -> float:
+        """The time ``seconds`` from now as whole steps (at least one), at most the end; the
+        clock does not move."""
+        n = round(seconds / self.step)
+        ms = self.ms + (n if n > 1 else 1) * self.step_ms
+        return (ms if ms < self.end_ms else self.end_ms) / 1000
+
+
+def advance_events(sim: Any, actuator: Any, clock: StepClock, until: float,
+                   before_step: Callable[[], None] | None = None,
+                   after_step: Callable[[], None] | None = None) -> float:
+    """THE event-to-event loop: advance SUMO to ``until``, stopping only at actuator events.
+
+    Between the actuator's events nothing changes, so SUMO advances in one ``step_until``
+    call straight to the next step at which anything is due (``actuator.next_event`` or
+    ``until``), and the actuator is ticked there.  The trajectory is the one that ticking
+    every step would give, at a fraction of the Python cost.  The episode loop calls this
+    between decisions, the environments between steps.
+
+    Args:
+        sim: The running simulation (``step_until``).
+        actuator: The :class:`~sim.actuator.SignalActuator` (``next_event``, ``tick``).
+        clock: The loop's clock, at the time now; it moves with SUMO.
+        until: Where to stop: a step of the clock's grid, or its end.
+        before_step: Called just before each SUMO call (the episode's stopwatch).
+        after_step: Called just after each SUMO call.
+
+    Returns:
+        The time reached; the actuator is NOT ticked there (the caller ticks before it reads
+        or decides anything).
+    """
+    step_until = sim.step_until
+    while True:
+        ne = actuator.next_event
+        target = clock.stop_for(until if until < ne else ne)
+        if before_step is not None:
+            before_step()
+        step_until(target)
+        if after_step is not None:
+            after_step()
+        if target >= until - 1e-9 or target >= clock.end - 1e-9:
+            return target
+        if target + 1e-6 >= actuator.next_event:  # an actuator event is due (tick's own test)
+            actuator.tick(target)
