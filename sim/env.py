@@ -9,6 +9,10 @@
 Both drive the signals through :class:`~sim.actuator.SignalActuator` (yellow, all-red,
 minimum and maximum green are the actuator's business, the same as for every baseline
 controller) and read :class:`~sim.state.DistrictState` with :class:`~sim.state.StateReader`.
+They advance SUMO on the episode loop's own core (:func:`sim.clock.advance_events` on a
+:class:`sim.clock.StepClock`), so a policy is trained on exactly the actuator path and time
+arithmetic it is evaluated on (``tests/test_env.py`` checks env and episode loop give the
+same signal states and trips for the same actions).
 Observations and rewards are chosen by name from the registries of :mod:`sim.observations`.
 
 Action modes:
@@ -47,6 +51,7 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from sim.actuator import SignalActuator
+from sim.clock import StepClock, advance_events
 from sim.errors import WulinError
 from sim.observations import (
     DIFFERENTIAL_REWARDS,
@@ -301,6 +306,7 @@ class SignalEngine:
         self._needs_prev = self.config.reward in DIFFERENTIAL_REWARDS
         self.sim: Simulation | None = None
         self.actuator: SignalActuator | None = None
+        self.clock: StepClock | None = None
         self.reader: LaneSubsetReader | None = None
         self.state: DistrictState = DistrictState.empty(self.layout)
         self._prev: DistrictState | None = None
@@ -344,6 +350,7 @@ class SignalEngine:
         self.reader.subscribe()
         self.actuator = SignalActuator(self.sim, self.layout, **self.config.actuator_params)
         self.actuator.reset()
+        self.clock = StepClock(self.sim.time, self.scenario.step_length, self.end)
         self.schedule = SplitSchedule(self.padding, self.config)
         self.time = self.sim.time
         self.steps = 0
@@ -367,37 +374,25 @@ class SignalEngine:
                          in_transition=act.in_transition)
 
     def _advance(self, seconds: float, splits: bool = False) -> None:
-        sim, act = self.sim, self.actuator
-        assert sim is not None and act is not None
-        dt = self.scenario.step_length
-        n = max(1, int(round(seconds / dt)))
-        t0 = self.time
+        """Advance ``seconds`` (whole steps) on the episode loop's event-to-event path.
+
+        ``stage`` mode: SUMO advances from one actuator event to the next
+        (:func:`sim.clock.advance_events`, the same loop core and millisecond clock as
+        ``experiments.episode``).  ``splits`` mode: the split schedule may ask for a stage at
+        any step, so it is consulted every step.
+        """
+        sim, act, clock = self.sim, self.actuator, self.clock
+        assert sim is not None and act is not None and clock is not None
+        until = clock.later(seconds)
         if not splits:
-            # Jump from one actuator event (end of yellow, all-red, min/max green) to the next
-            # in one SUMO call: the actuator only acts at its events, so ticking every step in
-            # between would cost a Python round trip per step for nothing.
-            target = min(t0 + n * dt, self.end)
-            t = t0
-            while t < target - 1e-9:
-                due = act.next_event  # earliest event of any signal (no array built)
-                k = max(1, math.ceil((due - t) / dt - 1e-6)) if due > t else 1
-                nxt = min(target, t + k * dt)
-                sim.step_until(nxt)
-                t = round(nxt, 6)
-                act.tick(t)
-            self.time = sim.time
-            return
-        for k in range(1, n + 1):
-            if splits:
+            act.tick(advance_events(sim, act, clock, until))
+        else:
+            while clock.time < until - 1e-9:
                 d = self.schedule.decision(act.stage, act.stage_time, act.in_transition)
                 if (d >= 0).any():
                     act.request(d)
-            sim.step()
-            t = t0 + k * dt
-            act.tick(t)
-            if t >= self.end - 1e-9:
-                break
-        self.time = sim.time
+                act.tick(advance_events(sim, act, clock, clock.later(clock.step)))
+        self.time = clock.time
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Apply one decision for all controlled signals; returns ``(obs [S, W], reward [S])``.
