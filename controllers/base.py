@@ -8,10 +8,19 @@ A :data:`Decision` is an ``int32`` array with one entry per signal in layout ord
 of :attr:`DistrictLayout.specs`, sorted by id): the index of the stage to serve next in
 ``SignalSpec.stages``, or ``-1`` to keep what the signal is doing.
 
-Controllers that let SUMO run the signals itself (the network's own programs, SUMO's
-``actuated`` and ``delay_based`` types, fixed-time plans exported as ``tlLogic``) set
-``native = True`` and return their programs from ``sumo_additional_files``; the episode loop
-then never creates an actuator and never calls ``act``.
+A controller declares what it can do in one frozen :class:`Capabilities` value (never probed):
+``native`` (SUMO runs the signals from the programs ``sumo_additional_files`` returns; the
+episode loop then never creates an actuator and never calls ``act``), ``needs_state``,
+``lane_counts``, ``whole_cycles`` and ``own_schedule``.  Each "yes" promises the members of one
+small protocol (:class:`LaneCountUser`, :class:`CyclePlanner`, :class:`Scheduled`), and
+:func:`check_controller` checks each promise, including what a flag says about behaviour
+(``needs_state=False``: decisions do not change with the lanes).  A controller whose ``act``
+is one Numba kernel call derives from :class:`KernelController`, which binds the compiled
+entry point once.
+
+Adding a controller is one file (a class) plus one registration line in ``_REGISTRY`` (or a
+``register(...)`` call); ``kernels=True`` there makes :func:`warm_up_kernels` compile its
+kernels before worker processes start.
 
 The registry maps names to ``"module:Class"`` strings, so importing this module imports
 neither numba nor any controller implementation; :func:`make_controller` imports on demand.
