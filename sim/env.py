@@ -370,8 +370,9 @@ class SignalEngine:
     def _read(self) -> None:
         act = self.actuator
         assert self.reader is not None and act is not None
-        self.reader.read(into=self.state, stage=act.stage, stage_time=act.stage_time,
-                         in_transition=act.in_transition)
+        stage, stage_time, in_transition = act.views()  # one pass, as the episode loop
+        self.reader.read(into=self.state, stage=stage, stage_time=stage_time,
+                         in_transition=in_transition)
 
     def _advance(self, seconds: float, splits: bool = False) -> None:
         """Advance ``seconds`` (whole steps) on the episode loop's event-to-event path.
