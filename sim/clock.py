@@ -51,8 +51,8 @@ class StepClock:
         self.time = now
 
     def stop_for(self, due: float) -> float:
-        """Move to the first step at or after ``due`` (at least one step on, at most the end)
-        and return that time: what to hand ``step_until``."""
+        """Move to the first step at or after ``due`` (a finite time; at least one step on, at
+        most the end) and return that time: what to hand ``step_until``."""
         ms = self.ms + steps_until(self.time, due, self.step) * self.step_ms
         if ms > self.end_ms:
             ms = self.end_ms
