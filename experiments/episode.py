@@ -41,12 +41,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from controllers.base import Capabilities, Controller
+    from controllers.base import Capabilities, Controller, Scheduled
     from sim.actuator import SignalActuator
     from sim.scenario import Scenario
     from sim.simulation import Simulation
@@ -164,7 +164,7 @@ class EpisodeOptions:
         progress: Show a progress bar over simulated time.
     """
 
-    backend: str = "libsumo"
+    backend: Literal["libsumo", "traci"] = "libsumo"
     gui: bool = False
     output_dir: Path | None = None
     additional_files: Sequence[Path] = ()
@@ -429,8 +429,9 @@ class _ActuatedRun:
         # controller with no schedule of its own is asked every interval from now
         every_interval = bool(self.hooks or self.observers)
         self.from_now = not every_interval and not caps.own_schedule
-        self.next_act = ctl.next_decision_time \
-            if caps.own_schedule and not every_interval else None  # type: ignore[attr-defined]
+        self.next_act: Callable[[float], float] | None = None
+        if caps.own_schedule and not every_interval:
+            self.next_act = cast("Scheduled", ctl).next_decision_time
         # a controller that plans whole cycles hands them to the actuator, which has SUMO run
         # them: Python stops once per cycle per signal, not once per stage
         self.whole_cycles = caps.whole_cycles
@@ -443,6 +444,7 @@ class _ActuatedRun:
         from sim.clock import advance_events
 
         sim, watch, clock, actuator = self.ep.sim, self.watch, self.clock, self.actuator
+        assert sim is not None
         end = clock.end
         t = clock.time
         next_decision = t
