@@ -180,3 +180,43 @@ def test_kernels_module_imports_no_controller() -> None:
     imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     imported |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     assert not any(m.startswith("controllers") for m in imported), imported
+
+
+class LongestQueueController(ControllerBase):
+    """The README's worked example, verbatim: serve the stage whose lanes queue the most."""
+
+    name = "longest-queue"
+    decision_interval = 5.0
+    actuator_params = {"min_green": 10.0, "max_green": 60.0, "yellow": 3.0, "all_red": 2.0}
+
+    def reset(self, layout, seed):  # type: ignore[no-untyped-def]
+        from controllers.kernels import lane_stage_matrix
+
+        super().reset(layout, seed)
+        self.lane_stage = lane_stage_matrix(layout)  # [in-lane, stage]: a green link there
+
+    def act(self, state):  # type: ignore[no-untyped-def]
+        out = self.keep()
+        for s in range(self.layout.n_signals):
+            if state.in_transition[s]:
+                continue
+            lanes = self.layout.signal_slice(s)
+            queued = state.queue[lanes] @ self.lane_stage[lanes, : self.layout.n_stages[s]]
+            best = int(np.argmax(queued))
+            if queued[best] > 0 and best != state.stage[s]:
+                out[s] = best
+        return out
+
+
+def test_readme_example_is_one_class_and_one_registration(tiny_scenario, monkeypatch) -> None:
+    from controllers import base
+    from controllers.base import Registration
+    from experiments.episode import run_episode
+
+    monkeypatch.setattr(base, "_REGISTRY", dict(base._REGISTRY))
+    base._REGISTRY["longest-queue"] = Registration(LongestQueueController,
+                                                   "serve the stage with the longest queue")
+    check_controller(make_controller("longest-queue"), tiny_scenario)
+    res = run_episode(tiny_scenario, "longest-queue", seed=1)
+    assert res.controller == "longest-queue" and res.decisions > 50
+    assert len(res.trips) > 50
