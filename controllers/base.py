@@ -398,11 +398,15 @@ def check_controller(
 ) -> None:
     """Check that ``controller`` follows the interface, like Gymnasium's ``check_env``.
 
-    Checks: the required attributes; ``reset`` then ``act`` on random states gives an
-    ``int32`` array of one entry per signal with values in ``-1 .. n_stages-1``; ``act``
-    never changes the state it is given; two resets with the same seed give the same
-    decisions on the same states.  Native controllers are checked for their additional files
-    instead of decisions when a scenario is given.
+    Checks: the members every controller has and a :class:`Capabilities` value; the protocol
+    each declared capability promises (``lane_counts``: :class:`LaneCountUser`,
+    ``whole_cycles``: :class:`CyclePlanner`, ``own_schedule``: :class:`Scheduled`); ``reset``
+    then ``act`` on random states gives an ``int32`` array of one entry per signal with values
+    in ``-1 .. n_stages-1``; ``act`` never changes the state it is given; two resets with the
+    same seed give the same decisions on the same states; ``actuator_params`` names only
+    actuator settings; ``needs_state=False`` really ignores the lanes; ``next_decision_time``
+    after ``act`` is not in the past.  Native controllers are checked for their additional
+    files instead of decisions when a scenario is given.
 
     Args:
         controller: The controller to check.
