@@ -29,6 +29,7 @@ neither numba nor any controller implementation; :func:`make_controller` imports
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
@@ -205,7 +206,7 @@ class KernelController(ControllerBase):
             else kernels.loop(self.kernel)
         self.out = np.full(layout.n_signals, KEEP, dtype=np.int32)
         self._args: tuple[Any, ...] | None = None
-        self._bound: tuple[tuple[str, Any], ...] = ()
+        self._bound: tuple[Any, ...] = ()
         self._call: Callable[..., Any] = self._kernel
 
     def kernel_args(self, state: DistrictState) -> tuple[Any, ...]:
@@ -218,20 +219,30 @@ class KernelController(ControllerBase):
         args = self.kernel_args(state)
         self._call = kernels.entry_point(self._kernel, args)
         self._args = args
-        self._bound = tuple((f, getattr(state, f)) for f in self.state_fields)
+        self._bound = tuple(getattr(state, f) for f in self.state_fields)
+        self._stale = _identity_check(tuple(self.state_fields))
         return args
 
     def act(self, state: DistrictState) -> Decision:
         args = self._args
-        if args is None:
+        if args is None or self._stale(state, self._bound):
             args = self._bind(state)
-        else:
-            for field_name, array in self._bound:
-                if getattr(state, field_name) is not array:
-                    args = self._bind(state)
-                    break
         self._call(*args)
         return self.out.copy()
+
+
+@functools.cache
+def _identity_check(fields: tuple[str, ...]) -> Callable[[Any, tuple[Any, ...]], bool]:
+    """``check(state, arrays)``: True when one of ``state``'s ``fields`` is not the array bound.
+
+    Written out once per field list (``state.count is not arrays[0] or ...``): it runs at
+    every decision, where a loop over the names with ``getattr`` costs several times more.
+    """
+    bad = [f for f in fields if not f.isidentifier()]
+    if bad:
+        raise WulinError(f"KernelController.state_fields: {bad} are not attribute names")
+    body = " or ".join(f"state.{f} is not arrays[{i}]" for i, f in enumerate(fields)) or "False"
+    return eval(f"lambda state, arrays: {body}")  # type: ignore[no-any-return]
 
 
 # ------------------------------------------------------------------ registry
