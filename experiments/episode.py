@@ -207,27 +207,13 @@ class Stopwatch:
         self._k0 = k
         self._w0 = _perf()
 
-    # the two switches around every SUMO call, written out (one call level less: they run
-    # at every stop, on caches SUMO's step leaves cold)
     def to_step(self) -> None:
-        """The controller's account closes, SUMO's step begins."""
-        w = _perf()
-        k = _cpu()
-        self.wall[CONTROLLER] += w - self._w0
-        self.cpu[CONTROLLER] += k - self._k0
-        self.account = STEP
-        self._k0 = k
-        self._w0 = _perf()
+        """SUMO's step begins (the loop core calls this before every SUMO call)."""
+        self.switch(STEP)
 
     def to_controller(self) -> None:
         """SUMO's step has ended: back to the controller's account."""
-        w = _perf()
-        k = _cpu()
-        self.wall[STEP] += w - self._w0
-        self.cpu[STEP] += k - self._k0
-        self.account = CONTROLLER
-        self._k0 = k
-        self._w0 = _perf()
+        self.switch(CONTROLLER)
 
     def move(self, wall: float, cpu: float, source: int, dest: int) -> None:
         """Re-book seconds measured inside one account as another's (loop counts)."""
