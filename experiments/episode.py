@@ -2,9 +2,9 @@
 
 Every controller goes through :func:`run_episode`: fixed-time, Webster, max-pressure, SOTL,
 SUMO's own actuated programs and RL policies (through a ``PolicyController``).  It reads in
-named parts: :class:`EpisodeOptions`, preparation (:func:`_prepare`), the native run
-(:func:`_run_native`), the actuated run (:class:`_ActuatedRun`), collection
-(:func:`_collect`), all timed by one :class:`Stopwatch`.
+named parts: :class:`EpisodeOptions`, preparation (:func:`_resolve`, :func:`_start`), the
+native run (:func:`_run_native`), the actuated run (:class:`_ActuatedRun`), collection
+(:func:`_collect`), all timed by one :class:`~sim.clock.Stopwatch`.
 
 Where the loop lives: the layering lets ``sim`` import neither controllers nor experiments,
 so the loop's core, the event-to-event advance of SUMO and the actuator on one millisecond
@@ -42,6 +42,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
+
+from sim.clock import CONTROLLER, OTHER, STATE, STEP, Stopwatch
+
+_perf = time.perf_counter
+_cpu = time.thread_time
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -172,55 +177,6 @@ class EpisodeOptions:
     hooks: Sequence[Callable[[Simulation, float], None]] = ()
     observers: Sequence[Callable[[DistrictState], None]] = ()
     progress: bool = False
-
-
-CONTROLLER, STATE, STEP, OTHER = 0, 1, 2, 3
-_perf = time.perf_counter
-_cpu = time.thread_time
-
-
-class Stopwatch:
-    """The episode's one stopwatch: wall and thread-CPU seconds per account.
-
-    The loop alternates controller work, state reading and SUMO steps; :meth:`switch` closes
-    the running account and opens the next.  The CPU clock is read after the wall clock
-    closes an account and before it opens the next, so its cost (µs on the caches SUMO's
-    steps leave cold) is booked to no account's wall time.
-    """
-
-    __slots__ = ("wall", "cpu", "account", "_w0", "_k0")
-
-    def __init__(self) -> None:
-        self.wall = [0.0, 0.0, 0.0, 0.0]
-        self.cpu = [0.0, 0.0, 0.0, 0.0]
-        self.account = OTHER
-        self._w0 = _perf()
-        self._k0 = _cpu()
-
-    def switch(self, account: int) -> None:
-        """Close the running account and open ``account``."""
-        w = _perf()
-        k = _cpu()
-        self.wall[self.account] += w - self._w0
-        self.cpu[self.account] += k - self._k0
-        self.account = account
-        self._k0 = k
-        self._w0 = _perf()
-
-    def to_step(self) -> None:
-        """SUMO's step begins (the loop core calls this before every SUMO call)."""
-        self.switch(STEP)
-
-    def to_controller(self) -> None:
-        """SUMO's step has ended: back to the controller's account."""
-        self.switch(CONTROLLER)
-
-    def move(self, wall: float, cpu: float, source: int, dest: int) -> None:
-        """Re-book seconds measured inside one account as another's (loop counts)."""
-        self.wall[source] -= wall
-        self.wall[dest] += wall
-        self.cpu[source] -= cpu
-        self.cpu[dest] += cpu
 
 
 @dataclass
@@ -442,63 +398,74 @@ class _ActuatedRun:
         self.clock = StepClock(sim.time, sc.step_length, sc.end)
 
     def run(self) -> int:
-        """Run to the scenario's end; returns the number of decisions."""
+        """Run to the scenario's end; returns the number of decisions.
+
+        The hot path, written out: per decision only local names and the calls that do the
+        work (this Python runs on caches cold from SUMO's step, where every extra call costs
+        µs).  Each account boundary reads the wall clock and the thread's CPU clock once.
+        """
         from sim.clock import advance_events
 
-        sim, watch, clock, actuator = self.ep.sim, self.watch, self.clock, self.actuator
-        assert sim is not None
+        ep, watch, clock, actuator = self.ep, self.watch, self.clock, self.actuator
+        sim, state, reader, ctl = ep.sim, ep.state, ep.reader, ep.controller
+        assert sim is not None and state is not None and reader is not None
+        hooks, observers, needs_state = self.hooks, self.observers, self.needs_state
+        tick, views, read, request = actuator.tick, actuator.views, reader.read, actuator.request
+        act = ctl.act
+        plan_cycles = ctl.plan_cycles if self.whole_cycles else None  # type: ignore[attr-defined]
+        wall, cpu = watch.wall, watch.cpu
         end = clock.end
         t = clock.time
         next_decision = t
         decisions = 0
         last_bar = t
         while t < end - 1e-9:
-            self._decide(t)
+            tick(t)  # the clock and the events due now, before the state
+            w = _perf()
+            k = _cpu()
+            wall[CONTROLLER] += w - watch._w0
+            cpu[CONTROLLER] += k - watch._k0
+            stage, stage_time, in_transition = views()
+            if needs_state:
+                read(into=state, stage=stage, stage_time=stage_time, in_transition=in_transition)
+            else:  # the controller reads only the clock and the stages
+                state.time = t
+                state.stage[:], state.stage_time[:], state.in_transition[:] = \
+                    stage, stage_time, in_transition
+            if observers:  # observers are neither state reading nor controller
+                watch._w0, watch._k0, watch.account = w, k, STATE
+                watch.switch(OTHER)
+                for obs in observers:
+                    obs(state)
+                watch.switch(STATE)
+                w, k = watch._w0, watch._k0  # the state's window, reopened
+            watch._k0 = k_open = _cpu()
+            watch._w0 = w_open = _perf()
+            wall[STATE] += w_open - w
+            cpu[STATE] += k_open - k
+            watch.account = CONTROLLER
+            if plan_cycles is not None:
+                for s, greens in plan_cycles(t):
+                    ctl.cycle_booked(s, actuator.run_cycle(s, greens))  # type: ignore[attr-defined]
+            else:
+                request(act(state))
             decisions += 1
             next_decision = self._next_decision(t, next_decision)
-            if self.hooks:
+            if hooks:
                 watch.switch(OTHER)
-                for hook in self.hooks:
+                for hook in hooks:
                     hook(sim, t)
                 watch.switch(CONTROLLER)
             t = advance_events(sim, actuator, clock,
-                               next_decision if next_decision < end else end,
-                               watch.to_step, watch.to_controller)
+                               next_decision if next_decision < end else end, watch)
             if self.bar is not None and t - last_bar >= 60:
-                self.bar.update(self.bar.task_ids[0], completed=t - self.ep.scenario.begin)
+                self.bar.update(self.bar.task_ids[0], completed=t - ep.scenario.begin)
                 last_bar = t
-        actuator.tick(t)
+        tick(t)
         watch.switch(OTHER)
         if self.counter is not None:  # loop counts read inside act() are state reading
             watch.move(self.counter.read_time, self.counter.read_cpu, CONTROLLER, STATE)
         return decisions
-
-    def _decide(self, t: float) -> None:
-        """One decision at ``t``: tick, read the state, observe, decide."""
-        ep, watch, actuator = self.ep, self.watch, self.actuator
-        state, reader = ep.state, ep.reader
-        assert state is not None and reader is not None
-        actuator.tick(t)  # the clock and the events due now, before the state
-        watch.switch(STATE)
-        stage, stage_time, in_transition = actuator.views()
-        if self.needs_state:
-            reader.read(into=state, stage=stage, stage_time=stage_time,
-                        in_transition=in_transition)
-        else:  # the controller reads only the clock and the stages
-            state.time = t
-            state.stage[:], state.stage_time[:], state.in_transition[:] = \
-                stage, stage_time, in_transition
-        if self.observers:  # observers are neither state reading nor controller
-            watch.switch(OTHER)
-            for obs in self.observers:
-                obs(state)
-        watch.switch(CONTROLLER)
-        ctl = ep.controller
-        if self.whole_cycles:
-            for s, greens in ctl.plan_cycles(t):  # type: ignore[attr-defined]
-                ctl.cycle_booked(s, actuator.run_cycle(s, greens))  # type: ignore[attr-defined]
-        else:
-            actuator.request(ctl.act(state))
 
     def _next_decision(self, t: float, previous: float) -> float:
         """When the controller is next asked (on the ``decision_interval`` grid)."""

@@ -12,7 +12,7 @@ this module and nothing else for that arithmetic, so they stop at the same insta
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import time
 from typing import Any
 
 
@@ -73,9 +73,50 @@ class StepClock:
         return (ms if ms < self.end_ms else self.end_ms) / 1000
 
 
+CONTROLLER, STATE, STEP, OTHER = 0, 1, 2, 3
+_perf = time.perf_counter
+_cpu = time.thread_time
+
+
+class Stopwatch:
+    """The episode's one stopwatch: wall and thread-CPU seconds per account.
+
+    The loop alternates controller work, state reading and SUMO steps; :meth:`switch` closes
+    the running account and opens the next.  The CPU clock is read after the wall clock
+    closes an account and before it opens the next, so its cost (µs on the caches SUMO's
+    steps leave cold) is booked to no account's wall time.
+    """
+
+    __slots__ = ("wall", "cpu", "account", "_w0", "_k0")
+
+    def __init__(self) -> None:
+        self.wall = [0.0, 0.0, 0.0, 0.0]
+        self.cpu = [0.0, 0.0, 0.0, 0.0]
+        self.account = OTHER
+        self._w0 = _perf()
+        self._k0 = _cpu()
+
+    def switch(self, account: int) -> None:
+        """Close the running account and open ``account``."""
+        w = _perf()
+        k = _cpu()
+        self.wall[self.account] += w - self._w0
+        self.cpu[self.account] += k - self._k0
+        self.account = account
+        self._k0 = k
+        self._w0 = _perf()
+
+    def move(self, wall: float, cpu: float, source: int, dest: int) -> None:
+        """Re-book seconds measured inside one account as another's (loop counts)."""
+        self.wall[source] -= wall
+        self.wall[dest] += wall
+        self.cpu[source] -= cpu
+        self.cpu[dest] += cpu
+
+
+
 def advance_events(sim: Any, actuator: Any, clock: StepClock, until: float,
-                   before_step: Callable[[], None] | None = None,
-                   after_step: Callable[[], None] | None = None) -> float:
+                   watch: Stopwatch | None = None) -> float:
     """THE event-to-event loop: advance SUMO to ``until``, stopping only at actuator events.
 
     Between the actuator's events nothing changes, so SUMO advances in one ``step_until``
@@ -84,28 +125,51 @@ def advance_events(sim: Any, actuator: Any, clock: StepClock, until: float,
     every step would give, at a fraction of the Python cost.  The episode loop calls this
     between decisions, the environments between steps.
 
+    This runs at every stop on caches SUMO's step leaves cold, where each Python call costs
+    µs: the clock's arithmetic (:meth:`StepClock.stop_for`) and the stopwatch's two switches
+    around the SUMO call are written out here.
+
     Args:
         sim: The running simulation (``step_until``).
         actuator: The :class:`~sim.actuator.SignalActuator` (``next_event``, ``tick``).
         clock: The loop's clock, at the time now; it moves with SUMO.
         until: Where to stop: a step of the clock's grid, or its end.
-        before_step: Called just before each SUMO call (the episode's stopwatch).
-        after_step: Called just after each SUMO call.
+        watch: The episode's stopwatch, in its ``CONTROLLER`` account: SUMO's calls are booked
+            to ``STEP``, the rest stays the controller's.
 
     Returns:
         The time reached; the actuator is NOT ticked there (the caller ticks before it reads
         or decides anything).
     """
     step_until = sim.step_until
+    ms, step, step_ms, end_ms = clock.ms, clock.step, clock.step_ms, clock.end_ms
+    t = clock.time
+    ceil = math.ceil
     while True:
         ne = actuator.next_event
-        target = clock.stop_for(until if until < ne else ne)
-        if before_step is not None:
-            before_step()
-        step_until(target)
-        if after_step is not None:
-            after_step()
-        if target >= until - 1e-9 or target >= clock.end - 1e-9:
-            return target
-        if target + 1e-6 >= actuator.next_event:  # an actuator event is due (tick's own test)
-            actuator.tick(target)
+        due = until if until < ne else ne
+        n = ceil((due - t) / step - 1e-6)
+        ms += (n if n > 1 else 1) * step_ms
+        if ms > end_ms:
+            ms = end_ms
+        t = ms / 1000
+        if watch is None:
+            step_until(t)
+        else:
+            w = _perf()
+            k = _cpu()
+            watch.wall[CONTROLLER] += w - watch._w0
+            watch.cpu[CONTROLLER] += k - watch._k0
+            step_until(t)
+            k_open = _cpu()
+            w_open = _perf()
+            watch.wall[STEP] += w_open - w
+            watch.cpu[STEP] += k_open - k
+            watch._k0 = k_open
+            watch._w0 = w_open
+        if t >= until - 1e-9 or ms >= end_ms:
+            clock.ms = ms
+            clock.time = t
+            return t
+        if t + 1e-6 >= actuator.next_event:  # an actuator event is due (tick's own test)
+            actuator.tick(t)

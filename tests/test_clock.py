@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sim.clock import StepClock, advance_events, stop_after
+from sim.clock import CONTROLLER, STEP, StepClock, Stopwatch, advance_events, stop_after
 
 
 def test_stop_for_lands_on_the_millisecond_grid_without_drift() -> None:
@@ -50,10 +50,11 @@ class _Actuator:
 def test_advance_events_stops_only_at_events_and_the_target() -> None:
     sim, act = _Sim(), _Actuator()
     clock = StepClock(0.0, 1.0, 100.0)
-    calls: list[str] = []
-    t = advance_events(sim, act, clock, 30.0, lambda: calls.append("in"),
-                       lambda: calls.append("out"))
+    watch = Stopwatch()
+    watch.switch(CONTROLLER)
+    t = advance_events(sim, act, clock, 30.0, watch)
     assert t == 30.0 and clock.time == 30.0
     assert sim.stops == [7.0, 14.0, 21.0, 28.0, 30.0]
     assert act.ticks == [7.0, 14.0, 21.0, 28.0]  # not at the target: the caller ticks there
-    assert calls == ["in", "out"] * 5
+    assert watch.wall[STEP] > 0 and watch.wall[CONTROLLER] > 0 and watch.account == CONTROLLER
+    assert advance_events(sim, act, clock, 200.0) == 100.0 and clock.done  # never past the end
