@@ -410,6 +410,7 @@ class _ActuatedRun:
         sim, state, reader, ctl = ep.sim, ep.state, ep.reader, ep.controller
         assert sim is not None and state is not None and reader is not None
         hooks, observers, needs_state = self.hooks, self.observers, self.needs_state
+        from_now, di = self.from_now, self.di
         tick, views, read, request = actuator.tick, actuator.views, reader.read, actuator.request
         act = ctl.act
         plan_cycles = ctl.plan_cycles if self.whole_cycles else None  # type: ignore[attr-defined]
@@ -420,12 +421,13 @@ class _ActuatedRun:
         decisions = 0
         last_bar = t
         while t < end - 1e-9:
-            tick(t)  # the clock and the events due now, before the state
+            if t + 1e-6 >= actuator.next_event:  # events due now: the actuator's work
+                tick(t)
             w = _perf()
             k = _cpu()
             wall[CONTROLLER] += w - watch._w0
             cpu[CONTROLLER] += k - watch._k0
-            stage, stage_time, in_transition = views()
+            stage, stage_time, in_transition = views(t)  # (sets the clock when not ticked)
             if needs_state:
                 read(into=state, stage=stage, stage_time=stage_time, in_transition=in_transition)
             else:  # the controller reads only the clock and the stages
@@ -450,7 +452,7 @@ class _ActuatedRun:
             else:
                 request(act(state))
             decisions += 1
-            next_decision = self._next_decision(t, next_decision)
+            next_decision = t + di if from_now else self._next_decision(t, next_decision)
             if hooks:
                 watch.switch(OTHER)
                 for hook in hooks:

@@ -378,14 +378,31 @@ class SignalActuator:
                 zip(self._stages, self._stage, self._red_start, self._green_start,
                     self._yellow_state, self._red_state, strict=True)]
 
-    def views(self) -> tuple[list[int], list[float], list[bool]]:
+    def views(self, time: float | None = None) -> tuple[list[int], list[float], list[bool]]:
         """``(stage, stage_time, in_transition)`` as plain lists, in one pass (the same values
-        as the properties): what the episode loop writes into the state at every decision."""
-        lim = self._synced()
+        as the properties): what the episode loop writes into the state at every decision.
+
+        Args:
+            time: Advance to this simulation time first, exactly as :meth:`tick` does (one
+                call instead of two where the loop decides).
+        """
+        if time is not None:
+            if self._future or time + _EPS >= self.next_event:
+                self.tick(time)
+            else:  # nothing due: tick would only set the clock
+                self._now = time
+        # written out (not _synced() and _stage_times()): this runs at every decision, on
+        # caches SUMO's step leaves cold, where each call costs µs
+        now = self._now
+        lim = now + _EPS
+        if self._booked:
+            self._sync(lim)
         green_start = self._green_start
         stage = [o if lim < g else c for o, c, g in zip(self._stage_left, self._stage,
                                                          green_start, strict=True)]
-        return stage, self._stage_times(lim), [lim < g for g in green_start]
+        stage_time = [now - (g if g <= lim else r if r <= lim else y) for y, r, g in
+                      zip(self._yellow_start, self._red_start, green_start, strict=True)]
+        return stage, stage_time, [lim < g for g in green_start]
 
     # ------------------------------------------------------------------ driving
     def reset(self) -> None:
