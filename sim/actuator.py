@@ -104,6 +104,11 @@ class BookedChange(NamedTuple):
     red_state: str
 
 
+# builds a NamedTuple from a tuple in C (the generated __new__ is a Python frame: µs on cold
+# caches, and changes are booked on the per-decision path)
+_new = tuple.__new__
+
+
 def per_signal(value: Any, n: int, name: str) -> np.ndarray:
     """A scalar or one value per signal, as a float array of ``n``, finite and >= 0.
 
@@ -504,7 +509,9 @@ class SignalActuator:
     def _request(self, ks: list[int]) -> None:
         n_stages, stage, pending, need = (self._n_stages, self._stage, self._pending,
                                           self._python_due)
-        lim = self._synced()
+        lim = self._now + _EPS  # (inline, not _synced(): this runs at every request)
+        if self._booked:
+            self._sync(lim)
         changed = False
         now_due: list[int] = []
         # signals with a change booked are exactly those in ``_booked``: a running cycle
@@ -573,8 +580,8 @@ class SignalActuator:
             red_start, green_start = self._clearance_ends(s, yellow_start)
         else:
             red_start = green_start = yellow_start
-        self._timeline[s].append(BookedChange(yellow_start, red_start, green_start, cur, nxt,
-                                              tr.yellow_state, tr.red_state))
+        self._timeline[s].append(_new(BookedChange, (yellow_start, red_start, green_start, cur,
+                                                     nxt, tr.yellow_state, tr.red_state)))
         self._booked.add(s)
         self._armed[s] = True
         self._python_due[s] = green_start + self._max_green_l[s] if self._n_stages[s] > 1 \
@@ -784,8 +791,8 @@ class SignalActuator:
                     red_start, green_start = self._clearance_ends(s, end)
                 else:  # only adds green links: the new green at once
                     red_start = green_start = end
-                booked.append(BookedChange(end, red_start, green_start, cur, k,
-                                           tr.yellow_state, tr.red_state))
+                booked.append(_new(BookedChange, (end, red_start, green_start, cur, k,
+                                                  tr.yellow_state, tr.red_state)))
             end = self._on_grid(green_start + green)
             if k < last:
                 durations.append(green)
