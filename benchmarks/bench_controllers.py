@@ -140,7 +140,7 @@ def episode_shares(names: list[str], scenarios: list[str], seed: int, repeat: in
     """Print the controllers' share of an episode (median of ``repeat`` runs) per scenario."""
     from rich.progress import track
 
-    from controllers import kernels
+    from controllers.base import warm_up_kernels
     from experiments.episode import run_episode
     from sim.scenario import load_scenario
     from sim.state import DistrictLayout
@@ -149,7 +149,7 @@ def episode_shares(names: list[str], scenarios: list[str], seed: int, repeat: in
     for sc_id in scenarios:
         esc = load_scenario(sc_id)
         elay = DistrictLayout.from_specs(load_signal_specs(esc.net_file))
-        kernels.warm_up(elay)
+        warm_up_kernels(elay)
         load0 = _load()
         rows = []
         runs = [(name, k) for k in range(repeat) for name in names]  # interleaved: load drifts

@@ -107,7 +107,7 @@ def measure_env(scenario: str, seconds: float, backend: str, record: Path | None
     act = env.engine.actuator
     assert act is not None
     ids = env.engine.layout.signal_ids
-    start = [(act._now, s, st) for s, st in enumerate(act.states)]
+    start = [(env.engine.time, s, st) for s, st in enumerate(act.states)]
     act.record = True  # every state the actuator writes from now on
     rng = np.random.default_rng(0)
     K = env.engine.n_actions

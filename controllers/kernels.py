@@ -9,6 +9,9 @@ Independent reference implementations (``*_reference``) compute the same decisio
 signal from the :class:`~sim.topology.SignalSpec` objects in straightforward Python; tests
 check kernel == reference on random inputs, and ``benchmarks/bench_controllers.py`` reports
 the kernel's speed-up over them.
+
+This module imports no controller: warming the kernels up before workers start is driven by
+the controller registry (:func:`controllers.base.warm_up_kernels`).
 """
 
 from __future__ import annotations
@@ -348,6 +351,18 @@ def webster_online_loop(
 
 
 # ------------------------------------------------------------------ compilation
+_LOOPS: dict[str, Callable[..., Any]] = {
+    "max_pressure": max_pressure_loop,
+    "sotl": sotl_loop,
+    "webster_online": webster_online_loop,
+}
+
+
+def loop(name: str) -> Callable[..., Any]:
+    """The plain-Python loop of kernel ``name`` (what :func:`jitted` compiles)."""
+    return _LOOPS[name]
+
+
 def jitted(name: str) -> Callable[..., Any]:
     """The Numba-compiled kernel ``name`` (``"max_pressure"``, ``"sotl"`` or
     ``"webster_online"``), cached on disk."""
@@ -355,9 +370,7 @@ def jitted(name: str) -> Callable[..., Any]:
     if fn is None:
         import numba
 
-        py = {"max_pressure": max_pressure_loop, "sotl": sotl_loop,
-              "webster_online": webster_online_loop}[name]
-        fn = numba.njit(cache=True, nogil=True)(py)
+        fn = numba.njit(cache=True, nogil=True)(_LOOPS[name])
         _JITTED[name] = fn
     return fn
 
@@ -382,21 +395,3 @@ def entry_point(kernel: Callable[..., Any], args: tuple[Any, ...]) -> Callable[.
         kernel.compile(sig)  # type: ignore[attr-defined]
         cres = overloads.get(sig)
     return kernel if cres is None else cres.entry_point  # type: ignore[no-any-return]
-
-
-def warm_up(layout: DistrictLayout) -> None:
-    """Compile (or load from the disk cache) every kernel for ``layout``'s array types.
-
-    Call once in the parent before starting worker processes: several processes compiling
-    the same cached function at once can race.
-    """
-    from controllers.base import random_states
-    from controllers.max_pressure import MaxPressureController
-    from controllers.sotl import SOTLController
-    from controllers.webster import OnlineWebsterController
-
-    st = random_states(layout, 1)[0]
-    for ctl in (MaxPressureController(), SOTLController()):
-        ctl.reset(layout, 0)
-        ctl.act(st)
-    OnlineWebsterController().reset(layout, 0)  # binds (compiles) its kernel

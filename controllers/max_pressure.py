@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from controllers.base import ControllerBase, Decision
+from controllers.base import KernelController
 from sim.errors import WulinError
 
 if TYPE_CHECKING:
     from sim.state import DistrictLayout, DistrictState
 
 
-class MaxPressureController(ControllerBase):
+class MaxPressureController(KernelController):
     """Varaiya's max-pressure.
 
     Args:
@@ -36,6 +36,8 @@ class MaxPressureController(ControllerBase):
     """
 
     name = "max-pressure"
+    kernel = "max_pressure"
+    state_fields = ("count", "out_count", "stage", "in_transition")
 
     def __init__(self, decision_interval: float = 5.0, min_green: float = 10.0,
                  max_green: float = 60.0, yellow: float = 3.0, all_red: float = 2.0,
@@ -55,32 +57,12 @@ class MaxPressureController(ControllerBase):
 
         super().reset(layout, seed)
         self._w_in, self._w_out = kernels.movement_weights(layout)
-        self._kernel = kernels.jitted("max_pressure") if self.use_numba else kernels.max_pressure_loop
-        self._out = np.full(layout.n_signals, -1, dtype=np.int32)
         # seconds since each stage was green, counted at decisions (for ``max_red``)
         self._waited = np.zeros(layout.stage_green.shape[:2], dtype=np.float64)
-        # the layout's arrays, bound once: act() runs at every decision, between SUMO steps
-        # that evict Python's caches, where every attribute lookup costs
-        self._fixed = (layout.mov_ptr, layout.mov_in, layout.mov_out, layout.mov_link,
-                       self._w_in, self._w_out, layout.stage_green, layout.n_stages)
-        # the whole argument tuple and the compiled function for its types, bound to the
-        # state's arrays (the episode loop fills the same arrays in place every decision)
-        self._args: tuple | None = None
-        self._call = self._kernel
 
-    def _bind(self, state: DistrictState) -> tuple:
-        from controllers import kernels
-
-        args = (state.count, state.out_count, *self._fixed, state.stage, state.in_transition,
-                self._waited, self.decision_interval, self.max_red, self._out)
-        self._call = kernels.entry_point(self._kernel, args)
-        self._args = args
-        return args
-
-    def act(self, state: DistrictState) -> Decision:
-        args = self._args
-        if args is None or args[0] is not state.count or args[1] is not state.out_count \
-                or args[10] is not state.stage or args[11] is not state.in_transition:
-            args = self._bind(state)
-        self._call(*args)
-        return self._out.copy()
+    def kernel_args(self, state: DistrictState) -> tuple:
+        lay = self.layout
+        return (state.count, state.out_count, lay.mov_ptr, lay.mov_in, lay.mov_out,
+                lay.mov_link, self._w_in, self._w_out, lay.stage_green, lay.n_stages,
+                state.stage, state.in_transition, self._waited, self.decision_interval,
+                self.max_red, self.out)

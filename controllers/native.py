@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from xml.sax.saxutils import quoteattr
 
-from controllers.base import ControllerBase, Decision
+from controllers.base import Capabilities, ControllerBase, Decision
 from sim.errors import WulinError
 
 if TYPE_CHECKING:
@@ -27,9 +27,9 @@ if TYPE_CHECKING:
 
 
 class NativeController(ControllerBase):
-    """Base for controllers whose signals SUMO runs (``native = True``)."""
+    """Base for controllers whose signals SUMO runs (``capabilities.native``)."""
 
-    native = True
+    capabilities = Capabilities(native=True)
     decision_interval = 60.0
 
     def act(self, state: DistrictState) -> Decision:

@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from controllers.base import ControllerBase, Decision
+from controllers.base import KernelController
 from sim.errors import WulinError
 
 if TYPE_CHECKING:
     from sim.state import DistrictLayout, DistrictState
 
 
-class SOTLController(ControllerBase):
+class SOTLController(KernelController):
     """SOTL-platoon.
 
     Args:
@@ -33,6 +33,8 @@ class SOTLController(ControllerBase):
     """
 
     name = "sotl"
+    kernel = "sotl"
+    state_fields = ("count", "stage", "stage_time", "in_transition")
 
     def __init__(self, theta: float = 60.0, phi_min: float = 10.0, mu: float = 3.0,
                  decision_interval: float = 2.0, max_green: float = 60.0, yellow: float = 3.0,
@@ -55,30 +57,9 @@ class SOTLController(ControllerBase):
         self.lane_stage = kernels.lane_stage_matrix(layout)
         self.kappa = np.zeros(layout.n_signals, dtype=np.float64)
         self.last_stage = np.zeros(layout.n_signals, dtype=np.int32)
-        self._kernel = kernels.jitted("sotl") if self.use_numba else kernels.sotl_loop
-        self._out = np.full(layout.n_signals, -1, dtype=np.int32)
-        # bound once: act() runs at every decision, on caches cold from SUMO's step
-        self._params = (self.kappa, self.last_stage, self.decision_interval, self.theta,
-                        self.phi_min, self.mu, self._out)
-        # the whole argument tuple and the compiled function for its types, bound to the
-        # state's arrays (the episode loop fills the same arrays in place every decision)
-        self._args: tuple | None = None
-        self._call = self._kernel
 
-    def _bind(self, state: DistrictState) -> tuple:
-        from controllers import kernels
-
+    def kernel_args(self, state: DistrictState) -> tuple:
         lay = self.layout
-        args = (state.count, lay.in_ptr, self.lane_stage, lay.n_stages, state.stage,
-                state.stage_time, state.in_transition, *self._params)
-        self._call = kernels.entry_point(self._kernel, args)
-        self._args = args
-        return args
-
-    def act(self, state: DistrictState) -> Decision:
-        args = self._args
-        if args is None or args[0] is not state.count or args[4] is not state.stage \
-                or args[5] is not state.stage_time or args[6] is not state.in_transition:
-            args = self._bind(state)
-        self._call(*args)
-        return self._out.copy()
+        return (state.count, lay.in_ptr, self.lane_stage, lay.n_stages, state.stage,
+                state.stage_time, state.in_transition, self.kappa, self.last_stage,
+                self.decision_interval, self.theta, self.phi_min, self.mu, self.out)

@@ -1,9 +1,18 @@
 """THE episode loop: one scenario, one controller, one seed -> trip and network KPIs.
 
 Every controller goes through :func:`run_episode`: fixed-time, Webster, max-pressure, SOTL,
-SUMO's own actuated programs and RL policies (through a ``PolicyController``).
+SUMO's own actuated programs and RL policies (through a ``PolicyController``).  It reads in
+named parts: :class:`EpisodeOptions`, preparation (:func:`_resolve`, :func:`_start`), the
+native run (:func:`_run_native`), the actuated run (:class:`_ActuatedRun`), collection
+(:func:`_collect`), all timed by one :class:`~sim.loop.Stopwatch`.
 
-* Native controllers (``controller.native``) hand SUMO their programs as additional files;
+Where the loop lives: the layering lets ``sim`` import neither controllers nor experiments,
+so the loop's core, the event-to-event advance of SUMO and the actuator on one millisecond
+clock (:func:`sim.loop.advance_events`, :class:`sim.loop.StepClock`), lives in ``sim``
+and is used by the environments (``sim.env``) and by this module alike; the
+controller-aware driving (capabilities, decisions, cycles, hooks, the stopwatch) lives here.
+
+* Native controllers (``capabilities.native``) hand SUMO their programs as additional files;
   the loop then advances SUMO in chunks (``step_until``) and never calls ``act``.
 * Other controllers are driven event to event: every ``decision_interval`` seconds
   ``reader.read()`` -> ``controller.act()`` -> ``actuator.request()``, and between decisions
@@ -11,9 +20,9 @@ SUMO's own actuated programs and RL policies (through a ``PolicyController``).
   (the next decision or the actuator's :attr:`~sim.actuator.SignalActuator.next_event`), then
   ``actuator.tick()``.  Nothing changes in between, so the trajectory is the one that ticking
   every step would give (``tests/test_episode.py`` checks this), at a fraction of the Python
-  cost.  A controller that knows when it next has something to say (``next_decision_time``,
+  cost.  A controller that knows when it next has something to say (``own_schedule``,
   e.g. webster-online's next cycle end) is not called before then, unless hooks or observers
-  want every interval.  A controller that plans whole cycles (``runs_cycles``: webster-online)
+  want every interval.  A controller that plans whole cycles (``whole_cycles``: webster-online)
   is asked ``plan_cycles(t)`` instead of ``act``, and each signal's cycle goes to SUMO in one
   :meth:`~sim.actuator.SignalActuator.run_cycle` call.
 
@@ -32,15 +41,21 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, cast
+
+from sim.loop import CONTROLLER, OTHER, STATE, STEP, Stopwatch
+
+_perf = time.perf_counter
+_cpu = time.thread_time
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from controllers.base import Controller
+    from controllers.base import Capabilities, Controller, Scheduled
+    from sim.actuator import SignalActuator
     from sim.scenario import Scenario
     from sim.simulation import Simulation
-    from sim.state import DistrictState
+    from sim.state import DistrictLayout, DistrictState, StateReader
 
 
 @dataclass
@@ -139,27 +154,11 @@ def _progress(enabled: bool, total: float, label: str):  # type: ignore[no-untyp
     return prog
 
 
-def run_episode(
-    scenario: Scenario | str,
-    controller: Controller | str,
-    *,
-    seed: int,
-    backend: str = "libsumo",
-    gui: bool = False,
-    output_dir: Path | None = None,
-    additional_files: Sequence[Path] = (),
-    extra_args: Sequence[str] = (),
-    hooks: Sequence[Callable[[Simulation, float], None]] = (),
-    observers: Sequence[Callable[[DistrictState], None]] = (),
-    progress: bool = False,
-    controller_params: dict | None = None,
-) -> EpisodeResult:
-    """Run one episode and return its KPIs.
+@dataclass(frozen=True)
+class EpisodeOptions:
+    """How an episode runs, beside its scenario, controller and seed.
 
-    Args:
-        scenario: A :class:`Scenario` or a scenario id.
-        controller: A controller or a registered name (made with ``controller_params``).
-        seed: SUMO's seed.
+    Attributes:
         backend: ``"libsumo"`` or ``"traci"``.
         gui: Show sumo-gui.
         output_dir: Keep SUMO's outputs and the generated additional files here.
@@ -168,263 +167,316 @@ def run_episode(
         hooks: Called as ``hook(sim, time)`` at every decision interval (incidents, closures).
         observers: Called with the :class:`DistrictState` at every decision interval.
         progress: Show a progress bar over simulated time.
+    """
+
+    backend: Literal["libsumo", "traci"] = "libsumo"
+    gui: bool = False
+    output_dir: Path | None = None
+    additional_files: Sequence[Path] = ()
+    extra_args: Sequence[str] = ()
+    hooks: Sequence[Callable[[Simulation, float], None]] = ()
+    observers: Sequence[Callable[[DistrictState], None]] = ()
+    progress: bool = False
+
+
+@dataclass
+class _Episode:
+    """What preparation made: the resolved inputs and the running SUMO."""
+
+    scenario: Scenario
+    controller: Controller
+    capabilities: Capabilities
+    layout: DistrictLayout
+    seed: int
+    workdir: Path
+    own_work: bool
+    sim: Simulation | None = None
+    reader: StateReader | None = None
+    state: DistrictState | None = None
+
+
+def run_episode(
+    scenario: Scenario | str,
+    controller: Controller | str,
+    *,
+    seed: int,
+    options: EpisodeOptions | None = None,
+    controller_params: dict | None = None,
+    **option_fields: Any,
+) -> EpisodeResult:
+    """Run one episode and return its KPIs.
+
+    Args:
+        scenario: A :class:`Scenario` or a scenario id.
+        controller: A controller or a registered name (made with ``controller_params``).
+        seed: SUMO's seed.
+        options: How to run it (:class:`EpisodeOptions`).
         controller_params: Keyword arguments when ``controller`` is a name.
+        **option_fields: :class:`EpisodeOptions` fields given one by one instead
+            (``backend=``, ``gui=``, ``output_dir=``, ``additional_files=``, ``extra_args=``,
+            ``hooks=``, ``observers=``, ``progress=``).
 
     Raises:
         WulinError: unknown scenario or controller, bad parameters, SUMO failure.
     """
-    from controllers.base import ControllerBase, make_controller
-    from sim.actuator import SignalActuator
     from sim.kpi import network_kpis, read_tripinfo
-    from sim.scenario import load_scenario
-    from sim.simulation import Simulation
-    from sim.state import DistrictLayout, DistrictState, StateReader
-    from sim.topology import load_signal_specs
 
+    if option_fields:
+        from dataclasses import replace
+
+        options = replace(options or EpisodeOptions(), **option_fields)
+    opts = options or EpisodeOptions()
     t_start = time.perf_counter()
     cpu_start = time.thread_time()
-    sc = load_scenario(scenario) if isinstance(scenario, str) else scenario
-    ctl = make_controller(controller, **(controller_params or {})) if isinstance(controller, str) \
-        else controller
-    layout = DistrictLayout.from_specs(load_signal_specs(sc.net_file))
-    ctl.reset(layout, seed)
-    native = bool(getattr(ctl, "native", False))
-    di = float(ctl.decision_interval)
-
-    own_work = output_dir is None
-    workdir = Path(tempfile.mkdtemp(prefix="wulin-episode-")) if own_work else Path(output_dir)  # type: ignore[arg-type]
-    workdir.mkdir(parents=True, exist_ok=True)
-    sim: Simulation | None = None
-    ctl_time, decisions, state_time, step_time = 0.0, 0, 0.0, 0.0
-    ctl_cpu, state_cpu, step_cpu = 0.0, 0.0, 0.0
-    perf = time.perf_counter
+    watch = Stopwatch()
+    ep = _resolve(scenario, controller, seed, opts, controller_params)
+    decisions = 0
     try:
-        extra_files = list(additional_files)
-        if hasattr(ctl, "sumo_additional_files"):
-            extra_files += list(ctl.sumo_additional_files(sc, workdir))
-        wants_counts = bool(getattr(ctl, "wants_lane_counts", False)) and not native
-        if wants_counts:
-            from sim.detectors import write_stopline_loops
-
-            extra_files.append(write_stopline_loops(layout, workdir / "wulin_stopline.add.xml"))
-        sim = Simulation(sc, seed=seed, backend=backend, gui=gui, output_dir=output_dir,
-                         tripinfo=True, additional_files=extra_files, extra_args=extra_args)
-        sim.start()
-        reader = StateReader(sim, layout)
-        reader.subscribe()
-        state = DistrictState.empty(layout, sc.begin)
-        bar = _progress(progress, sc.duration, f"{sc.id} · {getattr(ctl, 'name', '?')}")
-        end = sc.end
-        t = sim.time
+        _start(ep, opts)
+        bar = _progress(opts.progress, ep.scenario.duration,
+                        f"{ep.scenario.id} · {ep.controller.name}")
         try:
-            if native:
-                chunk = di if (hooks or observers) else max(di, 60.0)
-                # hooks that say when their next event is due (EventHook.next_time) are also
-                # called then, so closures and incidents start on time, not at the next chunk
-                # (observers keep the regular chunks)
-                hook_times = [h.next_time for h in hooks if hasattr(h, "next_time")]
-                regular = t + chunk
-                while t < end - 1e-9:
-                    target = min(regular, end)
-                    for next_time in hook_times:
-                        due = next_time(t)
-                        if due < target:
-                            target = due
-                    s0, k0 = perf(), time.thread_time()
-                    sim.step_until(target)
-                    step_cpu += time.thread_time() - k0
-                    step_time += perf() - s0
-                    t = sim.time
-                    for hook in hooks:
-                        hook(sim, t)
-                    if t < regular - 1e-9 and t < end - 1e-9:
-                        continue  # an event's stop: the hooks only
-                    regular = t + chunk
-                    if observers:
-                        reader.read(into=state)
-                        for obs in observers:
-                            obs(state)
-                    if bar is not None:
-                        bar.update(bar.task_ids[0], completed=t - sc.begin)
+            if ep.capabilities.native:
+                _run_native(ep, opts, watch, bar)
             else:
-                # Timing: the loop alternates controller work, state reading and SUMO steps;
-                # each boundary reads the wall clock and the thread's CPU clock once.  The
-                # CPU clock is read outside the controller's wall window (before it opens,
-                # after it closes), so its cost is booked to SUMO or the state, not to us.
-                cpu = time.thread_time
-                k_open = cpu()
-                w_open = perf()
-                act_params = dict(getattr(ctl, "actuator_params", {}) or {})
-                actuator = SignalActuator(sim, layout, **{"sumo_clearance": True, **act_params})
-                actuator.reset()
-                if wants_counts:
-                    from sim.detectors import LaneCounter
-
-                    counter = _TimedCounter(LaneCounter(sim, layout))
-                    ctl.attach_lane_counter(counter)  # type: ignore[attr-defined]
-                else:
-                    counter = None
-                needs_state = bool(getattr(ctl, "needs_state", True)) or bool(observers)
-                # a controller may say when act() next has something to say (webster-online:
-                # its next stage or cycle end); hooks and observers want every interval
-                next_act = None if (hooks or observers) else getattr(ctl, "next_decision_time",
-                                                                     None)
-                # ControllerBase's default says ``t + decision_interval``: no call needed
-                # (``t + di * 1`` is exactly what the general formula below gives then)
-                from_t = next_act is not None and getattr(type(ctl), "next_decision_time", None) \
-                    is ControllerBase.next_decision_time
-                if from_t:
-                    next_act = None
-                # a controller that plans whole cycles hands them to the actuator, which has
-                # SUMO run them: Python stops once per cycle per signal, not once per stage
-                cycles = bool(getattr(ctl, "runs_cycles", False))
-                plan_cycles = getattr(ctl, "plan_cycles", None) if cycles else None
-                cycle_booked = getattr(ctl, "cycle_booked", None) if cycles else None
-                run_cycle = actuator.run_cycle
-                next_decision = t
-                step = sc.step_length
-                t_ms, step_ms, end_ms = round(t * 1000), round(step * 1000), round(end * 1000)
-                last_bar = t
-                act = ctl.act
-                request = actuator.request
-                tick = actuator.tick
-                step_until = sim.step_until
-                ceil = math.ceil
-                isfinite = math.isfinite
-                stage_now = state.stage
-                stage_time_now = state.stage_time
-                in_transition_now = state.in_transition
-                read = reader.read
-                views = actuator.views
-                ne = actuator.next_event  # changes only in request / tick / run_cycle
-                # with nothing due and no history to flush, tick(t) only sets the clock
-                clock_only = not actuator.record
-                # close the set-up (actuator, counters: controller work) so that every
-                # decision below starts where SUMO's step ended
-                w = perf()
-                k = cpu()
-                ctl_time += w - w_open
-                ctl_cpu += k - k_open
-                k_open = cpu()
-                w_open = perf()
-                # the hot path: per decision, only local names, no numpy calls, no min/max
-                # builtins where a comparison does (this Python runs on caches cold from SUMO)
-                while t < end - 1e-9:
-                    if t >= next_decision - 1e-9:
-                        if clock_only and t + 1e-6 < ne:
-                            # nothing is due (tick's own test): tick would only set the
-                            # clock, so set it and let the state's window open where SUMO's
-                            # step closed (w_open, k_open): two clock reads fewer per decision
-                            # (the first CPU-clock read after a step costs µs on cold caches)
-                            # and only this store and test booked to the state
-                            actuator._now = t
-                            w = w_open
-                            k = k_open
-                        else:
-                            tick(t)  # the clock and the events due now, before the state
-                            w = perf()
-                            k = cpu()
-                            ctl_time += w - w_open
-                            ctl_cpu += k - k_open
-                        if needs_state:
-                            stage_l, stage_time_l, in_transition_l = views()
-                            read(into=state, stage=stage_l, stage_time=stage_time_l,
-                                 in_transition=in_transition_l)
-                        else:  # the controller reads only the clock and the stages
-                            state.time = t
-                            stage_now[:], stage_time_now[:], in_transition_now[:] = views()
-                        if observers:  # observers are neither state reading nor controller
-                            w_obs = perf()
-                            k_obs = cpu()
-                            for obs in observers:
-                                obs(state)
-                            w += perf() - w_obs
-                            k += cpu() - k_obs
-                        k_open = cpu()
-                        w_open = perf()
-                        state_time += w_open - w
-                        state_cpu += k_open - k
-                        if plan_cycles is not None:
-                            for s_, greens in plan_cycles(t):
-                                cycle_booked(s_, run_cycle(s_, greens))
-                        else:
-                            request(act(state))
-                        ne = actuator.next_event
-                        decisions += 1
-                        if from_t:
-                            next_decision = t + di
-                        elif next_act is None:  # hooks or observers: every interval
-                            next_decision += di
-                        else:  # skip act() calls that would only keep
-                            nd = float(next_act(t))
-                            next_decision = t + (di * max(1, ceil((nd - t) / di - 1e-9))
-                                                 if isfinite(nd) else max(end - t, di))
-                        if hooks:
-                            w = perf()
-                            k = cpu()
-                            ctl_time += w - w_open
-                            ctl_cpu += k - k_open
-                            for hook in hooks:
-                                hook(sim, t)
-                            k_open = cpu()
-                            w_open = perf()
-                    elif t + 1e-6 >= ne:  # an actuator event is due (tick's own test)
-                        tick(t)
-                        ne = actuator.next_event
-                    # advance SUMO in one call to the next step at which anything is due: the
-                    # next decision or the actuator's next event (nothing changes in between)
-                    due = next_decision if next_decision < ne else ne
-                    if end < due:
-                        due = end
-                    n_steps = ceil((due - t) / step - 1e-6)
-                    if n_steps < 1:
-                        n_steps = 1
-                    # SUMO's clock counts milliseconds: whole ms in ints, one exact division
-                    # (the double nearest the time, as round(t + n * step, 6) gives, without
-                    # float.__round__'s decimal conversion)
-                    t_ms += n_steps * step_ms
-                    if t_ms > end_ms:
-                        t_ms = end_ms
-                    target = t_ms / 1000
-                    w = perf()
-                    k = cpu()
-                    ctl_time += w - w_open
-                    ctl_cpu += k - k_open
-                    step_until(target)
-                    k_open = cpu()
-                    w_open = perf()
-                    step_time += w_open - w
-                    step_cpu += k_open - k
-                    t = target
-                    if bar is not None and t - last_bar >= 60:
-                        bar.update(bar.task_ids[0], completed=t - sc.begin)
-                        last_bar = t
-                tick(t)
-                ctl_time += perf() - w_open
-                ctl_cpu += cpu() - k_open
-                if counter is not None:  # loop counts read inside act() are state reading
-                    ctl_time -= counter.read_time
-                    state_time += counter.read_time
-                    ctl_cpu -= counter.read_cpu
-                    state_cpu += counter.read_cpu
+                decisions = _ActuatedRun(ep, opts, watch, bar).run()
         finally:
             if bar is not None:
                 bar.stop()
-        sim.close()
-        trips = read_tripinfo(sim.tripinfo_file, sc.measure_begin)
-        network = network_kpis(sim.statistics_file, trips)
+        assert ep.sim is not None
+        ep.sim.close()
+        trips = read_tripinfo(ep.sim.tripinfo_file, ep.scenario.measure_begin)
+        network = network_kpis(ep.sim.statistics_file, trips)
     finally:
-        if sim is not None:
-            if own_work:
-                sim.cleanup()
-            else:
-                sim.close()
-        if own_work:
-            shutil.rmtree(workdir, ignore_errors=True)
+        _clean_up(ep)
+    return _collect(ep, trips, network, decisions, watch, t_start, cpu_start)
+
+
+def _resolve(scenario: Scenario | str, controller: Controller | str, seed: int,
+             opts: EpisodeOptions, controller_params: dict | None) -> _Episode:
+    """Load the scenario, make and reset the controller, make the work folder."""
+    from controllers.base import make_controller
+    from sim.scenario import load_scenario
+    from sim.state import DistrictLayout
+    from sim.topology import load_signal_specs
+
+    sc = load_scenario(scenario) if isinstance(scenario, str) else scenario
+    ctl = make_controller(controller, **(controller_params or {})) \
+        if isinstance(controller, str) else controller
+    layout = DistrictLayout.from_specs(load_signal_specs(sc.net_file))
+    ctl.reset(layout, seed)
+    own_work = opts.output_dir is None
+    workdir = Path(tempfile.mkdtemp(prefix="wulin-episode-")) if own_work \
+        else Path(opts.output_dir)  # type: ignore[arg-type]
+    workdir.mkdir(parents=True, exist_ok=True)
+    return _Episode(sc, ctl, ctl.capabilities, layout, seed, workdir, own_work)
+
+
+def _start(ep: _Episode, opts: EpisodeOptions) -> None:
+    """Write the controller's additional files, start SUMO, subscribe the state reader."""
+    from sim.simulation import Simulation
+    from sim.state import DistrictState, StateReader
+
+    extra_files = list(opts.additional_files)
+    extra_files += list(ep.controller.sumo_additional_files(ep.scenario, ep.workdir))
+    if ep.capabilities.lane_counts:
+        from sim.detectors import write_stopline_loops
+
+        extra_files.append(write_stopline_loops(ep.layout, ep.workdir / "wulin_stopline.add.xml"))
+    ep.sim = Simulation(ep.scenario, seed=ep.seed, backend=opts.backend, gui=opts.gui,
+                        output_dir=opts.output_dir, tripinfo=True, additional_files=extra_files,
+                        extra_args=opts.extra_args)
+    ep.sim.start()
+    ep.reader = StateReader(ep.sim, ep.layout)
+    ep.reader.subscribe()
+    ep.state = DistrictState.empty(ep.layout, ep.scenario.begin)
+
+
+def _clean_up(ep: _Episode) -> None:
+    if ep.sim is not None:
+        if ep.own_work:
+            ep.sim.cleanup()
+        else:
+            ep.sim.close()
+    if ep.own_work:
+        shutil.rmtree(ep.workdir, ignore_errors=True)
+
+
+def _collect(ep: _Episode, trips: pd.DataFrame, network: dict[str, float], decisions: int,
+             watch: Stopwatch, t_start: float, cpu_start: float) -> EpisodeResult:
+    """The result: KPIs and the stopwatch's accounts."""
     return EpisodeResult(
-        scenario_id=sc.id, controller=str(getattr(ctl, "name", type(ctl).__name__)), seed=seed,
+        scenario_id=ep.scenario.id, controller=str(ep.controller.name), seed=ep.seed,
         trips=trips, network=network, wall_time=time.perf_counter() - t_start,
-        controller_time=ctl_time, decisions=decisions, sim_time=sc.duration,
-        state_time=state_time, step_time=step_time, cpu_time=time.thread_time() - cpu_start,
-        controller_cpu=ctl_cpu, state_cpu=state_cpu, step_cpu=step_cpu,
+        controller_time=watch.wall[CONTROLLER], decisions=decisions,
+        sim_time=ep.scenario.duration, state_time=watch.wall[STATE],
+        step_time=watch.wall[STEP], cpu_time=time.thread_time() - cpu_start,
+        controller_cpu=watch.cpu[CONTROLLER], state_cpu=watch.cpu[STATE],
+        step_cpu=watch.cpu[STEP],
     )
+
+
+def _run_native(ep: _Episode, opts: EpisodeOptions, watch: Stopwatch, bar: Any) -> None:
+    """SUMO runs the signals: advance in chunks, calling hooks and observers between them.
+
+    Hooks that say when their next event is due (``EventHook.next_time``) are also called
+    then, so closures and incidents start on time, not at the next chunk (observers keep the
+    regular chunks).
+    """
+    sim, reader, state, sc = ep.sim, ep.reader, ep.state, ep.scenario
+    assert sim is not None and reader is not None and state is not None
+    hooks, observers = opts.hooks, opts.observers
+    di = float(ep.controller.decision_interval)
+    chunk = di if (hooks or observers) else max(di, 60.0)
+    hook_times = [h.next_time for h in hooks if hasattr(h, "next_time")]
+    end = sc.end
+    t = sim.time
+    regular = t + chunk
+    while t < end - 1e-9:
+        target = min(regular, end)
+        for next_time in hook_times:
+            due = next_time(t)
+            if due < target:
+                target = due
+        watch.switch(STEP)
+        sim.step_until(target)
+        watch.switch(OTHER)
+        t = sim.time
+        for hook in hooks:
+            hook(sim, t)
+        if t < regular - 1e-9 and t < end - 1e-9:
+            continue  # an event's stop: the hooks only
+        regular = t + chunk
+        if observers:
+            reader.read(into=state)
+            for obs in observers:
+                obs(state)
+        if bar is not None:
+            bar.update(bar.task_ids[0], completed=t - sc.begin)
+
+
+class _ActuatedRun:
+    """The controller decides, the actuator acts: decision to decision, event to event.
+
+    At every decision: the actuator's clock and events (``tick``), the state (lanes read from
+    SUMO unless the controller declared ``needs_state=False``), the observers, the decision
+    (``act`` -> ``request``, or whole cycles -> ``run_cycle``), the hooks; then SUMO advances
+    event to event to the next decision (:func:`sim.loop.advance_events`).
+    """
+
+    def __init__(self, ep: _Episode, opts: EpisodeOptions, watch: Stopwatch, bar: Any) -> None:
+        from sim.actuator import SignalActuator
+        from sim.loop import StepClock
+
+        watch.switch(CONTROLLER)  # the set-up (actuator, counters) is controller work
+        self.ep, self.watch, self.bar = ep, watch, bar
+        self.hooks, self.observers = opts.hooks, opts.observers
+        sim, ctl, caps = ep.sim, ep.controller, ep.capabilities
+        assert sim is not None
+        self.actuator: SignalActuator = SignalActuator(sim, ep.layout, **dict(ctl.actuator_params))
+        self.actuator.reset()
+        self.counter: _TimedCounter | None = None
+        if caps.lane_counts:
+            from sim.detectors import LaneCounter
+
+            self.counter = _TimedCounter(LaneCounter(sim, ep.layout))
+            ctl.attach_lane_counter(self.counter)  # type: ignore[attr-defined]
+        self.needs_state = caps.needs_state or bool(self.observers)
+        # a controller may say when act() next has something to say (webster-online: its
+        # next cycle end); hooks and observers want every interval; without either, a
+        # controller with no schedule of its own is asked every interval from now
+        every_interval = bool(self.hooks or self.observers)
+        self.from_now = not every_interval and not caps.own_schedule
+        self.next_act: Callable[[float], float] | None = None
+        if caps.own_schedule and not every_interval:
+            self.next_act = cast("Scheduled", ctl).next_decision_time
+        # a controller that plans whole cycles hands them to the actuator, which has SUMO run
+        # them: Python stops once per cycle per signal, not once per stage
+        self.whole_cycles = caps.whole_cycles
+        self.di = float(ctl.decision_interval)
+        sc = ep.scenario
+        self.clock = StepClock(sim.time, sc.step_length, sc.end)
+
+    def run(self) -> int:
+        """Run to the scenario's end; returns the number of decisions.
+
+        The hot path, written out: per decision only local names and the calls that do the
+        work (this Python runs on caches cold from SUMO's step, where every extra call costs
+        µs).  Each account boundary reads the wall clock and the thread's CPU clock once.
+        """
+        from sim.loop import advance_events
+
+        ep, watch, clock, actuator = self.ep, self.watch, self.clock, self.actuator
+        sim, state, reader, ctl = ep.sim, ep.state, ep.reader, ep.controller
+        assert sim is not None and state is not None and reader is not None
+        hooks, observers, needs_state = self.hooks, self.observers, self.needs_state
+        from_now, di = self.from_now, self.di
+        tick, views, read, request = actuator.tick, actuator.views, reader.read, actuator.request
+        act = ctl.act
+        plan_cycles = ctl.plan_cycles if self.whole_cycles else None  # type: ignore[attr-defined]
+        wall, cpu = watch.wall, watch.cpu
+        end = clock.end
+        t = clock.time
+        next_decision = t
+        decisions = 0
+        last_bar = t
+        while t < end - 1e-9:
+            if t + 1e-6 >= actuator.next_event:  # events due now: the actuator's work
+                tick(t)
+            w = _perf()
+            k = _cpu()
+            wall[CONTROLLER] += w - watch._w0
+            cpu[CONTROLLER] += k - watch._k0
+            stage, stage_time, in_transition = views(t)  # (sets the clock when not ticked)
+            if needs_state:
+                read(into=state, stage=stage, stage_time=stage_time, in_transition=in_transition)
+            else:  # the controller reads only the clock and the stages
+                state.time = t
+                state.stage[:], state.stage_time[:], state.in_transition[:] = \
+                    stage, stage_time, in_transition
+            if observers:  # observers are neither state reading nor controller
+                watch._w0, watch._k0, watch.account = w, k, STATE
+                watch.switch(OTHER)
+                for obs in observers:
+                    obs(state)
+                watch.switch(STATE)
+                w, k = watch._w0, watch._k0  # the state's window, reopened
+            watch._k0 = k_open = _cpu()
+            watch._w0 = w_open = _perf()
+            wall[STATE] += w_open - w
+            cpu[STATE] += k_open - k
+            watch.account = CONTROLLER
+            if plan_cycles is not None:
+                for s, greens in plan_cycles(t):
+                    ctl.cycle_booked(s, actuator.run_cycle(s, greens))  # type: ignore[attr-defined]
+            else:
+                request(act(state))
+            decisions += 1
+            next_decision = t + di if from_now else self._next_decision(t, next_decision)
+            if hooks:
+                watch.switch(OTHER)
+                for hook in hooks:
+                    hook(sim, t)
+                watch.switch(CONTROLLER)
+            t = advance_events(sim, actuator, clock,
+                               next_decision if next_decision < end else end, watch)
+            if self.bar is not None and t - last_bar >= 60:
+                self.bar.update(self.bar.task_ids[0], completed=t - ep.scenario.begin)
+                last_bar = t
+        tick(t)
+        watch.switch(OTHER)
+        if self.counter is not None:  # loop counts read inside act() are state reading
+            watch.move(self.counter.read_time, self.counter.read_cpu, CONTROLLER, STATE)
+        return decisions
+
+    def _next_decision(self, t: float, previous: float) -> float:
+        """When the controller is next asked (on the ``decision_interval`` grid)."""
+        di = self.di
+        if self.from_now:
+            return t + di
+        if self.next_act is None:  # hooks or observers: every interval
+            return previous + di
+        nd = float(self.next_act(t))  # skip act() calls that would only keep
+        end = self.clock.end
+        return t + (di * max(1, math.ceil((nd - t) / di - 1e-9)) if math.isfinite(nd)
+                    else max(end - t, di))

@@ -148,17 +148,14 @@ def execute_run(spec: ExperimentSpec, key: RunKey, backend: str = "libsumo",
 
 def _warm_numba(spec: ExperimentSpec) -> None:
     """Compile the Numba kernels into the disk cache once, before workers start."""
-    try:
-        from controllers import kernels
-    except ImportError:
-        return
+    from controllers.base import warm_up_kernels
     from sim.scenario import load_scenario
     from sim.state import DistrictLayout
     from sim.topology import load_signal_specs
 
     nets = {load_scenario(s).net_file for s in spec.scenarios}
     for net in sorted(nets):
-        kernels.warm_up(DistrictLayout.from_specs(load_signal_specs(net)))
+        warm_up_kernels(DistrictLayout.from_specs(load_signal_specs(net)))
 
 
 def _local_worker(spec: ExperimentSpec, key: RunKey, tmp_root: Path | None = None) -> RunOutput | RunError:

@@ -10,51 +10,48 @@ Rules, enforced here in one place for fixed-time, max-pressure, SOTL and RL alik
 * No decision is skipped silently: a request made during a transition (or during minimum
   green) is queued and served as soon as the rules allow.  A later request replaces an earlier
   one that has not begun; asking for the current stage cancels a queued change.
-* A signal's state is written (``setRedYellowGreenState``) only when it changes.
 
 Every emitted state is a green stage of the network, or one derived from it by turning links
 to ``y``/``r``, so no two protected links that SUMO marks as foes are ever green together
 (provided the network's stages are safe, which ``tests/test_actuator.py`` checks).
 
-Speed: the actuator is event-driven.  Each signal has the time of its next event (end of
-yellow, of all-red, of minimum or maximum green); :attr:`next_event` is the earliest of them,
-so a loop can advance SUMO straight to it in one ``step_until`` call (nothing changes in
-between), and :meth:`tick` returns after one comparison when no event is due.  Per-signal
-bookkeeping lives in plain Python lists (a numpy scalar read or write costs ~100 ns, a list
-element ~10 ns, and events touch one signal at a time); the numpy views that controllers
-and observers read (:attr:`stage`, :attr:`stage_time`, :attr:`in_transition`, :attr:`due`)
-are built on demand, once per decision.  With ``sumo_clearance`` a stage change is ONE event:
-when a green ends, the times at which SUMO will end its yellow and all-red are known, so the
-change is booked whole and the views derive mode, stage and stage time from those times; the
-ends of clearances cost no Python at all.  The per-decision path calls no numpy function
-(each costs several µs there: the loop's Python runs between SUMO steps that evict caches).
+How: SUMO runs every clearance itself.  At :meth:`SignalActuator.reset` each signal gets one
+program (:func:`actuator_program`) holding, per stage, its green and then, per stage it may
+change to, the yellow and all-red of that change, whose ``next`` leads to the new green; and
+per stage pair a copy of the green whose ``next`` is that change ("armed" greens).  SUMO ends
+each phase at the first step at or after its end, so when a green ends the whole change is
+known: it is booked as one :class:`BookedChange` (when its yellow, all-red and new green
+begin), and the views derive mode, stage and stage time from those times and the clock.  The
+ends of clearances cost no Python at all; Python acts only when a green must end (a request
+after minimum green, maximum green): :attr:`SignalActuator.next_event`.
 
-Armed changes (``sumo_clearance`` mode): a request that must wait for minimum green does not
-make Python stop when the minimum is served.  The base program holds, per stage pair (i, j),
-a copy of green i whose ``next`` is the change to j; the request switches the green shown to
-that copy (same state, so vehicles see nothing) with the rest of the minimum as its duration,
-and books the change at the step where the loop would have stopped.  SUMO then begins it on
-its own; a later request re-arms it (another target) or disarms it (the current stage asked
-again: the plain green goes on).  ``tests/test_actuator.py`` replays every SUMO call as a
-static program and checks the states shown against the reference mode's, step by step.
+* A request that must wait for minimum green is armed: the green shown switches to its copy
+  leading to the change (same state, vehicles see nothing) with the rest of the minimum as its
+  duration, and the change is booked at the step where the loop would have stopped.  A later
+  request re-arms or disarms it.
+* :meth:`SignalActuator.run_cycle` hands SUMO a signal's whole next cycle (every stage in order
+  with its green, the clearances between them) as a program of that cycle's phases only, so
+  a controller that plans a cycle at a time (webster-online) costs Python one stop per cycle
+  per signal.  A stage change outside a cycle re-sends the base program first.
 
-Whole cycles (``sumo_clearance`` mode): :meth:`run_cycle` hands SUMO a signal's next cycle
-(every stage in order with its green, the clearances between them) as a program holding only
-that cycle's phases (the base program's clearance pairs for every stage pair are not re-sent;
-a stage change outside a cycle re-sends the base program first), so a controller that plans
-a cycle at a time (webster-online) costs Python one stop per cycle per signal instead of one
-per stage.  The same rules hold: greens are clipped to minimum and maximum green, every
-change runs the same yellow and all-red phases; the cycle's changes are booked at once and
-the views follow them on the clock.
+Per-signal bookkeeping lives in plain Python lists (a numpy scalar read or write costs
+~100 ns, a list element ~10 ns, and events touch one signal at a time); the numpy views are
+built on demand.  The per-decision path calls no numpy function.
+
+The plain reference that writes every state with ``setRedYellowGreenState`` and ticks every
+step lives with the tests (``tests/actuator_reference.py``): the property tests replay every
+SUMO call this actuator makes as a static program and check the states shown against it, step
+by step.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from sim.loop import stop_after
 from sim.errors import WulinError
 from sim.topology import GREEN
 
@@ -63,9 +60,61 @@ if TYPE_CHECKING:
 
 GREEN_MODE, YELLOW_MODE, ALL_RED_MODE = 0, 1, 2
 _EPS = 1e-6
+_HOLD = 1e7  # a green lasts until the actuator (or its cycle program) ends it
+PROGRAM_ID = "wulin-actuator"
 
 
-def _per_signal(value: Any, n: int, name: str) -> np.ndarray:
+class HistoryEntry(NamedTuple):
+    """One state shown by one signal (record mode)."""
+
+    time: float
+    signal: int
+    state: str
+
+
+class Transition(NamedTuple):
+    """How signal ``s`` changes from stage ``i`` to stage ``j`` in its base program.
+
+    Attributes:
+        phase: The program phase the change begins with (its yellow, or the new green when
+            no link loses green).
+        yellow_state: The yellow state string ("" when no link loses green).
+        red_state: The all-red state ("" when no link loses green; the yellow when there is
+            no all-red).
+    """
+
+    phase: int
+    yellow_state: str
+    red_state: str
+
+
+class BookedChange(NamedTuple):
+    """A stage change SUMO runs (or will run): when each part begins, from which stage to which.
+
+    ``red_start == green_start`` when there is no all-red, and all three are equal when the
+    change only adds green links.
+    """
+
+    yellow_start: float
+    red_start: float
+    green_start: float
+    old: int
+    new: int
+    yellow_state: str
+    red_state: str
+
+
+# builds a NamedTuple from a tuple in C (the generated __new__ is a Python frame: µs on cold
+# caches, and changes are booked on the per-decision path)
+_new = tuple.__new__
+
+
+def per_signal(value: Any, n: int, name: str) -> np.ndarray:
+    """A scalar or one value per signal, as a float array of ``n``, finite and >= 0.
+
+    Raises:
+        WulinError: wrong shape, or a negative or non-finite value.
+    """
     arr = np.asarray(value, dtype=np.float64)
     if arr.ndim == 0:
         arr = np.full(n, float(arr))
@@ -77,39 +126,112 @@ def _per_signal(value: Any, n: int, name: str) -> np.ndarray:
     return arr
 
 
+def green_mask(state: str) -> int:
+    """The green links of a state string as an int bitmask."""
+    return sum(1 << i for i, c in enumerate(state) if c in GREEN)
+
+
+def clearance_state(old: str, new_green: int, char: str) -> str:
+    """The clearance from state ``old`` towards a stage whose green links are ``new_green``:
+    links green in both stay green, other green links show ``char`` (``y`` or ``r``)."""
+    return "".join(
+        c if (c in GREEN and new_green >> i & 1) else (char if c in GREEN else "r")
+        for i, c in enumerate(old)
+    )
+
+
+class ActuatorTiming(NamedTuple):
+    """One signal's actuator timing, seconds."""
+
+    yellow: float
+    all_red: float
+    min_green: float
+    max_green: float
+
+
+def actuator_program(stages: list[str], timing: ActuatorTiming, tl: Any
+                     ) -> tuple[Any, list[list[Transition]], list[list[int]]]:
+    """The base program of one signal, laid out so that its listed order is itself valid.
+
+    Per stage ``i``: its green, then for every stage ``j`` it may change to with links losing
+    green, the yellow (and all-red) of that change; after all stages, per pair ``(i, j)`` an
+    armed copy of green ``i`` whose ``next`` is the change to ``j``.  Each green's list
+    successor is therefore its own yellow (or the next green when no link loses green), so
+    SUMO's check of the listed order finds no green followed by red without yellow.  The
+    actuator never lets SUMO step through the list: greens hold until switched, and every
+    clearance's ``next`` names the green it leads to.
+
+    Returns:
+        The ``Logic``, the :class:`Transition` of every stage pair ``[i][j]`` (``[i][i]`` is
+        green ``i`` itself) and the armed copy of every pair (``-1`` on the diagonal).
+    """
+    phase = tl.Phase
+    k_n = len(stages)
+    masks = [green_mask(st) for st in stages]
+    # first pass: where each green and each clearance sits in the list
+    green_at: list[int] = []
+    clearing: dict[tuple[int, int], int] = {}
+    n_clear = 2 if timing.all_red > 0 else 1
+    pos = 0
+    for i in range(k_n):
+        green_at.append(pos)
+        pos += 1
+        for j in range(k_n):
+            if j != i and masks[i] & ~masks[j]:
+                clearing[(i, j)] = pos
+                pos += n_clear
+    phases: list[Any] = []
+    plan = [[Transition(green_at[j], "", "") for j in range(k_n)] for _ in range(k_n)]
+    for i in range(k_n):
+        phases.append(phase(_HOLD, stages[i], _HOLD, _HOLD))
+        for j in range(k_n):
+            if (i, j) not in clearing:
+                continue
+            y = clearing[(i, j)]
+            ystate = clearance_state(stages[i], masks[j], "y")
+            rstate = clearance_state(stages[i], masks[j], "r")
+            if timing.all_red > 0:
+                phases.append(phase(timing.yellow, ystate, timing.yellow, timing.yellow, (y + 1,)))
+                phases.append(phase(timing.all_red, rstate, timing.all_red, timing.all_red,
+                                    (green_at[j],)))
+                plan[i][j] = Transition(y, ystate, rstate)
+            else:  # with no all-red the yellow leads straight to the green
+                phases.append(phase(timing.yellow, ystate, timing.yellow, timing.yellow,
+                                    (green_at[j],)))
+                plan[i][j] = Transition(y, ystate, ystate)
+    armed = [[-1] * k_n for _ in range(k_n)]
+    for i in range(k_n):
+        for j in range(k_n):
+            if i != j:
+                armed[i][j] = len(phases)
+                phases.append(phase(_HOLD, stages[i], _HOLD, _HOLD, (plan[i][j].phase,)))
+    return tl.Logic(PROGRAM_ID, 0, 0, phases), plan, armed
+
+
 class SignalActuator:
-    """Drives every signal of a layout from stage requests.
+    """Drives every signal of a layout from stage requests (SUMO runs the clearances).
 
     Args:
         sim: A started :class:`~sim.simulation.Simulation` (anything with ``.conn`` and
-            ``.time`` works, which the property tests use).
+            ``.time`` works, which the property tests use).  Needs
+            ``trafficlight.setProgramLogic``.
         layout: The signals.
         yellow: Yellow seconds (a scalar or one value per signal).
         all_red: All-red seconds.
         min_green: Minimum green seconds.
         max_green: Maximum green seconds (``inf`` for none).
-        record: Keep every emitted state in :attr:`history` as ``(time, signal, state)``.
-        sumo_clearance: Let SUMO run each clearance itself: at :meth:`reset` every signal
-            gets one program holding its green stages and, per stage change, a yellow and an
-            all-red phase whose ``next`` leads to the new green, and per stage pair a copy of
-            the green leading to that change; a change is then one ``setPhase`` call (two,
-            with ``setPhaseDuration``, when it is armed to begin at the end of minimum
-            green), and the end of a yellow, an all-red or an armed minimum green needs no
-            stop and no Python (the whole change is booked; :attr:`history` receives its
-            entries once :meth:`tick` has reached their times).  Vehicles see exactly the
-            states of the default mode, which writes every state with
-            ``setRedYellowGreenState``.  Needs ``trafficlight.setProgramLogic``.
+        record: Keep every emitted state in :attr:`history` (entries of booked changes enter
+            it once :meth:`tick` has reached their times).
         step_length: SUMO's step, seconds (``sim.scenario.step_length`` by default): SUMO
             ends a phase at the first step at or after its end, and so does the booking.
 
     Attributes:
-        history: Every emitted state as ``(time, signal index, state)`` when ``record``.
-        writes: Number of SUMO signal calls made (state writes or phase switches).
-        next_event: Earliest time the actuator must act (``inf`` when none): advance SUMO to
-            here.  Every event by default; with ``sumo_clearance`` only the ends of greens
-            that Python must begin (maximum green, a change queued during a transition or a
-            cycle), since SUMO ends clearances and armed greens itself.  A plain attribute,
-            kept up to date by :meth:`request` and :meth:`tick`: loops read it every step.
+        history: Every emitted state as a :class:`HistoryEntry` when ``record``.
+        writes: Number of SUMO signal calls made (phase switches, durations, programs).
+        next_event: Earliest time Python must act (``inf`` when none): advance SUMO to here.
+            Only the ends of greens that Python must begin (maximum green, a change queued
+            during a transition or a cycle), since SUMO ends clearances and armed greens
+            itself.  A plain attribute, kept up to date by :meth:`request` and :meth:`tick`.
     """
 
     def __init__(
@@ -122,16 +244,15 @@ class SignalActuator:
         min_green: Any = 5.0,
         max_green: Any = 90.0,
         record: bool = False,
-        sumo_clearance: bool = False,
         step_length: float | None = None,
     ) -> None:
         n = layout.n_signals
         self.sim = sim
         self.layout = layout
-        self.yellow = _per_signal(yellow, n, "yellow")
-        self.all_red = _per_signal(all_red, n, "all_red")
-        self.min_green = _per_signal(min_green, n, "min_green")
-        self.max_green = _per_signal(max_green, n, "max_green")
+        self.yellow = per_signal(yellow, n, "yellow")
+        self.all_red = per_signal(all_red, n, "all_red")
+        self.min_green = per_signal(min_green, n, "min_green")
+        self.max_green = per_signal(max_green, n, "max_green")
         if (self.yellow <= 0).any():  # green -> red with no yellow is never allowed
             raise WulinError("SignalActuator: yellow must be > 0 seconds for every signal")
         bad = np.flatnonzero(self.max_green < self.min_green)
@@ -140,89 +261,77 @@ class SignalActuator:
                 f"SignalActuator: max_green < min_green for signal {layout.signal_ids[bad[0]]!r}"
             )
         self.record = record
-        self.sumo_clearance = bool(sumo_clearance)
         if step_length is None:
             step_length = float(getattr(getattr(sim, "scenario", None), "step_length", 1.0))
         if not step_length > 0:
             raise WulinError(f"SignalActuator: step_length must be > 0, got {step_length}")
         self.step_length = float(step_length)
-        self.history: list[tuple[float, int, str]] = []
+        self.history: list[HistoryEntry] = []
         self.writes = 0
+        self.next_event = math.inf
         self._n = n
         self._shape = (n,)
         self._ids = list(layout.signal_ids)
         self._stages = [list(spec.stages) for spec in layout.specs]
-        # green links of each stage as an int bitmask: "links losing green" is one AND-NOT
-        self._green = [[sum(1 << i for i, c in enumerate(st) if c in GREEN) for st in spec.stages]
-                       for spec in layout.specs]
         self.n_stages = np.array([len(s) for s in self._stages], dtype=np.int32)
-        self._nst = self.n_stages.tolist()
-        self._yel = self.yellow.tolist()
-        self._ar = self.all_red.tolist()
-        self._ming = self.min_green.tolist()
-        self._maxg = self.max_green.tolist()
-        self._stage = [0] * n
-        self._target = [-1] * n
-        self._pending = [-1] * n
-        self._mode = [GREEN_MODE] * n
-        self._since = [0.0] * n  # start of the current green or transition
-        self._due = [math.inf] * n
-        self._need = [math.inf] * n  # next time Python must act (a SUMO call is due)
-        self.next_event = math.inf
-        self._origin = 0.0
-        self._phase_of: list[dict[tuple[int, int], int]] = []
-        self._shown: list[str] = [""] * n
+        self._n_stages = self.n_stages.tolist()
+        self._timing = [ActuatorTiming(*v) for v in zip(
+            self.yellow.tolist(), self.all_red.tolist(), self.min_green.tolist(),
+            self.max_green.tolist(), strict=True)]
+        self._max_green_l = self.max_green.tolist()
+        self._min_green_l = self.min_green.tolist()
         self._now = 0.0
-        self._set_state: Any = None
-        self._set_phase: Any = None
-        self._clear_cache: dict[tuple[int, int, int, str], str] = {}
-        # sumo_clearance mode: the current (or last) change of each signal, see _change()
-        self._old = [0] * n
-        self._ty = [0.0] * n
-        self._tr = [0.0] * n
-        self._tg = [0.0] * n
-        self._ys = [""] * n
-        self._rs = [""] * n
-        # per signal, [old stage][new stage] -> (phase of the change, yellow state, all-red
-        # state); the states are "" for a change that only adds green links
-        self._plan: list[list[list[tuple[int, str, str]]]] = []
-        self._future: list[tuple[float, int, str]] = []  # booked, not yet shown (record mode)
-        # run_cycle: per signal, the program's own phases and the booked changes SUMO has not
-        # reached yet, as (ty, tr, tg, old, new, ys, rs); ``_booked`` lists signals with any
-        # per signal, [stage i][stage j] -> a copy of green i whose ``next`` is the change to
-        # j: a request that must wait for minimum green is handed to SUMO ("armed") as this
-        # phase with the remaining green as its duration, so Python need not stop at its end
-        self._arm_phase: list[list[int]] = []
-        self._armed: list[bool] = [False] * n
-        self._set_duration: Any = None
-        # the base program's Logic per signal, re-sent when a change follows a cycle program
-        self._base_logic: list[Any] = []
-        self._cyc: list[bool] = [False] * n  # a cycle-only program is installed (run_cycle)
-        # per signal, (template key, variable durations) of the cycle program SUMO holds now
-        self._sent: list[Any] = [None] * n
-        self._timeline: list[list[tuple[float, float, float, int, int, str, str]]] = []
+        self._origin = 0.0  # the step grid's origin (the time of reset)
+        self._reset_signals(0.0)
+
+    def _reset_signals(self, now: float) -> None:
+        """Every signal in stage 0's green since ``now``, nothing booked or requested."""
+        n = self._n
+        self._stage = [0] * n  # the green shown, or the one a running change leads to
+        self._pending = [-1] * n  # the queued request
+        # the current (or last) change of each signal: BookedChange's fields, as lists
+        self._stage_left = [0] * n
+        self._yellow_start = [now] * n
+        self._red_start = [now] * n
+        self._green_start = [now] * n
+        self._yellow_state = [""] * n
+        self._red_state = [""] * n
+        self._python_due = [now + self._max_green_l[s] if self._n_stages[s] > 1 else math.inf
+                            for s in range(n)]  # next time Python must end a green
+        self._future: list[HistoryEntry] = []  # booked, not yet shown (record mode)
+        # changes SUMO has not begun yet (a cycle's, or one armed change), per signal;
+        # ``_booked`` lists the signals with any
+        self._timeline: list[list[BookedChange]] = [[] for _ in range(n)]
         self._booked: set[int] = set()
+        self._armed = [False] * n
+        self._cycle_installed = [False] * n  # a cycle-only program is installed (run_cycle)
+        self._cycle_sent: list[Any] = [None] * n  # (template key, durations) SUMO holds now
         # per signal, (stage shown, prefix) -> the cycle program's Logic and variable phases
         self._cycle_tpl: list[dict[tuple[int, bool], Any]] = [{} for _ in range(n)]
 
     # ------------------------------------------------------------------ public views
+    def _synced(self) -> float:
+        """Apply the booked changes SUMO has begun by now; returns the time limit (now +
+        epsilon) the views compare the booked times with."""
+        lim = self._now + _EPS
+        if self._booked:
+            self._sync(lim)
+        return lim
+
     @property
     def stage(self) -> np.ndarray:
         """Current green stage per signal (the stage being left during a transition), int32."""
-        if self.sumo_clearance:
-            lim = self._synced()
-            return np.array([o if lim < g else c for o, c, g in
-                             zip(self._old, self._stage, self._tg, strict=True)], dtype=np.int32)
-        return np.array(self._stage, dtype=np.int32)
+        lim = self._synced()
+        return np.array([o if lim < g else c for o, c, g in
+                         zip(self._stage_left, self._stage, self._green_start, strict=True)],
+                        dtype=np.int32)
 
     @property
     def target(self) -> np.ndarray:
         """Stage a running transition leads to (``-1`` when in green), int32."""
-        if self.sumo_clearance:
-            lim = self._synced()
-            return np.array([c if lim < g else -1 for c, g in zip(self._stage, self._tg, strict=True)],
-                            dtype=np.int32)
-        return np.array(self._target, dtype=np.int32)
+        lim = self._synced()
+        return np.array([c if lim < g else -1 for c, g in
+                         zip(self._stage, self._green_start, strict=True)], dtype=np.int32)
 
     @property
     def pending(self) -> np.ndarray:
@@ -232,101 +341,109 @@ class SignalActuator:
     @property
     def mode(self) -> np.ndarray:
         """0 green, 1 yellow, 2 all-red per signal, int8."""
-        if self.sumo_clearance:
-            lim = self._synced()
-            return np.array([GREEN_MODE if g <= lim else ALL_RED_MODE if r <= lim else YELLOW_MODE
-                             for r, g in zip(self._tr, self._tg, strict=True)], dtype=np.int8)
-        return np.array(self._mode, dtype=np.int8)
+        lim = self._synced()
+        return np.array([GREEN_MODE if g <= lim else ALL_RED_MODE if r <= lim else YELLOW_MODE
+                         for r, g in zip(self._red_start, self._green_start, strict=True)],
+                        dtype=np.int8)
 
     @property
     def in_transition(self) -> np.ndarray:
         """True while a signal shows yellow or all-red."""
-        if self.sumo_clearance:
-            lim = self._synced()
-            return np.array([lim < g for g in self._tg], dtype=np.bool_)
-        return np.array([m != GREEN_MODE for m in self._mode], dtype=np.bool_)
+        lim = self._synced()
+        return np.array([lim < g for g in self._green_start], dtype=np.bool_)
 
     @property
     def stage_time(self) -> np.ndarray:
         """Seconds since the current green (or transition) began, as float32."""
+        lim = self._synced()
+        return np.array(self._stage_times(lim), dtype=np.float32)
+
+    def _stage_times(self, lim: float) -> list[float]:
         now = self._now
-        if self.sumo_clearance:
-            lim = self._synced()
-            return np.array([now - (g if g <= lim else r if r <= lim else y)
-                             for y, r, g in zip(self._ty, self._tr, self._tg, strict=True)],
-                            dtype=np.float32)
-        return np.array([now - t for t in self._since], dtype=np.float32)
+        return [now - (g if g <= lim else r if r <= lim else y) for y, r, g in
+                zip(self._yellow_start, self._red_start, self._green_start, strict=True)]
 
     @property
     def due(self) -> np.ndarray:
         """Time of each signal's next event (``inf`` when none)."""
-        if self.sumo_clearance:
-            lim = self._synced()
-            need = [tl[0][0] if armed else n  # an armed change begins at its booked time
-                    for tl, armed, n in zip(self._timeline, self._armed, self._need, strict=True)]
-            return np.array([n if g <= lim else r + a if r <= lim else y + w for y, r, g, n, w, a
-                             in zip(self._ty, self._tr, self._tg, need, self._yel, self._ar,
-                                    strict=True)], dtype=np.float64)
-        return np.array(self._due, dtype=np.float64)
+        lim = self._synced()
+        need = [tl[0].yellow_start if armed else n  # an armed change begins at its booked time
+                for tl, armed, n in zip(self._timeline, self._armed, self._python_due,
+                                        strict=True)]
+        return np.array([n if g <= lim else r + tm.all_red if r <= lim else y + tm.yellow
+                         for y, r, g, n, tm in zip(self._yellow_start, self._red_start,
+                                                   self._green_start, need, self._timing,
+                                                   strict=True)], dtype=np.float64)
 
     @property
     def states(self) -> list[str]:
         """The state string currently shown by each signal."""
-        if self.sumo_clearance:
-            lim = self._synced()
-            return [st[c] if g <= lim else rs if r <= lim else ys for st, c, r, g, ys, rs in
-                    zip(self._stages, self._stage, self._tr, self._tg, self._ys, self._rs,
-                        strict=True)]
-        return list(self._shown)
+        lim = self._synced()
+        return [st[c] if g <= lim else rs if r <= lim else ys for st, c, r, g, ys, rs in
+                zip(self._stages, self._stage, self._red_start, self._green_start,
+                    self._yellow_state, self._red_state, strict=True)]
 
-    def _synced(self) -> float:
-        """``sumo_clearance`` views: apply the booked changes SUMO has begun by now; returns
-        the time limit (now + epsilon) the views compare the booked times with."""
-        lim = self._now + _EPS
-        if self._booked:
-            self._sync(lim)
-        return lim
-
-    def views(self) -> tuple[list[int], list[float], list[bool]]:
+    def views(self, time: float | None = None) -> tuple[list[int], list[float], list[bool]]:
         """``(stage, stage_time, in_transition)`` as plain lists, in one pass (the same values
-        as the properties): what the episode loop writes into the state at every decision."""
-        if not self.sumo_clearance:
-            return self.stage.tolist(), self.stage_time.tolist(), self.in_transition.tolist()
+        as the properties): what the episode loop writes into the state at every decision.
+
+        Args:
+            time: Advance to this simulation time first, exactly as :meth:`tick` does (one
+                call instead of two where the loop decides).
+        """
+        if time is not None:
+            if self._future or time + _EPS >= self.next_event:
+                self.tick(time)
+            else:  # nothing due: tick would only set the clock
+                self._now = time
+        # written out (not _synced() and _stage_times()): this runs at every decision, on
+        # caches SUMO's step leaves cold, where each call costs µs
         now = self._now
-        lim = now + _EPS  # (inline, not _synced(): this runs at every decision)
+        lim = now + _EPS
         if self._booked:
             self._sync(lim)
-        stage = [o if lim < g else c for o, c, g in zip(self._old, self._stage, self._tg,
-                                                         strict=True)]
-        stage_time = [now - (g if g <= lim else r if r <= lim else y)
-                      for y, r, g in zip(self._ty, self._tr, self._tg, strict=True)]
-        return stage, stage_time, [lim < g for g in self._tg]
+        green_start = self._green_start
+        stage = [o if lim < g else c for o, c, g in zip(self._stage_left, self._stage,
+                                                         green_start, strict=True)]
+        stage_time = [now - (g if g <= lim else r if r <= lim else y) for y, r, g in
+                      zip(self._yellow_start, self._red_start, green_start, strict=True)]
+        return stage, stage_time, [lim < g for g in green_start]
 
+    # ------------------------------------------------------------------ driving
     def reset(self) -> None:
         """Take control of every signal and start each one in its stage 0."""
-        self._set_state = self.sim.conn.trafficlight.setRedYellowGreenState
-        self._now = float(self.sim.time)
-        self.history.clear()
-        self._future = []
-        self.writes = 0
-        n = self._n
-        self._stage = [0] * n
-        self._target = [-1] * n
-        self._pending = [-1] * n
-        self._mode = [GREEN_MODE] * n
-        self._since = [self._now] * n
-        self._shown = [""] * n
-        self._origin = self._now
-        for s in range(n):
-            if self._nst[s] == 0:
+        for s in range(self._n):
+            if self._n_stages[s] == 0:
                 raise WulinError(f"signal {self._ids[s]!r} has no green stage in its program")
-        if self.sumo_clearance:
-            self._reset_lazy()
-            return
-        for s in range(n):
-            self._show(s, self._stages[s][0], self._now)
-            self._schedule(s)
-        self.next_event = min(self._due, default=math.inf)
+        tl = self.sim.conn.trafficlight
+        self._set_phase = tl.setPhase
+        self._set_duration = tl.setPhaseDuration
+        self._now = now = float(self.sim.time)
+        self._origin = now
+        self.history.clear()
+        self.writes = 0
+        self._reset_signals(now)
+        self._install_programs()
+        for s in range(self._n):
+            self._set_phase(self._ids[s], self._plan[s][0][0].phase)
+            self.writes += 1
+            if self.record:
+                self.history.append(HistoryEntry(now, s, self._stages[s][0]))
+        self.next_event = min(self._python_due, default=math.inf)
+
+    def _install_programs(self) -> None:
+        """One base program per signal (:func:`actuator_program`), installed and selected."""
+        tl = self.sim.conn.trafficlight
+        self._plan: list[list[list[Transition]]] = []
+        self._arm_phase: list[list[list[int]]] = []
+        self._base_logic: list[Any] = []
+        for s in range(self._n):
+            logic, plan, armed = actuator_program(self._stages[s], self._timing[s], tl)
+            tl.setProgramLogic(self._ids[s], logic)
+            tl.setProgram(self._ids[s], PROGRAM_ID)
+            self._base_logic.append(logic)
+            self._plan.append(plan)
+            self._arm_phase.append(armed)
 
     def request(self, decision: np.ndarray) -> None:
         """Ask each signal to serve a stage (``-1`` = no new request).
@@ -337,34 +454,12 @@ class SignalActuator:
         # the common case (an int array of the right shape, all keep) touches little: this
         # runs at every decision on caches cold from SUMO's step
         d = decision if type(decision) is np.ndarray else np.asarray(decision)
-        n = self._n
         if d.shape != self._shape:
-            raise WulinError(f"decision must have one entry per signal ({n}), got shape {d.shape}")
-        if self.sumo_clearance:
-            ks = d.tolist()
-            if ks.count(-1) != n:  # all keep (most decisions of most controllers): nothing to do
-                self._request_lazy(ks)
-            return
-        nst, mode, target, stage, pending = (self._nst, self._mode, self._target, self._stage,
-                                             self._pending)
-        changed = False
-        for s, k in enumerate(d.tolist()):
-            if k < 0:
-                if k < -1:
-                    self._bad(s, k)
-                continue
-            if k >= nst[s]:
-                self._bad(s, k)
-            green = mode[s] == GREEN_MODE
-            new = -1 if k == (stage[s] if green else target[s]) else k
-            if new != pending[s]:
-                pending[s] = new
-                self._schedule(s)  # in a transition: only the time Python must act changes
-                changed = True
-        if changed:
-            self.next_event = min(self._due)
-        if self.next_event <= self._now + _EPS:  # e.g. minimum green already served: act now
-            self._advance(self._now)
+            raise WulinError(f"decision must have one entry per signal ({self._n}), "
+                             f"got shape {d.shape}")
+        ks = d.tolist()
+        if ks.count(-1) != self._n:  # all keep (most decisions of most controllers): nothing
+            self._request(ks)
 
     def tick(self, time: float | None = None) -> None:
         """Advance timers to the simulation time now; call after every SUMO advance.
@@ -381,250 +476,93 @@ class SignalActuator:
             self._flush(now)
         if now + _EPS < self.next_event:
             return
-        if self.sumo_clearance:
-            self._advance_lazy(now)
-        else:
-            self._advance(now)
+        self._advance(now)
 
     # ------------------------------------------------------------------ internals
     def _bad(self, s: int, k: int) -> None:
         raise WulinError(
             f"decision for signal {self._ids[s]!r}: stage {k} does not exist "
-            f"(valid: -1..{self._nst[s] - 1})"
+            f"(valid: -1..{self._n_stages[s] - 1})"
         )
 
-    # ------------------------------------------------------------------ default mode
-    # Every state is written with setRedYellowGreenState, so every yellow, all-red and green
-    # is an event of its own.
-    def _advance(self, now: float) -> None:
-        lim = now + _EPS
-        due = self._due
-        for s in [s for s in range(self._n) if due[s] <= lim]:
-            for _ in range(8):  # green -> yellow -> all-red -> green (-> yellow ...)
-                if due[s] > lim:
-                    break
-                self._event(s, now)
-        self.next_event = min(due, default=math.inf)
+    def _on_grid(self, t: float) -> float:
+        """The first step at or after ``t``: where SUMO ends a phase that ends at ``t``."""
+        origin, dt = self._origin, self.step_length
+        return origin + math.ceil((t - origin) / dt - 1e-6) * dt
 
-    def _show(self, s: int, state: str, now: float) -> None:
-        """Write ``state`` to SUMO when it differs from the one shown."""
-        if state != self._shown[s]:
-            self._set_state(self._ids[s], state)
-            self.writes += 1
-            self._shown[s] = state
-            if self.record:
-                self.history.append((now, s, state))
-
-    def _schedule(self, s: int) -> None:
-        m = self._mode[s]
-        if m == YELLOW_MODE:
-            due = self._since[s] + self._yel[s]
-        elif m == ALL_RED_MODE:
-            due = self._since[s] + self._ar[s]
-        elif self._pending[s] >= 0:
-            due = self._since[s] + self._ming[s]
-        elif self._nst[s] > 1:
-            due = self._since[s] + self._maxg[s]
-        else:
-            due = math.inf
-        self._due[s] = due
-
-    def _clearance_state(self, s: int, char: str) -> str:
-        key = (s, self._stage[s], self._target[s], char)
-        cached = self._clear_cache.get(key)
-        if cached is None:
-            cached = self._clear_cache[key] = self._make_clearance(s, char)
-        return cached
-
-    def _make_clearance(self, s: int, char: str, i: int = -1, j: int = -1) -> str:
-        old = self._stages[s][self._stage[s] if i < 0 else i]
-        new_green = self._green[s][self._target[s] if j < 0 else j]
-        return "".join(
-            c if (c in GREEN and new_green >> i & 1) else (char if c in GREEN else "r")
-            for i, c in enumerate(old)
-        )
-
-    def _event(self, s: int, now: float) -> None:
-        # one function for the common paths: this runs for every yellow, all-red and green
-        m = self._mode[s]
-        if m == GREEN_MODE:
-            cur = self._stage[s]
-            nxt = self._pending[s]
-            if nxt < 0:  # maximum green reached: next stage in cycle order
-                nxt = (cur + 1) % self._nst[s]
-            self._target[s] = nxt
-            self._pending[s] = -1
-            green = self._green[s]
-            if green[cur] & ~green[nxt]:  # some links lose green: yellow first
-                self._mode[s] = YELLOW_MODE
-                self._since[s] = now
-                self._show(s, self._clearance_state(s, "y"), now)
-                self._schedule(s)
-                return
-        elif m == YELLOW_MODE and self._ar[s] > 0:
-            self._mode[s] = ALL_RED_MODE
-            self._since[s] = now
-            self._show(s, self._clearance_state(s, "r"), now)
-            self._schedule(s)
-            return
-        # enter the target's green (after all-red, after a yellow with no all-red, or at once
-        # when the change only adds green links)
-        k = self._stage[s] = self._target[s]
-        self._target[s] = -1
-        if self._pending[s] == k:
-            self._pending[s] = -1
-        self._mode[s] = GREEN_MODE
-        self._since[s] = now
-        self._show(s, self._stages[s][k], now)
-        self._schedule(s)
-
-    # ------------------------------------------------------------------ sumo_clearance mode
-    # SUMO runs every clearance itself, and it ends a phase at the first step at or after its
-    # end, so when a green ends the whole stage change is known: it is booked in ONE event
-    # (:meth:`_change`) as the times its yellow, all-red and new green begin (``_ty``, ``_tr``,
-    # ``_tg``), the stage left (``_old``) and the stage entered (``_stage``).  The views derive
-    # mode, stage and stage time from those times and the clock, so the end of a yellow or an
-    # all-red costs no Python at all.  Per signal, Python acts only when a green ends (minimum
-    # green with a request queued, or maximum green): ``_need``.
-    def _install_programs(self) -> None:
-        """One program per signal: greens 0..K-1, then a yellow and an all-red per change."""
-        tl = self.sim.conn.trafficlight
-        phase, logic = tl.Phase, tl.Logic
-        hold = 1e7  # a green lasts until the actuator switches it
-        self._phase_of = []
-        self._plan = []
-        self._arm_phase = []
-        self._base_logic = []
-        for s in range(self._n):
-            stages = self._stages[s]
-            k_n = len(stages)
-            phases = [phase(hold, st, hold, hold) for st in stages]
-            index = {(k, k): k for k in range(k_n)}
-            strings: dict[tuple[int, int], tuple[str, str]] = {}
-            for i in range(k_n):
-                for j in range(k_n):
-                    if i == j or not self._green[s][i] & ~self._green[s][j]:
-                        index[(i, j)] = j  # nothing loses green: straight to the new green
-                        continue
-                    y = len(phases)
-                    index[(i, j)] = y
-                    ystate, rstate = self._make_clearance(s, "y", i, j), \
-                        self._make_clearance(s, "r", i, j)
-                    # with no all-red the yellow leads straight to the green
-                    strings[(i, j)] = (ystate, rstate if self._ar[s] > 0 else ystate)
-                    if self._ar[s] > 0:
-                        phases.append(phase(self._yel[s], ystate, self._yel[s], self._yel[s],
-                                            (y + 1,)))
-                        phases.append(phase(self._ar[s], rstate, self._ar[s], self._ar[s], (j,)))
-                    else:
-                        phases.append(phase(self._yel[s], ystate, self._yel[s], self._yel[s],
-                                            (j,)))
-            arm = [[-1] * k_n for _ in range(k_n)]
-            for i in range(k_n):
-                for j in range(k_n):
-                    if i != j:
-                        arm[i][j] = len(phases)
-                        phases.append(phase(hold, stages[i], hold, hold, (index[(i, j)],)))
-            self._arm_phase.append(arm)
-            self._base_logic.append(logic("wulin-actuator", 0, 0, phases))
-            tl.setProgramLogic(self._ids[s], self._base_logic[s])
-            tl.setProgram(self._ids[s], "wulin-actuator")
-            self._phase_of.append(index)
-            self._plan.append([[(index[(i, j)], *strings.get((i, j), ("", "")))
-                                for j in range(k_n)] for i in range(k_n)])
-
-    def _reset_lazy(self) -> None:
-        n, now = self._n, self._now
-        self._set_phase = self.sim.conn.trafficlight.setPhase
-        self._set_duration = self.sim.conn.trafficlight.setPhaseDuration
-        self._install_programs()
-        self._armed = [False] * n
-        self._old = [0] * n
-        self._ty = [now] * n
-        self._tr = [now] * n
-        self._tg = [now] * n
-        self._ys = [""] * n  # the current (or last) change's yellow and all-red states
-        self._rs = [""] * n
-        self._need = [now + self._maxg[s] if self._nst[s] > 1 else math.inf for s in range(n)]
-        self._timeline = [[] for _ in range(n)]
-        self._booked = set()
-        self._cycle_tpl = [{} for _ in range(n)]
-        self._cyc = [False] * n
-        self._sent = [None] * n
-        for s in range(n):
-            self._set_phase(self._ids[s], self._phase_of[s][(0, 0)])
-            self.writes += 1
-            if self.record:
-                self.history.append((now, s, self._stages[s][0]))
-        self.next_event = min(self._need, default=math.inf)
+    def _clearance_ends(self, s: int, yellow_start: float) -> tuple[float, float]:
+        """When signal ``s``'s all-red and new green begin after a yellow from ``yellow_start``."""
+        timing = self._timing[s]
+        red_start = self._on_grid(yellow_start + timing.yellow)
+        if timing.all_red > 0:
+            return red_start, self._on_grid(red_start + timing.all_red)
+        return red_start, red_start
 
     def _flush(self, now: float) -> None:
         lim = now + _EPS
-        due = [h for h in self._future if h[0] <= lim]
+        due = [h for h in self._future if h.time <= lim]
         if due:
-            due.sort(key=lambda h: h[0])  # armed changes are booked ahead of their time
+            due.sort(key=lambda h: h.time)  # armed changes are booked ahead of their time
             self.history.extend(due)
-            self._future = [h for h in self._future if h[0] > lim]
+            self._future = [h for h in self._future if h.time > lim]
 
-    def _request_lazy(self, ks: list[int]) -> None:
-        nst, stage, pending, need = self._nst, self._stage, self._pending, self._need
-        lim = self._now + _EPS
+    def _request(self, ks: list[int]) -> None:
+        n_stages, stage, pending, need = (self._n_stages, self._stage, self._pending,
+                                          self._python_due)
+        lim = self._now + _EPS  # (inline, not _synced(): this runs at every request)
         if self._booked:
             self._sync(lim)
         changed = False
         now_due: list[int] = []
-        # signals with a change booked are exactly those in ``_booked`` (their timeline is
-        # non-empty): a running cycle (run_cycle) or an armed change; without any, the loop
-        # reads no timeline
+        # signals with a change booked are exactly those in ``_booked``: a running cycle
+        # (run_cycle) or an armed change; without any, the loop reads no timeline
         booked = self._booked
         armed = self._armed
         for s, k in enumerate(ks):
             if k == -1:
                 continue
-            if k < 0 or k >= nst[s]:
+            if k < 0 or k >= n_stages[s]:
                 self._bad(s, k)
             # ``stage`` is the green shown, or the one a running change leads to; with a cycle
             # booked (run_cycle), the cycle's last green, and changes wait for its minimum green
             in_cycle = bool(booked) and s in booked and not armed[s]
             if in_cycle:
                 last = self._timeline[s][-1]
-                new = -1 if k == last[4] else k
-                last_tg = last[2]
+                new = -1 if k == last.new else k
+                last_green = last.green_start
             else:  # an armed change has not begun: the green shown is still ``stage``
                 new = -1 if k == stage[s] else k
-                last_tg = self._tg[s]
-            if new != pending[s]:
-                was_armed = armed[s]
-                if was_armed:
-                    self._disarm(s)
-                pending[s] = new
-                if new >= 0:
-                    due = last_tg + self._ming[s]
-                    if due <= lim:  # e.g. minimum green already served: act now
-                        need[s] = due
-                        now_due.append(s)
-                    elif in_cycle or self._tg[s] > lim:
-                        # a cycle runs, or a change has not reached its green: Python changes
-                        # it once the (last) green may end
-                        need[s] = due
-                    else:  # SUMO ends the green when its minimum is served
-                        self._arm(s, new, due)
-                else:
-                    need[s] = last_tg + self._maxg[s] if nst[s] > 1 else math.inf
-                    if was_armed:  # the green goes on, as the base program holds it
-                        self._set_phase(self._ids[s], self._phase_of[s][(stage[s], stage[s])])
-                        self.writes += 1
-                changed = True
+                last_green = self._green_start[s]
+            if new == pending[s]:
+                continue
+            was_armed = armed[s]
+            if was_armed:
+                self._disarm(s)
+            pending[s] = new
+            changed = True
+            if new < 0:
+                need[s] = last_green + self._max_green_l[s] if n_stages[s] > 1 else math.inf
+                if was_armed:  # the green goes on, as the base program holds it
+                    self._set_phase(self._ids[s], self._plan[s][stage[s]][stage[s]].phase)
+                    self.writes += 1
+                continue
+            due = last_green + self._min_green_l[s]
+            if due <= lim:  # e.g. minimum green already served: act now
+                need[s] = due
+                now_due.append(s)
+            elif in_cycle or self._green_start[s] > lim:
+                # a cycle runs, or a change has not reached its green: Python changes it once
+                # the (last) green may end
+                need[s] = due
+            else:  # SUMO ends the green when its minimum is served
+                self._arm(s, new, due)
         if changed:
             now = self._now
             for s in now_due:  # (the requests are all valid: changes begin only now)
-                for _ in range(8):
-                    self._change(s, now)
-                    if need[s] > lim:
-                        break
+                self._change_until_green(s, now, lim)
             self.next_event = min(need)
             if self.next_event <= lim:
-                self._advance_lazy(now)
+                self._advance(now)
 
     def _arm(self, s: int, nxt: int, due: float) -> None:
         """Hand SUMO the change of signal ``s`` to stage ``nxt`` at ``due`` (its minimum green).
@@ -634,27 +572,25 @@ class SignalActuator:
         (where the loop would have stopped), and the change is booked now as one entry of
         the timeline, so Python does not stop for it.  A later request re-arms or disarms it.
         """
-        now, dt = self._now, self.step_length
-        # the loop's next stop: SUMO's clock counts whole milliseconds (``experiments.episode``)
-        ty = (round(now * 1000) + math.ceil((due - now) / dt - 1e-6) * round(dt * 1000)) / 1000
+        now = self._now
+        yellow_start = stop_after(now, due, self.step_length)  # the loop's next stop
         cur = self._stage[s]
-        _, ys, rs = self._plan[s][cur][nxt]
-        if ys:
-            origin = self._origin
-            tr = origin + math.ceil((ty + self._yel[s] - origin) / dt - 1e-6) * dt
-            ar = self._ar[s]
-            tg = origin + math.ceil((tr + ar - origin) / dt - 1e-6) * dt if ar > 0 else tr
+        tr = self._plan[s][cur][nxt]
+        if tr.yellow_state:
+            red_start, green_start = self._clearance_ends(s, yellow_start)
         else:
-            tr = tg = ty
-        self._timeline[s].append((ty, tr, tg, cur, nxt, ys, rs))
+            red_start = green_start = yellow_start
+        self._timeline[s].append(_new(BookedChange, (yellow_start, red_start, green_start, cur,
+                                                     nxt, tr.yellow_state, tr.red_state)))
         self._booked.add(s)
         self._armed[s] = True
-        self._need[s] = tg + self._maxg[s] if self._nst[s] > 1 else math.inf
-        if self._cyc[s]:
+        self._python_due[s] = green_start + self._max_green_l[s] if self._n_stages[s] > 1 \
+            else math.inf
+        if self._cycle_installed[s]:
             self._restore_base(s)
         ident = self._ids[s]
         self._set_phase(ident, self._arm_phase[s][cur][nxt])
-        self._set_duration(ident, ty - now)
+        self._set_duration(ident, yellow_start - now)
         self.writes += 2
         if self.record:
             self._book_history(s, self._timeline[s])
@@ -662,104 +598,107 @@ class SignalActuator:
     def _disarm(self, s: int) -> None:
         """Drop signal ``s``'s armed change (not begun) and its request; the caller tells SUMO
         what follows."""
-        ty = self._timeline[s][0][0]
+        yellow_start = self._timeline[s][0].yellow_start
         self._timeline[s].clear()
         self._booked.discard(s)
         self._armed[s] = False
         self._pending[s] = -1
         if self.record:
-            self._future = [h for h in self._future if h[1] != s or h[0] < ty]
+            self._future = [h for h in self._future if h.signal != s or h.time < yellow_start]
 
-    def _book_history(self, s: int, changes: list[tuple[float, float, float, int, int, str, str]]
-                      ) -> None:
+    def _book_history(self, s: int, changes: list[BookedChange]) -> None:
         """Record mode: the states SUMO will show for signal ``s``'s booked ``changes`` (yellow,
         all-red, new green, each when it differs from the one before), entering
         :attr:`history` once :meth:`tick` reaches their times."""
         stages = self._stages[s]
-        for ty, tr, tg, old, new, ys, rs in changes:
-            stg = stages[new]
-            if ys:
-                self._future.append((ty, s, ys))
-                if rs != ys:
-                    self._future.append((tr, s, rs))
-            if stg != (rs if ys else stages[old]):
-                self._future.append((tg, s, stg))
+        future = self._future
+        for ch in changes:
+            green = stages[ch.new]
+            if ch.yellow_state:
+                future.append(HistoryEntry(ch.yellow_start, s, ch.yellow_state))
+                if ch.red_state != ch.yellow_state:
+                    future.append(HistoryEntry(ch.red_start, s, ch.red_state))
+            if green != (ch.red_state if ch.yellow_state else stages[ch.old]):
+                future.append(HistoryEntry(ch.green_start, s, green))
 
-    def _advance_lazy(self, now: float) -> None:
+    def _advance(self, now: float) -> None:
         lim = now + _EPS
         if self._booked:
             self._sync(lim)
-        need = self._need
+        need = self._python_due
         for s in [s for s in range(self._n) if need[s] <= lim]:
-            for _ in range(8):  # a change that only adds green links may end at once (max 0)
-                self._change(s, now)
-                if need[s] > lim:
-                    break
+            self._change_until_green(s, now, lim)
         self.next_event = min(need, default=math.inf)
+
+    def _change_until_green(self, s: int, now: float, lim: float) -> None:
+        for _ in range(8):  # a change that only adds green links may end at once (max 0)
+            self._change(s, now)
+            if self._python_due[s] > lim:
+                break
 
     def _change(self, s: int, now: float) -> None:
         """A green ends at ``now``: book the whole change (one SUMO call, no later events)."""
         cur = self._stage[s]
         nxt = self._pending[s]
         if nxt < 0:  # maximum green reached: next stage in cycle order
-            nxt = (cur + 1) % self._nst[s]
+            nxt = (cur + 1) % self._n_stages[s]
         self._pending[s] = -1
-        self._old[s] = cur
+        self._stage_left[s] = cur
         self._stage[s] = nxt
-        self._ty[s] = now
-        phase, ys, rs = self._plan[s][cur][nxt]
-        if ys:  # some links lose green: SUMO runs the yellow (and the all-red)
-            self._ys[s] = ys
-            self._rs[s] = rs
-            # SUMO ends each phase at the first step at or after its end
-            origin, dt = self._origin, self.step_length
-            tr = origin + math.ceil((now + self._yel[s] - origin) / dt - 1e-6) * dt
-            ar = self._ar[s]
-            tg = origin + math.ceil((tr + ar - origin) / dt - 1e-6) * dt if ar > 0 else tr
-            self._tr[s] = tr
-            self._tg[s] = tg
-            if self._cyc[s]:
-                self._restore_base(s)
-            self._set_phase(self._ids[s], phase)
-            self.writes += 1
+        self._yellow_start[s] = now
+        tr = self._plan[s][cur][nxt]
+        stages = self._stages[s]
+        if tr.yellow_state:  # some links lose green: SUMO runs the yellow (and the all-red)
+            self._yellow_state[s] = tr.yellow_state
+            self._red_state[s] = tr.red_state
+            red_start, green_start = self._clearance_ends(s, now)
+            self._red_start[s] = red_start
+            self._green_start[s] = green_start
+            self._switch(s, tr.phase)
             if self.record:
-                self.history.append((now, s, ys))
-                if rs != ys:
-                    self._future.append((tr, s, rs))
-                if self._stages[s][nxt] != rs:
-                    self._future.append((tg, s, self._stages[s][nxt]))
+                self.history.append(HistoryEntry(now, s, tr.yellow_state))
+                if tr.red_state != tr.yellow_state:
+                    self._future.append(HistoryEntry(red_start, s, tr.red_state))
+                if stages[nxt] != tr.red_state:
+                    self._future.append(HistoryEntry(green_start, s, stages[nxt]))
         else:  # the change only adds green links: the new green at once
-            self._tr[s] = self._tg[s] = tg = now
-            stages = self._stages[s]
+            self._red_start[s] = self._green_start[s] = green_start = now
             if stages[nxt] != stages[cur]:
-                if self._cyc[s]:
-                    self._restore_base(s)
-                self._set_phase(self._ids[s], phase)
-                self.writes += 1
+                self._switch(s, tr.phase)
                 if self.record:
-                    self.history.append((now, s, stages[nxt]))
-        self._need[s] = tg + self._maxg[s] if self._nst[s] > 1 else math.inf
+                    self.history.append(HistoryEntry(now, s, stages[nxt]))
+        self._python_due[s] = green_start + self._max_green_l[s] if self._n_stages[s] > 1 \
+            else math.inf
+
+    def _switch(self, s: int, phase: int) -> None:
+        """Switch signal ``s`` to a phase of its base program (re-sent after a cycle)."""
+        if self._cycle_installed[s]:
+            self._restore_base(s)
+        self._set_phase(self._ids[s], phase)
+        self.writes += 1
 
     def _restore_base(self, s: int) -> None:
         """Re-send signal ``s``'s base program (a cycle-only one is installed): a stage change
         outside a cycle (a request, maximum green) switches to one of the base's phases."""
         self.sim.conn.trafficlight.setProgramLogic(self._ids[s], self._base_logic[s])
-        self._cyc[s] = False
-        self._sent[s] = None
+        self._cycle_installed[s] = False
+        self._cycle_sent[s] = None
         self.writes += 1
 
     # ------------------------------------------------------------------ whole cycles
     def _sync(self, lim: float) -> None:
-        """Apply the booked cycle changes SUMO has begun by ``lim`` to the current-change fields."""
-        for s in [s for s in self._booked if self._timeline[s][0][0] <= lim]:
+        """Apply the booked changes SUMO has begun by ``lim`` to the current-change fields."""
+        for s in [s for s in self._booked if self._timeline[s][0].yellow_start <= lim]:
             self._sync_one(s, lim)
 
     def _sync_one(self, s: int, lim: float) -> None:
         tl = self._timeline[s]
-        while tl and tl[0][0] <= lim:
-            ty, tr, tg, old, new, ys, rs = tl.pop(0)
-            self._ty[s], self._tr[s], self._tg[s] = ty, tr, tg
-            self._old[s], self._stage[s], self._ys[s], self._rs[s] = old, new, ys, rs
+        while tl and tl[0].yellow_start <= lim:
+            ch = tl.pop(0)
+            self._yellow_start[s], self._red_start[s], self._green_start[s] = \
+                ch.yellow_start, ch.red_start, ch.green_start
+            self._stage_left[s], self._stage[s] = ch.old, ch.new
+            self._yellow_state[s], self._red_state[s] = ch.yellow_state, ch.red_state
         if not tl:
             self._booked.discard(s)
             if self._armed[s]:  # the armed change has begun: the request is served
@@ -769,12 +708,12 @@ class SignalActuator:
     def run_cycle(self, s: int, greens: list[float]) -> float:
         """Hand SUMO signal ``s``'s next cycle: stages ``0..K-1`` in order, ``greens[k]`` each.
 
-        Needs ``sumo_clearance``.  The cycle starts now with the change to stage 0 (at once
-        when stage 0 is shown; after the current green's minimum green otherwise) and runs in
-        SUMO without Python: each green is clipped to ``[min_green, max_green]``, each change
-        runs the signal's yellow and all-red.  The last stage's green then holds until the
-        next call (or a request; maximum green still applies), so call again at the returned
-        time for a seamless next cycle.  A pending request is dropped: the cycle replaces it.
+        The cycle starts now with the change to stage 0 (at once when stage 0 is shown; after
+        the current green's minimum green otherwise) and runs in SUMO without Python: each
+        green is clipped to ``[min_green, max_green]``, each change runs the signal's yellow
+        and all-red.  The last stage's green then holds until the next call (or a request;
+        maximum green still applies), so call again at the returned time for a seamless next
+        cycle.  A pending request is dropped: the cycle replaces it.
 
         Args:
             s: Signal index.
@@ -785,11 +724,9 @@ class SignalActuator:
             runs it): when the next cycle should start.
 
         Raises:
-            WulinError: not in ``sumo_clearance`` mode, or the wrong number of greens.
+            WulinError: the wrong number of greens, or the running cycle not finished.
         """
-        if not self.sumo_clearance:
-            raise WulinError("SignalActuator.run_cycle needs sumo_clearance=True")
-        k_n = self._nst[s]
+        k_n = self._n_stages[s]
         if len(greens) != k_n:
             raise WulinError(f"run_cycle: signal {self._ids[s]!r} has {k_n} stages, got "
                              f"{len(greens)} greens")
@@ -804,62 +741,17 @@ class SignalActuator:
                 raise WulinError(f"run_cycle: signal {self._ids[s]!r} has not reached the last "
                                  f"green of its running cycle (call at the time run_cycle "
                                  f"returned)")
-        ming, maxg, yel, ar = self._ming[s], self._maxg[s], self._yel[s], self._ar[s]
+        timing = self._timing[s]
         cur = self._stage[s]
-        t = self._tg[s] + (ming if cur != 0 else 0.0)
-        if t < now:
-            t = now
-        prefix = t > lim  # the current green first runs out its minimum
-        key = (cur, prefix)
-        # the variable durations (prefix, then every green but the held last one) and the
-        # changes to book, in cycle order; SUMO ends each phase at the first step at or after
-        # its end, and so do the booked times
-        durs: list[float] = [t - now] if prefix else []
-        booked: list[tuple[float, float, float, int, int, str, str]] = []
-        end = t
-        origin, dt, ceil = self._origin, self.step_length, math.ceil
-        plan = self._plan[s]
-        last = k_n - 1
-        for k in range(k_n):
-            gk = float(greens[k])
-            gk = ming if gk < ming else maxg if gk > maxg else gk
-            _, ys, rs = plan[cur][k]
-            if k == cur:  # stage 0 is shown (first cycle): its green just goes on
-                tg = end
-            else:
-                ty = end
-                if ys:  # some links lose green: yellow (and all-red) first
-                    tr = origin + ceil((ty + yel - origin) / dt - 1e-6) * dt
-                    tg = origin + ceil((tr + ar - origin) / dt - 1e-6) * dt if ar > 0 else tr
-                else:  # only adds green links: the new green at once
-                    tr = tg = ty
-                booked.append((ty, tr, tg, cur, k, ys, rs))
-            end = origin + ceil((tg + gk - origin) / dt - 1e-6) * dt
-            if k < last:
-                durs.append(gk)
-            cur = k
+        start = self._green_start[s] + (timing.min_green if cur != 0 else 0.0)
+        if start < now:
+            start = now
+        prefix = start > lim  # the current green first runs out its minimum
+        booked, durations, end = self._cycle_changes(s, cur, start, greens)
+        if prefix:
+            durations.insert(0, start - now)
         self._pending[s] = -1
-        tpl = self._cycle_tpl[s].get(key)
-        if tpl is None:
-            logic, var = self._cycle_template(s, key, durs)
-            if var is not None:  # (test fakes' Logic objects keep no phases to reuse)
-                self._cycle_tpl[s][key] = (logic, var)
-        elif self._cyc[s] and self._sent[s] == (key, durs):
-            # SUMO holds this very program (same shape, same greens: Webster's whole-second
-            # greens often repeat): restarting it at its first phase is all it takes
-            logic = None
-            self._set_phase(self._ids[s], 0)
-            self.writes += 1
-        else:  # the Logic's phases are SUMO's own objects: set the durations in place
-            logic, var = tpl
-            for ph, d in zip(var, durs, strict=True):
-                ph.duration = d
-        if logic is not None:
-            self.sim.conn.trafficlight.setProgramLogic(self._ids[s], logic)
-            self._set_phase(self._ids[s], 0)  # restarts the phase timer now
-            self._cyc[s] = True
-            self._sent[s] = (key, durs)
-            self.writes += 2
+        self._send_cycle(s, (cur, prefix), durations)
         # book: changes that begin now apply at once, later ones when SUMO reaches them
         if self.record:
             self._book_history(s, booked)
@@ -867,16 +759,71 @@ class SignalActuator:
             tl.extend(booked)
             self._booked.add(s)
             self._sync_one(s, lim)
-            last_tg = booked[-1][2]
+            last_green = booked[-1].green_start
         else:
-            last_tg = self._tg[s]
+            last_green = self._green_start[s]
         if self.record:
             self._flush(now)
-        self._need[s] = last_tg + maxg if k_n > 1 else math.inf
-        self.next_event = min(self._need)
+        self._python_due[s] = last_green + timing.max_green if k_n > 1 else math.inf
+        self.next_event = min(self._python_due)
         return end
 
-    def _cycle_template(self, s: int, key: tuple[int, bool], durs: list[float]
+    def _cycle_changes(self, s: int, cur: int, start: float, greens: list[float]
+                       ) -> tuple[list[BookedChange], list[float], float]:
+        """The changes of signal ``s``'s cycle from ``start``, the variable durations of its
+        program (every green but the held last one), and the time the last green ends.  SUMO
+        ends each phase at the first step at or after its end, and so do the booked times."""
+        timing = self._timing[s]
+        lo, hi = timing.min_green, timing.max_green
+        plan = self._plan[s]
+        last = len(greens) - 1
+        booked: list[BookedChange] = []
+        durations: list[float] = []
+        end = start
+        for k in range(len(greens)):
+            green = float(greens[k])
+            green = lo if green < lo else hi if green > hi else green
+            tr = plan[cur][k]
+            if k == cur:  # stage 0 is shown (first cycle): its green just goes on
+                green_start = end
+            else:
+                if tr.yellow_state:  # some links lose green: yellow (and all-red) first
+                    red_start, green_start = self._clearance_ends(s, end)
+                else:  # only adds green links: the new green at once
+                    red_start = green_start = end
+                booked.append(_new(BookedChange, (end, red_start, green_start, cur, k,
+                                                  tr.yellow_state, tr.red_state)))
+            end = self._on_grid(green_start + green)
+            if k < last:
+                durations.append(green)
+            cur = k
+        return booked, durations, end
+
+    def _send_cycle(self, s: int, key: tuple[int, bool], durations: list[float]) -> None:
+        """Install signal ``s``'s cycle program for ``key`` with ``durations`` and start it."""
+        tpl = self._cycle_tpl[s].get(key)
+        if tpl is None:
+            logic, variable = self._cycle_template(s, key, durations)
+            if variable is not None:  # (test fakes' Logic objects keep no phases to reuse)
+                self._cycle_tpl[s][key] = (logic, variable)
+        elif self._cycle_installed[s] and self._cycle_sent[s] == (key, durations):
+            # SUMO holds this very program (same shape, same greens: Webster's whole-second
+            # greens often repeat): restarting it at its first phase is all it takes
+            self._set_phase(self._ids[s], 0)
+            self.writes += 1
+            return
+        else:  # the Logic's phases are SUMO's own objects: set the durations in place
+            logic, variable = tpl
+            for ph, d in zip(variable, durations, strict=True):
+                ph.duration = d
+        if logic is not None:
+            self.sim.conn.trafficlight.setProgramLogic(self._ids[s], logic)
+            self._set_phase(self._ids[s], 0)  # restarts the phase timer now
+            self._cycle_installed[s] = True
+            self._cycle_sent[s] = (key, durations)
+            self.writes += 2
+
+    def _cycle_template(self, s: int, key: tuple[int, bool], durations: list[float]
                         ) -> tuple[Any, list[Any] | None]:
         """Signal ``s``'s cycle program for ``key`` = (stage shown, prefix), built once.
 
@@ -889,35 +836,36 @@ class SignalActuator:
         duration ~0.1 µs); ``None`` for them when the Logic keeps no phase objects.
         """
         cur, prefix = key
-        k_n = self._nst[s]
+        k_n = self._n_stages[s]
         stages, plan = self._stages[s], self._plan[s]
-        yel, ar = self._yel[s], self._ar[s]
+        timing = self._timing[s]
+        yellow, all_red = timing.yellow, timing.all_red
         hold_last = -1  # marks the phases that lead to the held last green (index known later)
         spec: list[tuple[float | None, str, int]] = []  # (duration or None: variable, state, next)
         if prefix:
             spec.append((None, stages[cur], 1))
         for k in range(k_n):
-            ys, rs = plan[cur][k][1:]
-            if k != cur and ys:  # the clearance, then the new green (or the held last)
-                n_clear = 2 if ar > 0 else 1
+            tr = plan[cur][k]
+            if k != cur and tr.yellow_state:  # the clearance, then the new green (or held last)
+                n_clear = 2 if all_red > 0 else 1
                 g_idx = hold_last if k == k_n - 1 else len(spec) + n_clear
-                if ar > 0:
-                    spec.append((yel, ys, len(spec) + 1))
-                    spec.append((ar, rs, g_idx))
+                if all_red > 0:
+                    spec.append((yellow, tr.yellow_state, len(spec) + 1))
+                    spec.append((all_red, tr.red_state, g_idx))
                 else:
-                    spec.append((yel, ys, g_idx))
+                    spec.append((yellow, tr.yellow_state, g_idx))
             if k < k_n - 1:
                 # after this green: the next change's first clearance phase (appended right
                 # after it), or the held last green when that change needs none
                 after = len(spec) + 1
-                if not plan[k][k + 1][1] and k + 1 == k_n - 1:
+                if not plan[k][k + 1].yellow_state and k + 1 == k_n - 1:
                     after = hold_last
                 spec.append((None, stages[k], after))
             cur = k
         if not spec:
             return None, []
         tlc = self.sim.conn.trafficlight
-        it = iter(durs)
+        it = iter(durations)
         phases = []
         i_hold = len(spec)
         for d, state, nxt in spec:
@@ -926,9 +874,8 @@ class SignalActuator:
             d_min = -1.0 if d is None else d
             d = next(it) if d is None else d
             phases.append(tlc.Phase(d, state, d_min, d_min, (i_hold if nxt == hold_last else nxt,)))
-        hold = 1e7  # as in the base program: the last green lasts until the next call
-        phases.append(tlc.Phase(hold, stages[k_n - 1], hold, hold))
-        logic = tlc.Logic("wulin-actuator", 0, 0, phases)
+        phases.append(tlc.Phase(_HOLD, stages[k_n - 1], _HOLD, _HOLD))
+        logic = tlc.Logic(PROGRAM_ID, 0, 0, phases)
         proxies = getattr(logic, "phases", None)
         if proxies is None:
             return logic, None

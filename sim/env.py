@@ -9,6 +9,10 @@
 Both drive the signals through :class:`~sim.actuator.SignalActuator` (yellow, all-red,
 minimum and maximum green are the actuator's business, the same as for every baseline
 controller) and read :class:`~sim.state.DistrictState` with :class:`~sim.state.StateReader`.
+They advance SUMO on the episode loop's own core (:func:`sim.loop.advance_events` on a
+:class:`sim.loop.StepClock`), so a policy is trained on exactly the actuator path and time
+arithmetic it is evaluated on (``tests/test_env.py`` checks env and episode loop give the
+same signal states and trips for the same actions).
 Observations and rewards are chosen by name from the registries of :mod:`sim.observations`.
 
 Action modes:
@@ -36,9 +40,7 @@ and ``wulin/District-v0``; :func:`parallel_env` is the PettingZoo constructor.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import gymnasium as gym
@@ -47,15 +49,15 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from sim.actuator import SignalActuator
+from sim.env_config import ACTION_MODES, EnvConfig  # noqa: F401 (re-exported)
 from sim.errors import WulinError
+from sim.loop import StepClock, advance_events
 from sim.observations import (
     DIFFERENTIAL_REWARDS,
     LaneSubsetReader,
     SignalPadding,
-    available_observations,
     needed_variables,
     observation_bounds,
-    observation_term,
     observe,
     reward_fn,
 )
@@ -63,104 +65,6 @@ from sim.scenario import Scenario, load_scenario
 from sim.simulation import MAX_SEED, Simulation
 from sim.state import DistrictLayout, DistrictState
 from sim.topology import load_signal_specs
-
-ACTION_MODES = ("stage", "splits")
-
-
-@dataclass(frozen=True)
-class EnvConfig:
-    """How an environment observes, rewards and acts (the ``[env]`` table of a training TOML).
-
-    Attributes:
-        delta_t: Seconds between decisions in ``stage`` mode.
-        observation: Observation term names, concatenated in this order.
-        reward: Reward name.
-        reward_scale: Factor applied to the reward (keeps returns near unit scale).
-        action_mode: ``"stage"`` or ``"splits"``.
-        cycle: Plan cycle in seconds (``splits`` mode: one decision per cycle).
-        episode_seconds: Episode length from the scenario's begin; 0 = the whole scenario.
-        yellow: Actuator yellow, seconds.
-        all_red: Actuator all-red, seconds.
-        min_green: Actuator minimum green, seconds.
-        max_green: Actuator maximum green, seconds.
-    """
-
-    delta_t: float = 5.0
-    observation: tuple[str, ...] = ("stage", "mask", "density", "queue")
-    reward: str = "queue"
-    reward_scale: float = 0.1
-    action_mode: str = "stage"
-    cycle: float = 90.0
-    episode_seconds: float = 0.0
-    yellow: float = 3.0
-    all_red: float = 2.0
-    min_green: float = 5.0
-    max_green: float = 60.0
-
-    def __post_init__(self) -> None:
-        self.validate()
-
-    def validate(self, where: str = "env config") -> None:
-        """Raise a :class:`WulinError` naming the field and the fix for any bad value."""
-        def positive(name: str, allow_zero: bool = False) -> None:
-            v = getattr(self, name)
-            ok = isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-            if not ok or v < 0 or (v == 0 and not allow_zero):
-                need = ">= 0" if allow_zero else "> 0"
-                raise WulinError(f"{where}: field '{name}' must be a number {need}, got {v!r}")
-
-        for name in ("delta_t", "reward_scale", "cycle", "min_green", "max_green"):
-            positive(name)
-        for name in ("episode_seconds", "yellow", "all_red"):
-            positive(name, allow_zero=True)
-        if self.max_green < self.min_green:
-            raise WulinError(f"{where}: field 'max_green' ({self.max_green}) < 'min_green' ({self.min_green})")
-        if self.action_mode not in ACTION_MODES:
-            raise WulinError(
-                f"{where}: field 'action_mode' must be one of {', '.join(ACTION_MODES)}, "
-                f"got {self.action_mode!r}"
-            )
-        if not self.observation or not all(isinstance(x, str) for x in self.observation):
-            raise WulinError(
-                f"{where}: field 'observation' must be a non-empty list of names from "
-                f"{', '.join(available_observations())}"
-            )
-        for name in self.observation:
-            observation_term(name, f"{where}: field 'observation'")
-        reward_fn(self.reward, f"{where}: field 'reward'")
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any], where: str = "env config") -> EnvConfig:
-        """Build from a TOML table; unknown keys are an error naming the allowed ones."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise WulinError(
-                f"{where}: unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}"
-            )
-        kw = dict(data)
-        if "observation" in kw:
-            obs = kw["observation"]
-            kw["observation"] = (obs,) if isinstance(obs, str) else tuple(obs)
-        for key in ("delta_t", "reward_scale", "cycle", "episode_seconds", "yellow", "all_red",
-                    "min_green", "max_green"):
-            if isinstance(kw.get(key), int) and not isinstance(kw.get(key), bool):
-                kw[key] = float(kw[key])
-        cfg = cls.__new__(cls)
-        for k, v in {**asdict(cls()), **kw}.items():
-            object.__setattr__(cfg, k, v)
-        cfg.validate(where)
-        return cfg
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["observation"] = list(self.observation)
-        return d
-
-    @property
-    def actuator_params(self) -> dict[str, float]:
-        return {"yellow": self.yellow, "all_red": self.all_red, "min_green": self.min_green,
-                "max_green": self.max_green}
 
 
 def _as_scenario(scenario: Scenario | str) -> Scenario:
@@ -301,6 +205,7 @@ class SignalEngine:
         self._needs_prev = self.config.reward in DIFFERENTIAL_REWARDS
         self.sim: Simulation | None = None
         self.actuator: SignalActuator | None = None
+        self.clock: StepClock | None = None
         self.reader: LaneSubsetReader | None = None
         self.state: DistrictState = DistrictState.empty(self.layout)
         self._prev: DistrictState | None = None
@@ -344,6 +249,7 @@ class SignalEngine:
         self.reader.subscribe()
         self.actuator = SignalActuator(self.sim, self.layout, **self.config.actuator_params)
         self.actuator.reset()
+        self.clock = StepClock(self.sim.time, self.scenario.step_length, self.end)
         self.schedule = SplitSchedule(self.padding, self.config)
         self.time = self.sim.time
         self.steps = 0
@@ -363,41 +269,30 @@ class SignalEngine:
     def _read(self) -> None:
         act = self.actuator
         assert self.reader is not None and act is not None
-        self.reader.read(into=self.state, stage=act.stage, stage_time=act.stage_time,
-                         in_transition=act.in_transition)
+        stage, stage_time, in_transition = act.views()  # one pass, as the episode loop
+        self.reader.read(into=self.state, stage=stage, stage_time=stage_time,
+                         in_transition=in_transition)
 
     def _advance(self, seconds: float, splits: bool = False) -> None:
-        sim, act = self.sim, self.actuator
-        assert sim is not None and act is not None
-        dt = self.scenario.step_length
-        n = max(1, int(round(seconds / dt)))
-        t0 = self.time
+        """Advance ``seconds`` (whole steps) on the episode loop's event-to-event path.
+
+        ``stage`` mode: SUMO advances from one actuator event to the next
+        (:func:`sim.loop.advance_events`, the same loop core and millisecond clock as
+        ``experiments.episode``).  ``splits`` mode: the split schedule may ask for a stage at
+        any step, so it is consulted every step.
+        """
+        sim, act, clock = self.sim, self.actuator, self.clock
+        assert sim is not None and act is not None and clock is not None
+        until = clock.later(seconds)
         if not splits:
-            # Jump from one actuator event (end of yellow, all-red, min/max green) to the next
-            # in one SUMO call: the actuator only acts at its events, so ticking every step in
-            # between would cost a Python round trip per step for nothing.
-            target = min(t0 + n * dt, self.end)
-            t = t0
-            while t < target - 1e-9:
-                due = act.next_event  # earliest event of any signal (no array built)
-                k = max(1, math.ceil((due - t) / dt - 1e-6)) if due > t else 1
-                nxt = min(target, t + k * dt)
-                sim.step_until(nxt)
-                t = round(nxt, 6)
-                act.tick(t)
-            self.time = sim.time
-            return
-        for k in range(1, n + 1):
-            if splits:
+            act.tick(advance_events(sim, act, clock, until))
+        else:
+            while clock.time < until - 1e-9:
                 d = self.schedule.decision(act.stage, act.stage_time, act.in_transition)
                 if (d >= 0).any():
                     act.request(d)
-            sim.step()
-            t = t0 + k * dt
-            act.tick(t)
-            if t >= self.end - 1e-9:
-                break
-        self.time = sim.time
+                act.tick(advance_events(sim, act, clock, clock.later(clock.step)))
+        self.time = clock.time
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Apply one decision for all controlled signals; returns ``(obs [S, W], reward [S])``.

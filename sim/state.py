@@ -305,9 +305,9 @@ class StateReader:
     def read(
         self,
         into: DistrictState | None = None,
-        stage: np.ndarray | None = None,
-        stage_time: np.ndarray | None = None,
-        in_transition: np.ndarray | None = None,
+        stage: np.ndarray | Sequence[int] | None = None,
+        stage_time: np.ndarray | Sequence[float] | None = None,
+        in_transition: np.ndarray | Sequence[bool] | None = None,
     ) -> DistrictState:
         """Read the current state.
 

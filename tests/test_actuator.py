@@ -14,6 +14,7 @@ from sim.actuator import SignalActuator
 from sim.errors import WulinError
 from sim.state import DistrictLayout
 from sim.topology import load_signal_specs
+from tests.actuator_reference import ReferenceActuator
 from tests.conftest import REPO
 
 GRID_NET = REPO / "networks" / "grid" / "grid.net.xml"
@@ -38,7 +39,7 @@ class FakeSim:
 
 
 class FakePhaseSim(FakeSim):
-    """FakeSim plus the program calls of ``sumo_clearance`` mode, recorded and replayed the
+    """FakeSim plus the program calls of :class:`SignalActuator`, recorded and replayed the
     way SUMO runs a static program (:meth:`shown`)."""
 
     def __init__(self) -> None:
@@ -105,7 +106,7 @@ def drive_jumping(layout, decisions, every, yellow, all_red, min_green, max_gree
     """The episode loop's way: tick only at decisions and at ``next_event``."""
     sim = FakePhaseSim()
     act = SignalActuator(sim, layout, yellow=yellow, all_red=all_red, min_green=min_green,
-                         max_green=max_green, record=True, sumo_clearance=True, step_length=1.0)
+                         max_green=max_green, record=True, step_length=1.0)
     act.reset()
     end = float(len(decisions) * every + extra)
     t, k = 0.0, 0
@@ -124,9 +125,10 @@ def drive_jumping(layout, decisions, every, yellow, all_red, min_green, max_gree
 
 def drive(layout, decisions, every, yellow, all_red, min_green, max_green, extra_steps=0,
           seen=None):
+    """The reference's way: write every state, tick every step."""
     sim = FakeSim()
-    act = SignalActuator(sim, layout, yellow=yellow, all_red=all_red, min_green=min_green,
-                         max_green=max_green, record=True)
+    act = ReferenceActuator(sim, layout, yellow=yellow, all_red=all_red, min_green=min_green,
+                            max_green=max_green, record=True)
     act.reset()
     total = len(decisions) * every + extra_steps
     for step in range(total):
@@ -207,7 +209,7 @@ def test_random_decisions_follow_the_rules(layout, decisions, every, yellow, all
     min_green=st.sampled_from([0.0, 3.0, 10.0]),
     max_green=st.sampled_from([15.0, 30.0, 90.0]),
 )
-def test_sumo_clearance_jumping_emits_the_same_states(layout, decisions, every, yellow, all_red,
+def test_jumping_emits_the_reference_states(layout, decisions, every, yellow, all_red,
                                                       min_green, max_green) -> None:
     """Ticking only at decisions and ``next_event`` (SUMO running the clearances) emits the
     same state sequence, at the same times, as writing every state and ticking every step;
@@ -244,13 +246,13 @@ def test_no_decision_is_skipped(layout, decisions, final, every) -> None:
     decs = [np.array(d, dtype=np.int32) for d in decisions]
     decs.append(np.array(final, dtype=np.int32))
     # the final request is made once; no later request replaces it
-    sim, act = drive(layout, decs, every, 3.0, 2.0, 5.0, 1000.0, extra_steps=30)
+    sim, act = drive_jumping(layout, decs, every, 3.0, 2.0, 5.0, 1000.0, extra=30)
     assert act.stage.tolist() == final
     assert not act.in_transition.any()
 
 
 def test_request_during_transition_is_queued(layout) -> None:
-    sim = FakeSim()
+    sim = FakePhaseSim()
     act = SignalActuator(sim, layout, yellow=3, all_red=2, min_green=5, max_green=1000, record=True)
     act.reset()
     n = layout.n_signals
@@ -278,14 +280,14 @@ def test_request_during_transition_is_queued(layout) -> None:
 
 
 def test_max_green_forces_next_stage(layout) -> None:
-    sim, act = drive(layout, [np.full(9, -1, np.int32)], 1, 3.0, 2.0, 5.0, 20.0, extra_steps=30)
+    sim, act = drive_jumping(layout, [np.full(9, -1, np.int32)], 1, 3.0, 2.0, 5.0, 20.0, extra=30)
     stage_changes = [h for h in act.history if h[2] in layout.specs[h[1]].stages and h[0] > 0]
     assert stage_changes and all(abs(t - 25.0) < 1e-9 for t, _, _ in stage_changes)
     assert (act.stage == 1).all()
 
 
 def test_bad_requests_and_parameters(layout) -> None:
-    act = SignalActuator(FakeSim(), layout)
+    act = SignalActuator(FakePhaseSim(), layout)
     act.reset()
     with pytest.raises(WulinError, match="does not exist"):
         act.request(np.full(9, 5, np.int32))
@@ -300,17 +302,18 @@ def test_bad_requests_and_parameters(layout) -> None:
 
 
 @pytest.mark.parametrize("min_green,every", [(5.0, 5), (12.0, 3)])
-@pytest.mark.parametrize("sumo_clearance", [False, True])
-def test_drives_sumo(tiny_scenario, sumo_clearance, min_green, every) -> None:
+@pytest.mark.parametrize("reference", [True, False])
+def test_drives_sumo(tiny_scenario, reference, min_green, every) -> None:
     """In SUMO, during every step the signals show the states the actuator emitted before it
-    (written, or switched by the program SUMO runs), and both modes give the same traffic.
+    (switched by the program SUMO runs; written by the reference), and both give the same
+    traffic.
     Requests every 3 s against a 12 s minimum green arm, re-arm and disarm changes."""
     from sim.simulation import Simulation
 
     lay = DistrictLayout.from_specs(load_signal_specs(tiny_scenario.net_file))
     with Simulation(tiny_scenario, seed=3) as sim:
-        act = SignalActuator(sim, lay, record=True, sumo_clearance=sumo_clearance,
-                             min_green=min_green)
+        make = ReferenceActuator if reference else SignalActuator
+        act = make(sim, lay, record=True, min_green=min_green)
         act.reset()
         rng = np.random.default_rng(0)
         vehicles = []
@@ -325,7 +328,7 @@ def test_drives_sumo(tiny_scenario, sumo_clearance, min_green, every) -> None:
             vehicles.append(sim.conn.vehicle.getIDList())
     assert len(act.history) > lay.n_signals
     traces = _TRACES.setdefault((min_green, every), {})
-    traces[sumo_clearance] = (sorted(act.history, key=lambda h: (h[0], h[1])), vehicles)
+    traces[reference] = (sorted(act.history, key=lambda h: (h[0], h[1])), vehicles)
     if len(traces) == 2:
         assert traces[True] == traces[False]
 
@@ -342,7 +345,7 @@ def test_run_cycle_in_sumo(tiny_scenario, yellow, all_red) -> None:
     lay = DistrictLayout.from_specs(load_signal_specs(tiny_scenario.net_file))
     rng = np.random.default_rng(1)
     with Simulation(tiny_scenario, seed=3) as sim:
-        act = SignalActuator(sim, lay, record=True, sumo_clearance=True, yellow=yellow,
+        act = SignalActuator(sim, lay, record=True, yellow=yellow,
                              all_red=all_red, min_green=5.0, max_green=60.0)
         act.reset()
         t0 = sim.time
@@ -376,14 +379,10 @@ def test_run_cycle_in_sumo(tiny_scenario, yellow, all_red) -> None:
 
 def test_run_cycle_errors(layout) -> None:
     sim = FakePhaseSim()
-    act = SignalActuator(sim, layout, sumo_clearance=True)
+    act = SignalActuator(sim, layout)
     with pytest.raises(WulinError, match="greens"):
         act.reset()
         act.run_cycle(0, [10.0])
-    plain = SignalActuator(FakeSim(), layout)
-    plain.reset()
-    with pytest.raises(WulinError, match="sumo_clearance"):
-        plain.run_cycle(0, [10.0] * int(layout.n_stages[0]))
     end = act.run_cycle(0, [10.0] * int(layout.n_stages[0]))
     assert end > 0
     with pytest.raises(WulinError, match="running cycle"):
@@ -397,7 +396,7 @@ def test_request_after_run_cycle_in_sumo(tiny_scenario) -> None:
 
     lay = DistrictLayout.from_specs(load_signal_specs(tiny_scenario.net_file))
     with Simulation(tiny_scenario, seed=3) as sim:
-        act = SignalActuator(sim, lay, record=True, sumo_clearance=True, yellow=3.0,
+        act = SignalActuator(sim, lay, record=True, yellow=3.0,
                              all_red=2.0, min_green=5.0, max_green=40.0)
         act.reset()
         ends = [act.run_cycle(s, [8.0] * int(lay.n_stages[s])) for s in range(lay.n_signals)]
@@ -412,5 +411,5 @@ def test_request_after_run_cycle_in_sumo(tiny_scenario) -> None:
             assert shown == expected, f"step {step}"
             act.tick()
         end = sim.time
-    assert requested and not any(act._cyc)
+    assert requested and not any(act._cycle_installed)
     check_rules(lay, act.history, 3.0, 2.0, 5.0, 40.0, end)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from controllers.base import ControllerBase, Decision
+from controllers.base import Capabilities, ControllerBase, Decision
 from controllers.webster.formula import SAT_FLOW
 from controllers.webster.plans import network_intergreen
 from sim.errors import WulinError
@@ -30,7 +30,7 @@ class OnlineWebsterController(ControllerBase):
     cycle and greens.  Stage order is the program's.
 
     Two ways to drive it, the same plan: the episode loop hands each signal's whole next cycle
-    to SUMO (``runs_cycles``: :meth:`plan_cycles` at the boundary ->
+    to SUMO (``whole_cycles``: :meth:`plan_cycles` at the boundary ->
     :meth:`~sim.actuator.SignalActuator.run_cycle` -> :meth:`cycle_booked` with the cycle's
     end), so Python stops once per cycle per signal; any other driver calls :meth:`act`,
     which asks for each stage at the end of the previous green (one stop per stage).
@@ -46,10 +46,8 @@ class OnlineWebsterController(ControllerBase):
     """
 
     name = "webster-online"
-    wants_lane_counts = True
-    needs_state = False
-    #: The episode loop may hand SUMO whole cycles (plan_cycles / cycle_booked).
-    runs_cycles = True
+    capabilities = Capabilities(needs_state=False, lane_counts=True, whole_cycles=True,
+                                own_schedule=True)
 
     def __init__(self, yellow: float | None = None, all_red: float | None = None,
                  min_green: float = 7.0, min_cycle: float = 40.0, max_cycle: float = 150.0,
