@@ -43,7 +43,7 @@ from agents.imitation import ImitationConfig
 from sim.config import DATACLASS_CONFIG, Bool, ConfigIssue, Name, Text, validate
 from sim.env_config import EnvConfig
 from sim.errors import WulinError
-from sim.files import load_toml
+from sim.files import load_json, load_toml
 
 ALGORITHMS = ("ppo", "dqn")
 Count = Annotated[int, Field(strict=True, ge=1)]
@@ -140,3 +140,21 @@ def load_train_config(path: Path | str) -> TrainConfig:
     path = Path(path)
     data, text = load_toml(path, "training config")
     return config_from_dict(data, path, text)
+
+
+def load_run(run: Path | str) -> tuple[Path, TrainConfig]:
+    """The run folder and the training config its ``run.json`` recorded, read back into the model.
+
+    Raises:
+        WulinError: the folder or its manifest is missing, damaged or not a training manifest.
+    """
+    run_dir = Path(run)
+    manifest = run_dir / "run.json"
+    if not manifest.is_file():
+        raise WulinError(f"{run_dir}: not a training run (run.json missing); "
+                         "pass the folder `wulin train` wrote")
+    data = load_json(manifest, "training run manifest")
+    if not isinstance(data, dict) or not isinstance(data.get("config"), dict):
+        raise WulinError(f"{manifest}: not a training run manifest (no `config` table); "
+                         "pass the folder `wulin train` wrote")
+    return run_dir, config_from_dict(data["config"], src=manifest)

@@ -19,33 +19,19 @@ Example::
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from agents.config import load_run
 from controllers.base import ControllerBase
-from sim.env import EnvConfig, SplitSchedule, stage_decision
+from sim.env import SplitSchedule, stage_decision
 from sim.errors import WulinError
 from sim.observations import SignalPadding, observe
 
 if TYPE_CHECKING:
     from sim.state import DistrictLayout, DistrictState
-
-
-def load_run(run: Path | str) -> tuple[Path, dict[str, Any]]:
-    """The run folder and its ``run.json`` manifest.
-
-    Raises:
-        WulinError: the folder or its manifest is missing.
-    """
-    run_dir = Path(run)
-    manifest = run_dir / "run.json"
-    if not manifest.is_file():
-        raise WulinError(f"{run_dir}: not a training run (run.json missing); "
-                         "pass the folder `wulin train` wrote")
-    return run_dir, json.loads(manifest.read_text())
 
 
 def model_path(run_dir: Path, checkpoint: str | None = None) -> Path:
@@ -82,14 +68,11 @@ class PolicyController(ControllerBase):
                  deterministic: bool = True) -> None:
         from stable_baselines3 import DQN, PPO
 
-        self.run_dir, manifest = load_run(run)
-        cfg = manifest["config"]
-        self.env_config = EnvConfig.from_dict(cfg["env"], where=f"{self.run_dir / 'run.json'}: env")
-        self.algorithm = cfg["algorithm"]
+        self.run_dir, config = load_run(run)
+        self.env_config = config.env
+        self.algorithm = config.algorithm
         self.model_file = model_path(self.run_dir, checkpoint)
-        cls = {"ppo": PPO, "dqn": DQN}.get(self.algorithm)
-        if cls is None:
-            raise WulinError(f"{self.run_dir / 'run.json'}: unknown algorithm {self.algorithm!r}")
+        cls = {"ppo": PPO, "dqn": DQN}[self.algorithm]  # the model admits these two only
         self.model = cls.load(str(self.model_file), device="cpu")
         self.deterministic = deterministic
         self.actuator_params = self.env_config.actuator_params

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agents.config import TrainConfig
+from agents.config import TrainConfig, load_run
 from sim.errors import WulinError
 
 _CKPT = re.compile(r"step_(\d+)\.zip$")
@@ -217,8 +217,7 @@ def train(
     if resume:
         if not manifest_path.exists():
             raise WulinError(f"{run_dir}: no run to resume (run.json missing); drop --resume to start one")
-        old = json.loads(manifest_path.read_text())["config"]
-        if old != config.to_dict():
+        if load_run(run_dir)[1].to_dict() != config.to_dict():
             raise WulinError(f"{run_dir}: the config differs from the one this run started with "
                              f"({manifest_path}); resume with the same config or start a new run")
     elif manifest_path.exists() or ckpts:
@@ -325,8 +324,7 @@ def plot_learning_curve(run_dir: Path | str, out: Path | str | None = None) -> P
             ax.axhline(imi[key], color="k", ls="--", lw=1, label=f"teacher ({imi['teacher']})")
         axes[1].legend(loc="upper right")
     axes[0].legend(loc="lower right")
-    name = json.loads((run_dir / "run.json").read_text())["config"]["name"] \
-        if (run_dir / "run.json").exists() else run_dir.name
+    name = load_run(run_dir)[1].name if (run_dir / "run.json").exists() else run_dir.name
     fig.suptitle(f"learning curve: {name}")
     fig.tight_layout()
     fig.savefig(out_path, dpi=110)

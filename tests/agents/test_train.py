@@ -72,6 +72,24 @@ def test_existing_run_is_not_overwritten_and_config_must_match(trained_run, tiny
               progress=False)
 
 
+def test_damaged_run_manifest_is_one_clear_error(trained_run, tmp_path):
+    from agents.config import load_run
+    from agents.policy_controller import PolicyController
+
+    run_dir, config = load_run(trained_run)  # read back into the training model
+    assert config.algorithm == "ppo" and config.env.delta_t > 0
+    manifest = json.loads((run_dir / "run.json").read_text())
+    manifest["config"]["algorithm"] = "a2c"
+    for name, text, needle in (("cut", '{"config": {"name": "ti', "run.json"),
+                               ("list", "[1, 2]", "not a training run manifest"),
+                               ("bad", json.dumps(manifest), "run.json.*algorithm")):
+        bad = tmp_path / name
+        bad.mkdir()
+        (bad / "run.json").write_text(text)
+        with pytest.raises(WulinError, match=needle):
+            PolicyController(bad)
+
+
 def test_tiny_dqn_run(tiny_scenario, tmp_path):
     from agents.train import train
 
