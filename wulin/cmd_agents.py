@@ -7,6 +7,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from wulin.console_tables import fit_table
+
 console = Console()
 
 
@@ -81,8 +83,9 @@ def evaluate(
     csv = run / f"eval-{sid}{suffix}.csv"
     result.runs.to_csv(csv, index=False)
     columns = (*COMPARE_KPIS, "mean_waiting_time", "finished")
-    console.print(rich_summary(result.summary, columns,
-                               f"{run.name} on {sid}, seeds {seed_list} (mean ± 95 % CI over seeds)"))
+    table = rich_summary(result.summary, columns,
+                         f"{run.name} on {sid}, seeds {seed_list} (mean ± 95 % CI over seeds)")
+    console.print(fit_table(table, console.width))
     console.print(f"{COUNTING_RULE}\n{FLAG_RULE}\nper-seed results: {csv}")
 
 

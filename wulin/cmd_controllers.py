@@ -8,6 +8,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from wulin.console_tables import fit_table
+
 console = Console()
 
 
@@ -102,8 +104,8 @@ def compare(
                            description=f"wulin compare {scenario_label(scenario)}")
     result = run_comparison(spec, out, workers=workers, console=console)
     sid = scenario_label(spec.scenarios[0])
-    console.print(rich_summary(result.summary, COMPARE_KPIS,
-                               f"{sid}, seeds 1-{seeds} (mean ± 95 % CI over seeds)"))
+    table = rich_summary(result.summary, COMPARE_KPIS, f"{sid}, seeds 1-{seeds} (mean ± 95 % CI over seeds)")
+    console.print(fit_table(table, console.width))
     console.print(f"{COUNTING_RULE}\n{FLAG_RULE}")
     if out is not None:
         console.print(f"results: {out} (report: wulin report {out})")
