@@ -181,7 +181,9 @@ def _short(value: Any) -> str:
 
 
 def _unknown(errors: list[Any], model: Any, loc: Loc) -> str:
-    keys = [e["loc"] for e in errors if e["type"] in _UNKNOWN and tuple(e["loc"][:-1]) == loc]
+    unknown = [e["loc"] for e in errors if e["type"] in _UNKNOWN]
+    # the caller's location is the document's (union steps dropped); pydantic's may carry them
+    keys = [k for k in unknown if tuple(k[:-1]) == loc] or unknown or [(*loc, "?")]
     holder = _model_at(model, loc)
     allowed = sorted(_fields_of(holder)) if holder else []
     close = difflib.get_close_matches(str(keys[0][-1]), allowed, n=1) if allowed else []
