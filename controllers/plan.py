@@ -37,6 +37,7 @@ import hashlib
 import json
 import math
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -350,9 +351,14 @@ def _number(value: Any, where: str, *, optional: bool = False) -> float | None:
     return float(value)
 
 
-def _text(value: Any, where: str) -> str:
+def _text(value: Any, where: str, max_len: int | None = None) -> str:
     if not isinstance(value, str):
         raise WulinError(f"{where}: expected a string, got {value!r}")
+    bad = next((c for c in value if unicodedata.category(c) in ("Cc", "Cf")), None)
+    if bad is not None:  # a terminal escape or an invisible character in a name shown to approvers
+        raise WulinError(f"{where}: holds the control or invisible character {bad!r}; remove it")
+    if max_len is not None and len(value) > max_len:
+        raise WulinError(f"{where}: {len(value)} characters is longer than the {max_len} allowed; shorten it")
     return value
 
 
@@ -402,11 +408,11 @@ def _plan_from_dict(data: Any, source: str) -> TimingPlan:
     offset = _number(data["offset"], f"{source}: field 'offset'")
     assert cycle is not None and offset is not None
     return TimingPlan(
-        signal_id=_text(data["signal_id"], f"{source}: field 'signal_id'"),
+        signal_id=_text(data["signal_id"], f"{source}: field 'signal_id'", 128),
         cycle=cycle,
         offset=offset,
         stages=tuple(stages),
-        name=_text(data.get("name", ""), f"{source}: field 'name'"),
+        name=_text(data.get("name", ""), f"{source}: field 'name'", 256),
         source=_text(data.get("source", ""), f"{source}: field 'source'"),
         **kw2,
     )

@@ -289,6 +289,17 @@ class Ticket:
     summary: dict[str, Any] | None = None
 
 
+def _check_sqlite_file(db: Path) -> None:
+    """Refuse an existing file that is not a SQLite database: SQLite would write over a short one."""
+    if not db.is_file():
+        raise WulinError(f"plan store {db}: not a regular file; name a SQLite file or a database URL")
+    with db.open("rb") as fh:
+        head = fh.read(16)
+    if head and head != b"SQLite format 3\x00":
+        raise WulinError(f"plan store {db}: not a SQLite database (the file holds something else); "
+                         "name the store file, or a new path for `wulin plan init`")
+
+
 class PlanStore(Accounts):
     """Plans, approvals, devices, users and the audit log in one database.
 
@@ -307,6 +318,8 @@ class PlanStore(Accounts):
             db = Path(url[len("sqlite:///"):])
             if not db.exists():
                 private_file(db)  # SQLite gives its journal the database file's mode too
+            else:
+                _check_sqlite_file(db)
         self.url = url
         self.engine = self._open(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
@@ -823,6 +836,9 @@ class PlanStore(Accounts):
         head, head_problems = self._heads.latest()
         problems += head_problems
         last = expect_seq - 1
+        if head is None and last > 0:
+            problems.append(f"no signed head in {self.head_file} for a log of {last} entries (the head file "
+                            "was deleted or replaced): truncation of the newest entries cannot be ruled out")
         if head is not None and head.seq > last:
             problems.append(f"entries {last + 1}-{head.seq} missing: the published head names entry {head.seq}, "
                             f"the log ends at {last} (truncated)")

@@ -164,6 +164,12 @@ def _check_plan_file(plan: Path, context: dict[str, Any]) -> Path:
         from controllers.plan import load_plans
 
         load_plans(plan)  # a WulinError here names the plan file and its field
+    else:
+        from sim.files import read_text
+
+        if "<tlLogic" not in read_text(plan, "tlLogic additional file"):
+            raise ConfigIssue(f"{plan.name!r} holds no <tlLogic> element; name a SUMO tlLogic additional "
+                              "file or a .json timing-plan file")
     return plan
 
 
@@ -535,6 +541,11 @@ def _check_against_scenario(spec: ExperimentSpec, scenario: Any) -> None:
             if inc.lane not in net.lanes:
                 raise _issue((*p, "incidents", j, "lane"),
                                 f"lane {inc.lane!r} is not in {scenario.id}'s network; fix the id")
+            length = net.lane_lengths.get(inc.lane)
+            if inc.position is not None and length is not None and inc.position > length:
+                raise _issue((*p, "incidents", j, "position"),
+                                f"position {inc.position:g} m is past the end of lane {inc.lane!r} "
+                                f"({length:g} m); choose a position from 0 to {length:g}")
             check_at((*p, "incidents", j, "at"), inc.at)
         for j, f in enumerate(v.signal_failures):
             if f.signal not in net.signals:

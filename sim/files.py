@@ -207,6 +207,8 @@ def parse_toml(text: str, source: object) -> dict[str, Any]:
         raise WulinError(f"{source}: invalid TOML ({exc}); fix the syntax at that line") from None
     except RecursionError:
         raise WulinError(f"{source}: nested more than {MAX_DEPTH} levels deep; flatten the document") from None
+    except ValueError as exc:  # an integer past Python's digit limit
+        raise WulinError(f"{source}: invalid TOML ({exc}); use a smaller number") from None
     check_tree(data, source, text)
     return data
 

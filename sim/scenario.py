@@ -102,7 +102,10 @@ def _xml_root(path: Path) -> str | None:
 
 def _sumo_file(name: str, key: str, base: Path) -> Path:
     """``base / name`` resolved, checked to exist and to be the right kind of SUMO file."""
-    p = (base / name).resolve()
+    try:
+        p = (base / name).resolve()
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop (Python 3.11)
+        raise ConfigIssue(f"{name!r}: cannot resolve the path ({exc}); name the right file") from None
     hint = "fix the name or build it (for example `wulin network build`)"
     if not p.is_file():
         what = f"{name!r}" if key == "net" else f"file {name!r}"
@@ -172,7 +175,10 @@ def scenario_from_toml(path: Path, network: str | None = None) -> Scenario:
     Raises:
         WulinError: naming the file, the line, the field and the fix.
     """
-    path = Path(path).resolve()
+    try:
+        path = Path(path).resolve()
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop (Python 3.11)
+        raise WulinError(f"{path}: cannot read the scenario file ({exc}); check the path") from None
     sid = path.stem
     if not _ID_RE.match(sid) or len(sid) > 100:
         raise WulinError(

@@ -166,7 +166,9 @@ def _read_net(net_file: Path):  # type: ignore[no-untyped-def]
     if not net_file.is_file():
         raise WulinError(f"{net_file}: network file not found; build it or fix the path")
     try:
-        return sumolib.net.readNet(str(net_file), withPrograms=True, withLatestPrograms=True)
+        net = sumolib.net.readNet(str(net_file), withPrograms=True, withLatestPrograms=True)
+        net.hasGeoProj()  # every SUMO network has <location>; another XML file fails here
+        return net
     except Exception as exc:
         raise WulinError(f"{net_file}: not a readable SUMO network ({exc})") from None
 

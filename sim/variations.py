@@ -170,6 +170,7 @@ class NetworkIndex:
     signals: frozenset[str]
     outlines: tuple[tuple[str, tuple[tuple[float, float], ...]], ...] = field(repr=False)
     geo: bool = False
+    lane_lengths: dict[str, float] = field(default_factory=dict, repr=False, compare=False, hash=False)
 
 
 @lru_cache(maxsize=8)
@@ -186,21 +187,25 @@ def network_index(net_file: Path | str) -> NetworkIndex:
         raise WulinError(f"{path}: network file not found; build it or fix the path")
     try:
         net = sumolib.net.readNet(str(path))
+        geo = bool(net.hasGeoProj())  # every SUMO network has <location>; another XML file fails here
     except Exception as exc:
         raise WulinError(f"{path}: not a readable SUMO network ({exc})") from None
     edges: set[str] = set()
     lanes: set[str] = set()
+    lane_lengths: dict[str, float] = {}
     outlines: list[tuple[str, tuple[tuple[float, float], ...]]] = []
     for e in net.getEdges(withInternal=False):
         edges.add(e.getID())
         lanes.update(ln.getID() for ln in e.getLanes())
+        lane_lengths.update((ln.getID(), float(ln.getLength())) for ln in e.getLanes())
         outlines.append((e.getID(), tuple((float(x), float(y)) for x, y in e.getShape())))
     return NetworkIndex(
         edges=frozenset(edges),
         lanes=frozenset(lanes),
         signals=frozenset(t.getID() for t in net.getTrafficLights()),
         outlines=tuple(outlines),
-        geo=bool(net.hasGeoProj()) if hasattr(net, "hasGeoProj") else False,
+        geo=geo,
+        lane_lengths=lane_lengths,
     )
 
 

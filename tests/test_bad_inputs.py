@@ -236,12 +236,13 @@ def _file_loaders(network: Path) -> dict[str, Callable[[Path], Any]]:
 
 
 # ------------------------------------------------------------------ the named cases of issue 11
-@pytest.mark.parametrize("kind", ["folder", "latin-1", "deep", "huge-int", "nan", "long-name", "fifo"])
+@pytest.mark.parametrize("kind", ["folder", "latin-1", "deep", "huge-int", "nan", "long-name", "fifo",
+                                  "huge-int-5000", "symlink-loop"])
 def test_named_bad_files_every_loader(network: Path, kind: str) -> None:
     import os
 
     for name, load in _file_loaders(network).items():
-        if name == "evidence.json" and kind in ("deep", "huge-int", "nan", "long-name"):
+        if name == "evidence.json" and kind in ("deep", "huge-int", "huge-int-5000", "nan", "long-name"):
             continue  # evidence that is not JSON a config could hold is kept verbatim as text
         path = network / "named" / f"{kind}-v1.{name}"
         shutil.rmtree(path, ignore_errors=True)
@@ -252,11 +253,15 @@ def test_named_bad_files_every_loader(network: Path, kind: str) -> None:
             path.mkdir()
         elif kind == "fifo":
             os.mkfifo(path)
+        elif kind == "symlink-loop":  # pathlib's resolve() raised RuntimeError (probe, issue 11)
+            path.symlink_to(path)
         else:
             text = {
                 "latin-1": None,
                 "deep": ("a = " + "[" * 200 + "]" * 200) if toml else "[" * 20000 + "]" * 20000,
                 "huge-int": "a = " + "9" * 400 if toml else '{"a": ' + "9" * 400 + "}",
+                # past Python's 4300-digit limit: tomllib raised ValueError (probe, issue 11)
+                "huge-int-5000": "a = " + "9" * 5000 if toml else '{"a": ' + "9" * 5000 + "}",
                 "nan": "a = nan" if toml else '{"a": NaN}',
                 "long-name": f'name = "{"x" * 5000}"' if toml else json.dumps({"signal_id": "x" * 5000}),
             }[kind]
@@ -284,3 +289,68 @@ def test_emulator_arguments_refused_before_start(args: list[str], needle: str,
         main(["emulator", "start", "--network", "grid", "--no-register", "--seconds", "0.1", *args])
     assert exit_.value.code == 2
     assert needle in capsys.readouterr().err.replace("\n", "")
+
+
+# ------------------------------------------------------------------ found by the independent probe
+def _cli_error(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    from wulin.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(args)
+    assert exit_.value.code == 2
+    return capsys.readouterr().err.replace("\n", "")
+
+
+def test_a_path_name_too_long_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    long = str(tmp_path / ("n" * 5000))
+    assert "the name is too long (" in _cli_error(["report", long], capsys)
+    plans = tmp_path / "p.json"
+    plans.write_text("[]")
+    assert "the name is too long (" in _cli_error(["plan", "validate", str(plans), "--net", long], capsys)
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--sat-flow", "0"), ("--yellow", "inf"), ("--all-red", "nan"),
+                                             ("--speed", "-1")])
+def test_webster_numbers_are_checked(tmp_path: Path, flag: str, value: str,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    err = _cli_error(["plan", "webster", "grid-am-v1", "--out", str(tmp_path / "w"), flag, value], capsys)
+    assert f"{flag} {value}" in err and "must be a finite number" in err
+
+
+@pytest.mark.parametrize("body", ['<l>x</l>', '<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aa">]><l>&a;</l>'])
+def test_an_xml_file_that_is_not_a_network_is_refused(tmp_path: Path, body: str) -> None:
+    from sim.topology import load_signal_specs
+    from sim.variations import network_index
+
+    path = tmp_path / "other.net.xml"
+    path.write_text(body)
+    for load in (load_signal_specs, network_index):
+        with pytest.raises(WulinError, match="not a readable SUMO network"):
+            load(path)
+
+
+def test_plan_names_with_control_characters_or_too_long_are_refused() -> None:
+    from controllers.plan import TimingPlan
+
+    good = {"signal_id": "A0", "cycle": 40, "offset": 0, "yellow": 3, "all_red": 1,
+            "stages": [{"state": "Gr", "green": 14}, {"state": "rG", "green": 18}]}
+    TimingPlan.from_dict(good)
+    for field, value in (("name", "a\x1b[31m"), ("name", "x\u200by"), ("name", "n" * 257),
+                         ("signal_id", "s" * 129), ("signal_id", "A\x00")):
+        with pytest.raises(WulinError, match=field):
+            TimingPlan.from_dict({**good, field: value})
+
+
+def test_experiment_plan_and_incident_position_are_checked(tmp_path: Path) -> None:
+    from experiments.spec import load_spec
+
+    base = ('name = "p"\nscenarios = ["grid-am-v1"]\ncontrollers = ["field"]\nseeds = [1]\n'
+            '[[variations]]\nname = "base"\nwindow = ["07:00", "07:05"]\nwarmup = 60\n')
+    spec = tmp_path / "s.toml"
+    spec.write_text(base + f'plan = "{REPO / "networks/grid/demand/am.rou.xml"}"\n')
+    with pytest.raises(WulinError, match="holds no <tlLogic> element"):
+        load_spec(spec)
+    spec.write_text(base + '[[variations.incidents]]\nlane = "A0B0_0"\nposition = 1e9\nat = "07:01"\n'
+                           'duration = 60\n')
+    with pytest.raises(WulinError, match="past the end of lane 'A0B0_0'"):
+        load_spec(spec)

@@ -11,6 +11,7 @@ traceback) and the process exits with status 2.
 
 from __future__ import annotations
 
+import errno
 import importlib
 import sys
 
@@ -54,4 +55,14 @@ def main(argv: list[str] | None = None) -> None:
         from rich.console import Console
 
         Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except OSError as exc:
+        if exc.errno != errno.ENAMETOOLONG:
+            raise
+        from rich.console import Console
+
+        name = str(exc.filename or "")
+        shown = name if len(name) <= 80 else f"{name[:40]}...{name[-20:]}"
+        Console(stderr=True).print(f"[bold red]error:[/] {shown}: the name is too long ({len(name)} characters); "
+                                   "use a shorter path", highlight=False, soft_wrap=True)
         sys.exit(2)

@@ -25,6 +25,25 @@ def controllers() -> None:
     console.print(table)
 
 
+# (low, high) bounds of `plan webster`'s numeric options; None = no bound on that side
+_WEBSTER_BOUNDS = {"yellow": (0.0, 10.0), "all_red": (0.0, 10.0), "speed": (1.0, 150.0), "sat_flow": (100.0, 5000.0)}
+
+
+def _check_webster_numbers(**values: float | None) -> None:
+    """Refuse a non-finite or out-of-range numeric option with one clear line."""
+    import math
+
+    from sim.errors import WulinError
+
+    for name, value in values.items():
+        if value is None:
+            continue
+        low, high = _WEBSTER_BOUNDS[name]
+        if not math.isfinite(value) or not low <= value <= high:
+            flag = "--" + name.replace("_", "-")
+            raise WulinError(f"{flag} {value:g}: must be a finite number from {low:g} to {high:g}")
+
+
 def plan_webster(
     scenario: str = typer.Argument(..., help="Scenario id or .toml path."),
     window: str = typer.Option(None, "--window", help="Demand window HH:MM-HH:MM (default: the scenario's)."),
@@ -46,6 +65,7 @@ def plan_webster(
     from sim.state import DistrictLayout
     from sim.topology import load_signal_specs
 
+    _check_webster_numbers(yellow=yellow, all_red=all_red, speed=speed, sat_flow=sat_flow)
     check_writable_dir(out)  # before reading demand, not after
 
     sc = load_scenario(scenario)

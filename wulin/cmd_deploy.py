@@ -41,6 +41,7 @@ def drift(
     from deploy.secrets import SecretsFile
     from deploy.store import PlanStore
     from sim.errors import WulinError
+    from wulin.cmd_plan import require_existing_store
 
     if not math.isfinite(watch) or watch < 0:
         raise WulinError(f"--watch {watch}: a finite number of seconds, 0 or more")
@@ -48,6 +49,7 @@ def drift(
         raise WulinError(f"--timeout {timeout}: a finite number of seconds above 0")
     if count < 0:
         raise WulinError(f"--count {count}: 0 (no limit) or more")
+    require_existing_store(store)
     ps, vault = PlanStore(store), SecretsFile(secrets)
     drifted, checks = False, 0
     try:

@@ -36,10 +36,24 @@ PW_STDIN_OPT = typer.Option(False, "--password-stdin", help="Read the password f
 ACT_TIMEOUT_OPT = typer.Option(400.0, "--activation-timeout", help="Seconds to wait for the cycle boundary.")
 
 
-def _store(url: str) -> Any:
+def _store(url: str, create: bool = False) -> Any:
+    """The plan store; only `plan init` makes a new SQLite file (a mistyped path is an error)."""
     from deploy.store import PlanStore
 
+    if not create:
+        require_existing_store(url)
     return PlanStore(url)
+
+
+def require_existing_store(url: str) -> None:
+    """Refuse a SQLite store path that does not exist, naming `wulin plan init`."""
+    from pathlib import Path
+
+    from sim.errors import WulinError
+
+    if "://" not in url and not Path(url).exists():
+        raise WulinError(f"plan store {url}: no such file; create it with `wulin plan init --store {url}` "
+                         "or name the existing store (--store or WULIN_STORE)")
 
 
 def _password(prompt: str, from_stdin: bool) -> str:
@@ -120,7 +134,7 @@ def init(admin: str = typer.Option(..., "--admin", help="Name of the first user,
     """Create the store (0600), its key file and the first admin."""
     from sim.errors import WulinError
 
-    s = _store(store)
+    s = _store(store, create=True)
     pw = _password(f"new password for {admin}: ", password_stdin)
     if not password_stdin and _password("again: ", False) != pw:
         raise WulinError("the two passwords differ; nothing was created")

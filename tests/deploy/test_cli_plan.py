@@ -173,3 +173,11 @@ def test_cli_refuses_approval_of_a_conflicting_plan(env: dict[str, str], tmp_pat
     assert r.exit_code == 0 and "violation" in r.output  # the network was found under networks/
     r = as_user(env, "bob", "plan", "approve", bad.short_hash)
     assert isinstance(r.exception, Refused) and "conflicting links have protected green together" in str(r.exception)
+
+
+def test_a_mistyped_store_path_is_an_error_not_a_new_store(tmp_path: Path) -> None:
+    missing = tmp_path / "typo" / "store.sqlite"
+    for args in (["plan", "list"], ["plan", "drift"], ["plan", "audit", "--verify"]):
+        r = CliRunner().invoke(app, [*args, "--store", str(missing)])
+        assert r.exit_code != 0 and "no such file; create it with `wulin plan init" in str(r.exception)
+    assert not missing.parent.exists()

@@ -164,6 +164,29 @@ def test_truncating_the_newest_entries_is_detected(db: Path) -> None:
     assert r.exit_code == 1 and "audit log TAMPERED" in r.output and "truncated" in r.output
 
 
+def test_truncation_with_the_head_file_deleted_is_not_called_intact(db: Path) -> None:
+    store = PlanStore(db)
+    propose(store, make_plan())
+    n = store.verify_audit().entries
+    store.head_file.unlink()
+    _sql(db, "DROP TRIGGER audit_no_delete", f"DELETE FROM audit WHERE seq > {n - 2}")
+    check = PlanStore(db).verify_audit()
+    assert not check.ok and any("no signed head" in p for p in check.problems)
+    r = CliRunner().invoke(app, ["plan", "audit", "--verify", "--store", str(db)])
+    assert r.exit_code == 1 and "audit log TAMPERED" in r.output
+
+
+def test_a_file_that_is_not_a_sqlite_database_is_refused_and_kept(tmp_path: Path) -> None:
+    for data in (b"x", b"user notes\n"):
+        path = tmp_path / "notes.txt"
+        path.write_bytes(data)
+        with pytest.raises(WulinError, match="not a SQLite database"):
+            PlanStore(path)
+        assert path.read_bytes() == data  # SQLite would have written a database over a short file
+    with pytest.raises(WulinError, match="not a regular file"):
+        PlanStore(tmp_path)
+
+
 def test_store_files_are_private_and_the_key_is_outside_the_database(db: Path) -> None:
     store = PlanStore(db)
     for path in (db, store.key_file, store.head_file):
