@@ -1,0 +1,89 @@
+"""A generated network with what converted real-world networks hold (for the topology tests).
+
+A 2 x 2 two-lane grid (netgenerate) with sidewalks and pedestrian crossings, rebuilt through
+netconvert's plain XML with its programs rewritten the way converted networks have them:
+
+* every yellow becomes red: transitions of ``r`` (and ``s`` for right turns) only;
+* ``A0``: link index 0 unused (every vehicle link shifted up by one);
+* ``A1``: right turns green in every phase (``g``);
+* ``B0``: an ``actuated`` program (minDur / maxDur on its greens), ``s`` right turns in its
+  transitions;
+* ``B1``: an 8-phase program, protected lefts after each through stage.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from sim.tools import sumo_binary
+from tests.conftest import make_grid_network
+
+RIGHT = 0  # in netgenerate's grid the first link of every approach is the right turn
+
+
+def _run(*args: str) -> None:
+    subprocess.run([sumo_binary("netconvert"), *args, "--no-warnings", "true"], check=True,
+                   capture_output=True)
+
+
+def make_awkward_network(out: Path) -> Path:
+    """Write ``awkward.net.xml`` in ``out`` and return it (see the module docstring)."""
+    base = make_grid_network(out / "base", lanes=2)
+    ped = out / "ped.net.xml"
+    _run("-s", str(base), "--sidewalks.guess", "true", "--crossings.guess", "true", "-o", str(ped))
+    prefix = out / "plain"
+    _run("-s", str(ped), "--plain-output-prefix", str(prefix))
+    tll = Path(f"{prefix}.tll.xml")
+    root = ET.parse(tll).getroot()
+    for tl in root.iter("tlLogic"):
+        _rewrite(tl)
+    for conn in root.iter("connection"):
+        if conn.get("tl") == "A0":
+            conn.set("linkIndex", str(int(conn.get("linkIndex", "0")) + 1))
+    ET.ElementTree(root).write(tll)
+    net = out / "awkward.net.xml"
+    _run("-n", f"{prefix}.nod.xml", "-e", f"{prefix}.edg.xml", "-x", f"{prefix}.con.xml",
+         "-i", str(tll), "--crossings.guess", "false", "-o", str(net))
+    return net
+
+
+def _rewrite(tl: ET.Element) -> None:
+    phases = list(tl.iter("phase"))
+    tid = tl.get("id")
+    for ph in phases:
+        state = ph.get("state", "").replace("y", "r")
+        vehicle, walk = state[:16], state[16:]
+        if tid == "A1":  # right turns green in every phase
+            vehicle = "".join("g" if i % 4 == RIGHT else c for i, c in enumerate(vehicle))
+        if tid == "B0" and not re.search("[Gg]", vehicle):  # right turn on red: 's'
+            vehicle = "".join("s" if i % 4 == RIGHT else c for i, c in enumerate(vehicle))
+        state = vehicle + walk
+        if tid == "A0":
+            state = "r" + state
+        ph.set("state", state)
+    if tid == "B0":
+        tl.set("type", "actuated")
+        for ph in phases:
+            if re.search("[Gg]", ph.get("state", "")):
+                ph.set("minDur", "5")
+                ph.set("maxDur", "50")
+    if tid == "B1":
+        _eight_phases(tl, phases)
+
+
+def _eight_phases(tl: ET.Element, phases: list[ET.Element]) -> None:
+    """Through+right, then protected left, per direction pair, with red transitions."""
+    for ph in phases:
+        tl.remove(ph)
+    walk = "rrrr"
+    ns_thru = "GGGrrrrrGGGrrrrr"
+    ns_left = "rrrGrrrrrrrGrrrr"
+    ew_thru = "rrrrGGGrrrrrGGGr"
+    ew_left = "rrrrrrrGrrrrrrrG"
+    red = "r" * 16
+    for state, dur in ((ns_thru, 30), (red, 3), (ns_left, 10), (red, 3),
+                       (ew_thru, 30), (red, 3), (ew_left, 10), (red, 3)):
+        ET.SubElement(tl, "phase", duration=str(dur), state=state + walk)
