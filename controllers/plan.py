@@ -470,6 +470,7 @@ def validate_plan(
     plan: TimingPlan,
     conflicts: Sequence[Sequence[bool]] | None = None,
     limits: PlanLimits = DEFAULT_LIMITS,
+    unused: Iterable[int] = (),
 ) -> list[str]:
     """Every violation of the engineering checks, in plain words; an empty list means valid.
 
@@ -479,8 +480,11 @@ def validate_plan(
             (``SignalSpec.conflicts``); adds the check that no two conflicting links have
             protected green in one stage.
         limits: Agency bounds and engineering constants.
+        unused: Link indices with no vehicle connection (``SignalSpec.unused_links``: unused
+            indices and pedestrian crossings), which need never be green.
     """
     v: list[str] = []
+    skip = set(unused)
     if not plan.signal_id:
         v.append("signal_id is empty: name the traffic light the plan is for")
     if not limits.min_cycle <= plan.cycle <= limits.max_cycle:
@@ -544,7 +548,8 @@ def validate_plan(
                 v.append(f"{w}: minimum green {s.min_green:g} s is shorter than walk + pedestrian clearance ({ped:g} s)")
     if len(lengths) == 1 and plan.stages:
         n = plan.n_links
-        never = [i for i in range(n) if all(s.state[i] not in "Gg" for s in plan.stages)]
+        never = [i for i in range(n)
+                 if i not in skip and all(s.state[i] not in "Gg" for s in plan.stages)]
         if never:
             v.append(f"link(s) {never} never get green in the cycle")
         if conflicts is not None:
@@ -561,9 +566,9 @@ def validate_plan(
 
 
 def check_plan(plan: TimingPlan, conflicts: Sequence[Sequence[bool]] | None = None,
-               limits: PlanLimits = DEFAULT_LIMITS) -> None:
+               limits: PlanLimits = DEFAULT_LIMITS, unused: Iterable[int] = ()) -> None:
     """The shipped checker: raise a :class:`WulinError` listing every violation."""
-    found = validate_plan(plan, conflicts, limits)
+    found = validate_plan(plan, conflicts, limits, unused)
     if found:
         lines = "\n  - ".join(found)
         raise WulinError(

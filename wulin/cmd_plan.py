@@ -101,7 +101,8 @@ def validate(
             console.print(f"[red]{plan.signal_id}[/]: no such signal in {net}")
             bad += 1
             continue
-        found = validate_plan(plan, spec.conflicts if spec else None)
+        found = validate_plan(plan, spec.conflicts if spec else None,
+                              unused=spec.unused_links if spec else ())
         head = f"{plan.signal_id} {plan.name or ''} sha256:{plan.short_hash}"
         if found:
             bad += 1
