@@ -291,12 +291,15 @@ class TimingPlan:
         name: str = "",
         source: str = "fixed-time from net",
         min_green: float = 5.0,
+        unused: Iterable[int] = (),
     ) -> TimingPlan:
         """A plan from a SUMO program given as ``(duration, state)`` pairs.
 
         Green phases (some ``G``/``g``, no ``y``) become stages; the yellow and red phases
         between them become the plan's yellow and all-red (their mean per stage, since a plan
         has one clearance).  ``cycle`` is the program's length when the clearances are equal.
+        Consecutive greens that differ only at ``unused`` links (pedestrian crossings ending
+        their walk, unused indices) are one stage, shown as the first of them.
 
         Raises:
             WulinError: the program has no green phase.
@@ -307,10 +310,15 @@ class TimingPlan:
             raise WulinError(f"signal {signal_id!r}: its program has no green phase to turn into a stage")
         yellow = sum(d for d, st in phases if any(c in "yY" for c in st))
         other = sum(d for d, st in phases if not any(c in "GgyY" for c in st))
+        skip = set(unused)
+
+        def vehicle(state: str) -> str:
+            return "".join(c for i, c in enumerate(state) if i not in skip)
+
         stages: list[PlanStage] = []
         for d, st in greens:
             state = "".join(c if c in "Gg" else "r" for c in st)
-            if stages and stages[-1].state == state:  # one stage split over several phases
+            if stages and vehicle(stages[-1].state) == vehicle(state):  # one stage, several phases
                 stages[-1] = replace(stages[-1], green=stages[-1].green + d)
             else:
                 stages.append(PlanStage(name=f"stage {len(stages)}", state=state, green=d,
@@ -450,6 +458,11 @@ class PlanLimits:
     walking_speed: float = 1.2
     crossing_m: float | None = None
     min_green_floor: float = 4.0
+
+
+    def admitting_cycle(self, cycle: float) -> PlanLimits:
+        """These limits with the cycle bounds widened to ``cycle`` (a network's own program)."""
+        return replace(self, min_cycle=min(self.min_cycle, cycle), max_cycle=max(self.max_cycle, cycle))
 
 
 DEFAULT_LIMITS = PlanLimits()

@@ -7,7 +7,8 @@ SUMO runs them, but no controller should show that, and a plan read from such a 
 puts an ITE-style clearance in, sized from the signal's approach speed and junction size:
 
 * yellow = t_r + v / (2a + 2 g G), at least 3 s (t_r 1 s, a 3 m/s², level grade);
-* all-red = (W + L) / v, at least 1 s (W the junction's size, L a 5 m car).
+* all-red = (W + L) / v, at least 1 s (W the junction's size, L a 5 m car), rounded up so
+  that yellow + all-red is whole seconds (NTCIP splits are whole seconds).
 
 Where the green is followed by a phase with no vehicle green (the converted red
 "transition"), the yellow takes the first seconds of that phase and the rest stays as the
@@ -53,9 +54,10 @@ def _tenth_up(x: float) -> float:
 def ite_clearance(speed_ms: float, junction_m: float) -> Clearance:
     """ITE yellow and all-red for an approach speed (m/s) and a junction size (m)."""
     v = max(speed_ms, 1.0)
-    yellow = max(MIN_YELLOW_S, REACTION_S + v / (2 * DECEL))
+    yellow = _tenth_up(max(MIN_YELLOW_S, REACTION_S + v / (2 * DECEL)))
     all_red = max(MIN_ALL_RED_S, (junction_m + CAR_LENGTH_M) / v)
-    return Clearance(_tenth_up(yellow), _tenth_up(all_red))
+    # NTCIP splits (green + yellow + all-red) are whole seconds: round the all-red up to that
+    return Clearance(yellow, round(math.ceil(yellow + all_red - 1e-9) - yellow, 1))
 
 
 def losing_links(cur: str, nxt: str, used: Collection[int]) -> list[int]:
