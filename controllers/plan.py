@@ -305,12 +305,20 @@ class TimingPlan:
             WulinError: the program has no green phase.
         """
         cycle = sum(d for d, _ in phases)
-        greens = [(d, st) for d, st in phases if any(c in "Gg" for c in st) and not any(c in "yY" for c in st)]
+        skip = set(unused)
+        links = [i for i in range(max((len(st) for _, st in phases), default=0)) if i not in skip]
+        always = {i for i in links if all(i < len(st) and st[i] in "Gg" for _, st in phases)}
+        if len(always) == len(links):
+            always = set()
+        # a phase green only where every phase is (a right turn that never stops) is a clearance
+        is_yellow = [any(c in "yY" for c in st) for _, st in phases]
+        is_green = [not y and any(c in "Gg" for i, c in enumerate(st) if i not in always and i not in skip)
+                    for (_, st), y in zip(phases, is_yellow, strict=True)]
+        greens = [ph for ph, g in zip(phases, is_green, strict=True) if g]
         if not greens:
             raise WulinError(f"signal {signal_id!r}: its program has no green phase to turn into a stage")
-        yellow = sum(d for d, st in phases if any(c in "yY" for c in st))
-        other = sum(d for d, st in phases if not any(c in "GgyY" for c in st))
-        skip = set(unused)
+        yellow = sum(d for (d, _), y in zip(phases, is_yellow, strict=True) if y)
+        other = sum(d for (d, _), y, g in zip(phases, is_yellow, is_green, strict=True) if not (y or g))
 
         def vehicle(state: str) -> str:
             return "".join(c for i, c in enumerate(state) if i not in skip)

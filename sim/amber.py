@@ -11,7 +11,7 @@ puts an ITE-style clearance in, sized from the signal's approach speed and junct
   that yellow + all-red is whole seconds (NTCIP splits are whole seconds).
 
 Where the green is followed by a phase with no vehicle green (the converted red
-"transition"), the yellow takes the first seconds of that phase and the rest stays as the
+"transition"; a right turn green in every phase does not count), the yellow takes the first seconds of that phase and the rest stays as the
 all-red (at least the all-red above), so the cycle grows only when the transition was too short;
 where a green is followed directly by another green, a yellow and an all-red are inserted.
 Pedestrian links (crossings) are left alone: they go from walk to red without amber in SUMO's
@@ -72,6 +72,12 @@ def lacks_amber(phases: Sequence[ProgramPhase], used: Collection[int]) -> bool:
                          for k in range(n))
 
 
+def always_green(states: Collection[str], links: Collection[int]) -> frozenset[int]:
+    """Links of ``links`` green in every one of ``states`` (empty when that is all of them)."""
+    found = frozenset(i for i in links if all(i < len(st) and st[i] in _GREEN for st in states))
+    return found if len(found) < len(links) else frozenset()
+
+
 def _mark(state: str, links: list[int], char: str) -> str:
     chars = list(state)
     for i in links:
@@ -88,6 +94,8 @@ def with_amber(phases: Sequence[ProgramPhase], used: Collection[int],
     if not lacks_amber(phases, used):
         return tuple(phases)
     n = len(phases)
+    always = always_green([ph.state for ph in phases], used)
+    stage_links = [i for i in used if i not in always]
     out: list[ProgramPhase] = []
     shorten: dict[int, float] = {}  # phase index -> seconds its yellow took from it
     for k, ph in enumerate(phases):
@@ -99,7 +107,7 @@ def with_amber(phases: Sequence[ProgramPhase], used: Collection[int],
         if not lost:
             continue
         out.append(_clear_phase(clearance.yellow, _mark(ph.state, lost, "y")))
-        if any(nxt.state[i] in _GREEN for i in used if i < len(nxt.state)):
+        if any(nxt.state[i] in _GREEN for i in stage_links if i < len(nxt.state)):
             out.append(_clear_phase(clearance.all_red, _mark(ph.state, lost, "r")))
         elif (k + 1) % n != 0:
             shorten[k + 1] = clearance.yellow

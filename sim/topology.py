@@ -173,12 +173,15 @@ class SignalSpec:
         return tuple(dict.fromkeys(self.link_movement[i].in_lane for i in links))
 
 
-def _is_stage(state: str, used: Collection[int]) -> bool:
+def _is_stage(state: str, used: Collection[int], always: Collection[int]) -> bool:
     """A green stage: some vehicle link green, none yellow (yellow and all-red are transitions).
 
-    Pedestrian links (crossings) and unused indices do not make or break a stage."""
+    Pedestrian links (crossings) and unused indices do not make or break a stage, and links
+    green in every phase (a right turn that never stops) do not make one: an all-red with
+    such a right turn green is still an all-red."""
     vehicle = [state[i] for i in used if i < len(state)]
-    return any(c in GREEN for c in vehicle) and not any(c in "yY" for c in vehicle)
+    return (any(state[i] in GREEN for i in used if i not in always and i < len(state))
+            and not any(c in "yY" for c in vehicle))
 
 
 def _vehicle_view(state: str, used: Collection[int]) -> str:
@@ -317,9 +320,10 @@ def _spec_from_tls(net, tls, geo: bool) -> SignalSpec:  # type: ignore[no-untype
     stages: list[str] = []
     stage_phases: list[int] = []
     seen: set[str] = set()
+    always = amber.always_green([ph.state for ph in phases], used)
     for k, ph in enumerate(phases):
         view = _vehicle_view(ph.state, used)
-        if _is_stage(ph.state, used) and view not in seen:
+        if _is_stage(ph.state, used, always) and view not in seen:
             seen.add(view)
             stages.append(ph.state)
             stage_phases.append(k)
