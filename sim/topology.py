@@ -11,6 +11,14 @@ unsafe when two *protected* (``G``) movements in it conflict.  Permitted (``g``)
 yield by SUMO's right-of-way rules, which is how SUMO's own programs serve permitted lefts and
 right turns.
 
+What real networks hold is read as it is (see the README, "Real networks"): link indices
+keep SUMO's numbers even where an index is unused or a pedestrian crossing (``movements``
+lists the used ones, ``unused_links`` the rest, and stages are told apart by their vehicle
+links only); links green in every phase (a right turn that never stops) make no stage; a
+program that turns a vehicle link from green straight to red gets a yellow and all-red
+(:mod:`sim.amber`).  All of it is derived here, once, so the actuator and the loop never
+see the difference.
+
 Values are plain tuples so the specs are hashable, picklable and cheap to send to worker
 processes; :meth:`SignalSpec.conflict_matrix` gives a numpy view for kernels.
 """
@@ -81,7 +89,7 @@ class SignalSpec:
         id: Traffic light id.
         program_id: Id of the program the stages come from.
         offset: Program offset in seconds.
-        movements: One per link index, ordered by index.
+        movements: One per used link index, ordered by index.
         in_lanes: Controlled incoming lanes, sorted.
         out_lanes: Outgoing lanes of the controlled links, sorted.
         lane_lengths: Length in metres of every in- and out-lane.

@@ -87,3 +87,21 @@ def _eight_phases(tl: ET.Element, phases: list[ET.Element]) -> None:
     for state, dur in ((ns_thru, 30), (red, 3), (ns_left, 10), (red, 3),
                        (ew_thru, 30), (red, 3), (ew_left, 10), (red, 3)):
         ET.SubElement(tl, "phase", duration=str(dur), state=state + walk)
+
+
+FLOWS = [("left0A0", "B0right0", 300), ("right1B1", "A1left1", 300), ("bottom0A0", "A1top0", 250),
+         ("top1B1", "B0bottom1", 250), ("left1A1", "B1right1", 200), ("bottom1B0", "B1top1", 200)]
+"""Ten minutes of crossing traffic on the awkward network (from, to, veh/h)."""
+
+
+if __name__ == "__main__":  # python -m tests.awkward_net DIR: the network and awkward-v1.toml
+    import sys
+
+    from tests.conftest import write_scenario
+
+    folder = Path(sys.argv[1])
+    net = make_awkward_network(folder)
+    sc = write_scenario(folder, net, FLOWS, sid="awkward-v1", end=600)
+    toml = folder / "scenarios" / "awkward-v1.toml"
+    toml.write_text(toml.read_text().replace("end = 600", "end = 900"))
+    print(f"{net}\n{toml}")

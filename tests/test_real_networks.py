@@ -14,11 +14,8 @@ from controllers.plan import DEFAULT_LIMITS, validate_plan
 from sim import amber
 from sim.errors import WulinError
 from sim.topology import ProgramPhase, SignalSpec, load_signal_specs
-from tests.awkward_net import make_awkward_network
+from tests.awkward_net import FLOWS, make_awkward_network
 from tests.conftest import write_scenario
-
-FLOWS = [("left0A0", "B0right0", 300), ("right1B1", "A1left1", 300), ("bottom0A0", "A1top0", 250),
-         ("top1B1", "B0bottom1", 250), ("left1A1", "B1right1", 200), ("bottom1B0", "B1top1", 200)]
 
 
 @pytest.fixture(scope="module")
