@@ -106,9 +106,9 @@ def with_amber(phases: Sequence[ProgramPhase], used: Collection[int],
         lost = losing_links(ph.state, nxt.state, used)
         if not lost:
             continue
-        out.append(_clear_phase(clearance.yellow, _mark(ph.state, lost, "y")))
+        out.append(_clear_phase(ph, clearance.yellow, _mark(ph.state, lost, "y")))
         if any(nxt.state[i] in _GREEN for i in stage_links if i < len(nxt.state)):
-            out.append(_clear_phase(clearance.all_red, _mark(ph.state, lost, "r")))
+            out.append(_clear_phase(ph, clearance.all_red, _mark(ph.state, lost, "r")))
         elif (k + 1) % n != 0:
             shorten[k + 1] = clearance.yellow
         else:  # the red transition is phase 0, already written: shorten it in place
@@ -122,7 +122,6 @@ def _shorter(ph: ProgramPhase, by: float, at_least: float) -> ProgramPhase:
     return replace(ph, duration=d, min_dur=None, max_dur=None)
 
 
-def _clear_phase(duration: float, state: str) -> ProgramPhase:
-    from sim.topology import ProgramPhase
-
-    return ProgramPhase(duration=duration, state=state)
+def _clear_phase(like: ProgramPhase, duration: float, state: str) -> ProgramPhase:
+    """A fixed clearance phase (made from ``like``: this module does not import the topology)."""
+    return replace(like, duration=duration, state=state, min_dur=None, max_dur=None)
