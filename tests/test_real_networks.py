@@ -133,6 +133,7 @@ def test_device_cycle_bounds(specs: dict[str, SignalSpec]) -> None:
 
     from deploy.profile import (
         Capabilities,
+        DeviceProfile,
         bounds_admitting,
         check_capabilities,
         single_ring_profile,
@@ -151,6 +152,11 @@ def test_device_cycle_bounds(specs: dict[str, SignalSpec]) -> None:
     tight = replace(prof, cycle_bounds=(40, 120))
     assert any("outside the 40-120 s" in p for p in check_capabilities(mid, tight, Capabilities()))
     assert "cycle_bounds" not in single_ring_profile("B1", 4).to_dict()
+    assert DeviceProfile.from_json(prof.to_json()) == prof
+    for bad, said in (([40, 300], "must be <= 255"), ([200, 40], "minimum is above the maximum")):
+        data = {**prof.to_dict(), "cycle_bounds": bad}
+        with pytest.raises(WulinError, match=said):
+            DeviceProfile.from_dict(data, "b1.json")
 
 
 def test_emulator_runs_the_networks_own_programs(specs: dict[str, SignalSpec]) -> None:
