@@ -294,7 +294,31 @@ def _program(tls, tid: str) -> tuple[str, Any, tuple[ProgramPhase, ...]]:  # typ
         )
         for p in prog.getPhases()
     )
+    if str(getattr(prog, "_type", "")).upper() == "NEMA":
+        phases = _nema_stages(prog, phases)
     return str(pid), prog, phases
+
+
+def _nema_stages(prog, phases: tuple[ProgramPhase, ...]) -> tuple[ProgramPhase, ...]:  # type: ignore[no-untyped-def]
+    """A NEMA program's dual-ring phases as the stages they make together: ring 1's k-th
+    phase with ring 2's k-th (the standard sequence: 1+5, 2+6, 3+7, 4+8).  SUMO times a NEMA
+    program's clearances from each phase's ``yellow`` and ``red``, so the list has none; the
+    amber is put in as for any other program without it."""
+    params = getattr(prog, "_params", {}) or {}
+    by_name = {str(n): ph for n, ph in zip((p.name for p in prog.getPhases()), phases, strict=True)}
+    rings = [[by_name[x.strip()] for x in params.get(key, "").split(",") if x.strip() in by_name]
+             for key in ("ring1", "ring2")]
+    if not rings[0]:
+        return phases
+    out = []
+    for k, first in enumerate(rings[0]):
+        pair = [first, *([rings[1][k]] if k < len(rings[1]) else [])]
+        state = "".join("G" if "G" in cs else "g" if "g" in cs else "r"
+                        for cs in zip(*(p.state for p in pair), strict=True))
+        out.append(ProgramPhase(duration=max(p.duration for p in pair), state=state,
+                                min_dur=max((p.min_dur or 0.0) for p in pair) or None,
+                                max_dur=max((p.max_dur or 0.0) for p in pair) or None))
+    return tuple(out)
 
 
 def _junction_size(node) -> float:  # type: ignore[no-untyped-def]

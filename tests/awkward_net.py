@@ -8,7 +8,8 @@ netconvert's plain XML with its programs rewritten the way converted networks ha
 * ``A1``: right turns green in every phase (``g``);
 * ``B0``: an ``actuated`` program (minDur / maxDur on its greens), ``s`` right turns in its
   transitions;
-* ``B1``: an 8-phase program, protected lefts after each through stage.
+* ``B1``: an 8-phase program, protected lefts after each through stage (with ``nema``: a
+  dual-ring NEMA program of eight phases).
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ def _run(*args: str) -> None:
                    capture_output=True)
 
 
-def make_awkward_network(out: Path) -> Path:
-    """Write ``awkward.net.xml`` in ``out`` and return it (see the module docstring)."""
+def make_awkward_network(out: Path, nema: bool = False) -> Path:
+    """Write ``awkward.net.xml`` in ``out`` and return it (see the module docstring);
+    ``nema``: ``B1`` runs the same eight phases as a dual-ring NEMA program instead."""
     base = make_grid_network(out / "base", lanes=2)
     ped = out / "ped.net.xml"
     _run("-s", str(base), "--sidewalks.guess", "true", "--crossings.guess", "true", "-o", str(ped))
@@ -39,7 +41,7 @@ def make_awkward_network(out: Path) -> Path:
     tll = Path(f"{prefix}.tll.xml")
     root = ET.parse(tll).getroot()
     for tl in root.iter("tlLogic"):
-        _rewrite(tl)
+        _rewrite(tl, nema)
     for conn in root.iter("connection"):
         if conn.get("tl") == "A0":
             conn.set("linkIndex", str(int(conn.get("linkIndex", "0")) + 1))
@@ -50,7 +52,7 @@ def make_awkward_network(out: Path) -> Path:
     return net
 
 
-def _rewrite(tl: ET.Element) -> None:
+def _rewrite(tl: ET.Element, nema: bool) -> None:
     phases = list(tl.iter("phase"))
     tid = tl.get("id")
     for ph in phases:
@@ -71,7 +73,26 @@ def _rewrite(tl: ET.Element) -> None:
                 ph.set("minDur", "5")
                 ph.set("maxDur", "50")
     if tid == "B1":
-        _eight_phases(tl, phases)
+        (_nema_phases if nema else _eight_phases)(tl, phases)
+
+
+_NEMA = (("1", "rrrGrrrrrrrrrrrr", 10), ("2", "GGGrrrrrrrrrrrrr", 30),
+         ("3", "rrrrrrrGrrrrrrrr", 10), ("4", "rrrrGGGrrrrrrrrr", 30),
+         ("5", "rrrrrrrrrrrGrrrr", 10), ("6", "rrrrrrrrGGGrrrrr", 30),
+         ("7", "rrrrrrrrrrrrrrrG", 10), ("8", "rrrrrrrrrrrrGGGr", 30))
+
+
+def _nema_phases(tl: ET.Element, phases: list[ET.Element]) -> None:
+    """A dual-ring NEMA program: ring 1 phases 1-4, ring 2 phases 5-8, lefts leading."""
+    for ph in phases:
+        tl.remove(ph)
+    tl.set("type", "NEMA")
+    for key, value in (("detector-length", "20"), ("ring1", "1,2,3,4"), ("ring2", "5,6,7,8"),
+                       ("barrierPhases", "4,8"), ("barrier2Phases", "2,6")):
+        ET.SubElement(tl, "param", key=key, value=value)
+    for name, state, dur in _NEMA:
+        ET.SubElement(tl, "phase", duration=str(dur), minDur="5", maxDur=str(dur + 10),
+                      vehext="2", yellow="3", red="2", name=name, state=state + "rrrr")
 
 
 def _eight_phases(tl: ET.Element, phases: list[ET.Element]) -> None:

@@ -172,11 +172,22 @@ def test_emulator_runs_the_networks_own_programs(specs: dict[str, SignalSpec]) -
         assert emu.active_pattern is not None
 
 
+def test_nema_ring_phases_make_stages_together(tmp_path: Path) -> None:
+    b1 = load_signal_specs(make_awkward_network(tmp_path, nema=True))["B1"]
+    assert b1.program_type == "NEMA" and b1.amber_inserted
+    # 1+5, 2+6, 3+7, 4+8: the opposing lefts, the NS throughs, ...
+    assert b1.stages[0][:16] == "rrrGrrrrrrrGrrrr" and b1.stages[1][:16] == "GGGrrrrrGGGrrrrr"
+    assert b1.n_stages == 4 and all(b1.conflicting_greens(st) == [] for st in b1.stages)
+
+
 @pytest.mark.slow
-def test_every_controller_without_green_to_red(awkward: Path, specs: dict[str, SignalSpec]) -> None:
+@pytest.mark.parametrize("nema", [False, True])
+def test_every_controller_without_green_to_red(tmp_path: Path, nema: bool) -> None:
     from controllers.base import available_controllers
     from experiments.episode import run_episode
 
+    awkward = make_awkward_network(tmp_path, nema=nema)
+    specs = load_signal_specs(awkward)
     folder = awkward.parent
     sc = write_scenario(folder, awkward, FLOWS, sid="awkward-v1", end=600)
     for name in available_controllers():
