@@ -36,13 +36,14 @@ from typing import Annotated
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from sim import network_path
 from sim.clock import format_clock as format_clock  # re-exported: callers import it from here
 from sim.clock import parse_clock as parse_clock
 from sim.config import Clock, ConfigIssue, ConfigModel, Names, Number, Text, load_toml_model
 from sim.errors import WulinError
 from sim.sumo_options import check_sumo_options
 
-NETWORKS_DIR = Path(__file__).resolve().parent.parent / "networks"
+NETWORKS_DIR = network_path.PACKAGE_NETWORKS  # the package's own networks (the search path has more)
 _ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*-v\d+$")
 # the root element each kind of SUMO file starts with (a routes file given as net, say)
 _XML_ROOTS = {"net": ("net",), "routes": ("routes",), "additional": ("additional", "routes")}
@@ -223,27 +224,20 @@ def scenario_from_toml(path: Path, network: str | None = None) -> Scenario:
     )
 
 
-def scenario_files(networks_dir: Path = NETWORKS_DIR) -> dict[str, Path]:
-    """Map every scenario id to its TOML file."""
-    found: dict[str, Path] = {}
-    for path in sorted(networks_dir.glob("*/scenarios/*.toml")):
-        if path.stem in found:
-            raise WulinError(
-                f"{path}: scenario id {path.stem!r} is also defined in {found[path.stem]}; ids must be unique"
-            )
-        found[path.stem] = path
-    return found
+def scenario_files() -> dict[str, Path]:
+    """Map every scenario id on the network search path (:mod:`sim.network_path`) to its TOML."""
+    return network_path.scenario_files()
 
 
-def load_scenario(scenario_id: str, networks_dir: Path = NETWORKS_DIR) -> Scenario:
-    """Load a scenario by its versioned id, or from a path to a TOML file.
+def load_scenario(scenario_id: str) -> Scenario:
+    """Load a scenario by its versioned id (on the search path) or from a path to a TOML file.
 
     Raises:
         WulinError: unknown id (listing the known ones) or a bad file.
     """
-    if scenario_id.endswith(".toml"):
+    if scenario_id.endswith(".toml") or Path(scenario_id).is_file():
         return scenario_from_toml(Path(scenario_id))
-    files = scenario_files(networks_dir)
+    files = scenario_files()
     if scenario_id not in files:
         known = ", ".join(sorted(files)) or "none"
         hint = ""
@@ -252,14 +246,15 @@ def load_scenario(scenario_id: str, networks_dir: Path = NETWORKS_DIR) -> Scenar
             hint = f" (did you mean {close[0]}?)"
         raise WulinError(
             f"unknown scenario {scenario_id!r}{hint}; known scenarios: {known}. "
-            "Run `wulin scenarios` to list them."
+            "Run `wulin scenarios` to list them; add network folders with --networks DIR "
+            f"or {network_path.ENV_VAR}, or give the .toml path."
         )
     return scenario_from_toml(files[scenario_id])
 
 
-def list_scenarios(networks_dir: Path = NETWORKS_DIR) -> list[Scenario]:
-    """All scenarios under ``networks/``, sorted by id."""
-    return [scenario_from_toml(p) for p in scenario_files(networks_dir).values()]
+def list_scenarios() -> list[Scenario]:
+    """All scenarios on the network search path, sorted by id."""
+    return [scenario_from_toml(p) for _, p in sorted(scenario_files().items())]
 
 
 def check_scenario(scenario: Scenario) -> list[str]:
