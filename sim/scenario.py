@@ -205,6 +205,12 @@ def scenario_from_toml(path: Path, network: str | None = None) -> Scenario:
         )
     bases = (path.parent, path.parent.parent) if path.parent.name == "scenarios" else (path.parent,)
     doc = load_toml_model(ScenarioFile, path, "scenario file", context={"bases": bases})
+    return scenario_from_doc(doc, sid, path, bases, network)
+
+
+def scenario_from_doc(doc: ScenarioFile, sid: str, source: Path, bases: tuple[Path, ...],
+                      network: str | None = None) -> Scenario:
+    """The :class:`Scenario` of a validated document whose paths are relative to ``bases``."""
     net_file = _resolve(doc.net, bases)
     return Scenario(
         id=sid,
@@ -217,7 +223,7 @@ def scenario_from_toml(path: Path, network: str | None = None) -> Scenario:
         warmup=float(doc.warmup),
         step_length=float(doc.step_length),
         description=doc.description,
-        source=path,
+        source=source,
         tags=doc.tags,
         scale=float(doc.scale),
         sumo_options=check_sumo_options(doc.sumo_options),
@@ -230,11 +236,15 @@ def scenario_files() -> dict[str, Path]:
 
 
 def load_scenario(scenario_id: str) -> Scenario:
-    """Load a scenario by its versioned id (on the search path) or from a path to a TOML file.
+    """Load a scenario by its versioned id (on the search path), from a TOML file or a .sumocfg.
 
     Raises:
         WulinError: unknown id (listing the known ones) or a bad file.
     """
+    if scenario_id.endswith(".sumocfg"):
+        from sim.sumocfg import scenario_from_sumocfg
+
+        return scenario_from_sumocfg(Path(scenario_id))
     if scenario_id.endswith(".toml") or Path(scenario_id).is_file():
         return scenario_from_toml(Path(scenario_id))
     files = scenario_files()

@@ -60,10 +60,11 @@ ENGINE_DEFAULTS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class SumoOption:
-    """One option SUMO knows: its long name and its type (``BOOL``, ``INT``, ``TIME``...)."""
+    """One option SUMO knows: its long name, its type (``BOOL``, ``TIME``...) and section."""
 
     name: str
     type: str
+    section: str = ""
 
 
 @functools.cache
@@ -77,7 +78,7 @@ def known_options() -> dict[str, SumoOption]:
     found: dict[str, SumoOption] = {}
     for section in root:
         for opt in section:
-            option = SumoOption(opt.tag, opt.get("type", "STR"))
+            option = SumoOption(opt.tag, opt.get("type", "STR"), section.tag)
             found[opt.tag] = option
             for synonym in (opt.get("synonymes") or "").split():
                 found.setdefault(synonym, option)
