@@ -39,9 +39,19 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from sim import network_path
 from sim.clock import format_clock as format_clock  # re-exported: callers import it from here
 from sim.clock import parse_clock as parse_clock
-from sim.config import Clock, ConfigIssue, ConfigModel, Names, Number, Text, load_toml_model
+from sim.config import (
+    Clock,
+    ConfigIssue,
+    ConfigModel,
+    Names,
+    Number,
+    Text,
+    load_toml_model,
+    validate,
+)
 from sim.errors import WulinError
 from sim.sumo_options import check_sumo_options
+from sim.sumocfg import read_sumocfg
 
 NETWORKS_DIR = network_path.PACKAGE_NETWORKS  # the package's own networks (the search path has more)
 _ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*-v\d+$")
@@ -230,6 +240,17 @@ def scenario_from_doc(doc: ScenarioFile, sid: str, source: Path, bases: tuple[Pa
     )
 
 
+def scenario_from_sumocfg(path: Path) -> Scenario:
+    """The scenario a SUMO configuration describes (:mod:`sim.sumocfg`; id from its name).
+
+    Raises:
+        WulinError: naming the file and the field.
+    """
+    cfg = read_sumocfg(path)
+    doc = validate(ScenarioFile, cfg.data, cfg.source, context={"bases": (cfg.source.parent,)})
+    return scenario_from_doc(doc, cfg.scenario_id, cfg.source, (cfg.source.parent,))
+
+
 def scenario_files() -> dict[str, Path]:
     """Map every scenario id on the network search path (:mod:`sim.network_path`) to its TOML."""
     return network_path.scenario_files()
@@ -242,8 +263,6 @@ def load_scenario(scenario_id: str) -> Scenario:
         WulinError: unknown id (listing the known ones) or a bad file.
     """
     if scenario_id.endswith(".sumocfg"):
-        from sim.sumocfg import scenario_from_sumocfg
-
         return scenario_from_sumocfg(Path(scenario_id))
     if scenario_id.endswith(".toml") or Path(scenario_id).is_file():
         return scenario_from_toml(Path(scenario_id))

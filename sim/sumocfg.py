@@ -6,7 +6,8 @@ The file's net, route and additional files (relative to the file, as SUMO reads 
 knows becomes a ``sumo_options`` entry, except what the engine owns (see
 :mod:`sim.sumo_options`), SUMO's output, report and GUI options and its seed, which are
 dropped and listed (:attr:`SumoConfig.dropped`) so the caller can say so.  The result goes
-through the same model as a scenario TOML, so errors name the ``.sumocfg`` and the field.
+through the same model as a scenario TOML (``sim.scenario.scenario_from_sumocfg``), so
+errors name the ``.sumocfg`` and the field.
 """
 
 from __future__ import annotations
@@ -17,10 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sim.config import validate
 from sim.errors import WulinError
 from sim.files import read_text
-from sim.scenario import Scenario, ScenarioFile, scenario_from_doc
 from sim.sumo_options import OWNED, SumoOption, known_options
 
 _FIELDS = {"net-file": "net", "route-files": "routes", "additional-files": "additional",
@@ -102,14 +101,3 @@ def read_sumocfg(path: Path, *, need_end: bool = True) -> SumoConfig:
         raise WulinError(f"{path}: <net-file> names several files; the engine needs one network")
     data.setdefault("begin", 0.0)
     return SumoConfig(path, data, tuple(dropped))
-
-
-def scenario_from_sumocfg(path: Path, config: SumoConfig | None = None) -> Scenario:
-    """The scenario a ``.sumocfg`` describes (id from its name, no warm-up).
-
-    Raises:
-        WulinError: naming the file and the field.
-    """
-    cfg = config or read_sumocfg(path)
-    doc = validate(ScenarioFile, cfg.data, cfg.source, context={"bases": (cfg.source.parent,)})
-    return scenario_from_doc(doc, cfg.scenario_id, cfg.source, (cfg.source.parent,))
