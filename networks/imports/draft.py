@@ -59,6 +59,8 @@ class Draft:
             raise WulinError(f"{src}: no such file")
         shutil.copyfile(src, self.net_path)
         self.net, self.origins[self.net_path] = self.net_path, src
+        run_tool([sumo_binary("sumo"), "--net-file", str(self.net_path), "--end", "1", "--no-step-log", "true"],
+                 src, "SUMO")  # the network alone first: its own error, not the demand's
 
     def copy_in(self, src: Path, sub: str) -> Path:
         """Copy a user's file into ``sub/`` (a clashing name gets a number)."""

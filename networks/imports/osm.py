@@ -30,13 +30,15 @@ NETCONVERT_OPTIONS = (
 def _check_roads(source: Path) -> None:
     """An OSM file with at least one ``<way>`` tagged ``highway``, else one clear line."""
     try:
-        root_seen = False
-        for _, elem in ET.iterparse(source, events=("start",)):
+        in_way, root_seen = False, False
+        for event, elem in ET.iterparse(source, events=("start", "end")):
             if not root_seen:
                 root_seen = True
                 if elem.tag != "osm":
                     raise WulinError(f"{source}: not an OSM file (its root element is <{elem.tag}>, expected <osm>)")
-            if elem.tag == "tag" and elem.get("k") == "highway":
+            if elem.tag == "way":
+                in_way = event == "start"
+            elif in_way and event == "start" and elem.tag == "tag" and elem.get("k") == "highway":
                 return
     except ET.ParseError as exc:
         raise WulinError(f"{source}: not readable XML ({exc})") from None
