@@ -108,8 +108,9 @@ def net_edges(net: Path) -> set[str]:
     return edges
 
 
-def check_demand_edges(net: Path, demand: Path, shown_as: Path | None = None) -> None:
-    """Every edge ``demand`` names is in ``net``, else one line naming file, element and field."""
+def check_demand_edges(net: Path, demand: Path, shown_as: Path | None = None, net_name: str = "") -> None:
+    """Every edge ``demand`` names is in ``net``, else one line naming file, element and field
+    (``shown_as`` and ``net_name``: the user's names for the copies checked)."""
     edges = net_edges(net)
     try:
         for _, elem in ET.iterparse(demand, events=("start",)):
@@ -120,7 +121,7 @@ def check_demand_edges(net: Path, demand: Path, shown_as: Path | None = None) ->
                     if edge not in edges:
                         raise WulinError(
                             f"{shown_as or demand}: <{elem.tag} id='{elem.get('id', '?')}'> field '{attr}' "
-                            f"names edge '{edge}', which is not in the network {net.name}")
+                            f"names edge '{edge}', which is not in the network {net_name or net.name}")
     except ET.ParseError as exc:
         raise WulinError(f"{shown_as or demand}: not readable XML ({exc})") from None
 
@@ -175,7 +176,7 @@ def finish(draft: Draft, out: Path, source: Path) -> Imported:
     if draft.end is None:
         raise WulinError(f"{source}: no end time for the scenario; give --end")
     for routes in draft.routes:
-        check_demand_edges(draft.net, routes, draft.origins.get(routes))
+        check_demand_edges(draft.net, routes, draft.origins.get(routes), draft.origins.get(draft.net, draft.net).name)
     _sumo_loads(draft, source)
     sid = f"{draft.name}-v1"
     toml = draft.root / "scenarios" / f"{sid}.toml"

@@ -22,7 +22,7 @@ def build(source: Path, draft: Draft, demand: Sequence[Path], od: Path | None) -
     draft.take_net(source)
     for d in demand:
         copy = draft.copy_in(d, "demand")
-        check_demand_edges(draft.net_path, copy, d)
+        check_demand_edges(draft.net_path, copy, d, source.name)
         draft.routes.append(copy)
     if od is not None:
         draft.routes.append(od_flows(od, draft, "demand"))
