@@ -4,7 +4,8 @@ The roadnet becomes SUMO plain XML and netconvert builds the network: each inter
 node (``virtual`` ones, at the border, are plain priority nodes; the others traffic lights),
 each road an edge with its lanes, width, speed and shape, each lane link a connection.
 CityFlow numbers lanes from the centre line outwards, SUMO from the kerb, so lane ``i`` of
-``n`` is SUMO lane ``n - 1 - i``.  The signal programs are netconvert's own (with amber):
+``n`` is SUMO lane ``n - 1 - i``.  The signal programs are netconvert's own (amber and a 2 s all-red, as
+for OSM in :mod:`.osm`):
 CityFlow's light phases, which have no amber, are not carried over.  Each flow entry becomes
 a SUMO ``<flow>`` on its route with a vehicle type from its ``vehicle`` table (acceleration,
 deceleration, length, gap, speed, headway).  Both files are read through pydantic models, so
@@ -177,9 +178,10 @@ def build(source: Path, draft: Draft, flow_file: Path | None) -> None:
         draft.end = max(ends) if ends and min(ends) >= 0 else 3600.0
         draft.notes.append(f"window 0-{draft.end:g} s (give --end to change it)")
     inputs = _plain_xml(roadnet, draft.root, source)
-    run_tool([sumo_binary("netconvert"), *inputs, "--tls.default-type", "static", "--no-warnings", "true",
+    run_tool([sumo_binary("netconvert"), *inputs, "--tls.default-type", "static", "--tls.allred.time", "2",
+              "--no-warnings", "true",
               "--output-file", str(draft.net_path)], source, "netconvert")
     draft.net = draft.net_path
     draft.routes.append(_flows_xml(flows, {r.id for r in roadnet.roads}, draft, flow_file))
-    draft.notes.append("signal programs are netconvert's (with amber); CityFlow's light phases are not carried over")
+    draft.notes.append("signal programs are netconvert's (amber, 2 s all-red); CityFlow's light phases are not carried over")
     draft.description = f"imported from CityFlow {source.name} + {flow_file.name}"

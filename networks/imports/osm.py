@@ -2,7 +2,9 @@
 
 netconvert builds the network with SUMO's OSM typemap (cars' roads only), guessed traffic
 signals (``--tls.guess``, and the OSM signals joined per junction), ramps and roundabouts
-guessed and isolated edges removed; signal programs are netconvert's own, with amber.
+guessed and isolated edges removed; signal programs are netconvert's own, with amber and a
+2 s all-red (netconvert has none by default; the plan checks want at least 1 s of red
+clearance).
 Demand is random trips (SUMO's ``randomTrips.py``, routed by duarouter, one vehicle every
 ``period`` seconds, seeded) or an OD matrix between edges (:mod:`.od`).
 """
@@ -21,7 +23,7 @@ from sim.tools import run_tool, sumo_binary, sumo_tools_dir
 NETCONVERT_OPTIONS = (
     "--geometry.remove", "true", "--roundabouts.guess", "true", "--ramps.guess", "true",
     "--junctions.join", "true", "--tls.guess-signals", "true", "--tls.discard-simple", "true",
-    "--tls.join", "true", "--tls.guess", "true", "--tls.default-type", "static",
+    "--tls.join", "true", "--tls.guess", "true", "--tls.default-type", "static", "--tls.allred.time", "2",
     "--remove-edges.isolated", "true", "--keep-edges.by-vclass", "passenger",
     "--output.street-names", "true", "--no-turnarounds", "true", "--no-warnings", "true",
 )
