@@ -223,7 +223,11 @@ class Variation:
 
 
 def scenario_label(scenario: str) -> str:
-    """The scenario id of a scenario given by id or by the path of its TOML file."""
+    """The scenario id of a scenario given by id or by the path of its TOML or .sumocfg file."""
+    if scenario.endswith(".sumocfg"):
+        from sim.sumocfg import slug_id
+
+        return slug_id(Path(scenario).name.removesuffix(".sumocfg"))
     return Path(scenario).stem if scenario.endswith(".toml") else scenario
 
 

@@ -115,6 +115,10 @@ def toml_line(text: str, loc: Loc) -> int | None:
         end = first_header if not prefix else stop
         rx = re.compile(rf"^\s*\"?{re.escape(str(key))}\"?\s*=")
         j = next((n for n in range(start, end) if rx.search(lines[n])), None)
+        rest = [str(k) for k in loc[i:] if not isinstance(k, int)]
+        if j is None and len(rest) > 1:  # a dotted key: collision.action = "warn"
+            rx = re.compile(r"^\s*" + r"\s*\.\s*".join(re.escape(k) for k in rest) + r"\s*=")
+            j = next((n for n in range(start, end) if rx.search(lines[n])), None)
         if j is None and i + 1 < len(loc):  # an implicit table: [a.b] with no [a] header
             prefix, i = name, i + 1
             continue

@@ -1,19 +1,24 @@
 """Scenarios: a SUMO network, its demand and a time window, declared in TOML.
 
-A scenario lives at ``networks/<network>/scenarios/<id>.toml`` and its id is versioned
-(``grid-am-v1``, ``wulin-am-peak-v1``): a changed behaviour gets a new id, so results that
-name a scenario id stay reproducible.  Paths inside the TOML are relative to the network
-folder.  Example::
+A scenario is a TOML file anywhere on disk, usually ``<network>/scenarios/<id>.toml``; its
+id is the file's stem and is versioned (``grid-am-v1``, ``wulin-am-peak-v1``): a changed
+behaviour gets a new id, so results that name a scenario id stay reproducible.  Paths inside
+the TOML are relative to the TOML file itself, so a network folder works wherever it is
+copied.  (A TOML inside a ``scenarios/`` folder may still name files relative to the folder
+above it, as scenario files did before; the TOML's own folder is tried first.)  Example::
 
     description = "Rush-hour demand on a 3x3 signalised grid"
-    net = "grid.net.xml"
-    routes = ["demand/am.rou.xml"]
+    net = "../grid.net.xml"
+    routes = ["../demand/am.rou.xml"]
     additional = []          # optional
     begin = "07:00"          # "HH:MM", "HH:MM:SS" or seconds since midnight (up to 48:00)
     end = "08:00"
     warmup = 300             # seconds excluded from KPIs
     step_length = 1.0        # optional, seconds
     scale = 1.0              # optional demand factor (SUMO --scale): 1.2 is +20 %
+
+    [sumo_options]           # optional: SUMO options passed through (sim.sumo_options)
+    time-to-teleport = -1
 
 The file is validated by the pydantic model :class:`ScenarioFile` (``sim.config``); the
 result is the frozen :class:`Scenario` value that travels through the engine.  Everything a
@@ -31,12 +36,24 @@ from typing import Annotated
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from sim import network_path
 from sim.clock import format_clock as format_clock  # re-exported: callers import it from here
 from sim.clock import parse_clock as parse_clock
-from sim.config import Clock, ConfigIssue, ConfigModel, Names, Number, Text, load_toml_model
+from sim.config import (
+    Clock,
+    ConfigIssue,
+    ConfigModel,
+    Names,
+    Number,
+    Text,
+    load_toml_model,
+    validate,
+)
 from sim.errors import WulinError
+from sim.sumo_options import check_sumo_options
+from sim.sumocfg import read_sumocfg
 
-NETWORKS_DIR = Path(__file__).resolve().parent.parent / "networks"
+NETWORKS_DIR = network_path.PACKAGE_NETWORKS  # the package's own networks (the search path has more)
 _ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*-v\d+$")
 # the root element each kind of SUMO file starts with (a routes file given as net, say)
 _XML_ROOTS = {"net": ("net",), "routes": ("routes",), "additional": ("additional", "routes")}
@@ -60,6 +77,7 @@ class Scenario:
         source: The TOML file it was loaded from.
         tags: Free-form labels (``peak``, ``incident``...).
         scale: Demand factor applied by SUMO (``--scale``); 1.0 is the demand as written.
+        sumo_options: SUMO options passed through, ``(long name, value)`` pairs.
     """
 
     id: str
@@ -75,6 +93,7 @@ class Scenario:
     source: Path
     tags: tuple[str, ...] = field(default=())
     scale: float = 1.0
+    sumo_options: tuple[tuple[str, str], ...] = ()
 
     @property
     def network_dir(self) -> Path:
@@ -100,13 +119,21 @@ def _xml_root(path: Path) -> str | None:
     return None
 
 
-def _sumo_file(name: str, key: str, base: Path) -> Path:
-    """``base / name`` resolved, checked to exist and to be the right kind of SUMO file."""
+def _resolve(name: str, bases: tuple[Path, ...]) -> Path:
+    """``name`` under the first of ``bases`` where it exists (else under the first)."""
     try:
-        p = (base / name).resolve()
+        for base in bases:
+            if (base / name).is_file():
+                return (base / name).resolve()
+        return (bases[0] / name).resolve()
     except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop (Python 3.11)
         raise ConfigIssue(f"{name!r}: cannot resolve the path ({exc}); name the right file") from None
-    hint = "fix the name or build it (for example `wulin network build`)"
+
+
+def _sumo_file(name: str, key: str, bases: tuple[Path, ...]) -> Path:
+    """``name`` resolved, checked to exist and to be the right kind of SUMO file."""
+    p = _resolve(name, bases)
+    hint = "fix the name (relative to the scenario file) or build it (`wulin network build`)"
     if not p.is_file():
         what = f"{name!r}" if key == "net" else f"file {name!r}"
         raise ConfigIssue(f"{what} not found (looked for {p}); {hint}")
@@ -119,7 +146,7 @@ def _sumo_file(name: str, key: str, base: Path) -> Path:
 
 
 class ScenarioFile(ConfigModel):
-    """The scenario TOML as written (see the module docstring); paths relative to the network."""
+    """The scenario TOML as written (see the module docstring); paths relative to the file."""
 
     description: Text = ""
     net: Annotated[str, Field(strict=True, min_length=1)]
@@ -131,11 +158,12 @@ class ScenarioFile(ConfigModel):
     step_length: Annotated[Number, Field(gt=0, le=10)] = 1.0
     tags: Names = ()
     scale: Annotated[Number, Field(gt=0, le=10)] = 1.0
+    sumo_options: dict[str, object] = Field(default_factory=dict)
 
     @field_validator("net")
     @classmethod
     def _net_exists(cls, v: str, info: ValidationInfo) -> str:
-        _sumo_file(v, "net", info.context["base"])
+        _sumo_file(v, "net", info.context["bases"])
         return v
 
     @field_validator("routes", "additional")
@@ -144,7 +172,13 @@ class ScenarioFile(ConfigModel):
         if info.field_name == "routes" and not v:
             raise ConfigIssue("is empty; name at least one file")
         for name in v:
-            _sumo_file(name, str(info.field_name), info.context["base"])
+            _sumo_file(name, str(info.field_name), info.context["bases"])
+        return v
+
+    @field_validator("sumo_options")
+    @classmethod
+    def _known_options(cls, v: dict[str, object]) -> dict[str, object]:
+        check_sumo_options(v)
         return v
 
     @field_validator("step_length")
@@ -170,7 +204,7 @@ def scenario_from_toml(path: Path, network: str | None = None) -> Scenario:
 
     Args:
         path: The TOML file; its stem is the scenario id.
-        network: Network name; defaults to the folder above ``scenarios/``.
+        network: Network name; defaults to the name of the network file's folder.
 
     Raises:
         WulinError: naming the file, the line, the field and the fix.
@@ -185,46 +219,60 @@ def scenario_from_toml(path: Path, network: str | None = None) -> Scenario:
             f"{path}: scenario id {sid!r} is not a versioned id; name the file like "
             "'grid-am-v1.toml' (lower case, dashes, ending in -v<N>, at most 100 characters)"
         )
-    base = path.parent.parent
-    doc = load_toml_model(ScenarioFile, path, "scenario file", context={"base": base})
+    bases = (path.parent, path.parent.parent) if path.parent.name == "scenarios" else (path.parent,)
+    doc = load_toml_model(ScenarioFile, path, "scenario file", context={"bases": bases})
+    return scenario_from_doc(doc, sid, path, bases, network)
+
+
+def scenario_from_doc(doc: ScenarioFile, sid: str, source: Path, bases: tuple[Path, ...],
+                      network: str | None = None) -> Scenario:
+    """The :class:`Scenario` of a validated document whose paths are relative to ``bases``."""
+    net_file = _resolve(doc.net, bases)
     return Scenario(
         id=sid,
-        network=network or base.name,
-        net_file=(base / doc.net).resolve(),
-        route_files=tuple((base / r).resolve() for r in doc.routes),
-        additional_files=tuple((base / a).resolve() for a in doc.additional),
+        network=network or net_file.parent.name,
+        net_file=net_file,
+        route_files=tuple(_resolve(r, bases) for r in doc.routes),
+        additional_files=tuple(_resolve(a, bases) for a in doc.additional),
         begin=doc.begin,
         end=doc.end,
         warmup=float(doc.warmup),
         step_length=float(doc.step_length),
         description=doc.description,
-        source=path,
+        source=source,
         tags=doc.tags,
         scale=float(doc.scale),
+        sumo_options=check_sumo_options(doc.sumo_options),
     )
 
 
-def scenario_files(networks_dir: Path = NETWORKS_DIR) -> dict[str, Path]:
-    """Map every scenario id to its TOML file."""
-    found: dict[str, Path] = {}
-    for path in sorted(networks_dir.glob("*/scenarios/*.toml")):
-        if path.stem in found:
-            raise WulinError(
-                f"{path}: scenario id {path.stem!r} is also defined in {found[path.stem]}; ids must be unique"
-            )
-        found[path.stem] = path
-    return found
+def scenario_from_sumocfg(path: Path) -> Scenario:
+    """The scenario a SUMO configuration describes (:mod:`sim.sumocfg`; id from its name).
+
+    Raises:
+        WulinError: naming the file and the field.
+    """
+    cfg = read_sumocfg(path)
+    doc = validate(ScenarioFile, cfg.data, cfg.source, context={"bases": (cfg.source.parent,)})
+    return scenario_from_doc(doc, cfg.scenario_id, cfg.source, (cfg.source.parent,))
 
 
-def load_scenario(scenario_id: str, networks_dir: Path = NETWORKS_DIR) -> Scenario:
-    """Load a scenario by its versioned id, or from a path to a TOML file.
+def scenario_files() -> dict[str, Path]:
+    """Map every scenario id on the network search path (:mod:`sim.network_path`) to its TOML."""
+    return network_path.scenario_files()
+
+
+def load_scenario(scenario_id: str) -> Scenario:
+    """Load a scenario by its versioned id (on the search path), from a TOML file or a .sumocfg.
 
     Raises:
         WulinError: unknown id (listing the known ones) or a bad file.
     """
-    if scenario_id.endswith(".toml"):
+    if scenario_id.endswith(".sumocfg"):
+        return scenario_from_sumocfg(Path(scenario_id))
+    if scenario_id.endswith(".toml") or Path(scenario_id).is_file():
         return scenario_from_toml(Path(scenario_id))
-    files = scenario_files(networks_dir)
+    files = scenario_files()
     if scenario_id not in files:
         known = ", ".join(sorted(files)) or "none"
         hint = ""
@@ -233,14 +281,15 @@ def load_scenario(scenario_id: str, networks_dir: Path = NETWORKS_DIR) -> Scenar
             hint = f" (did you mean {close[0]}?)"
         raise WulinError(
             f"unknown scenario {scenario_id!r}{hint}; known scenarios: {known}. "
-            "Run `wulin scenarios` to list them."
+            "Run `wulin scenarios` to list them; add network folders with --networks DIR "
+            f"or {network_path.ENV_VAR}, or give the .toml path."
         )
     return scenario_from_toml(files[scenario_id])
 
 
-def list_scenarios(networks_dir: Path = NETWORKS_DIR) -> list[Scenario]:
-    """All scenarios under ``networks/``, sorted by id."""
-    return [scenario_from_toml(p) for p in scenario_files(networks_dir).values()]
+def list_scenarios() -> list[Scenario]:
+    """All scenarios on the network search path, sorted by id."""
+    return [scenario_from_toml(p) for _, p in sorted(scenario_files().items())]
 
 
 def check_scenario(scenario: Scenario) -> list[str]:

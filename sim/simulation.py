@@ -36,6 +36,7 @@ from typing import Any, Literal
 
 from sim.errors import SimulationError, WulinError
 from sim.scenario import Scenario
+from sim.sumo_options import sumo_option_args
 from sim.tools import sumo_binary
 
 Backend = Literal["libsumo", "traci"]
@@ -178,12 +179,7 @@ class Simulation:
             "true",
             "--error-log",
             str(self.error_log),
-            "--time-to-teleport",
-            "300",
-            "--collision.action",
-            "warn",
-            "--collision.check-junctions",
-            "false",
+            *sumo_option_args(sc.sumo_options, set(self.extra_args)),
         ]
         if sc.scale != 1.0:
             args += ["--scale", f"{sc.scale:g}"]

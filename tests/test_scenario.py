@@ -135,3 +135,52 @@ def test_folder_or_non_utf8_file(tmp_path: Path) -> None:
     folder.mkdir()
     with pytest.raises(WulinError, match="is a folder"):
         scenario_from_toml(folder)
+
+
+def test_paths_resolve_from_the_toml_anywhere_on_disk(tmp_path: Path) -> None:
+    """A TOML names files relative to itself, in any folder; the legacy layout still loads."""
+    (tmp_path / "nets").mkdir()
+    (tmp_path / "nets" / "city.net.xml").write_text("<net/>")
+    (tmp_path / "r.rou.xml").write_text("<routes/>")
+    toml = tmp_path / "x-am-v1.toml"
+    toml.write_text(GOOD.replace("net.net.xml", "nets/city.net.xml"))
+    sc = scenario_from_toml(toml)
+    assert sc.net_file == (tmp_path / "nets" / "city.net.xml").resolve()
+    assert sc.network == "nets" and sc.route_files == ((tmp_path / "r.rou.xml").resolve(),)
+    legacy = _write(tmp_path / "old", "y-am-v1", GOOD)  # names files from the folder above
+    assert scenario_from_toml(legacy).net_file == (tmp_path / "old" / "net.net.xml").resolve()
+
+
+def test_sumo_options_pass_through_to_sumo(tmp_path: Path) -> None:
+    from sim.simulation import Simulation
+
+    body = (GOOD + '[sumo_options]\ntime-to-teleport = -1\ncollision.action = "teleport"\n'
+            'mesosim = true\nignore-route-errors = true\n')
+    sc = scenario_from_toml(_write(tmp_path, "x-am-v1", body))
+    assert sc.sumo_options == (("time-to-teleport", "-1"), ("collision.action", "teleport"),
+                               ("mesosim", "true"), ("ignore-route-errors", "true"))
+    args = Simulation(sc, seed=1, extra_args=["--ignore-route-errors", "false"]).sumo_args()
+    pairs = dict(zip(args[::2], args[1::2], strict=False))
+    assert pairs["--time-to-teleport"] == "-1" and pairs["--collision.action"] == "teleport"
+    assert pairs["--mesosim"] == "true" and pairs["--collision.check-junctions"] == "false"
+    assert args.count("--ignore-route-errors") == 1  # the caller's own choice wins, once
+
+
+@pytest.mark.parametrize(
+    ("table", "needle"),
+    [
+        ("time-to-teleprt = 5", "field 'sumo_options.time-to-teleprt' is not an option of SUMO; "
+                                "did you mean 'time-to-teleport'?"),
+        ("net-file = \"x.net.xml\"", "field 'sumo_options.net-file' is set by the engine, not here: set 'net'"),
+        ("tripinfo-output = \"t.xml\"", "is set by the engine, not here: the engine writes tripinfo"),
+        ("seed = 4", "the run's seed is given per run"),
+        ("mesosim = 1", "field 'sumo_options.mesosim' must be true or false, got 1"),
+        ("time-to-teleport = \"never\"", "field 'sumo_options.time-to-teleport' must be a number"),
+        ("collision.action = true", "field 'sumo_options.collision.action' must be str, got True"),
+    ],
+)
+def test_bad_sumo_options_name_file_line_and_field(tmp_path: Path, table: str, needle: str) -> None:
+    p = _write(tmp_path, "x-am-v1", GOOD + "[sumo_options]\n" + table + "\n")
+    with pytest.raises(WulinError) as err:
+        scenario_from_toml(p)
+    assert f"{p}, line 7: " in str(err.value) and needle in str(err.value)

@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 
 from wulin.console_tables import fit_table
+from wulin.options import NETWORKS_OPT
 
 console = Console()
 
@@ -18,6 +19,7 @@ def train(
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its newest checkpoint."),
     timesteps: int | None = typer.Option(None, "--timesteps", help="Override total_timesteps (short runs)."),
     n_envs: int | None = typer.Option(None, "--n-envs", help="Override n_envs (environments, one SUMO process each)."),
+    networks: list[Path] | None = NETWORKS_OPT,
 ) -> None:
     """Train a PPO or DQN policy shared by all signals; checkpoints, TensorBoard logs, resume."""
     from dataclasses import replace
@@ -63,6 +65,7 @@ def evaluate(
     out: Path | None = typer.Option(None, "--out", help="Keep the experiment folder here (resumable; "
                                     "`wulin report OUT` renders it). Default: a temporary folder."),
     workers: int | None = typer.Option(None, "--workers", help="Worker processes (default: one per core)."),
+    networks: list[Path] | None = NETWORKS_OPT,
 ) -> None:
     """Run the trained policy and the baselines on the same seeds; mean ± 95 % CI per controller."""
     from agents.evaluate import evaluate as run_eval

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from wulin.console_tables import fit_table
+from wulin.options import NETWORKS_OPT
 
 console = Console()
 
@@ -55,6 +56,7 @@ def plan_webster(
     all_red: float = typer.Option(None, "--all-red", help="All-red seconds (default: each signal's own)."),
     speed: float = typer.Option(40.0, "--speed", help="Green-wave progression speed, km/h."),
     sat_flow: float = typer.Option(1800.0, "--sat-flow", help="Saturation flow, veh/h of green per lane."),
+    networks: list[Path] | None = NETWORKS_OPT,
 ) -> None:
     """Webster plans from the scenario's demand: JSON, SUMO tlLogic and a validation report."""
     from controllers.corridor import coordinate_corridor, resolve_corridor
@@ -112,6 +114,7 @@ def compare(
     out: Path | None = typer.Option(None, "--out", help="Keep the experiment folder here (resumable; "
                                     "`wulin report OUT` renders it). Default: a temporary folder."),
     workers: int | None = typer.Option(None, "--workers", help="Worker processes (default: one per core)."),
+    networks: list[Path] | None = NETWORKS_OPT,
 ) -> None:
     """Run controllers x seeds through the experiment runner; mean ± 95 % CI per controller."""
     from experiments.compare import comparison_spec, run_comparison

@@ -12,6 +12,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from wulin.options import NETWORKS_OPT
+
 emulator_app = typer.Typer(help="NTCIP 1202 controller emulators on loopback, for demos and tests.",
                            no_args_is_help=True)
 console = Console()
@@ -80,16 +82,9 @@ def _print_drift(n_checked: int, alarms: list[DriftAlarm]) -> None:
 
 
 def _net_file(network: str) -> Path:
-    from sim.errors import WulinError
-    from sim.scenario import NETWORKS_DIR
+    from sim.network_path import find_net_file
 
-    folder = NETWORKS_DIR / network
-    nets = sorted(folder.glob("*.net.xml"))
-    if not nets:
-        known = ", ".join(sorted(p.name for p in NETWORKS_DIR.iterdir() if p.is_dir() and not p.name.startswith("_")))
-        raise WulinError(f"network {network!r}: no .net.xml in {folder}; known networks: {known}")
-    preferred = [p for p in nets if p.name == f"{network}.net.xml"]
-    return (preferred or nets)[0]
+    return find_net_file(network)
 
 
 def _check_emulator_args(port: int, n_signals: int, time_scale: float, seconds: float) -> None:
@@ -112,7 +107,8 @@ def _check_emulator_args(port: int, n_signals: int, time_scale: float, seconds: 
 
 @emulator_app.command("start")
 def start(
-    network: str = typer.Option(..., "--network", help="Network folder under networks/ (grid, wulin)."),
+    network: str = typer.Option(..., "--network", help="Network name on the search path (grid, wulin, "
+                                "one you imported), its folder or its .net.xml."),
     port: int = typer.Option(16100, "--port", help="First UDP port; one port per signal, on 127.0.0.1."),
     time_scale: float = typer.Option(1.0, "--time-scale", help="Emulated seconds per second (faster cycles)."),
     seconds: float = typer.Option(0.0, "--seconds", help="Stop after this many seconds (0: until Ctrl-C)."),
@@ -127,6 +123,7 @@ def start(
     signals: str = typer.Option("", "--signals", help="Only these signal ids (comma separated)."),
     fault: list[str] = typer.Option([], "--fault", help="SIGNAL=FAULT, armed for the next deploy "
                                     "(verify-error, readback-mismatch, bad-health, reboot, drop-set, late, held)."),
+    networks: list[Path] | None = NETWORKS_OPT,
 ) -> None:
     """Run one emulated controller per signal, each running the network's own program."""
     from dataclasses import replace

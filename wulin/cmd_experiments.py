@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from wulin.console_tables import fit_table
+from wulin.options import NETWORKS_OPT
 
 console = Console()
 experiment_app = typer.Typer(help="Declare, check and run what-if experiments (TOML).",
@@ -73,7 +74,8 @@ def _summary_tables(exp_dir: Path) -> list[Table]:
 
 
 @experiment_app.command("validate")
-def validate(spec_file: Path = typer.Argument(..., help="Experiment declaration (.toml).")) -> None:
+def validate(spec_file: Path = typer.Argument(..., help="Experiment declaration (.toml)."),
+             networks: list[Path] | None = NETWORKS_OPT) -> None:
     """Check a declaration without running it: scenarios, controllers, ids, times, seeds."""
     from experiments.spec import load_spec
 
@@ -103,6 +105,7 @@ def run(
     workers: int | None = typer.Option(None, "--workers", "-j", help="Local worker processes (default: cores)."),
     out: Path | None = typer.Option(None, "--out", help="Results folder (default: results/<name>)."),
     report: bool = typer.Option(True, "--report/--no-report", help="Write report.html at the end."),
+    networks: list[Path] | None = NETWORKS_OPT,
 ) -> None:
     """Run every run not yet finished (a killed experiment resumes), then write the report.
 

@@ -1,4 +1,4 @@
-"""``wulin network ...``: build a network, draw its map, calibrate the Wulin demand."""
+"""``wulin network ...``: build a network, import one, draw its map, calibrate the Wulin demand."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-network_app = typer.Typer(help="SUMO networks: build, map, calibrate.", no_args_is_help=True)
+network_app = typer.Typer(help="SUMO networks: build, import, map, calibrate.", no_args_is_help=True)
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -92,6 +92,37 @@ def calibrate_cmd(
     if out:
         out.write_text(text, encoding="utf-8")
         Console().print(f"wrote {out}")
+
+
+@network_app.command("import")
+def import_cmd(
+    source: Path = typer.Argument(..., help="A .sumocfg, a .net.xml, an OSM extract (.osm) or a CityFlow roadnet (.json)."),
+    out: Path = typer.Option(..., "--out", help="Folder of networks to write NAME/ into (put it on WULIN_NETWORKS)."),
+    name: str = typer.Option(..., "--name", help="Network name (lower case, dashes); its scenario is NAME-v1."),
+    demand: list[Path] = typer.Option([], "--demand", help="Routes/trips/flows for a .net.xml (repeatable), "
+                                      "or the flow JSON of a CityFlow roadnet."),
+    od: Path | None = typer.Option(None, "--od", help="OD matrix CSV origin,destination,veh/h between edges "
+                                   "(.net.xml or OSM)."),
+    begin: str | None = typer.Option(None, "--begin", help="Scenario start (default: the .sumocfg's, else 0)."),
+    end: str | None = typer.Option(None, "--end", help="Scenario end (default: the .sumocfg's; CityFlow: its flows')."),
+    warmup: float = typer.Option(0.0, "--warmup", help="Seconds excluded from KPIs."),
+    period: float = typer.Option(2.0, "--period", help="OSM random trips: seconds between departures."),
+    seed: int = typer.Option(1, "--seed", help="OSM random trips: seed."),
+) -> None:
+    """Import a network with its demand into OUT/NAME: a folder that works anywhere on disk."""
+    from rich.console import Console
+
+    from networks.imports import import_network
+    from sim.files import check_writable_dir
+
+    check_writable_dir(out)
+    with Console().status(f"importing {source.name}..."):
+        done = import_network(source, out, name, demand=demand, od=od, begin=begin, end=end,
+                              warmup=warmup, period=period, seed=seed)
+    for note in done.notes:
+        Console().print(f"note: {note}", highlight=False)
+    Console().print(f"wrote {done.folder}\nrun it: wulin simulate {done.scenario_id} --networks {out}",
+                    highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -20,6 +20,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from wulin.options import NETWORKS_OPT
+
 plan_app = typer.Typer(help="Timing plans: make, validate, propose, approve, deploy, roll back.", no_args_is_help=True)
 user_app = typer.Typer(help="Users of the plan store and their roles (an admin's commands).", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens for users (an admin's commands).", no_args_is_help=True)
@@ -98,16 +100,19 @@ def _state(state: str) -> str:
 @plan_app.command("validate")
 def validate(
     plan_file: Path = typer.Argument(..., help="Plan JSON (one plan or a list)."),
-    net: Path | None = typer.Option(None, "--net", help="SUMO .net.xml: also check conflicts against it."),
+    net: str | None = typer.Option(None, "--net", help="Network (.net.xml, its folder or a name on the "
+                                   "search path): also check conflicts against it."),
+    networks: list[Path] | None = NETWORKS_OPT,
 ) -> None:
     """Check plans against the engineering rules; exit 1 when any is violated."""
     from controllers.plan import DEFAULT_LIMITS, load_plans, validate_plan
 
     specs: dict[str, Any] = {}
     if net is not None:
+        from sim.network_path import find_net_file
         from sim.topology import load_signal_specs
 
-        specs = load_signal_specs(net)
+        specs = load_signal_specs(find_net_file(net))
     bad = 0
     for plan in load_plans(plan_file):
         spec = specs.get(plan.signal_id)
@@ -230,21 +235,22 @@ def _read_evidence(path: Path) -> dict[str, Any]:
     return data
 
 
-def _conflicts(signal_id: str, net: Path | None) -> tuple[list[list[bool]], str]:
+def _conflicts(signal_id: str, net: str | None) -> tuple[list[list[bool]], str]:
     """The conflict matrix of ``signal_id`` from ``net`` or, without it, from the one network
-    under ``networks/`` that has the signal."""
+    on the search path that has the signal."""
     from sim.errors import WulinError
-    from sim.scenario import NETWORKS_DIR
+    from sim.network_path import find_net_file, network_dirs
     from sim.topology import load_signal_specs
 
-    nets = [net] if net is not None else sorted(NETWORKS_DIR.glob("*/*.net.xml"))
+    nets = ([find_net_file(net)] if net is not None
+            else sorted(p for d in network_dirs().values() for p in d.glob("*.net.xml")))
     found: dict[Path, list[list[bool]]] = {}
     for path in nets:
         spec = load_signal_specs(path).get(signal_id)
         if spec is not None:
             found[path] = [list(row) for row in spec.conflicts]
     if not found:
-        where = str(net) if net is not None else f"any network under {NETWORKS_DIR}"
+        where = str(net) if net is not None else "any network on the search path"
         raise WulinError(f"signal {signal_id!r} is not in {where}: give its network with --net NET.net.xml "
                          "(approval checks the plan against the network's conflicts)")
     if len({json.dumps(m) for m in found.values()}) > 1:
@@ -260,8 +266,10 @@ def propose(
     signal: str | None = typer.Option(None, "--signal", help="Only the plan for this signal (from a list)."),
     evidence: Path | None = typer.Option(
         None, "--evidence", help="Results against the live plan: JSON, or text such as `wulin compare --markdown`."),
-    net: Path | None = typer.Option(None, "--net", help="The signal's .net.xml (default: the network under "
-                                    "networks/ that has the signal); its conflicts are recorded for approval."),
+    net: str | None = typer.Option(None, "--net", help="The signal's network: .net.xml, folder or name (default: "
+                                   "the network on the search path that has the signal); its conflicts are "
+                                   "recorded for approval."),
+    networks: list[Path] | None = NETWORKS_OPT,
     note: str = typer.Option("", "--note", help="Why this plan."),
     user: str | None = USER_OPT, token: str | None = TOKEN_OPT, password_stdin: bool = PW_STDIN_OPT,
     store: str = STORE_OPT,

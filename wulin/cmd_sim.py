@@ -14,6 +14,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from wulin.options import NETWORKS_OPT
+
 if TYPE_CHECKING:
     from sim.sumo_log import SumoMessages
 
@@ -91,6 +93,7 @@ def simulate(
     param: list[str] = typer.Option(
         [], "--param", "-p", help="Controller parameter KEY=VALUE (repeatable), e.g. -p plans=plans.json"
     ),
+    networks: list[Path] | None = NETWORKS_OPT,
 ) -> None:
     """Run a scenario with a controller and print its KPI table."""
     from sim.errors import WulinError
@@ -149,7 +152,7 @@ def _sumo_messages(work: Path, keep_as: str | None) -> SumoMessages | None:
     return replace(messages, log=kept)
 
 
-def scenarios() -> None:
+def scenarios(networks: list[Path] | None = NETWORKS_OPT) -> None:
     """List every scenario with its network, time window and description."""
     from sim.scenario import format_clock, list_scenarios
 
