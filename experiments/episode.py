@@ -414,6 +414,8 @@ class _ActuatedRun:
         tick, views, read, request = actuator.tick, actuator.views, reader.read, actuator.request
         act = ctl.act
         plan_cycles = ctl.plan_cycles if self.whole_cycles else None  # type: ignore[attr-defined]
+        if plan_cycles is not None:
+            run_cycle, cycle_booked = actuator.run_cycle, ctl.cycle_booked  # type: ignore[attr-defined]
         wall, cpu = watch.wall, watch.cpu
         end = clock.end
         t = clock.time
@@ -455,7 +457,7 @@ class _ActuatedRun:
             watch.account = CONTROLLER
             if plan_cycles is not None:
                 for s, greens in plan_cycles(t):
-                    ctl.cycle_booked(s, actuator.run_cycle(s, greens))  # type: ignore[attr-defined]
+                    cycle_booked(s, run_cycle(s, greens))
             else:
                 request(act(state))
             decisions += 1

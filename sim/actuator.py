@@ -485,16 +485,13 @@ class SignalActuator:
             f"(valid: -1..{self._n_stages[s] - 1})"
         )
 
-    def _on_grid(self, t: float) -> float:
-        """The first step at or after ``t``: where SUMO ends a phase that ends at ``t``."""
-        origin, dt = self._origin, self.step_length
-        return origin + math.ceil((t - origin) / dt - 1e-6) * dt
-
     def _clearance_ends(self, s: int, yellow_start: float) -> tuple[float, float]:
         """When signal ``s``'s all-red and new green begin after a yellow from ``yellow_start``.
 
-        :meth:`_on_grid` written out (this runs at every stage change, on caches SUMO's step
-        leaves cold, where each Python call costs µs)."""
+        SUMO ends a phase at the first step at or after its end: ``t`` goes on the grid as
+        ``origin + ceil((t - origin) / dt - 1e-6) * dt``, written out (this runs at every
+        stage change, on caches SUMO's step leaves cold, where each Python call costs µs;
+        :meth:`_cycle_changes` writes out the same rounding)."""
         timing = self._timing[s]
         origin, dt = self._origin, self.step_length
         red_start = origin + math.ceil((yellow_start + timing.yellow - origin) / dt - 1e-6) * dt
@@ -788,13 +785,14 @@ class SignalActuator:
         """The changes of signal ``s``'s cycle from ``start``, the variable durations of its
         program (every green but the held last one), and the time the last green ends.  SUMO
         ends each phase at the first step at or after its end, and so do the booked times."""
-        timing = self._timing[s]
-        lo, hi = timing.min_green, timing.max_green
+        yellow, all_red, lo, hi = self._timing[s]
         plan = self._plan[s]
         last = len(greens) - 1
         booked: list[BookedChange] = []
         durations: list[float] = []
         end = start
+        # :meth:`_clearance_ends` and its grid rounding written out (per stage of every cycle)
+        origin, dt, ceil = self._origin, self.step_length, math.ceil
         for k in range(len(greens)):
             green = float(greens[k])
             green = lo if green < lo else hi if green > hi else green
@@ -803,12 +801,14 @@ class SignalActuator:
                 green_start = end
             else:
                 if tr.yellow_state:  # some links lose green: yellow (and all-red) first
-                    red_start, green_start = self._clearance_ends(s, end)
+                    red_start = origin + ceil((end + yellow - origin) / dt - 1e-6) * dt
+                    green_start = origin + ceil((red_start + all_red - origin) / dt - 1e-6) * dt \
+                        if all_red > 0 else red_start
                 else:  # only adds green links: the new green at once
                     red_start = green_start = end
                 booked.append(_new(BookedChange, (end, red_start, green_start, cur, k,
                                                   tr.yellow_state, tr.red_state)))
-            end = self._on_grid(green_start + green)
+            end = origin + ceil((green_start + green - origin) / dt - 1e-6) * dt
             if k < last:
                 durations.append(green)
             cur = k
