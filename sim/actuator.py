@@ -51,8 +51,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from sim.loop import stop_after
 from sim.errors import WulinError
+from sim.loop import stop_after
 from sim.topology import GREEN
 
 if TYPE_CHECKING:
