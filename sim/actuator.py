@@ -51,8 +51,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from sim.loop import stop_after
 from sim.errors import WulinError
+from sim.loop import stop_after
 from sim.topology import GREEN
 
 if TYPE_CHECKING:
@@ -485,17 +485,19 @@ class SignalActuator:
             f"(valid: -1..{self._n_stages[s] - 1})"
         )
 
-    def _on_grid(self, t: float) -> float:
-        """The first step at or after ``t``: where SUMO ends a phase that ends at ``t``."""
-        origin, dt = self._origin, self.step_length
-        return origin + math.ceil((t - origin) / dt - 1e-6) * dt
-
     def _clearance_ends(self, s: int, yellow_start: float) -> tuple[float, float]:
-        """When signal ``s``'s all-red and new green begin after a yellow from ``yellow_start``."""
+        """When signal ``s``'s all-red and new green begin after a yellow from ``yellow_start``.
+
+        SUMO ends a phase at the first step at or after its end: ``t`` goes on the grid as
+        ``origin + ceil((t - origin) / dt - 1e-6) * dt``, written out (this runs at every
+        stage change, on caches SUMO's step leaves cold, where each Python call costs µs;
+        :meth:`_cycle_changes` writes out the same rounding)."""
         timing = self._timing[s]
-        red_start = self._on_grid(yellow_start + timing.yellow)
-        if timing.all_red > 0:
-            return red_start, self._on_grid(red_start + timing.all_red)
+        origin, dt = self._origin, self.step_length
+        red_start = origin + math.ceil((yellow_start + timing.yellow - origin) / dt - 1e-6) * dt
+        all_red = timing.all_red
+        if all_red > 0:
+            return red_start, origin + math.ceil((red_start + all_red - origin) / dt - 1e-6) * dt
         return red_start, red_start
 
     def _flush(self, now: float) -> None:
@@ -559,7 +561,9 @@ class SignalActuator:
         if changed:
             now = self._now
             for s in now_due:  # (the requests are all valid: changes begin only now)
-                self._change_until_green(s, now, lim)
+                self._change(s, now)
+                if need[s] <= lim:  # rare: the new green may end at once too
+                    self._change_until_green(s, now, lim)
             self.next_event = min(need)
             if self.next_event <= lim:
                 self._advance(now)
@@ -627,11 +631,16 @@ class SignalActuator:
             self._sync(lim)
         need = self._python_due
         for s in [s for s in range(self._n) if need[s] <= lim]:
-            self._change_until_green(s, now, lim)
+            self._change(s, now)
+            if need[s] <= lim:  # rare: the new green may end at once too
+                self._change_until_green(s, now, lim)
         self.next_event = min(need, default=math.inf)
 
     def _change_until_green(self, s: int, now: float, lim: float) -> None:
-        for _ in range(8):  # a change that only adds green links may end at once (max 0)
+        """After a change of signal ``s`` whose new green may end at once (it only adds green
+        links, maximum green 0): change on until the green may stand past ``lim``, at most 8
+        changes in all (the caller made the first: the common case costs no call here)."""
+        for _ in range(7):
             self._change(s, now)
             if self._python_due[s] > lim:
                 break
@@ -648,34 +657,37 @@ class SignalActuator:
         self._yellow_start[s] = now
         tr = self._plan[s][cur][nxt]
         stages = self._stages[s]
-        if tr.yellow_state:  # some links lose green: SUMO runs the yellow (and the all-red)
-            self._yellow_state[s] = tr.yellow_state
+        yellow_state = tr.yellow_state
+        if yellow_state:  # some links lose green: SUMO runs the yellow (and the all-red)
+            self._yellow_state[s] = yellow_state
             self._red_state[s] = tr.red_state
             red_start, green_start = self._clearance_ends(s, now)
             self._red_start[s] = red_start
             self._green_start[s] = green_start
-            self._switch(s, tr.phase)
-            if self.record:
-                self.history.append(HistoryEntry(now, s, tr.yellow_state))
-                if tr.red_state != tr.yellow_state:
-                    self._future.append(HistoryEntry(red_start, s, tr.red_state))
-                if stages[nxt] != tr.red_state:
-                    self._future.append(HistoryEntry(green_start, s, stages[nxt]))
+            switch = True
         else:  # the change only adds green links: the new green at once
             self._red_start[s] = self._green_start[s] = green_start = now
-            if stages[nxt] != stages[cur]:
-                self._switch(s, tr.phase)
-                if self.record:
-                    self.history.append(HistoryEntry(now, s, stages[nxt]))
+            switch = stages[nxt] != stages[cur]
+        if switch:  # one of the base program's phases (re-sent first after a cycle)
+            if self._cycle_installed[s]:
+                self._restore_base(s)
+            self._set_phase(self._ids[s], tr.phase)
+            self.writes += 1
+            if self.record:
+                self._record_change(s, now, tr, stages[nxt])
         self._python_due[s] = green_start + self._max_green_l[s] if self._n_stages[s] > 1 \
             else math.inf
 
-    def _switch(self, s: int, phase: int) -> None:
-        """Switch signal ``s`` to a phase of its base program (re-sent after a cycle)."""
-        if self._cycle_installed[s]:
-            self._restore_base(s)
-        self._set_phase(self._ids[s], phase)
-        self.writes += 1
+    def _record_change(self, s: int, now: float, tr: Transition, green: str) -> None:
+        """Record mode: the states of the change of signal ``s`` that begins ``now``."""
+        if not tr.yellow_state:
+            self.history.append(HistoryEntry(now, s, green))
+            return
+        self.history.append(HistoryEntry(now, s, tr.yellow_state))
+        if tr.red_state != tr.yellow_state:
+            self._future.append(HistoryEntry(self._red_start[s], s, tr.red_state))
+        if green != tr.red_state:
+            self._future.append(HistoryEntry(self._green_start[s], s, green))
 
     def _restore_base(self, s: int) -> None:
         """Re-send signal ``s``'s base program (a cycle-only one is installed): a stage change
@@ -773,13 +785,14 @@ class SignalActuator:
         """The changes of signal ``s``'s cycle from ``start``, the variable durations of its
         program (every green but the held last one), and the time the last green ends.  SUMO
         ends each phase at the first step at or after its end, and so do the booked times."""
-        timing = self._timing[s]
-        lo, hi = timing.min_green, timing.max_green
+        yellow, all_red, lo, hi = self._timing[s]
         plan = self._plan[s]
         last = len(greens) - 1
         booked: list[BookedChange] = []
         durations: list[float] = []
         end = start
+        # :meth:`_clearance_ends` and its grid rounding written out (per stage of every cycle)
+        origin, dt, ceil = self._origin, self.step_length, math.ceil
         for k in range(len(greens)):
             green = float(greens[k])
             green = lo if green < lo else hi if green > hi else green
@@ -788,12 +801,14 @@ class SignalActuator:
                 green_start = end
             else:
                 if tr.yellow_state:  # some links lose green: yellow (and all-red) first
-                    red_start, green_start = self._clearance_ends(s, end)
+                    red_start = origin + ceil((end + yellow - origin) / dt - 1e-6) * dt
+                    green_start = origin + ceil((red_start + all_red - origin) / dt - 1e-6) * dt \
+                        if all_red > 0 else red_start
                 else:  # only adds green links: the new green at once
                     red_start = green_start = end
                 booked.append(_new(BookedChange, (end, red_start, green_start, cur, k,
                                                   tr.yellow_state, tr.red_state)))
-            end = self._on_grid(green_start + green)
+            end = origin + ceil((green_start + green - origin) / dt - 1e-6) * dt
             if k < last:
                 durations.append(green)
             cur = k

@@ -23,8 +23,11 @@ def steps_until(now: float, due: float, step: float) -> int:
 
 
 def stop_after(now: float, due: float, step: float) -> float:
-    """The first step at or after ``due`` (at least one step after ``now``), in seconds."""
-    return (round(now * 1000) + steps_until(now, due, step) * round(step * 1000)) / 1000
+    """The first step at or after ``due`` (at least one step after ``now``), in seconds.
+
+    (:func:`steps_until` written out: the actuator calls this at every armed change.)"""
+    n = math.ceil((due - now) / step - 1e-6)
+    return (round(now * 1000) + (n if n > 1 else 1) * round(step * 1000)) / 1000
 
 
 class StepClock:
