@@ -43,6 +43,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sim.scenario import Scenario
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as a script from anywhere
@@ -70,13 +74,13 @@ def measure_raw(scenario: str, seconds: float, backend: str) -> dict:
     return {"sim_s": seconds, "wall_s": wall}
 
 
-def measure_replay(scenario: str, seconds: float, backend: str, record: Path) -> dict:
+def measure_replay(scenario: str | Scenario, seconds: float, backend: str, record: Path) -> dict:
     """Raw SUMO replaying the signal states an env run wrote (see the module docstring)."""
     from sim.scenario import load_scenario
     from sim.simulation import Simulation
 
     events = json.loads(record.read_text())  # [[time, signal id, state], ...] in time order
-    sc = load_scenario(scenario)
+    sc = load_scenario(scenario) if isinstance(scenario, str) else scenario
     sim = Simulation(sc, seed=1, backend=backend)  # type: ignore[arg-type]
     sim.start()
     set_state = sim.conn.trafficlight.setRedYellowGreenState
@@ -97,7 +101,8 @@ def measure_replay(scenario: str, seconds: float, backend: str, record: Path) ->
     return {"sim_s": seconds, "wall_s": wall, "switches": n}
 
 
-def measure_env(scenario: str, seconds: float, backend: str, record: Path | None = None) -> dict:
+def measure_env(scenario: str | Scenario, seconds: float, backend: str,
+                record: Path | None = None) -> dict:
     import numpy as np
 
     from sim.env import WulinParallelEnv
