@@ -85,7 +85,7 @@ def measure_replay(scenario: str | Scenario, seconds: float, backend: str, recor
     sim.start()
     set_state = sim.conn.trafficlight.setRedYellowGreenState
     end = sc.begin + seconds
-    t0 = time.perf_counter()
+    c0, t0 = time.thread_time(), time.perf_counter()
     i, n = 0, len(events)
     while i < n:
         t = events[i][0]
@@ -96,9 +96,9 @@ def measure_replay(scenario: str | Scenario, seconds: float, backend: str, recor
             i += 1
     if sim.time < end - 1e-9:
         sim.step_until(end)
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.thread_time() - c0
     sim.cleanup()
-    return {"sim_s": seconds, "wall_s": wall, "switches": n}
+    return {"sim_s": seconds, "wall_s": wall, "cpu_s": cpu, "switches": n}
 
 
 def measure_env(scenario: str | Scenario, seconds: float, backend: str,
@@ -117,20 +117,20 @@ def measure_env(scenario: str | Scenario, seconds: float, backend: str,
     rng = np.random.default_rng(0)
     K = env.engine.n_actions
     lanes = env.engine.layout.n_in
-    t0 = time.perf_counter()
+    c0, t0 = time.thread_time(), time.perf_counter()
     steps = 0
     while env.agents:
         acts = rng.integers(0, K, len(env.agents))
         env.step({a: int(acts[i]) for i, a in enumerate(env.agents)})
         steps += 1
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.thread_time() - c0
     sim_s = env.engine.time - env.engine.scenario.begin
     if record is not None:
         events = [[round(t, 6), ids[s], st] for t, s, st in [*start, *act.history]]
         record.write_text(json.dumps(events))
     env.close()
-    return {"sim_s": sim_s, "wall_s": wall, "decisions": steps, "signals": len(env.possible_agents),
-            "in_lanes": lanes}
+    return {"sim_s": sim_s, "wall_s": wall, "cpu_s": cpu, "decisions": steps,
+            "signals": len(env.possible_agents), "in_lanes": lanes}
 
 
 def measure_sumorl(scenario: str, seconds: float, backend: str) -> dict:
@@ -287,6 +287,11 @@ def main() -> None:
 
     console.print(f"[bold]ratios[/] (load average at the end {_load()})")
     ratio("env:libsumo", "replay:libsumo", "env / raw SUMO, same switching (libsumo)", 0.85)
+    if "cpu_s" in info.get("env:libsumo", {}) and "cpu_s" in info.get("replay:libsumo", {}):
+        # on the thread's CPU clock (SUMO runs in the thread with libsumo): other load barely
+        # moves it (the rows above are wall clock)
+        x = info["replay:libsumo"]["cpu_s"] / info["env:libsumo"]["cpu_s"]
+        console.print(f"  {'  the same on thread CPU time':<38} {x:6.2f}x")
     ratio("env:libsumo", "raw:libsumo", "env / raw SUMO, own programs (libsumo)", 0.0)
     ratio("env:libsumo", "sumorl:libsumo", "env / sumo-rl (libsumo)", 1.0)
     ratio("env:traci", "replay:traci", "env / raw SUMO, same switching (traci)", 0.0)

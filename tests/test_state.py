@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from sim.errors import WulinError
 from sim.scenario import Scenario
 from sim.simulation import Simulation
-from sim.errors import WulinError
 from sim.state import LANE_VARIABLES, DistrictLayout, StateReader, lane_variables
 from sim.topology import load_signal_specs
 
