@@ -43,6 +43,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sim.scenario import Scenario
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as a script from anywhere
@@ -70,18 +74,18 @@ def measure_raw(scenario: str, seconds: float, backend: str) -> dict:
     return {"sim_s": seconds, "wall_s": wall}
 
 
-def measure_replay(scenario: str, seconds: float, backend: str, record: Path) -> dict:
+def measure_replay(scenario: str | Scenario, seconds: float, backend: str, record: Path) -> dict:
     """Raw SUMO replaying the signal states an env run wrote (see the module docstring)."""
     from sim.scenario import load_scenario
     from sim.simulation import Simulation
 
     events = json.loads(record.read_text())  # [[time, signal id, state], ...] in time order
-    sc = load_scenario(scenario)
+    sc = load_scenario(scenario) if isinstance(scenario, str) else scenario
     sim = Simulation(sc, seed=1, backend=backend)  # type: ignore[arg-type]
     sim.start()
     set_state = sim.conn.trafficlight.setRedYellowGreenState
     end = sc.begin + seconds
-    t0 = time.perf_counter()
+    c0, t0 = time.thread_time(), time.perf_counter()
     i, n = 0, len(events)
     while i < n:
         t = events[i][0]
@@ -92,12 +96,13 @@ def measure_replay(scenario: str, seconds: float, backend: str, record: Path) ->
             i += 1
     if sim.time < end - 1e-9:
         sim.step_until(end)
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.thread_time() - c0
     sim.cleanup()
-    return {"sim_s": seconds, "wall_s": wall, "switches": n}
+    return {"sim_s": seconds, "wall_s": wall, "cpu_s": cpu, "switches": n}
 
 
-def measure_env(scenario: str, seconds: float, backend: str, record: Path | None = None) -> dict:
+def measure_env(scenario: str | Scenario, seconds: float, backend: str,
+                record: Path | None = None) -> dict:
     import numpy as np
 
     from sim.env import WulinParallelEnv
@@ -112,20 +117,20 @@ def measure_env(scenario: str, seconds: float, backend: str, record: Path | None
     rng = np.random.default_rng(0)
     K = env.engine.n_actions
     lanes = env.engine.layout.n_in
-    t0 = time.perf_counter()
+    c0, t0 = time.thread_time(), time.perf_counter()
     steps = 0
     while env.agents:
         acts = rng.integers(0, K, len(env.agents))
         env.step({a: int(acts[i]) for i, a in enumerate(env.agents)})
         steps += 1
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.thread_time() - c0
     sim_s = env.engine.time - env.engine.scenario.begin
     if record is not None:
         events = [[round(t, 6), ids[s], st] for t, s, st in [*start, *act.history]]
         record.write_text(json.dumps(events))
     env.close()
-    return {"sim_s": sim_s, "wall_s": wall, "decisions": steps, "signals": len(env.possible_agents),
-            "in_lanes": lanes}
+    return {"sim_s": sim_s, "wall_s": wall, "cpu_s": cpu, "decisions": steps,
+            "signals": len(env.possible_agents), "in_lanes": lanes}
 
 
 def measure_sumorl(scenario: str, seconds: float, backend: str) -> dict:
@@ -282,6 +287,11 @@ def main() -> None:
 
     console.print(f"[bold]ratios[/] (load average at the end {_load()})")
     ratio("env:libsumo", "replay:libsumo", "env / raw SUMO, same switching (libsumo)", 0.85)
+    if "cpu_s" in info.get("env:libsumo", {}) and "cpu_s" in info.get("replay:libsumo", {}):
+        # on the thread's CPU clock (SUMO runs in the thread with libsumo): other load barely
+        # moves it (the rows above are wall clock)
+        x = info["replay:libsumo"]["cpu_s"] / info["env:libsumo"]["cpu_s"]
+        console.print(f"  {'  the same on thread CPU time':<38} {x:6.2f}x")
     ratio("env:libsumo", "raw:libsumo", "env / raw SUMO, own programs (libsumo)", 0.0)
     ratio("env:libsumo", "sumorl:libsumo", "env / sumo-rl (libsumo)", 1.0)
     ratio("env:traci", "replay:traci", "env / raw SUMO, same switching (traci)", 0.0)

@@ -275,7 +275,7 @@ def _resolve(scenario: Scenario | str, controller: Controller | str, seed: int,
 def _start(ep: _Episode, opts: EpisodeOptions) -> None:
     """Write the controller's additional files, start SUMO, subscribe the state reader."""
     from sim.simulation import Simulation
-    from sim.state import DistrictState, StateReader
+    from sim.state import DistrictState, StateReader, lane_variables
 
     extra_files = list(opts.additional_files)
     extra_files += list(ep.controller.sumo_additional_files(ep.scenario, ep.workdir))
@@ -287,7 +287,10 @@ def _start(ep: _Episode, opts: EpisodeOptions) -> None:
                         output_dir=opts.output_dir, tripinfo=True, additional_files=extra_files,
                         extra_args=opts.extra_args)
     ep.sim.start()
-    ep.reader = StateReader(ep.sim, ep.layout)
+    # read only the lanes' variables the controller's kernel uses (its ``state_fields``;
+    # every variable for other controllers and when observers look at the state)
+    fields = None if opts.observers else (getattr(ep.controller, "state_fields", None) or None)
+    ep.reader = StateReader(ep.sim, ep.layout, lane_variables(fields))
     ep.reader.subscribe()
     ep.state = DistrictState.empty(ep.layout, ep.scenario.begin)
 

@@ -54,7 +54,6 @@ from sim.errors import WulinError
 from sim.loop import StepClock, advance_events
 from sim.observations import (
     DIFFERENTIAL_REWARDS,
-    LaneSubsetReader,
     SignalPadding,
     needed_variables,
     observation_bounds,
@@ -63,7 +62,7 @@ from sim.observations import (
 )
 from sim.scenario import Scenario, load_scenario
 from sim.simulation import MAX_SEED, Simulation
-from sim.state import DistrictLayout, DistrictState
+from sim.state import DistrictLayout, DistrictState, StateReader
 from sim.topology import load_signal_specs
 
 
@@ -206,7 +205,7 @@ class SignalEngine:
         self.sim: Simulation | None = None
         self.actuator: SignalActuator | None = None
         self.clock: StepClock | None = None
-        self.reader: LaneSubsetReader | None = None
+        self.reader: StateReader | None = None
         self.state: DistrictState = DistrictState.empty(self.layout)
         self._prev: DistrictState | None = None
         self.schedule = SplitSchedule(self.padding, self.config)
@@ -243,9 +242,9 @@ class SignalEngine:
             self.sim.start()
         else:
             self.sim.reset(seed)
-        # read only the lane variables the observation and reward use (LaneSubsetReader)
-        self.reader = LaneSubsetReader(self.sim, self.layout,
-                                       needed_variables(self.config.observation, self.config.reward))
+        # read only the lane variables the observation and reward use
+        self.reader = StateReader(self.sim, self.layout,
+                                  needed_variables(self.config.observation, self.config.reward))
         self.reader.subscribe()
         self.actuator = SignalActuator(self.sim, self.layout, **self.config.actuator_params)
         self.actuator.reset()

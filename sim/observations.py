@@ -55,12 +55,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from sim.errors import WulinError
-from sim.state import DistrictLayout, DistrictState, StateReader
+from sim.state import LANE_VARIABLES, DistrictLayout, DistrictState
 
 VEHICLE_SPACE = 7.5  # metres per queued car (5 m length + 2.5 m gap): lane capacity
 
@@ -393,9 +392,6 @@ def observation_bounds(p: SignalPadding, names: tuple[str, ...]) -> tuple[np.nda
 
 
 # ------------------------------------------------------------------ reading only what is used
-LANE_VARIABLES = ("queue", "count", "speed", "waiting")
-"""The four in-lane variables of :class:`~sim.state.DistrictState` (out-lanes: count only)."""
-
 _OBS_VARIABLES: dict[str, tuple[str, ...]] = {
     "stage": (), "mask": (), "green-ready": (), "density": ("count",), "queue": ("queue",),
     "waiting": ("waiting",), "speed": ("count", "speed"), "pressure": ("count",),
@@ -415,74 +411,3 @@ def needed_variables(observation: tuple[str, ...], reward: str) -> tuple[str, ..
         need.update(_OBS_VARIABLES.get(name, LANE_VARIABLES))
     need.update(_REWARD_VARIABLES.get(reward, LANE_VARIABLES))
     return tuple(v for v in LANE_VARIABLES if v in need)
-
-
-class LaneSubsetReader(StateReader):
-    """A :class:`~sim.state.StateReader` that reads only some in-lane variables.
-
-    The environments read the state at every decision; reading all four variables of every
-    controlled lane was about 14 % of an env step on Wulin (``benchmarks/bench_env.py``), and
-    the default observation and reward use two of them.  Out-lanes that are not also in-lanes
-    are read for their vehicle count only (all the observations use of them).  Variables not
-    read stay 0 in the :class:`~sim.state.DistrictState`.  With libsumo the getters are the
-    compiled functions themselves (skipping libsumo's Python wrapper, half the call cost).
-
-    Args:
-        sim: A started simulation.
-        layout: The signals to read.
-        variables: Subset of :data:`LANE_VARIABLES`.
-    """
-
-    _GETTERS = {"queue": "getLastStepHaltingNumber", "count": "getLastStepVehicleNumber",
-                "speed": "getLastStepMeanSpeed", "waiting": "getWaitingTime"}
-    _ROW = {"queue": 0, "count": 1, "speed": 2, "waiting": 3}
-    _VAR_ID = {"queue": 0x14, "count": 0x10, "speed": 0x11, "waiting": 0x7A}
-
-    def __init__(self, sim: Any, layout: DistrictLayout,
-                 variables: tuple[str, ...] = LANE_VARIABLES) -> None:
-        super().__init__(sim, layout)
-        bad = [v for v in variables if v not in LANE_VARIABLES]
-        if bad:
-            raise WulinError(f"LaneSubsetReader: unknown variable(s) {bad}; known: {LANE_VARIABLES}")
-        self.variables = tuple(v for v in LANE_VARIABLES if v in variables or v == "count")
-        self._n_in_read = len(layout.in_lanes)  # in-lanes come first in self._lanes
-
-    def _getter(self, var: str) -> Any:
-        name = self._GETTERS[var]
-        low = getattr(getattr(self.sim.conn, "libsumo", None), "_libsumo", None)
-        fast = getattr(low, "lane_" + name, None) if low is not None else None
-        return fast or getattr(self.sim.conn.lane, name)
-
-    def _read_lanes_libsumo(self) -> None:
-        b = self._buf
-        lanes = self._lanes
-        n_in = self._n_in_read
-        for var in self.variables:
-            get = self._getter(var)
-            row = b[self._ROW[var]]
-            for i in range(n_in):
-                row[i] = get(lanes[i])
-        get = self._getter("count")
-        row = b[1]
-        for i in range(n_in, len(lanes)):
-            row[i] = get(lanes[i])
-
-    def _subscribe(self) -> None:
-        lane = self.sim.conn.lane
-        in_vars = tuple(self._VAR_ID[v] for v in self.variables)
-        for i, lid in enumerate(self._lanes):
-            lane.subscribe(lid, in_vars if i < self._n_in_read else (self._VAR_ID["count"],))
-
-    def _read_lanes_traci(self) -> None:
-        results = self._subscription_results()
-        b = self._buf
-        n_in = self._n_in_read
-        rows = [(b[self._ROW[v]], self._VAR_ID[v]) for v in self.variables]
-        count_id = self._VAR_ID["count"]
-        for i, lid in enumerate(self._lanes):
-            r = results[lid]
-            if i < n_in:
-                for row, vid in rows:
-                    row[i] = r[vid]
-            else:
-                b[1, i] = r[count_id]

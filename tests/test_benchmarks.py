@@ -7,6 +7,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO
 
 
@@ -20,3 +22,23 @@ def test_bench_controllers_decision_timing_runs() -> None:
                         run.stdout, re.M)
         assert row is not None, run.stdout
         assert all(float(v) > 0 for v in row.groups())
+
+
+@pytest.mark.slow
+def test_bench_scale_runs_on_a_small_grid() -> None:
+    """The scale benchmark generates its grid, runs its four measurements and prints ratios;
+    its temporary folder is gone afterwards."""
+    import tempfile
+    from pathlib import Path
+
+    before = set(Path(tempfile.gettempdir()).glob("wulin-bench-scale-*"))
+    run = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_scale.py"), "--grid", "3",
+                          "--seconds", "300", "--period", "3", "--repeat", "1"],
+                         cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "9 signals" in run.stdout
+    for label in ("max-pressure / raw SUMO", "PettingZoo env / raw replay"):
+        row = re.search(rf"{label}.*CPU\s+([\d.]+)\s+wall\s+([\d.]+)", run.stdout)
+        assert row is not None, run.stdout
+        assert all(float(v) > 0 for v in row.groups())
+    assert set(Path(tempfile.gettempdir()).glob("wulin-bench-scale-*")) == before
