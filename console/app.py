@@ -65,7 +65,9 @@ def _handlers(app: FastAPI) -> None:
     async def headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         resp = await call_next(request)
         resp.headers.setdefault("Content-Security-Policy", CSP)
-        resp.headers["X-Frame-Options"] = "DENY"
+        # reports under /files/ may be framed by the review page (this origin only; their own
+        # CSP is a sandbox: no script runs in them)
+        resp.headers["X-Frame-Options"] = "SAMEORIGIN" if request.url.path.startswith("/files/") else "DENY"
         resp.headers["X-Content-Type-Options"] = "nosniff"
         resp.headers["Referrer-Policy"] = "same-origin"
         if not request.url.path.startswith("/static/"):

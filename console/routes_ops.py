@@ -19,6 +19,7 @@ from console.web import (
     require,
     require_post,
     see_other,
+    served_file,
     state,
 )
 from deploy import service
@@ -28,6 +29,9 @@ router = APIRouter()
 SUPERVISOR = ("supervisor",)
 HEARTBEAT_S = 15.0
 TICK_S = 0.1
+# A report is served sandboxed (no script, no forms, an opaque origin) and may be framed only by
+# this console's own pages (the review page embeds it).
+REPORT_CSP = "sandbox; frame-ancestors 'self'"
 
 
 def _options(request: Request) -> DeployOptions:
@@ -161,10 +165,9 @@ def cockpit_events(request: Request) -> Response:
 def files(request: Request, name: str) -> Response:
     """A report under the files folder; anything that resolves outside it is refused and audited."""
     sess = require(request)
-    root = state(request).cfg.files_root.resolve()
-    target = (root / name).resolve()
-    if not target.is_relative_to(root) or "\x00" in name or not target.is_file():
+    target = served_file(request, name)
+    if target is None:
         audit_refusal(request, sess.principal, f"file {name[:200]!r} is not a report under the files folder")
         raise Denied(404, "no such report")
-    return FileResponse(target, headers={"Content-Security-Policy": "sandbox", "X-Content-Type-Options": "nosniff"})
+    return FileResponse(target, headers={"Content-Security-Policy": REPORT_CSP, "X-Content-Type-Options": "nosniff"})
 

@@ -8,7 +8,7 @@ store, whose rules (two persons, roles, states, signatures) decide.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from fastapi import APIRouter, Request
@@ -24,6 +24,7 @@ from console.web import (
     require,
     require_post,
     see_other,
+    served_file,
     state,
 )
 from controllers.plan import TimingPlan, validate_plan
@@ -149,8 +150,14 @@ def plan_page(request: Request, ref: str) -> Response:
         rows.insert(0, (tr("Live"), live_plan))
     return render(request, "plan.html", sess, rec=rec, live=live if live_plan else None, tsd=_time_space(request, rec),
                   table=diagrams.compare(rec.plan, live_plan), svg=diagrams.ring_diagram(rows),
-                  problems=validate_plan(rec.plan), evidence=[evidence.view(e) for e in st.store.evidence(rec.hash)],
+                  problems=validate_plan(rec.plan), evidence=_evidence(request, rec.hash),
                   history=st.store.audit(rec.hash), error=request.query_params.get("error"))
+
+
+def _evidence(request: Request, plan_hash: str) -> list[evidence.EvidenceView]:
+    """The plan's evidence; a report is kept (and embedded) only when it is under ``--files``."""
+    views = [evidence.view(e) for e in state(request).store.evidence(plan_hash)]
+    return [v if v.report is None or served_file(request, v.report) else replace(v, report=None) for v in views]
 
 
 def _time_space(request: Request, rec: PlanRecord) -> str | None:
