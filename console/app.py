@@ -16,11 +16,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
-from console import routes_admin, routes_auth, routes_ops, routes_plans
+from console import routes_admin, routes_auth, routes_live, routes_ops, routes_plans
 from console.config import ConsoleConfig
 from console.corridor import read_roads
 from console.los import latest_los
 from console.network_map import draw_network
+from console.routes_live import start_live
 from console.web import Denied, make_state, render, see_other, session_of
 from deploy.store import PlanStore, Refused
 from sim.errors import WulinError
@@ -48,13 +49,16 @@ def create_app(cfg: ConsoleConfig, store: PlanStore | None = None, *, monitor: b
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if monitor:
             st.monitor.start()
+        if cfg.live_scenario:
+            start_live(st, cfg.live_scenario, cfg.live_speed, "console")
         yield
+        st.live.stop()
         st.monitor.stop()
 
     app = FastAPI(title="Wulin console", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.console = st
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
-    for module in (routes_auth, routes_plans, routes_ops, routes_admin):
+    for module in (routes_auth, routes_plans, routes_ops, routes_admin, routes_live):
         app.include_router(module.router)
     _handlers(app)
     return app

@@ -31,6 +31,7 @@ HEARTBEAT_S = 15.0
 TICK_S = 0.1
 # A report is served sandboxed (no script, no forms, an opaque origin) and may be framed only by
 # this console's own pages (the review page embeds it).
+DEFAULT_LIVE = "wulin-am-peak-v1"  # offered in the cockpit's live form
 REPORT_CSP = "sandbox; frame-ancestors 'self'"
 
 
@@ -131,7 +132,9 @@ def cockpit(request: Request) -> Response:
     sess = require(request)
     st = state(request)
     _, signals = st.monitor.snapshot()
-    return render(request, "cockpit.html", sess, drawing=st.drawing, signals=signals, los=st.los)
+    return render(request, "cockpit.html", sess, drawing=st.drawing, signals=signals, los=st.los,
+                  live=st.monitor.live(), live_running=st.live.running,
+                  live_scenario=st.cfg.live_scenario or DEFAULT_LIVE, live_speed=st.cfg.live_speed)
 
 
 @router.get("/cockpit/status")

@@ -42,6 +42,9 @@ def console(
                                            "(default: results/demo once `make demo` has made it)."),
     activation_timeout: float = typer.Option(400.0, "--activation-timeout",
                                              help="Seconds a deploy waits for the cycle boundary."),
+    live: str | None = typer.Option(None, "--live", help="Run this scenario in SUMO with the deployed plans "
+                                    "and show it moving in the cockpit (e.g. wulin-am-peak-v1)."),
+    speed: float = typer.Option(10.0, "--speed", help="Live mode: simulated seconds per second (0.1-1000)."),
 ) -> None:
     """Serve the control-room console (district, plan review, deploy, audit) on loopback."""
     import uvicorn
@@ -49,12 +52,19 @@ def console(
     from console.app import create_app
     from console.config import ConsoleConfig
 
+    if live is not None:
+        from console.live import check_request
+        from sim.scenario import load_scenario
+
+        check_request(live, speed)
+        load_scenario(live)  # an unknown id is one clear error now, not in the cockpit later
     net = net or _shipped_network()
     if experiment is None and any((DEMO_RESULTS / "runs").glob("*/summary.json")):
         experiment = DEMO_RESULTS
     cfg = ConsoleConfig(store_url=store, net=net, host=host, port=port, public=public,
                         secure_cookies=secure_cookies, session_s=session_minutes * 60.0,
-                        activation_timeout_s=activation_timeout, files_root=files, experiment=experiment)
+                        activation_timeout_s=activation_timeout, files_root=files, experiment=experiment,
+                        live_scenario=live, live_speed=speed)
     app = create_app(cfg)
     print(f"Wulin console on http://{host}:{port}/ (store {app.state.console.store.url}); Ctrl-C stops it")
     uvicorn.run(app, host=host, port=port, log_level="warning")
