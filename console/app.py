@@ -16,7 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
-from console import routes_admin, routes_auth, routes_live, routes_ops, routes_plans
+from console import routes_admin, routes_auth, routes_live, routes_ops, routes_plans, routes_sets
 from console.config import ConsoleConfig
 from console.corridor import read_roads
 from console.los import latest_los
@@ -58,7 +58,7 @@ def create_app(cfg: ConsoleConfig, store: PlanStore | None = None, *, monitor: b
     app = FastAPI(title="Wulin console", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.console = st
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
-    for module in (routes_auth, routes_plans, routes_ops, routes_admin, routes_live):
+    for module in (routes_auth, routes_plans, routes_sets, routes_ops, routes_admin, routes_live):
         app.include_router(module.router)
     _handlers(app)
     return app
