@@ -71,7 +71,7 @@ def _decide(request: Request, sess: WebSession, pset: plansets.PlanSet, approve:
     store, out = state(request).store, []
     for rec in (store.get(h) for h in pset.hashes):
         if rec.state != "proposed":
-            out.append(Outcome(rec.signal_id, rec.hash, False, f"not proposed ({rec.state})"))
+            out.append(Outcome(rec.signal_id, rec.hash, False, rec.state))  # decided already
             continue
         try:
             _one(store, rec, sess, approve, comment)
