@@ -99,7 +99,7 @@ function queueDisc(sid, queue) {
     disc.setAttribute("cy", c.getAttribute("cy"));
     dot.insertBefore(disc, c);
   }
-  disc.setAttribute("r", String(9 + 3 * Math.sqrt(queue)));
+  disc.setAttribute("r", String(9 + 4 * Math.sqrt(queue)));
   disc.dataset.queue = String(queue);
 }
 
