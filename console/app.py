@@ -23,6 +23,7 @@ from console.los import latest_los
 from console.network_map import draw_network
 from console.routes_live import start_live
 from console.web import Denied, make_state, render, see_other, session_of
+from deploy.identity import Principal
 from deploy.store import PlanStore, Refused
 from sim.errors import WulinError
 
@@ -31,13 +32,16 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
        "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
 
 
-def create_app(cfg: ConsoleConfig, store: PlanStore | None = None, *, monitor: bool = True) -> FastAPI:
+def create_app(cfg: ConsoleConfig, store: PlanStore | None = None, *, monitor: bool = True,
+               live_actor: Principal | None = None) -> FastAPI:
     """The console over ``store`` (default: the store at ``cfg.store_url``).
 
     Args:
         cfg: Settings.
         store: An open store to use (tests); opened from ``cfg.store_url`` when None.
         monitor: Start the thread that reads the controllers for the cockpit.
+        live_actor: Who started the console with ``cfg.live_scenario`` (logged in on the command
+            line; the audit log names them, channel ``cli``).
     """
     store = store or PlanStore(cfg.store_url)
     drawing = draw_network(cfg.net) if cfg.net is not None else None
@@ -49,8 +53,8 @@ def create_app(cfg: ConsoleConfig, store: PlanStore | None = None, *, monitor: b
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if monitor:
             st.monitor.start()
-        if cfg.live_scenario:
-            start_live(st, cfg.live_scenario, cfg.live_speed, "console")
+        if cfg.live_scenario and live_actor is not None:
+            start_live(st, cfg.live_scenario, cfg.live_speed, live_actor)
         yield
         st.live.stop()
         st.monitor.stop()

@@ -2,7 +2,8 @@
 
 The plans run are the ones the store says are deployed when the run starts; who started or
 stopped it, and through which channel, goes into the audit log (``live.start`` / ``live.stop``;
-a run started with ``wulin console --live`` is the system actor ``console``).
+``wulin console --live`` logs in on the command line first, so its run names that user, channel
+``cli``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ router = APIRouter()
 OPERATORS = ("engineer", "supervisor", "admin")
 
 
-def start_live(st: ConsoleState, scenario: str, speed: float, actor: Principal | str) -> None:
+def start_live(st: ConsoleState, scenario: str, speed: float, actor: Principal) -> None:
     """Start ``scenario`` with the deployed plans, and audit it."""
     plans = {rec.signal_id: rec.plan for rec in st.store.plans(state="deployed")}
     st.live.start(scenario, speed, plans)

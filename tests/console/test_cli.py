@@ -47,3 +47,17 @@ def test_live_with_a_bad_scenario_or_speed_is_one_clear_error(args: list[str], w
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert words in err and "Traceback" not in err
+
+
+def test_live_needs_a_login_of_an_operator(store, monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    import io
+
+    with pytest.raises(SystemExit):
+        main(["console", "--store", store.url, "--live", "grid-am-v1"])
+    assert "log in with --user" in capsys.readouterr().err
+    monkeypatch.setattr("sys.stdin", io.StringIO("vic-password\n"))
+    with pytest.raises(SystemExit):
+        main(["console", "--store", store.url, "--live", "grid-am-v1", "--user", "vic", "--password-stdin"])
+    err = capsys.readouterr().err
+    assert "role 'viewer'" in err and "Traceback" not in err

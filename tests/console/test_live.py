@@ -94,3 +94,21 @@ def test_operators_start_and_stop_it_over_http_and_it_is_audited(client_for, app
     assert ("vic", "web", "web.refused") in logged
     r = ann.post("/cockpit/live", data={"csrf": ann.csrf, "scenario": "x y", "speed": "3"})
     assert r.status_code == 400 and "scenario id" in r.text
+
+
+def test_console_started_with_live_runs_it_in_the_name_of_who_logged_in(store: PlanStore, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    from console.app import create_app
+    from tests.deploy.conftest import ANN
+
+    from .conftest import config
+
+    app = create_app(config(tmp_path, live_scenario="grid-am-v1", live_speed=300.0), store, monitor=False,
+                     live_actor=ANN)
+    with TestClient(app):
+        wait_for(app.state.console.monitor, "time")
+        assert app.state.console.live.running
+    assert not app.state.console.live.running  # stopped with the console
+    entry = [e for e in store.audit() if e.action == "live.start"][-1]
+    assert (entry.actor, entry.channel, entry.detail["scenario"]) == (ANN.name, ANN.channel, "grid-am-v1")
