@@ -78,7 +78,8 @@ class SessionStore:
         stored = self.store.load_session(sid)  # after a restart: the store still has it
         if stored is None:
             return None
-        s = WebSession(sid, Principal(stored.user, "?", "web"), stored.csrf, stored.expires_at, stored.lang)
+        role = next((u.role for u in self.store.users() if u.name == stored.user), "?")  # re-read per request too
+        s = WebSession(sid, Principal(stored.user, role, "web"), stored.csrf, stored.expires_at, stored.lang)
         with self._lock:
             self._by_id[sid], self._saved[sid] = s, stored.expires_at
         return s
