@@ -54,6 +54,9 @@ def _prepare(folder: Path) -> tuple[str, object]:
     store.add_user(root, "eng", "engineer", PASSWORD)
     store.add_user(root, "sup", "supervisor", PASSWORD)
     emu = ControllerEmulator(make_profile(), make_plan(name="local"), CAPS, time_scale=1).start()
+    from deploy.secrets import SecretsFile
+
+    SecretsFile().put("B1", emu.credentials)  # the console reads B1 with them (in the bench's folder)
     store.register_device("B1", emu.host, emu.port, emu.profile, CAPS)
     for sid in ("A0", "C2"):
         store.register_device(sid, "127.0.0.1", 9, make_profile(sid), CAPS)
@@ -134,8 +137,9 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=60.0)
     args = ap.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="wulin-bench-console-"))
-    env = os.environ | {"XDG_CONFIG_HOME": str(folder / "config"), "PYTHONPATH": str(REPO)}
-    os.environ["XDG_CONFIG_HOME"] = env["XDG_CONFIG_HOME"]
+    env = os.environ | {"XDG_CONFIG_HOME": str(folder / "config"), "PYTHONPATH": str(REPO),
+                        "WULIN_SECRETS": str(folder / "config" / "device-secrets.json")}
+    os.environ["XDG_CONFIG_HOME"], os.environ["WULIN_SECRETS"] = env["XDG_CONFIG_HOME"], env["WULIN_SECRETS"]
     plan, emu = _prepare(folder)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

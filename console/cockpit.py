@@ -4,7 +4,8 @@ One background thread reads each device's status (short timeout, no retries, so 
 controller does not hold up the others) every ``poll_s`` seconds and keeps the latest
 :class:`SignalStatus` per signal; viewers read the cache, never the devices, so fifty browsers
 cost the controllers nothing more than one.  ``version`` grows with every change so the
-server-sent-event streams send only news.
+server-sent-event streams send only news.  The live mode (:mod:`console.live`) publishes its
+frames here too, so the same stream carries them.
 """
 
 from __future__ import annotations
@@ -102,6 +103,7 @@ class Monitor:
         self.version = 0
         self.published = time.time()  # wall time the current version was made (load test: update latency)
         self._status: dict[str, SignalStatus] = {}
+        self._live: dict[str, Any] | None = None  # the live simulation's newest frame
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -114,7 +116,20 @@ class Monitor:
         """The current version as sent to browsers: version, when it was made, every signal."""
         with self._lock:
             return {"version": self.version, "published": self.published,
-                    "signals": [self._status[k].as_dict() for k in sorted(self._status)]}
+                    "signals": [self._status[k].as_dict() for k in sorted(self._status)], "live": self._live}
+
+    def live(self) -> dict[str, Any] | None:
+        with self._lock:
+            return self._live
+
+    def publish_live(self, frame: dict[str, Any]) -> None:
+        """A frame of the live simulation (or its start, end or error) for every viewer."""
+        with self._lock:
+            if "signals" not in frame and "starting" not in frame and self._live is not None and "signals" in self._live:
+                frame = frame | {"signals": self._live["signals"], "time": self._live.get("time")}
+            self._live = frame
+            self.version += 1
+            self.published = time.time()
 
     def refresh(self) -> None:
         """Read every registered controller once and publish what changed."""

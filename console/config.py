@@ -29,6 +29,9 @@ class ConsoleConfig:
         files_root: The only folder whose files (experiment reports) the console serves.
         experiment: An experiment results folder whose newest run group gives the cockpit's
             level of service per signal (None: not shown).
+        live_scenario: A scenario to run live in SUMO with the deployed plans from the start
+            (None: none until someone starts one in the cockpit).
+        live_speed: Simulated seconds per wall second for the live mode.
     """
 
     store_url: str = "runs/plan-store.sqlite"
@@ -43,6 +46,8 @@ class ConsoleConfig:
     activation_timeout_s: float = 400.0
     files_root: Path = field(default_factory=lambda: Path("runs"))
     experiment: Path | None = None
+    live_scenario: str | None = None
+    live_speed: float = 10.0
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:

@@ -1,7 +1,7 @@
-"""The admin page: users (add, disable, enable) and API tokens for the command line.
+"""The admin page: users (add, disable, enable, change role) and API tokens for the command line.
 
 Each action is the store's (:meth:`~deploy.store.PlanStore.add_user`,
-:meth:`~deploy.store.PlanStore.set_disabled`, :meth:`~deploy.store.PlanStore.issue_token`,
+:meth:`~deploy.store.PlanStore.set_disabled`, :meth:`~deploy.store.PlanStore.set_role`, :meth:`~deploy.store.PlanStore.issue_token`,
 :meth:`~deploy.store.PlanStore.revoke_token`), which checks the admin role and audits it.
 A new token is shown once, on the page that issued it.
 """
@@ -36,6 +36,18 @@ async def add_user(request: Request) -> Response:
         state(request).store.add_user(sess.principal, f.get("name", ""), f.get("role", ""), f.get("password", ""))
     except WulinError as exc:
         return _page(request, sess, 400, error=str(exc))
+    return see_other("/admin")
+
+
+@router.post("/admin/users/{name}/role")
+async def change_role(request: Request, name: str) -> Response:
+    """A new role for ``name``: the store checks the admin and keeps the last admin; the user's
+    open sessions see the new role on their next request (it is read from the store each time)."""
+    sess, f = await require_post(request, ADMIN)
+    try:
+        state(request).store.set_role(sess.principal, name, f.get("role", ""))
+    except WulinError as exc:
+        return _page(request, sess, 403, error=str(exc))
     return see_other("/admin")
 
 

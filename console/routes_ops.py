@@ -19,6 +19,7 @@ from console.web import (
     require,
     require_post,
     see_other,
+    served_file,
     state,
 )
 from deploy import service
@@ -28,6 +29,10 @@ router = APIRouter()
 SUPERVISOR = ("supervisor",)
 HEARTBEAT_S = 15.0
 TICK_S = 0.1
+# A report is served sandboxed (no script, no forms, an opaque origin) and may be framed only by
+# this console's own pages (the review page embeds it).
+DEFAULT_LIVE = "wulin-am-peak-v1"  # offered in the cockpit's live form
+REPORT_CSP = "sandbox; frame-ancestors 'self'"
 
 
 def _options(request: Request) -> DeployOptions:
@@ -127,7 +132,9 @@ def cockpit(request: Request) -> Response:
     sess = require(request)
     st = state(request)
     _, signals = st.monitor.snapshot()
-    return render(request, "cockpit.html", sess, drawing=st.drawing, signals=signals, los=st.los)
+    return render(request, "cockpit.html", sess, drawing=st.drawing, signals=signals, los=st.los,
+                  live=st.monitor.live(), live_running=st.live.running,
+                  live_scenario=st.cfg.live_scenario or DEFAULT_LIVE, live_speed=st.cfg.live_speed)
 
 
 @router.get("/cockpit/status")
@@ -161,10 +168,9 @@ def cockpit_events(request: Request) -> Response:
 def files(request: Request, name: str) -> Response:
     """A report under the files folder; anything that resolves outside it is refused and audited."""
     sess = require(request)
-    root = state(request).cfg.files_root.resolve()
-    target = (root / name).resolve()
-    if not target.is_relative_to(root) or "\x00" in name or not target.is_file():
+    target = served_file(request, name)
+    if target is None:
         audit_refusal(request, sess.principal, f"file {name[:200]!r} is not a report under the files folder")
         raise Denied(404, "no such report")
-    return FileResponse(target, headers={"Content-Security-Policy": "sandbox", "X-Content-Type-Options": "nosniff"})
+    return FileResponse(target, headers={"Content-Security-Policy": REPORT_CSP, "X-Content-Type-Options": "nosniff"})
 

@@ -8,13 +8,14 @@ store, whose rules (two persons, roles, states, signatures) decide.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from console import corridor, diagrams, evidence
+from console import corridor, diagrams, evidence, plansets
 from console.web import (
     Denied,
     WebSession,
@@ -24,6 +25,7 @@ from console.web import (
     require,
     require_post,
     see_other,
+    served_file,
     state,
 )
 from controllers.plan import TimingPlan, validate_plan
@@ -34,6 +36,7 @@ from sim.errors import WulinError
 router = APIRouter()
 ENGINEERS = ("engineer", "supervisor")
 MAX_UPLOAD = 1_000_000
+MAX_FILES = 50
 
 
 def bound_plan(request: Request, sess: WebSession, ref: str, fields: dict[str, str]) -> PlanRecord:
@@ -63,10 +66,11 @@ class SetRow:
 
 
 def plan_set(store: PlanStore, queue: list[PlanRecord]) -> list[SetRow]:
-    """Every waiting proposal against its signal's live plan, by signal."""
+    """Every proposal in ``queue`` against its signal's live plan, by signal."""
     rows = []
     for rec in sorted(queue, key=lambda r: (r.signal_id, r.proposed_at)):
         live = store.live_plan(rec.signal_id)
+        live = live if live is not None and live.hash != rec.hash else None  # (a member deployed already)
         tier, size = change_tier(rec.plan, live.plan if live else None)
         rows.append(SetRow(rec, live.plan if live else None, tier, size))
     return rows
@@ -79,7 +83,8 @@ def plans(request: Request) -> Response:
     every = store.plans()
     queue = [p for p in every if p.state == "proposed"]
     others = [p for p in reversed(every) if p.state != "proposed"]
-    return render(request, "plans.html", sess, queue=queue, others=others, plan_set=plan_set(store, queue))
+    return render(request, "plans.html", sess, queue=queue, others=others, plan_set=plan_set(store, queue),
+                  sets=plansets.all_sets(store)[:50])
 
 
 @router.get("/plans/new")
@@ -103,30 +108,48 @@ def _conflicts(net: Path | None, signal_id: str) -> tuple[list[list[bool]], str]
 
 @router.post("/plans/new")
 async def propose(request: Request) -> Response:
+    """Propose every plan of the uploaded file(s); more than one plan makes one plan set."""
     sess, fields = await require_post(request, ENGINEERS)
     form = await request.form()
-    upload = form.get("plan_file")
     st = state(request)
     try:
-        if upload is None or isinstance(upload, str):
-            raise WulinError("choose a plan JSON file")
-        data = await upload.read(MAX_UPLOAD + 1)
-        if len(data) > MAX_UPLOAD:
-            raise WulinError(f"plan file larger than {MAX_UPLOAD // 1000} kB")
-        try:
-            text = data.decode("utf-8")
-            found = [TimingPlan.from_dict(d, "uploaded plan") for d in _plan_dicts(json.loads(text))]
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise WulinError(f"the uploaded plan is not UTF-8 JSON ({exc})") from None
+        found = await _uploaded_plans([u for u in form.getlist("plan_file") if not isinstance(u, str)])
         ev = {"kind": "note", "text": fields["evidence"]} if fields.get("evidence", "").strip() else None
-        done = []
-        for plan in found:
-            matrix, source = _conflicts(st.cfg.net, plan.signal_id)
-            done.append(st.store.propose(plan, sess.principal, evidence=ev, note=fields.get("note", ""),
-                                         conflicts=matrix, conflicts_source=source))
+        matrices = {p.signal_id: _conflicts(st.cfg.net, p.signal_id) for p, _ in found}  # all, before any
+        done = [st.store.propose(plan, sess.principal, evidence=ev, note=fields.get("note", ""),
+                                 conflicts=matrices[plan.signal_id][0], conflicts_source=matrices[plan.signal_id][1])
+                for plan, _ in found]
     except WulinError as exc:
         return render(request, "propose.html", sess, 400, error=str(exc), net=st.cfg.net)
-    return see_other(f"/plans/{done[-1].hash}")
+    if len(done) == 1:
+        return see_other(f"/plans/{done[0].hash}")
+    set_id = plansets.record(st.store, sess.principal, done, sorted({name for _, name in found}))
+    return see_other(f"/sets/{set_id}")
+
+
+async def _uploaded_plans(uploads: list[Any]) -> list[tuple[TimingPlan, str]]:
+    """Every plan in the uploaded files, with its file's name; one signal at most once."""
+    if not uploads:
+        raise WulinError("choose a plan JSON file")
+    found: list[tuple[TimingPlan, str]] = []
+    for upload in uploads[:MAX_FILES + 1]:
+        name = str(upload.filename or "plan.json")[:120]
+        data = await upload.read(MAX_UPLOAD + 1)
+        if len(data) > MAX_UPLOAD:
+            raise WulinError(f"{name}: larger than {MAX_UPLOAD // 1000} kB")
+        try:
+            items = _plan_dicts(json.loads(data.decode("utf-8")))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise WulinError(f"{name}: not UTF-8 JSON ({exc})") from None
+        found += [(TimingPlan.from_dict(d, name), name) for d in items]
+    if len(uploads) > MAX_FILES or len(found) > 200:
+        raise WulinError(f"upload at most {MAX_FILES} files and 200 plans at once")
+    signals = [p.signal_id for p, _ in found]
+    twice = sorted({s for s in signals if signals.count(s) > 1})
+    if twice:
+        raise WulinError(f"the upload holds more than one plan for signal(s) {', '.join(twice)}: a plan set "
+                         "has one plan per signal")
+    return found
 
 
 def _plan_dicts(data: object) -> list[object]:
@@ -149,8 +172,15 @@ def plan_page(request: Request, ref: str) -> Response:
         rows.insert(0, (tr("Live"), live_plan))
     return render(request, "plan.html", sess, rec=rec, live=live if live_plan else None, tsd=_time_space(request, rec),
                   table=diagrams.compare(rec.plan, live_plan), svg=diagrams.ring_diagram(rows),
-                  problems=validate_plan(rec.plan), evidence=[evidence.view(e) for e in st.store.evidence(rec.hash)],
-                  history=st.store.audit(rec.hash), error=request.query_params.get("error"))
+                  problems=validate_plan(rec.plan), evidence=_evidence(request, rec.hash),
+                  history=st.store.audit(rec.hash), error=request.query_params.get("error"),
+                  sets=plansets.sets_of(st.store, rec.hash))
+
+
+def _evidence(request: Request, plan_hash: str) -> list[evidence.EvidenceView]:
+    """The plan's evidence; a report is kept (and embedded) only when it is under ``--files``."""
+    views = [evidence.view(e) for e in state(request).store.evidence(plan_hash)]
+    return [v if v.report is None or served_file(request, v.report) else replace(v, report=None) for v in views]
 
 
 def _time_space(request: Request, rec: PlanRecord) -> str | None:

@@ -23,6 +23,7 @@ from console.config import ConsoleConfig
 from console.corridor import Roads
 from console.i18n import LANGS, Lang, load_catalogues, pick
 from console.jobs import JobBoard
+from console.live import LiveRun
 from console.los import LevelOfService
 from console.network_map import NetworkDrawing
 from console.sessions import COOKIE, CSRF_FIELD, CSRF_HEADER, SessionStore, WebSession, same_token
@@ -45,6 +46,7 @@ class ConsoleState:
     langs: dict[str, Lang]
     jobs: JobBoard
     monitor: Monitor
+    live: LiveRun
     drawing: NetworkDrawing | None
     los: LevelOfService | None
     roads: Roads | None
@@ -56,8 +58,9 @@ def make_state(cfg: ConsoleConfig, store: PlanStore, drawing: NetworkDrawing | N
     templates = Jinja2Templates(directory=str(TEMPLATES))
     # Audit details as readable JSON (Chinese stays Chinese); autoescape still escapes it.
     templates.env.filters["json_text"] = lambda v: json.dumps(v, ensure_ascii=False, sort_keys=True)
-    return ConsoleState(cfg, store, SessionStore(cfg.session_s), load_catalogues(), JobBoard(),
-                        Monitor(store, cfg.poll_s, cfg.snmp_timeout_s), drawing, los, roads, templates)
+    monitor = Monitor(store, cfg.poll_s, cfg.snmp_timeout_s)
+    return ConsoleState(cfg, store, SessionStore(cfg.session_s, store), load_catalogues(), JobBoard(),
+                        monitor, LiveRun(monitor), drawing, los, roads, templates)
 
 
 class Denied(Exception):
@@ -146,3 +149,12 @@ def back(request: Request) -> str:
     ref = urlsplit(request.headers.get("referer", ""))
     path = ref.path if ref.netloc in ("", request.url.netloc) else "/"
     return path if path.startswith("/") and not path.startswith("//") else "/"
+
+
+def served_file(request: Request, name: str) -> Path | None:
+    """The file ``name`` under the ``--files`` folder (None: absent, or it resolves outside)."""
+    root = state(request).cfg.files_root.resolve()
+    target = (root / name).resolve()
+    if "\x00" in name or not target.is_relative_to(root) or not target.is_file():
+        return None
+    return target

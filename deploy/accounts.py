@@ -249,6 +249,25 @@ class Accounts:
 
         self._run(actor, "user.disable", "", go)
 
+    def set_role(self, actor: Principal, name: str, role: str) -> None:
+        """Give user ``name`` another role (an admin's action); the last active admin stays one."""
+        key, role = normalise_name(name), check_role(role)
+
+        def go(s: Session) -> None:
+            self._user(s, actor, ADMINS)
+            user = s.get(UserRow, key)
+            if user is None or not self._signed(user):
+                raise Refused(f"unknown user {key!r}")
+            if user.role == "admin" and role != "admin" and not user.disabled:
+                admins = s.execute(select(UserRow.name).where(UserRow.role == "admin", UserRow.disabled == 0)).all()
+                if len(admins) <= 1:
+                    raise Refused(f"{key!r} is the last active admin; make another user admin first")
+            old, user.role = user.role, role
+            self._sign(user)
+            self._append(s, actor, "user.role", "", "ok", {"user": key, "from": old, "to": role})
+
+        self._run(actor, "user.role", "", go)
+
     def users(self) -> list[UserInfo]:
         """Every user, by name."""
         with self._tx() as s:

@@ -81,6 +81,7 @@ from deploy.storebase import Actor, Base, Refused, T
 from deploy.storebase import actor_parts as _who
 from deploy.storebase import now_iso as _now
 from deploy.storebase import parse_iso as _parse
+from deploy.websessions import WebSessions
 from sim.errors import WulinError
 
 __all__ = ["ADMINS", "LARGE_CHANGE_S", "IssuedToken", "PlanStore", "Refused", "TokenRow", "UserInfo"]
@@ -300,7 +301,7 @@ def _check_sqlite_file(db: Path) -> None:
                          "name the store file, or a new path for `wulin plan init`")
 
 
-class PlanStore(Accounts):
+class PlanStore(Accounts, WebSessions):
     """Plans, approvals, devices, users and the audit log in one database.
 
     Args:

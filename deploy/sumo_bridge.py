@@ -15,15 +15,23 @@ Usage::
         while not sim.finished:
             sim.step_until(sim.time + 5)
             bridge.sync()                          # picks up pattern changes since the last call
+
+:func:`live_worker` is the console's live mode: in a process of its own it runs a scenario at a
+chosen speed with the plans the store says are deployed (loaded as the bridge loads an
+emulator's plan) and sends a :func:`frame` (queues and signal states) a few times a second.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable
+from typing import Any, Protocol
 
 from controllers.plan import TimingPlan
 from deploy.emulator import ControllerEmulator
+from sim.errors import WulinError
+from sim.scenario import load_scenario
 from sim.simulation import Simulation
 
 PROGRAM_ID = "ntcip"
@@ -65,6 +73,10 @@ class SumoBridge:
             self._load(sid, plan)
         return sorted(pending)
 
+    def load(self, sid: str, plan: TimingPlan) -> None:
+        """Run ``plan`` at signal ``sid`` from now on (a plan from the store, no emulator)."""
+        self._load(sid, plan)
+
     def _load(self, sid: str, plan: TimingPlan) -> None:
         tl = self.sim.conn.trafficlight
         logic_cls = getattr(tl, "Logic", None)
@@ -98,3 +110,54 @@ def phase_at(phases: list[tuple[float, str, str]], t: float) -> tuple[int, float
             return k, d - pos
         pos -= d
     return 0, phases[0][0]  # (float rounding at the cycle's end)
+
+
+LIVE_FRAME_S = 0.5  # wall seconds between frames
+
+
+class Outbox(Protocol):
+    """Where a live run sends its frames (a multiprocessing queue)."""
+
+    def put(self, item: Any, block: bool = ..., timeout: float | None = ...) -> None: ...
+
+
+class StopFlag(Protocol):
+    def is_set(self) -> bool: ...
+
+
+def frame(sim: Simulation, lanes: dict[str, list[str]], end: float) -> dict[str, Any]:
+    """What the cockpit shows of the running simulation: per signal, the halting vehicles on its
+    incoming lanes and its signal state (SUMO's ``rRgGyY`` string, one letter per link)."""
+    conn = sim.conn
+    halting = sim._call(lambda: {ln: conn.lane.getLastStepHaltingNumber(ln) for ls in lanes.values() for ln in ls})
+    signals = {sid: {"queue": int(sum(halting[ln] for ln in ls)),
+                     "state": str(sim._call(lambda s=sid: conn.trafficlight.getRedYellowGreenState(s)))}
+               for sid, ls in lanes.items()}
+    return {"time": sim.time, "end": end, "signals": signals}
+
+
+def live_worker(scenario_id: str, plans: dict[str, dict[str, Any]], speed: float, out: Outbox,
+                stop: StopFlag, seed: int = 1) -> None:
+    """Run ``scenario_id`` with ``plans`` (signal -> plan JSON) at ``speed`` x real time, sending a
+    frame every :data:`LIVE_FRAME_S` until the scenario ends or ``stop`` is set; then ``{"done":
+    reason}``.  An error is sent as ``{"error": message}``.  Runs in a process of its own."""
+    try:
+        scenario = load_scenario(scenario_id)
+        with Simulation(scenario, seed=seed) as sim:
+            ids = set(sim._call(sim.conn.trafficlight.getIDList))
+            bridge = SumoBridge(sim, [])
+            loaded = sorted(sid for sid in plans if sid in ids)
+            for sid in loaded:
+                bridge.load(sid, TimingPlan.from_dict(plans[sid], f"deployed plan of {sid}"))
+            lanes = {sid: sorted(set(sim._call(lambda s=sid: sim.conn.trafficlight.getControlledLanes(s))))
+                     for sid in sorted(ids)}
+            out.put({"started": scenario.id, "speed": speed, "plans": loaded})
+            wall = time.monotonic()
+            while not stop.is_set() and not sim.finished:
+                sim.step_until(min(sim.time + speed * LIVE_FRAME_S, scenario.end))
+                out.put(frame(sim, lanes, scenario.end))
+                wall += LIVE_FRAME_S
+                time.sleep(max(0.0, wall - time.monotonic()))
+            out.put({"done": "stopped" if stop.is_set() else "the scenario ended"})
+    except WulinError as exc:
+        out.put({"error": str(exc)})

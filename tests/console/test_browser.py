@@ -140,3 +140,73 @@ def test_propose_approve_deploy_cockpit_rollback(server: str, browser, store: Pl
     root = _login(browser, server, "root", lang)
     root.goto(server + "/admin")
     _shot(root, f"{lang}-7-admin")
+
+
+SET_TEXT = {"en": {"approved": "approved", "engineer": "engineer", "live": "simulation time"},
+            "zh_CN": {"approved": "已批准", "engineer": "工程师", "live": "仿真时间"}}
+
+
+@pytest.mark.parametrize("lang", ["en", "zh_CN"])
+def test_plan_set_report_role_and_live_cockpit(server: str, browser, store: PlanStore, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                               lang: str) -> None:
+    import json
+
+    for sid in ("A0", "A1"):
+        store.register_device(sid, "127.0.0.1", 9, make_profile(sid), CAPS)
+    corridor, b1 = tmp_path / "corridor-a.json", tmp_path / "b1.json"
+    corridor.write_text(json.dumps([make_plan("A0", greens=(44, 36)).to_dict(),
+                                    make_plan("A1", greens=(46, 34), offset=12).to_dict()]))
+    make_plan("B1", greens=(48, 32)).save(b1)
+    (tmp_path / "files" / "exp").mkdir()
+    (tmp_path / "files" / "exp" / "report.html").write_text("<h1 id='r'>Experiment am-peak</h1>")
+    ann = _login(browser, server, "ann", lang)
+    ann.goto(server + "/plans/new")
+    ann.set_input_files('input[name="plan_file"]', [str(corridor), str(b1)])
+    ann.fill('textarea[name="evidence"]', "| webster | 118.4 |")
+    ann.click("#propose")
+    ann.wait_for_selector("#set-table")
+    assert ann.locator("#set-table tr[data-signal]").count() == 3
+    set_url = ann.url
+    cat = _login(browser, server, "cat", lang)
+    cat.click(f'a.set-link[href="{set_url[len(server):]}"]')
+    _shot(cat, f"{lang}-8-plan-set")
+    cat.fill('textarea[name="comment"]', "一并批准 <b>ok</b>")
+    cat.click("#approve-set")
+    cat.wait_for_selector("#set-outcomes")
+    assert cat.locator("#set-outcomes tr.ok").count() == 3
+    assert cat.inner_text('#set-table tr[data-signal="A1"] td.state') == SET_TEXT[lang]["approved"]
+    # the experiment report, embedded in the review page (served from --files, sandboxed)
+    rec = store.propose(make_plan(greens=(42, 38), name="with report"), store.authenticate("ann", PASSWORDS_ALL["ann"]),
+                        evidence={"kind": "experiment", "report": "exp/report.html"})
+    cat.goto(f"{server}/plans/{rec.hash}")
+    frame = cat.frame_locator("iframe.report")
+    assert frame.locator("#r").inner_text() == "Experiment am-peak"
+    cat.locator("iframe.report").scroll_into_view_if_needed()  # (a full-page shot paints a frame in view)
+    _shot(cat, f"{lang}-9-review-with-report")
+    # an admin makes the viewer an engineer; her open session sees it at once
+    vic = _login(browser, server, "vic", lang)
+    assert vic.locator("#propose-link").count() == 0
+    root = _login(browser, server, "root", lang)
+    root.goto(server + "/admin")
+    root.select_option('form[action="/admin/users/vic/role"] select[name="role"]', "engineer")
+    root.click('button.set-role[data-user="vic"]')
+    root.wait_for_url(server + "/admin")
+    assert SET_TEXT[lang]["engineer"] in root.inner_text("table.list")
+    vic.reload()
+    assert vic.locator("#propose-link").count() == 1
+    # live mode: the grid scenario in SUMO, queues and signal states moving in the cockpit
+    pytest.importorskip("libsumo")
+    ann.goto(server + "/cockpit")
+    ann.fill('input[name="scenario"]', "grid-am-v1")
+    ann.fill('input[name="speed"]', "120")
+    ann.click("#live-start")
+    ann.wait_for_selector('#live tr[data-signal="B1"] span.light', timeout=60_000)
+    ann.wait_for_selector("#sig-B1 circle.queue")
+    first = ann.inner_text("#live-status")
+    assert SET_TEXT[lang]["live"] in first
+    ann.wait_for_function(f"() => document.getElementById('live-status').textContent !== {json.dumps(first)}")
+    _shot(ann, f"{lang}-10-live")
+    ann.click("#live-stop")
+    ann.wait_for_selector('#live-status[data-state="done"]')
+    assert {("ann", "live.start"), ("ann", "live.stop")} <= {(e.actor, e.action) for e in store.audit()
+                                                              if e.channel == "web"}

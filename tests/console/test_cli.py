@@ -34,3 +34,30 @@ def test_wulin_help_does_not_import_the_web_stack() -> None:
     code = "import sys, wulin.cli; print(any(m.split('.')[0] in ('fastapi', 'uvicorn', 'starlette') for m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "False", out.stderr
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--live", "no-such-scenario-v1"], "no-such-scenario-v1"),
+    (["--live", "grid-am-v1", "--speed", "0"], "speed"),
+])
+def test_live_with_a_bad_scenario_or_speed_is_one_clear_error(args: list[str], words: str,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["console", "--store", "unused.sqlite", *args])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err
+
+
+def test_live_needs_a_login_of_an_operator(store, monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    import io
+
+    with pytest.raises(SystemExit):
+        main(["console", "--store", store.url, "--live", "grid-am-v1"])
+    assert "log in with --user" in capsys.readouterr().err
+    monkeypatch.setattr("sys.stdin", io.StringIO("vic-password\n"))
+    with pytest.raises(SystemExit):
+        main(["console", "--store", store.url, "--live", "grid-am-v1", "--user", "vic", "--password-stdin"])
+    err = capsys.readouterr().err
+    assert "role 'viewer'" in err and "Traceback" not in err
