@@ -29,6 +29,7 @@ def plan_from_spec(spec: SignalSpec, min_green: float = 5.0) -> TimingPlan:
     return TimingPlan.from_sumo_phases(
         spec.id, [(p.duration, p.state) for p in spec.phases], spec.offset,
         name=f"net program {spec.program_id}", source="fixed-time from net", min_green=min_green,
+        unused=spec.unused_links,
     )
 
 

@@ -128,7 +128,7 @@ def max_pressure_reference(layout: DistrictLayout, state: DistrictState,
         for k in range(spec.n_stages):
             total = upstream = 0.0
             for i in spec.stage_links(k):
-                mv = spec.movements[i]
+                mv = spec.link_movement[i]
                 upstream += float(state.count[lane_i[mv.in_lane]]) / fan_out[mv.in_lane]
                 total += float(state.count[lane_i[mv.in_lane]]) / fan_out[mv.in_lane]
                 total -= float(state.out_count[out_pos[mv.out_lane]]) / fan_in[mv.out_lane]

@@ -13,6 +13,7 @@ each signal to the last program loaded for it.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 from xml.sax.saxutils import quoteattr
@@ -37,12 +38,28 @@ class NativeController(ControllerBase):
 
 
 class FieldController(NativeController):
-    """The network's own signal programs (field-like fixed time)."""
+    """The network's own signal programs (field-like fixed time).
+
+    Programs that turn green straight to red are run with the yellow and all-red the topology
+    put in (``SignalSpec.amber_inserted``), as their own type; every other program, and NEMA
+    programs (SUMO times their clearances from each phase's ``yellow`` and ``red``), runs
+    from the network untouched.
+    """
 
     name = "field"
 
     def __init__(self, decision_interval: float = 60.0) -> None:
         self.decision_interval = float(decision_interval)
+
+    def sumo_additional_files(self, scenario: Scenario, workdir: Path) -> list[Path]:
+        fixed = [sp for sp in self.layout.specs
+                 if sp.amber_inserted and sp.program_type.upper() != "NEMA"]
+        if not fixed:
+            return []
+        path = Path(workdir) / "wulin_field.add.xml"
+        body = [_program_xml(sp, sp.program_type, "wulin-field", math.inf, 0.0, {}) for sp in fixed]
+        path.write_text("<additional>\n" + "\n".join(body) + "\n</additional>\n")
+        return [path]
 
 
 def _program_xml(spec: SignalSpec, tl_type: str, program_id: str, min_green: float,
@@ -52,7 +69,7 @@ def _program_xml(spec: SignalSpec, tl_type: str, program_id: str, min_green: flo
     for key, value in params.items():
         lines.append(f'        <param key="{key}" value="{value}"/>')
     for ph in spec.phases:
-        if ph.state in spec.stages:
+        if ph.state in spec.stages and (tl_type != "static" or ph.min_dur is not None):
             lo = ph.min_dur if ph.min_dur is not None else min(min_green, ph.duration)
             hi = ph.max_dur if ph.max_dur is not None else max(max_green, ph.duration)
             lines.append(f'        <phase duration="{ph.duration:g}" minDur="{lo:g}" '

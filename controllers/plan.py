@@ -291,26 +291,42 @@ class TimingPlan:
         name: str = "",
         source: str = "fixed-time from net",
         min_green: float = 5.0,
+        unused: Iterable[int] = (),
     ) -> TimingPlan:
         """A plan from a SUMO program given as ``(duration, state)`` pairs.
 
         Green phases (some ``G``/``g``, no ``y``) become stages; the yellow and red phases
         between them become the plan's yellow and all-red (their mean per stage, since a plan
         has one clearance).  ``cycle`` is the program's length when the clearances are equal.
+        Consecutive greens that differ only at ``unused`` links (pedestrian crossings ending
+        their walk, unused indices) are one stage, shown as the first of them.
 
         Raises:
             WulinError: the program has no green phase.
         """
         cycle = sum(d for d, _ in phases)
-        greens = [(d, st) for d, st in phases if any(c in "Gg" for c in st) and not any(c in "yY" for c in st)]
+        skip = set(unused)
+        links = [i for i in range(max((len(st) for _, st in phases), default=0)) if i not in skip]
+        always = {i for i in links if all(i < len(st) and st[i] in "Gg" for _, st in phases)}
+        if len(always) == len(links):
+            always = set()
+        # a phase green only where every phase is (a right turn that never stops) is a clearance
+        is_yellow = [any(c in "yY" for c in st) for _, st in phases]
+        is_green = [not y and any(c in "Gg" for i, c in enumerate(st) if i not in always and i not in skip)
+                    for (_, st), y in zip(phases, is_yellow, strict=True)]
+        greens = [ph for ph, g in zip(phases, is_green, strict=True) if g]
         if not greens:
             raise WulinError(f"signal {signal_id!r}: its program has no green phase to turn into a stage")
-        yellow = sum(d for d, st in phases if any(c in "yY" for c in st))
-        other = sum(d for d, st in phases if not any(c in "GgyY" for c in st))
+        yellow = sum(d for (d, _), y in zip(phases, is_yellow, strict=True) if y)
+        other = sum(d for (d, _), y, g in zip(phases, is_yellow, is_green, strict=True) if not (y or g))
+
+        def vehicle(state: str) -> str:
+            return "".join(c for i, c in enumerate(state) if i not in skip)
+
         stages: list[PlanStage] = []
         for d, st in greens:
             state = "".join(c if c in "Gg" else "r" for c in st)
-            if stages and stages[-1].state == state:  # one stage split over several phases
+            if stages and vehicle(stages[-1].state) == vehicle(state):  # one stage, several phases
                 stages[-1] = replace(stages[-1], green=stages[-1].green + d)
             else:
                 stages.append(PlanStage(name=f"stage {len(stages)}", state=state, green=d,
@@ -452,6 +468,11 @@ class PlanLimits:
     min_green_floor: float = 4.0
 
 
+    def admitting_cycle(self, cycle: float) -> PlanLimits:
+        """These limits with the cycle bounds widened to ``cycle`` (a network's own program)."""
+        return replace(self, min_cycle=min(self.min_cycle, cycle), max_cycle=max(self.max_cycle, cycle))
+
+
 DEFAULT_LIMITS = PlanLimits()
 
 
@@ -470,6 +491,7 @@ def validate_plan(
     plan: TimingPlan,
     conflicts: Sequence[Sequence[bool]] | None = None,
     limits: PlanLimits = DEFAULT_LIMITS,
+    unused: Iterable[int] = (),
 ) -> list[str]:
     """Every violation of the engineering checks, in plain words; an empty list means valid.
 
@@ -479,8 +501,11 @@ def validate_plan(
             (``SignalSpec.conflicts``); adds the check that no two conflicting links have
             protected green in one stage.
         limits: Agency bounds and engineering constants.
+        unused: Link indices with no vehicle connection (``SignalSpec.unused_links``: unused
+            indices and pedestrian crossings), which need never be green.
     """
     v: list[str] = []
+    skip = set(unused)
     if not plan.signal_id:
         v.append("signal_id is empty: name the traffic light the plan is for")
     if not limits.min_cycle <= plan.cycle <= limits.max_cycle:
@@ -544,7 +569,8 @@ def validate_plan(
                 v.append(f"{w}: minimum green {s.min_green:g} s is shorter than walk + pedestrian clearance ({ped:g} s)")
     if len(lengths) == 1 and plan.stages:
         n = plan.n_links
-        never = [i for i in range(n) if all(s.state[i] not in "Gg" for s in plan.stages)]
+        never = [i for i in range(n)
+                 if i not in skip and all(s.state[i] not in "Gg" for s in plan.stages)]
         if never:
             v.append(f"link(s) {never} never get green in the cycle")
         if conflicts is not None:
@@ -561,9 +587,9 @@ def validate_plan(
 
 
 def check_plan(plan: TimingPlan, conflicts: Sequence[Sequence[bool]] | None = None,
-               limits: PlanLimits = DEFAULT_LIMITS) -> None:
+               limits: PlanLimits = DEFAULT_LIMITS, unused: Iterable[int] = ()) -> None:
     """The shipped checker: raise a :class:`WulinError` listing every violation."""
-    found = validate_plan(plan, conflicts, limits)
+    found = validate_plan(plan, conflicts, limits, unused)
     if found:
         lines = "\n  - ".join(found)
         raise WulinError(

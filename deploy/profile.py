@@ -17,23 +17,26 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import Field
 from pydantic.dataclasses import dataclass as config_dataclass
 
-from controllers.plan import TimingPlan
+from controllers.plan import DEFAULT_LIMITS, PlanLimits, TimingPlan
 from deploy import oids as O
 from sim.config import DATACLASS_CONFIG, Name, validate
 from sim.errors import WulinError
 from sim.files import parse_json, read_text
 
+NTCIP_MAX_CYCLE = 255  # patternCycleTime 0..255 (ntcip_oids.tsv, NTCIP 1202 v02)
 Phase = Annotated[int, Field(strict=True, ge=1, le=255)]
 """An NTCIP phase, ring, channel or pattern number (1-255)."""
 PhaseKey = Annotated[int, Field(ge=1, le=255)]
 """A phase number as an object key (JSON keys are strings: ``"2"``)."""
+CycleTime = Annotated[int, Field(strict=True, ge=0, le=NTCIP_MAX_CYCLE)]
+"""A cycle length the device can hold: NTCIP 1202 ``patternCycleTime`` is 0-255 s."""
 
 Values = dict[O.OID, Any]
 
@@ -71,6 +74,9 @@ class DeviceProfile:
         channels: Load-switch channel driven by every phase used.
         pattern_slots: Pattern numbers the central system writes, used in turn.
         verify_scheme: ``"table"`` (dbVerifyStatus 0/1/2) or ``"1201"`` (1/2/3).
+        cycle_bounds: ``(min, max)`` cycle, seconds, this controller is set up to run, within
+            what NTCIP 1202 ``patternCycleTime`` holds (0-255 s); plans for it are checked
+            against these instead of the agency's default bounds.  ``None``: the defaults.
     """
 
     signal_id: Name
@@ -79,6 +85,7 @@ class DeviceProfile:
     channels: dict[PhaseKey, Phase]
     pattern_slots: tuple[Phase, Phase] = (2, 3)
     verify_scheme: str = "table"
+    cycle_bounds: tuple[CycleTime, CycleTime] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -112,12 +119,14 @@ class DeviceProfile:
                 out.append(f"phase {p} drives no channel")
         if len(set(self.pattern_slots)) != 2:
             out.append(f"pattern_slots {self.pattern_slots} must be two different pattern numbers")
+        if self.cycle_bounds is not None and self.cycle_bounds[0] > self.cycle_bounds[1]:
+            out.append(f"cycle_bounds {list(self.cycle_bounds)}: the minimum is above the maximum")
         if self.verify_scheme not in O.VERIFY_SCHEMES:
             out.append(f"verify_scheme {self.verify_scheme!r} must be one of {sorted(O.VERIFY_SCHEMES)}")
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "signal_id": self.signal_id,
             "stage_phases": [list(ps) for ps in self.stage_phases],
             "phase_rings": {str(p): r for p, r in sorted(self.phase_rings.items())},
@@ -125,6 +134,16 @@ class DeviceProfile:
             "pattern_slots": list(self.pattern_slots),
             "verify_scheme": self.verify_scheme,
         }
+        if self.cycle_bounds is not None:  # absent when unset: stored profiles read back alike
+            out["cycle_bounds"] = list(self.cycle_bounds)
+        return out
+
+    def plan_limits(self, limits: PlanLimits = DEFAULT_LIMITS) -> PlanLimits:
+        """``limits`` with this controller's cycle bounds (unchanged when it sets none)."""
+        if self.cycle_bounds is None:
+            return limits
+        return replace(limits, min_cycle=float(self.cycle_bounds[0]),
+                       max_cycle=float(self.cycle_bounds[1]))
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
@@ -149,7 +168,8 @@ class DeviceProfile:
         return cls.from_json(read_text(path, "device profile"), str(path))
 
 
-def single_ring_profile(signal_id: str, n_stages: int, pattern_slots: tuple[int, int] = (2, 3)) -> DeviceProfile:
+def single_ring_profile(signal_id: str, n_stages: int, pattern_slots: tuple[int, int] = (2, 3),
+                        cycle_bounds: tuple[int, int] | None = None) -> DeviceProfile:
     """Stage ``k`` -> phase ``k + 1`` in ring 1, channel = phase: the simplest wiring."""
     phases = tuple((k + 1,) for k in range(n_stages))
     return DeviceProfile(
@@ -158,7 +178,24 @@ def single_ring_profile(signal_id: str, n_stages: int, pattern_slots: tuple[int,
         phase_rings={k + 1: 1 for k in range(n_stages)},
         channels={k + 1: k + 1 for k in range(n_stages)},
         pattern_slots=pattern_slots,
+        cycle_bounds=cycle_bounds,
     )
+
+
+def bounds_admitting(plan: TimingPlan, limits: PlanLimits = DEFAULT_LIMITS) -> tuple[int, int] | None:
+    """Cycle bounds for a controller that runs ``plan`` (the field's own program): the agency
+    bounds widened to its cycle; ``None`` when they already admit it.
+
+    Raises:
+        WulinError: naming the signal, when no NTCIP 1202 device can hold the cycle.
+    """
+    c = plan.cycle
+    if not 0 <= c <= NTCIP_MAX_CYCLE or abs(c - round(c)) > 1e-9:
+        raise WulinError(f"signal {plan.signal_id!r}: its program's cycle {c:g} s cannot be held by an "
+                         f"NTCIP 1202 controller (patternCycleTime: whole seconds, 0-{NTCIP_MAX_CYCLE} s)")
+    if limits.min_cycle <= c <= limits.max_cycle:
+        return None
+    return (min(int(limits.min_cycle), round(c)), max(int(limits.max_cycle), round(c)))
 
 
 def _seconds(x: float, what: str, out: list[str]) -> int:
@@ -199,6 +236,11 @@ def check_capabilities(plan: TimingPlan, profile: DeviceProfile, caps: Capabilit
         if not 1 <= ch <= caps.max_channels:
             out.append(f"phase {p} drives channel {ch}, the device has {caps.max_channels}")
     _seconds(plan.cycle, "cycle", out)
+    if profile.cycle_bounds is not None and 0 <= round(plan.cycle) <= NTCIP_MAX_CYCLE:
+        lo, hi = profile.cycle_bounds
+        if not lo <= plan.cycle <= hi:
+            out.append(f"cycle {plan.cycle:g} s is outside the {lo}-{hi} s this controller runs "
+                       "(its profile's cycle_bounds)")
     _seconds(plan.offset, "offset", out)
     _tenths(plan.yellow, "yellow", out)
     _tenths(plan.all_red, "all-red", out)

@@ -25,7 +25,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from controllers.plan import TimingPlan, change_size, validate_plan
+from controllers.plan import DEFAULT_LIMITS, TimingPlan, change_size, validate_plan
 from deploy.profile import Capabilities, DeviceProfile, check_capabilities
 
 LARGE_CHANGE_S = 10.0  # seconds of cycle/offset/split change above which evidence is required
@@ -121,7 +121,8 @@ def _engineering(f: ApprovalFacts) -> list[str]:
                    "propose it with the network (`wulin plan propose --net NET.net.xml`)")
     elif not f.conflicts_trusted:
         out.append(f"plan {short}: its conflict data differs from what was recorded when it was proposed")
-    problems = validate_plan(f.plan, f.conflicts if f.conflicts_trusted else None)
+    limits = f.device.profile.plan_limits() if f.device is not None else DEFAULT_LIMITS
+    problems = validate_plan(f.plan, f.conflicts if f.conflicts_trusted else None, limits)
     if problems:
         out.append(f"plan {short} is not valid: " + "; ".join(problems))
     if f.device is None:

@@ -42,7 +42,7 @@ def plan_warnings(spec: ExperimentSpec) -> list[str]:
                 sig = by_id.get(plan.signal_id)
                 if sig is None:
                     continue  # check_plans_fit refuses unknown signals when the run starts
-                for problem in validate_plan(plan, sig.conflicts):
+                for problem in validate_plan(plan, sig.conflicts, unused=sig.unused_links):
                     warnings.append(f"{path.name} ({where}), signal {plan.signal_id} on {net.name}: "
                                     f"{problem}")
     return warnings

@@ -178,3 +178,43 @@ def lane_flows_from_demand(scenario: Scenario, layout: DistrictLayout,
         for lane, f in flows.items():
             best[lane] = max(best[lane], f)
     return best
+
+
+def demand_window(route_files: Iterable[Path]) -> tuple[float, float] | None:
+    """``(first, last)`` departure time in the route files: vehicles' and trips' ``depart``,
+    flows' ``begin`` and ``end`` (a flow without ``end`` runs on: ``inf``); ``None`` when
+    they schedule nothing at a fixed time."""
+    import xml.etree.ElementTree as ET
+
+    first, last = float("inf"), float("-inf")
+    for path in route_files:
+        try:
+            for _ev, el in ET.iterparse(path):
+                if el.tag in ("vehicle", "trip", "flow", "personFlow", "person"):
+                    b, e = _departs(el)
+                    first, last = min(first, b), max(last, e)
+                    el.clear()
+        except (ET.ParseError, OSError) as exc:
+            raise WulinError(f"{path}: cannot read route file ({exc})") from None
+    return (first, last) if first <= last else None
+
+
+def _departs(el: Any) -> tuple[float, float]:
+    if el.tag in ("flow", "personFlow"):
+        end = el.get("end")
+        return float(el.get("begin", 0)), float(end) if end is not None else float("inf")
+    try:
+        t = float(el.get("depart", "nan"))
+    except ValueError:
+        return float("inf"), float("-inf")  # "triggered" and friends: no fixed time
+    return (t, t + 1.0) if t == t else (float("inf"), float("-inf"))
+
+
+def active_window(scenario: Scenario) -> tuple[float, float]:
+    """The demand's active window inside the scenario's: from the first departure to one
+    second after the last (the scenario's window when demand runs all of it)."""
+    found = demand_window(scenario.route_files)
+    if found is None:
+        return (scenario.begin, scenario.end)
+    w = (max(found[0], scenario.begin), min(found[1], scenario.end))
+    return w if w[1] > w[0] else (scenario.begin, scenario.end)

@@ -11,18 +11,28 @@ unsafe when two *protected* (``G``) movements in it conflict.  Permitted (``g``)
 yield by SUMO's right-of-way rules, which is how SUMO's own programs serve permitted lefts and
 right turns.
 
+What real networks hold is read as it is (see the README, "Real networks"): link indices
+keep SUMO's numbers even where an index is unused or a pedestrian crossing (``movements``
+lists the used ones, ``unused_links`` the rest, and stages are told apart by their vehicle
+links only); links green in every phase (a right turn that never stops) make no stage; a
+program that turns a vehicle link from green straight to red gets a yellow and all-red
+(:mod:`sim.amber`).  All of it is derived here, once, so the actuator and the loop never
+see the difference.
+
 Values are plain tuples so the specs are hashable, picklable and cheap to send to worker
 processes; :meth:`SignalSpec.conflict_matrix` gives a numpy view for kernels.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sim import amber
 from sim.errors import WulinError
 
 if TYPE_CHECKING:
@@ -79,7 +89,7 @@ class SignalSpec:
         id: Traffic light id.
         program_id: Id of the program the stages come from.
         offset: Program offset in seconds.
-        movements: One per link index, ordered by index.
+        movements: One per used link index, ordered by index.
         in_lanes: Controlled incoming lanes, sorted.
         out_lanes: Outgoing lanes of the controlled links, sorted.
         lane_lengths: Length in metres of every in- and out-lane.
@@ -90,6 +100,9 @@ class SignalSpec:
         conflicts: ``conflicts[i][j]`` is True when links ``i`` and ``j`` are foes.
         position: Junction centre, network x/y in metres.
         lonlat: Junction centre in WGS84 when the network is geo-referenced.
+        amber_inserted: ``phases`` is the network's program with a yellow and all-red put in
+            where it turned a vehicle link from green to red directly (:mod:`sim.amber`).
+        program_type: SUMO type of the network's program (``static``, ``actuated``, ``NEMA``...).
     """
 
     id: str
@@ -106,13 +119,26 @@ class SignalSpec:
     conflicts: tuple[tuple[bool, ...], ...]
     position: tuple[float, float]
     lonlat: tuple[float, float] | None = None
+    amber_inserted: bool = False
+    program_type: str = "static"
 
     def __hash__(self) -> int:
         return hash((self.id, self.program_id, self.stages))
 
     @property
     def n_links(self) -> int:
-        return len(self.movements)
+        """Length of the state strings: every TLS link index, used or not."""
+        return len(self.conflicts)
+
+    @cached_property
+    def link_movement(self) -> Mapping[int, Movement]:
+        """The movement of each used link index (unused indices and crossings have none)."""
+        return {m.index: m for m in self.movements}
+
+    @cached_property
+    def unused_links(self) -> tuple[int, ...]:
+        """Link indices with no vehicle connection (unused, or pedestrian crossings)."""
+        return tuple(i for i in range(self.n_links) if i not in self.link_movement)
 
     @property
     def n_stages(self) -> int:
@@ -129,8 +155,9 @@ class SignalSpec:
         return tuple(dict.fromkeys(m.from_edge for m in self.movements))
 
     def stage_links(self, stage: int) -> tuple[int, ...]:
-        """Link indices that are green (``G`` or ``g``) in ``stage``."""
-        return tuple(i for i, c in enumerate(self.stages[stage]) if c in GREEN)
+        """Vehicle link indices that are green (``G`` or ``g``) in ``stage``."""
+        used = self.link_movement
+        return tuple(i for i, c in enumerate(self.stages[stage]) if c in GREEN and i in used)
 
     def conflict_matrix(self) -> np.ndarray:
         """``conflicts`` as a boolean numpy array (n_links x n_links)."""
@@ -151,12 +178,22 @@ class SignalSpec:
     def lanes_of_stage(self, stage: int) -> tuple[str, ...]:
         """Incoming lanes with at least one green link in ``stage``."""
         links = self.stage_links(stage)
-        return tuple(dict.fromkeys(self.movements[i].in_lane for i in links))
+        return tuple(dict.fromkeys(self.link_movement[i].in_lane for i in links))
 
 
-def _is_stage(state: str) -> bool:
-    """A green stage: some green, no yellow (yellow and all-red are transitions)."""
-    return any(c in GREEN for c in state) and not any(c in "yY" for c in state)
+def _is_stage(state: str, used: Collection[int], always: Collection[int]) -> bool:
+    """A green stage: some vehicle link green, none yellow (yellow and all-red are transitions).
+
+    Pedestrian links (crossings) and unused indices do not make or break a stage, and links
+    green in every phase (a right turn that never stops) do not make one: an all-red with
+    such a right turn green is still an all-red."""
+    vehicle = [state[i] for i in used if i < len(state)]
+    return (any(state[i] in GREEN for i in used if i not in always and i < len(state))
+            and not any(c in "yY" for c in vehicle))
+
+
+def _vehicle_view(state: str, used: Collection[int]) -> str:
+    return "".join(state[i] for i in sorted(used) if i < len(state))
 
 
 def _read_net(net_file: Path):  # type: ignore[no-untyped-def]
@@ -174,6 +211,9 @@ def _read_net(net_file: Path):  # type: ignore[no-untyped-def]
 def load_signal_specs(net_file: Path | str) -> dict[str, SignalSpec]:
     """A :class:`SignalSpec` for every traffic light in ``net_file``, keyed and sorted by id.
 
+    Programs that turn a vehicle link from green straight to red get a yellow and all-red
+    (:mod:`sim.amber`); the log says so once per network, naming how many signals.
+
     Raises:
         WulinError: the file is missing or not a SUMO network.
     """
@@ -182,52 +222,67 @@ def load_signal_specs(net_file: Path | str) -> dict[str, SignalSpec]:
     geo = net.hasGeoProj() if hasattr(net, "hasGeoProj") else False
     for tls in sorted(net.getTrafficLights(), key=lambda t: t.getID()):
         specs[tls.getID()] = _spec_from_tls(net, tls, geo)
+    fixed = [sp.id for sp in specs.values() if sp.amber_inserted]
+    if fixed:
+        _say_once(Path(net_file), fixed)
     return specs
 
 
-def _spec_from_tls(net, tls, geo: bool) -> SignalSpec:  # type: ignore[no-untyped-def]
+_TOLD: set[str] = set()
+
+
+def _say_once(net_file: Path, fixed: list[str]) -> None:
+    key = str(net_file.resolve())
+    if key in _TOLD:
+        return
+    _TOLD.add(key)
+    logging.getLogger("wulin").warning(
+        "%s: %d signal program(s) turn green straight to red (%s%s); a yellow and all-red "
+        "(ITE, from approach speed and junction size) are put in for every controller",
+        net_file.name, len(fixed), ", ".join(fixed[:5]), " ..." if len(fixed) > 5 else "")
+
+
+def _movements(tls, tid: str) -> tuple[list[Movement], list[Any]]:  # type: ignore[no-untyped-def]
+    """One movement per used link index, in index order, with its sumolib connection."""
     by_index: dict[int, tuple] = {}
     for in_lane, out_lane, idx in tls.getConnections():
         by_index.setdefault(idx, (in_lane, out_lane))
     if not by_index:
-        raise WulinError(f"traffic light {tls.getID()!r} controls no links")
-    n = max(by_index) + 1
+        raise WulinError(f"traffic light {tid!r} controls no links")
     movements, conns = [], []
-    for idx in range(n):
-        if idx not in by_index:
-            raise WulinError(
-                f"traffic light {tls.getID()!r}: link index {idx} is unused; rebuild the network"
-            )
+    for idx in sorted(by_index):
         in_lane, out_lane = by_index[idx]
         conn = next((c for c in in_lane.getOutgoing() if c.getToLane() == out_lane), None)
-        direction = conn.getDirection() if conn is not None else "s"
         conns.append(conn)
-        movements.append(
-            Movement(
-                index=idx,
-                in_lane=in_lane.getID(),
-                out_lane=out_lane.getID(),
-                direction=direction,
-                from_edge=in_lane.getEdge().getID(),
-                to_edge=out_lane.getEdge().getID(),
-            )
-        )
-    # Conflicts from the junction's foe relation (links on different junctions never conflict).
+        movements.append(Movement(
+            index=idx, in_lane=in_lane.getID(), out_lane=out_lane.getID(),
+            direction=conn.getDirection() if conn is not None else "s",
+            from_edge=in_lane.getEdge().getID(), to_edge=out_lane.getEdge().getID()))
+    return movements, conns
+
+
+def _conflicts(movements: list[Movement], conns: list[Any], n: int) -> list[list[bool]]:
+    """Foes from the junction's foe relation (links on different junctions never conflict)."""
     jidx: list[tuple[Any, int]] = [
         (c.getJunction(), c.getJunctionIndex()) if c is not None else (None, -1) for c in conns
     ]
     conflicts = [[False] * n for _ in range(n)]
-    for i in range(n):
-        ni, ji = jidx[i]
-        for j in range(i + 1, n):
-            nj, jj = jidx[j]
-            if ni is None or ni is not nj or ji < 0 or jj < 0:
+    for a, ma in enumerate(movements):
+        na, ja = jidx[a]
+        for b in range(a + 1, len(movements)):
+            nb, jb = jidx[b]
+            if na is None or na is not nb or ja < 0 or jb < 0:
                 continue
-            if ni.areFoes(ji, jj) or ni.areFoes(jj, ji):
+            if na.areFoes(ja, jb) or na.areFoes(jb, ja):
+                i, j = ma.index, movements[b].index
                 conflicts[i][j] = conflicts[j][i] = True
+    return conflicts
+
+
+def _program(tls, tid: str) -> tuple[str, Any, tuple[ProgramPhase, ...]]:  # type: ignore[no-untyped-def]
     programs = tls.getPrograms()
     if not programs:
-        raise WulinError(f"traffic light {tls.getID()!r} has no program in the network")
+        raise WulinError(f"traffic light {tid!r} has no program in the network")
     pid = sorted(programs)[0]
     prog = programs[pid]
     phases = tuple(
@@ -239,12 +294,49 @@ def _spec_from_tls(net, tls, geo: bool) -> SignalSpec:  # type: ignore[no-untype
         )
         for p in prog.getPhases()
     )
-    stages: list[str] = []
-    stage_phases: list[int] = []
-    for k, ph in enumerate(phases):
-        if _is_stage(ph.state) and ph.state not in stages:
-            stages.append(ph.state)
-            stage_phases.append(k)
+    if str(getattr(prog, "_type", "")).upper() == "NEMA":
+        phases = _nema_stages(prog, phases)
+    return str(pid), prog, phases
+
+
+def _nema_stages(prog, phases: tuple[ProgramPhase, ...]) -> tuple[ProgramPhase, ...]:  # type: ignore[no-untyped-def]
+    """A NEMA program's dual-ring phases as the stages they make together: ring 1's k-th
+    phase with ring 2's k-th (the standard sequence: 1+5, 2+6, 3+7, 4+8).  SUMO times a NEMA
+    program's clearances from each phase's ``yellow`` and ``red``, so the list has none; the
+    amber is put in as for any other program without it."""
+    params = getattr(prog, "_params", {}) or {}
+    by_name = {str(n): ph for n, ph in zip((p.name for p in prog.getPhases()), phases, strict=True)}
+    rings = [[by_name[x.strip()] for x in params.get(key, "").split(",") if x.strip() in by_name]
+             for key in ("ring1", "ring2")]
+    if not rings[0]:
+        return phases
+    out = []
+    for k, first in enumerate(rings[0]):
+        pair = [first, *([rings[1][k]] if k < len(rings[1]) else [])]
+        state = "".join("G" if "G" in cs else "g" if "g" in cs else "r"
+                        for cs in zip(*(p.state for p in pair), strict=True))
+        out.append(ProgramPhase(duration=max(p.duration for p in pair), state=state,
+                                min_dur=max((p.min_dur or 0.0) for p in pair) or None,
+                                max_dur=max((p.max_dur or 0.0) for p in pair) or None))
+    return tuple(out)
+
+
+def _junction_size(node) -> float:  # type: ignore[no-untyped-def]
+    """Largest side of the junction's shape, metres (its crossing distance)."""
+    shape = node.getShape() if node is not None else None
+    if not shape:
+        return 0.0
+    xs, ys = [p[0] for p in shape], [p[1] for p in shape]
+    return float(max(max(xs) - min(xs), max(ys) - min(ys)))
+
+
+def _spec_from_tls(net, tls, geo: bool) -> SignalSpec:  # type: ignore[no-untyped-def]
+    tid = tls.getID()
+    movements, conns = _movements(tls, tid)
+    pid, prog, phases = _program(tls, tid)
+    n = max(movements[-1].index + 1, max((len(p.state) for p in phases), default=0))
+    conflicts = _conflicts(movements, conns, n)
+    used = frozenset(m.index for m in movements)
     in_lanes = sorted({m.in_lane for m in movements})
     out_lanes = sorted({m.out_lane for m in movements})
     lengths, speeds = {}, {}
@@ -253,14 +345,28 @@ def _spec_from_tls(net, tls, geo: bool) -> SignalSpec:  # type: ignore[no-untype
         lengths[lane_id] = float(lane.getLength())
         speeds[lane_id] = float(lane.getSpeed())
     node = conns[0].getJunction() if conns[0] is not None else None
-    x, y = node.getCoord() if node is not None else (0.0, 0.0)
+    fixed = amber.lacks_amber(phases, used)
+    if fixed:
+        clear = amber.ite_clearance(max(speeds[lane] for lane in in_lanes), _junction_size(node))
+        phases = amber.with_amber(phases, used, clear)
+    stages: list[str] = []
+    stage_phases: list[int] = []
+    seen: set[str] = set()
+    always = amber.always_green([ph.state for ph in phases], used)
+    for k, ph in enumerate(phases):
+        view = _vehicle_view(ph.state, used)
+        if _is_stage(ph.state, used, always) and view not in seen:
+            seen.add(view)
+            stages.append(ph.state)
+            stage_phases.append(k)
+    x, y = node.getCoord()[:2] if node is not None else (0.0, 0.0)
     lonlat = None
     if geo:
         lon, lat = net.convertXY2LonLat(x, y)
         lonlat = (float(lon), float(lat))
     return SignalSpec(
-        id=tls.getID(),
-        program_id=str(pid),
+        id=tid,
+        program_id=pid,
         offset=float(getattr(prog, "_offset", 0) or 0),
         movements=tuple(movements),
         in_lanes=tuple(in_lanes),
@@ -273,4 +379,6 @@ def _spec_from_tls(net, tls, geo: bool) -> SignalSpec:  # type: ignore[no-untype
         conflicts=tuple(tuple(r) for r in conflicts),
         position=(float(x), float(y)),
         lonlat=lonlat,
+        amber_inserted=fixed,
+        program_type=str(getattr(prog, "_type", "static") or "static"),
     )

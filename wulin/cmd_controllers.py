@@ -28,7 +28,7 @@ def controllers() -> None:
 
 def plan_webster(
     scenario: str = typer.Argument(..., help="Scenario id or .toml path."),
-    window: str = typer.Option(None, "--window", help="Demand window HH:MM-HH:MM (default: the scenario's)."),
+    window: str = typer.Option(None, "--window", help="Demand window HH:MM-HH:MM (default: the demand's active window, first to last departure)."),
     out: Path = typer.Option(..., "--out", help="Folder for plans.json, plans.add.xml, validation.txt."),
     common_cycle: bool = typer.Option(False, "--common-cycle", help="One cycle for all signals."),
     corridor: str = typer.Option("", "--corridor", help="Green wave along signal ids in travel order (A1,B1,C1) or a road name (\"Yan'an Rd\")."),
@@ -43,15 +43,18 @@ def plan_webster(
     from controllers.corridor import coordinate_corridor, resolve_corridor
     from controllers.plan import plans_to_additional, validate_plan
     from controllers.webster import parse_window, webster_plans
+    from controllers.webster.plans import default_window
     from sim.files import check_writable_dir
-    from sim.scenario import load_scenario
+    from sim.scenario import format_clock, load_scenario
     from sim.state import DistrictLayout
     from sim.topology import load_signal_specs
 
     check_writable_dir(out)  # before reading demand, not after
 
     sc = load_scenario(scenario)
-    w = parse_window(window) if window else None
+    w = parse_window(window) if window else default_window(sc)
+    console.print(f"demand window {format_clock(w[0])}-{format_clock(w[1])}"
+                  + ("" if window else " (the demand's active window: first to last departure)"))
     layout = DistrictLayout.from_specs(load_signal_specs(sc.net_file))
     plans = webster_plans(sc, layout, w, common_cycle=common_cycle, sat_flow=sat_flow, progress=True,
                           yellow=yellow, all_red=all_red)
@@ -68,7 +71,7 @@ def plan_webster(
         table.add_column(col)
     for plan in plans:
         spec = layout.specs[layout.index[plan.signal_id]]
-        problems = validate_plan(plan, spec.conflicts)
+        problems = validate_plan(plan, spec.conflicts, unused=spec.unused_links)
         n_bad += bool(problems)
         lines.append(f"{plan.signal_id} sha256:{plan.plan_hash()} cycle {plan.cycle:g} s: "
                      + ("valid" if not problems else "; ".join(problems)))

@@ -124,9 +124,11 @@ def start(
     networks: list[Path] | None = NETWORKS_OPT,
 ) -> None:
     """Run one emulated controller per signal, each running the network's own program."""
-    from controllers.plan import TimingPlan
+    from dataclasses import replace
+
+    from controllers.fixed_time import plan_from_spec
     from deploy.emulator import ControllerEmulator
-    from deploy.profile import single_ring_profile
+    from deploy.profile import bounds_admitting, single_ring_profile
     from deploy.secrets import SecretsFile
     from deploy.store import PlanStore
     from sim.errors import WulinError
@@ -157,9 +159,8 @@ def start(
         table.add_column(c)
     try:
         for k, (sid, spec) in enumerate(specs.items()):
-            base = TimingPlan.from_sumo_phases(sid, [(p.duration, p.state) for p in spec.phases], spec.offset,
-                                               name="local (network program)")
-            profile = single_ring_profile(sid, len(base.stages))
+            base = replace(plan_from_spec(spec), name="local (network program)")
+            profile = single_ring_profile(sid, len(base.stages), cycle_bounds=bounds_admitting(base))
             try:
                 emu = ControllerEmulator(profile, base, port=port + k, time_scale=time_scale,
                                          snmp_v2c=snmp_v2c).start()

@@ -91,7 +91,7 @@ def validate(
     networks: list[Path] | None = NETWORKS_OPT,
 ) -> None:
     """Check plans against the engineering rules; exit 1 when any is violated."""
-    from controllers.plan import load_plans, validate_plan
+    from controllers.plan import DEFAULT_LIMITS, load_plans, validate_plan
 
     specs: dict[str, Any] = {}
     if net is not None:
@@ -106,7 +106,11 @@ def validate(
             console.print(f"[red]{plan.signal_id}[/]: no such signal in {net}")
             bad += 1
             continue
-        found = validate_plan(plan, spec.conflicts if spec else None)
+        # against a network: what its own program runs is within bounds (a converted network's
+        # long cycle), and its unused links and crossings need no green
+        limits = DEFAULT_LIMITS.admitting_cycle(spec.cycle) if spec else DEFAULT_LIMITS
+        found = validate_plan(plan, spec.conflicts if spec else None, limits,
+                              unused=spec.unused_links if spec else ())
         head = f"{plan.signal_id} {plan.name or ''} sha256:{plan.short_hash}"
         if found:
             bad += 1

@@ -19,7 +19,8 @@ class WebsterController(NativeController):
     """Offline Webster plans for a time window, run as SUMO static programs.
 
     Args:
-        window: ``(begin, end)`` seconds or ``"07:00-09:00"``; default: the scenario's window.
+        window: ``(begin, end)`` seconds or ``"07:00-09:00"``; default: the demand's active
+            window (first to last departure in the route files, inside the scenario's).
         common_cycle: One cycle for all signals (the largest Webster cycle).
         corridor: A green wave along signal ids in travel order, or along a road named in
             the network (``"Yan'an Rd"``); the transform equalises cycles along it.

@@ -77,10 +77,11 @@ def webster_plan(spec: SignalSpec, lane_flow: dict[str, float], *, yellow: float
 def webster_plans(scenario: Scenario, layout: DistrictLayout,
                   window: tuple[float, float] | None = None, *, common_cycle: bool = False,
                   progress: bool = False, **kwargs: Any) -> list[TimingPlan]:
-    """One Webster plan per signal from the scenario's demand in ``window``."""
+    """One Webster plan per signal from the scenario's demand in ``window`` (default: the
+    demand's active window, :func:`default_window`); the window is in each plan's name."""
     from sim.scenario import format_clock
 
-    w = window or (scenario.begin, scenario.end)
+    w = window or default_window(scenario)
     flows = lane_flows_from_demand(scenario, layout, w)
     name = f"webster {format_clock(w[0])}-{format_clock(w[1])}"
     specs = layout.specs
@@ -94,6 +95,14 @@ def webster_plans(scenario: Scenario, layout: DistrictLayout,
         c = max(p.cycle for p in plans)
         plans = [webster_plan(spec, flows, name=name, cycle=c, **kwargs) for spec in specs]
     return plans
+
+
+def default_window(scenario: Scenario) -> tuple[float, float]:
+    """Webster's default window: the demand's active window inside the scenario's (first to
+    last departure in its route files), so demand that ends early is not diluted."""
+    from sim.demand import active_window
+
+    return active_window(scenario)
 
 
 def parse_window(window: str | tuple[float, float]) -> tuple[float, float]:
