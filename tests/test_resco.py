@@ -88,7 +88,7 @@ def test_cli_runs_a_map_and_resumes(tmp_path):
     from wulin.cli import app
 
     args = ["benchmark", "resco", "--out", str(tmp_path), "--maps", "cologne1",
-            "--controllers", "field,max-pressure", "--seeds", "2", "--workers", "1"]
+            "--controllers", "field,max-pressure", "--seeds", "2", "--workers", "1"]  # report on
     first = CliRunner().invoke(app, args)
     assert first.exit_code == 0, first.output
     table = (tmp_path / "table.md").read_text()
@@ -96,5 +96,6 @@ def test_cli_runs_a_map_and_resumes(tmp_path):
     assert "±" in row and "not run" not in row
     runs = pd.read_parquet(tmp_path / "results" / "resco-cologne1" / "runs.parquet")
     assert len(runs) == 4 and (runs["teleports"] == 0).all()
+    assert (tmp_path / "results" / "resco-cologne1" / "report.html").is_file()
     again = CliRunner().invoke(app, args)  # resumable: nothing left to run, same table
     assert again.exit_code == 0 and (tmp_path / "table.md").read_text() == table

@@ -32,6 +32,8 @@ def resco(
                                          "applies without training)."),
     seeds: int = typer.Option(3, "--seeds", min=1, help="Seeds 1..N per map and controller."),
     workers: int | None = typer.Option(None, "--workers", "-j", help="Local worker processes."),
+    report: bool = typer.Option(True, "--report/--no-report",
+                                help="Write each map's report.html after its runs."),
     table_only: bool = typer.Option(False, "--table-only",
                                     help="Only rewrite the table from the runs already in --out."),
 ) -> None:
@@ -54,28 +56,35 @@ def resco(
         specs = resco.prepare(out, chosen, ctls, tuple(range(1, seeds + 1)))
         add_search_dirs([out / "networks"])
         for name, spec_file in specs.items():
-            _run_map(name, spec_file, out, workers)
+            _run_map(name, spec_file, out, workers, report)
     table = markdown_table(out / "results", chosen, ctls)
     write_text_atomic(out / "table.md", table)
     console.print(table, highlight=False, soft_wrap=True)
     console.print(f"table -> {out / 'table.md'} (RESCO delay, s/veh, mean ± 95 % CI over seeds)")
 
 
-def _run_map(name: str, spec_file: Path, out: Path, workers: int | None) -> None:
-    """One map's experiment; a failure is reported and the next map runs."""
+def _run_map(name: str, spec_file: Path, out: Path, workers: int | None, report: bool) -> None:
+    """One map's experiment and its report; a failure is reported and the next map runs."""
+    from experiments.report import build_report
     from experiments.runner import ExperimentInterrupted, run_experiment
     from experiments.spec import load_spec
     from sim.errors import WulinError
 
     spec = load_spec(spec_file)
     console.print(f"[bold]{name}[/]: {len(spec.runs())} runs -> {out / 'results' / spec.name}")
+    exp_dir = out / "results" / spec.name
     try:
-        run_experiment(spec, out / "results" / spec.name, workers=workers, console=console)
+        run_experiment(spec, exp_dir, workers=workers, console=console)
     except ExperimentInterrupted as exc:
         console.print(f"[yellow]{exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(130) from None
     except WulinError as exc:
         console.print(f"[red]{name}: {exc}", highlight=False, soft_wrap=True)
+    if report and (exp_dir / "runs").is_dir():
+        try:
+            console.print(f"report: {build_report(exp_dir)}")
+        except WulinError as exc:  # e.g. no run finished: the table says why
+            console.print(f"[red]{name}: no report: {exc}", highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
