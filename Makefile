@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install demo test test-fast test-slow lint bench train-wulin clean
+.PHONY: help install demo test test-fast test-slow lint bench benchmark-resco train-wulin clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -38,6 +38,10 @@ bench: $(STAMP)  ## performance benchmarks (print ratios measured in one run)
 	$(BIN)/python benchmarks/bench_sim.py
 	$(BIN)/python benchmarks/bench_controllers.py
 	$(BIN)/python benchmarks/bench_env.py
+
+benchmark-resco: $(STAMP)  ## the RESCO maps, every controller, 3 seeds, table beside the published figures (hours on 2 cores)
+	$(BIN)/pip install --quiet -e '.[benchmarks]'
+	$(BIN)/wulin benchmark resco --out results/resco --seeds 3 --workers 2
 
 train-wulin: $(STAMP)  ## imitate max-pressure, then PPO on Wulin AM peak (about 30 min on 2 cores); evaluate on 3 held-out seeds
 	$(BIN)/wulin train agents/configs/wulin-am-peak-ppo.toml --out runs/wulin-am-peak-ppo
