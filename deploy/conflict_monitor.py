@@ -91,6 +91,7 @@ class ConflictMonitor:
     def check(self, out: PhaseOutputs, now: int) -> MonitorFault | None:
         """Check one set of outputs shown at ``now``; returns (and latches) a new fault."""
         if self.fault is not None or out.flash:
+            self._greens, self._yellow_since = 0, {}  # flashing red: every phase has stopped traffic
             return None
         self.checks += 1
         fault = self._conflict(out, now) or self._clearance(out, now)
