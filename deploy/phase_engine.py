@@ -226,11 +226,7 @@ class PhaseEngine:
         s = timing.stages[st.stage]
         if st.interval == GREEN:
             st.gap = 0 if presence & s.mask else st.gap + self.tick
-            reason = self._green_ends(timing, tod)
-            if reason:
-                nxt = self._next_stage(timing)
-                if nxt is not None:
-                    st.interval, st.elapsed, st.next_stage, st.end_reason = YELLOW, 0, nxt, reason
+            self.react(timing, tod)
         elif st.interval == YELLOW and st.elapsed >= s.yellow:
             st.interval, st.elapsed = RED, 0
         if st.interval == RED and st.elapsed >= s.red:
@@ -239,6 +235,19 @@ class PhaseEngine:
             st.calls.discard(k)
             st.walk = k in st.ped_calls and timing.stages[k].walk > 0 and not self._ped_omitted(timing.stages[k])
             st.ped_calls.discard(k)
+
+    def react(self, timing: Timing, tod: int) -> None:
+        """End the green now if it is due (a tick's decision, or a command that arrived at the
+        instant ``tod``: a controller acts on commands within its own loop, not a tick later)."""
+        st = self.state
+        if self.flash or st.interval != GREEN:
+            return
+        self._take_calls(timing, 0)  # calls commanded at this instant count now
+        reason = self._green_ends(timing, tod)
+        if reason:
+            nxt = self._next_stage(timing)
+            if nxt is not None:
+                st.interval, st.elapsed, st.next_stage, st.end_reason = YELLOW, 0, nxt, reason
 
     def _take_calls(self, timing: Timing, presence: int) -> None:
         st, c = self.state, self.commands

@@ -167,6 +167,9 @@ class SignalUnit:
             shift = 8 * (o[-1] - 1)
             cur = getattr(self.engine.commands, name)
             setattr(self.engine.commands, name, (cur & ~(0xFF << shift)) | (int(v) << shift))
+            if self.time is not None and self._timing is not None:  # acted on at the instant it arrives
+                self.engine.react(self._timing, self.time)
+                self._show()
             return True
         if o == O.VOLUME_OCCUPANCY_PERIOD:
             self.bank.period = int(v)

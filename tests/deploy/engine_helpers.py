@@ -39,7 +39,9 @@ class Bench:
 
     def set(self, *pairs: tuple[O.OID, int]) -> str:
         with self.dev.lock:
-            return self.dev.set(list(pairs)).status
+            status = self.dev.set(list(pairs)).status
+        self._note()  # a command acts at the instant it arrives
+        return status
 
     def run(self, seconds: float) -> None:
         for _ in range(int(seconds)):
@@ -51,6 +53,8 @@ class Bench:
         st = self.dev.unit.engine.state
         kind = "flash" if self.dev.unit.engine.flash else st.interval
         if not self.trace or (self.trace[-1].stage, self.trace[-1].kind) != (st.stage, kind):
+            if self.trace:  # the state after time t is what runs from t on
+                self.trace[-1].length = self.t - self.trace[-1].start
             self.trace.append(Interval(st.stage, kind, self.t))
         self.trace[-1].length = self.t - self.trace[-1].start + 1
 

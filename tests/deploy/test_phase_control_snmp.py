@@ -9,7 +9,7 @@ import pytest
 
 from deploy import oids as O
 from deploy.emulator import ControllerEmulator
-from deploy.ntcip import _client
+from deploy.ntcip import snmp_session
 from deploy.phase_engine import bit
 
 from .conftest import CAPS, conflicts_for, make_plan, make_profile
@@ -47,8 +47,8 @@ def _advance(emu: ControllerEmulator, clock: Clock, seconds: int) -> None:
 
 def test_phase_status_and_control_with_the_project_client(bench) -> None:  # noqa: ANN001
     emu, clock = bench
-    reader = _client(emu.host, emu.port, emu.credentials, False, 1.0, 1)
-    writer = _client(emu.host, emu.port, emu.credentials, True, 1.0, 1)
+    reader = snmp_session(emu.host, emu.port, emu.credentials, False, 1.0, 1)
+    writer = snmp_session(emu.host, emu.port, emu.credentials, True, 1.0, 1)
     got = reader.get([O.PHASE_STATUS_GREENS + (1,), O.PHASE_STATUS_REDS + (1,), O.PHASE_STATUS_ONS + (1,),
                       O.MAX_PHASE_GROUPS])
     assert list(got.values()) == [bit(1), bit(2), bit(1), 1]  # stage 0 (phase 1) green at the offset
