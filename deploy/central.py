@@ -19,6 +19,8 @@ counterpart over SNMP of the in-process :class:`sim.actuator.SignalActuator`:
   and the next green is ``k``.  Maximum green is the actuator's rule, as in simulation: a
   green that reaches it while nothing else is asked changes to the next stage in order.
   Unchanged commands are re-sent every ``heartbeat_s`` so the watchdog stays fed;
+* **resume**: a device that reports anything but ``systemControl`` (it fell back after a
+  silence, or restarted) is taken under central control again with its next command;
 * **release**: commands cleared, ``systemPatternControl`` 0: the devices return to their
   time-of-day plans (as they do on their own when central control goes quiet).
 
@@ -69,6 +71,7 @@ class SignalView:
     sent: tuple[int, ...] | None = None  # the command bitmaps last sent
     sent_at: float = -1e18
     reachable: bool = True
+    in_control: bool = False  # the device reports systemControl (else: take it again)
 
 
 @dataclass
@@ -80,6 +83,7 @@ class CentralStats:
     sets: int = 0
     timeouts: int = 0
     refused: int = 0
+    resumed: int = 0  # devices taken back under central control after they fell back
     round_wall: list[float] = field(default_factory=list)  # every round: poll + commands
     decision_wall: list[float] = field(default_factory=list)  # the rounds that carried a decision
 
@@ -141,7 +145,7 @@ class NtcipActuator:
     def poll(self, now: float) -> None:
         """Read every device's phase status and update the views."""
         for lk, v, stage_of in zip(self.links, self.views, self._stage_of, strict=True):
-            oids = [c + (g,) for c in _POLL for g in range(1, lk.groups + 1)]
+            oids = [c + (g,) for c in _POLL for g in range(1, lk.groups + 1)] + [O.UNIT_CONTROL_STATUS]
             try:
                 got = lk.reader.get(oids)
             except WulinError:
@@ -149,6 +153,7 @@ class NtcipActuator:
                 v.reachable = False
                 continue
             v.reachable = True
+            v.in_control = int(got[O.UNIT_CONTROL_STATUS]) == O.CONTROL_SYSTEM
             self.stats.polls += 1
             shown = tuple(sum(int(got[c + (g,)]) << (8 * (g - 1)) for g in range(1, lk.groups + 1)) for c in _POLL)
             _observe(v, (shown[0], shown[1], shown[2]), stage_of, now)
@@ -176,15 +181,20 @@ class NtcipActuator:
             mine = bits(lk.profile.stage_phases[v.target])
             others = bits(lk.profile.phases) & ~mine
             cmd = (mine, others, others, mine)
-            if cmd == v.sent and now - v.sent_at < self.heartbeat_s:
+            if cmd == v.sent and now - v.sent_at < self.heartbeat_s and v.in_control:
                 continue
-            pairs = []
+            pairs: list[tuple[O.OID, int]] = []
+            if not v.in_control:  # it fell back (silence past its backup time) or restarted
+                pairs += [(O.UNIT_BACKUP_TIME, self.backup_s), (O.SYSTEM_PATTERN_CONTROL, O.PATTERN_FREE)]
             for g in range(1, lk.groups + 1):
                 sh = 8 * (g - 1)
                 pairs += [(c + (g,), (x >> sh) & 0xFF) for c, x in
                           zip((O.PHASE_CONTROL_HOLD, O.PHASE_CONTROL_FORCE_OFF, O.PHASE_CONTROL_OMIT,
                                O.PHASE_CONTROL_VEH_CALL), cmd, strict=True)]
             if self._set(lk, pairs):
+                if not v.in_control:
+                    self.stats.resumed += v.sent is not None
+                    v.in_control = True
                 v.sent, v.sent_at = cmd, now
 
     def stage_views(self, now: float) -> tuple[list[int], list[float], list[bool]]:

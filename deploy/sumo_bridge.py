@@ -22,7 +22,7 @@ from __future__ import annotations
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -224,6 +224,9 @@ def _detectors(spec: SignalSpec, lanes: Sequence[str]) -> tuple[dict[int, int], 
     return calls, loops
 
 
+LINK_TIMEOUT = 0.3  # seconds; loopback answers in milliseconds, a silent device must not stall the loop
+
+
 class _Clock:
     """The simulation clock the devices run on (set by the loop, read by the devices)."""
 
@@ -266,8 +269,8 @@ def _start_field(layout: DistrictLayout, params: Mapping[str, Any], clock: _Cloc
                                      snmp_v2c=snmp == "2c").start()
             emus.append(emu)
             creds = emu.credentials if snmp == "3" else replace(emu.credentials, snmp="2c")
-            links.append(DeviceLink(spec.id, emu.profile, snmp_session(emu.host, emu.port, creds, False, 1.0, 1),
-                                    snmp_session(emu.host, emu.port, creds, True, 1.0, 0)))
+            links.append(DeviceLink(spec.id, emu.profile, snmp_session(emu.host, emu.port, creds, False, LINK_TIMEOUT, 0),
+                                    snmp_session(emu.host, emu.port, creds, True, LINK_TIMEOUT, 0)))
             max_greens.append(g["max_green"])
     except BaseException:
         for e in emus:
@@ -278,7 +281,8 @@ def _start_field(layout: DistrictLayout, params: Mapping[str, Any], clock: _Cloc
 
 
 def run_cosim(scenario: Scenario, controller: Any, seed: int, *, snmp: str = "3", backup_s: int = 10,
-              heartbeat_s: float = 2.0, end: float | None = None) -> CosimResult:
+              heartbeat_s: float = 2.0, end: float | None = None,
+              faults: Callable[[float, Sequence[ControllerEmulator]], None] | None = None) -> CosimResult:
     """SUMO, one emulated controller per signal and ``controller`` centrally, in lockstep.
 
     Each second: the devices tick to the simulation time; central polls them over SNMP
@@ -295,6 +299,8 @@ def run_cosim(scenario: Scenario, controller: Any, seed: int, *, snmp: str = "3"
         backup_s: The devices' ``unitBackupTime``.
         heartbeat_s: How often central re-sends unchanged commands.
         end: Stop here instead of the scenario's end (seconds since midnight).
+        faults: Called each second with the time and the emulators, before they tick: arms
+            the devices' faults (dropped or late answers, reboots) to see what the loop does.
 
     Raises:
         WulinError: a controller that does not decide stages, or a network the devices cannot run.
@@ -327,7 +333,7 @@ def run_cosim(scenario: Scenario, controller: Any, seed: int, *, snmp: str = "3"
             reader = StateReader(sim, layout)
             reader.subscribe()
             state = DistrictState.empty(layout, sim.time)
-            _lockstep(sim, fld, bridge, controller, reader, state, clock, stop)
+            _lockstep(sim, fld, bridge, controller, reader, state, clock, stop, faults)
             alarms = sum(e.unit.monitor.tripped for e in fld.emulators)
             fallbacks = sum(e.backup_fallbacks for e in fld.emulators)
         finally:
@@ -342,7 +348,7 @@ def run_cosim(scenario: Scenario, controller: Any, seed: int, *, snmp: str = "3"
 
 
 def _lockstep(sim: Simulation, fld: _Field, bridge: SignalBridge, controller: Any, reader: Any, state: Any,
-              clock: _Clock, stop: float) -> None:
+              clock: _Clock, stop: float, faults: Callable[[float, Sequence[ControllerEmulator]], None] | None) -> None:
     """The loop of :func:`run_cosim`, one simulation step at a time."""
     central, emus = fld.central, fld.emulators
     di, t = float(controller.decision_interval), sim.time
@@ -350,6 +356,8 @@ def _lockstep(sim: Simulation, fld: _Field, bridge: SignalBridge, controller: An
     central.take_control(t)
     while t < stop - 1e-9:
         clock.t = t
+        if faults is not None:
+            faults(t, emus)
         for e in emus:
             with e.lock:
                 e.advance()

@@ -51,3 +51,27 @@ def test_parity_with_the_in_process_controller_on_the_grid() -> None:
     over, direct = summarise(res.trips)["mean_time_loss"], summarise(inproc.trips)["mean_time_loss"]
     assert res.unsafe_count == 0 and res.alarms == 0 and res.fallbacks == 0
     assert abs(over - direct) / direct < 0.03, (over, direct)
+
+
+def test_a_device_cut_off_falls_back_safely_and_central_resumes() -> None:
+    """One device stops answering for a while: it returns to its plan within its backup time,
+    nothing unsafe reaches SUMO, and central control resumes when the link returns."""
+    seen: dict[str, float] = {}
+
+    def cut(t: float, emus) -> None:  # noqa: ANN001
+        begin = 7 * 3600
+        if t == begin + 60:
+            emus[0].faults.drop_responses = 30  # about 30 s of silence (one poll a second)
+        if emus[0].backup_fallbacks and "fell back" not in seen:
+            seen["fell back"] = t
+        if "fell back" in seen and "resumed" not in seen and emus[0].value(O.UNIT_CONTROL_STATUS) == O.CONTROL_SYSTEM:
+            seen["resumed"] = t
+
+    from deploy import oids as O
+
+    res = _run(240, faults=cut)
+    assert res.unsafe_count == 0 and res.alarms == 0
+    assert res.fallbacks == 1 and res.central.timeouts >= 10 and res.central.resumed == 1
+    begin = 7 * 3600
+    assert begin + 60 < seen["fell back"] <= begin + 60 + 10 + 1  # within unitBackupTime
+    assert seen["fell back"] < seen["resumed"] <= begin + 60 + 35
