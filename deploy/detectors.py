@@ -47,10 +47,6 @@ class DetectorBank:
     _occupied: dict[int, int] = field(default_factory=dict)  # deciseconds in the period
     _elapsed: int = 0
 
-    @property
-    def numbers(self) -> list[int]:
-        return sorted(self.call_phase)
-
     def feed(self, readings: Mapping[int, DetectorReading], tick: int) -> None:
         """One tick of ``tick`` deciseconds: presence now, vehicles counted, periods closed."""
         for d in self.call_phase:
@@ -78,7 +74,3 @@ class DetectorBank:
             if p and self.present.get(d):
                 out |= bit(p)
         return out
-
-    def active(self) -> int:
-        """Bitmap of the detectors (1-8: bit 0 is detector 1) seeing a vehicle now."""
-        return sum(1 << (d - 1) for d, on in self.present.items() if on and d <= 8)

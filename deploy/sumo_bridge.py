@@ -1,7 +1,16 @@
-"""The emulators' running plans drive the matching signals of a SUMO simulation.
+"""The emulated controllers and a SUMO simulation, in two ways: loaded plans, and the closed loop.
 
 This is the one ``deploy`` module that imports the simulator (it is exempt from the layering
-rule, and nothing else in ``deploy`` imports it).  What a controller runs is read from the
+rule, and nothing else in ``deploy`` imports it).
+
+**Closed loop** (``wulin cosim``, :func:`run_cosim`): the devices' phase engines run SUMO's
+signals second by second (:class:`SignalBridge` gives SUMO each device's heads, checked for
+safety first, and feeds SUMO's stop-line loops to the devices' detectors), while a controller
+runs centrally over SNMP through :class:`deploy.central.NtcipActuator`.  The controller is
+passed in (``deploy`` does not import ``controllers``); it is used as the episode loop uses it
+(``reset``, ``act``, ``actuator_params``, ``decision_interval``).
+
+**Loaded plans** (:class:`SumoBridge`): what a controller runs is read from the
 controller's own objects (:meth:`ControllerEmulator.active_plan`), turned into a SUMO program
 with :meth:`TimingPlan.sumo_phases` and loaded into the running simulation, so the simulation
 shows what was deployed, not what was meant to be.  A loaded program starts where its offset
