@@ -41,6 +41,7 @@ def test_cosim_command_line_prints_the_kpis_and_the_link(tmp_path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # an hour of SUMO twice, one of them over SNMP: about 5 min on a quiet machine
 def test_parity_with_the_in_process_controller_on_the_grid() -> None:
     """Max-pressure over NTCIP against the same controller in-process: mean time loss within 3 %."""
     from experiments.episode import run_episode
