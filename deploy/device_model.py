@@ -26,12 +26,21 @@ over SNMP.  What it does, as a controller would:
   pattern (``unitControlStatus`` backupMode);
 * health: ``localFreeStatus`` notFree while coordinating a good pattern, badPlan /
   badCycleTime when the running pattern is inconsistent;
+* **the running signal** (:class:`~deploy.signal_unit.SignalUnit`): a phase engine timing the
+  phases from these tables second by second, on the device's time of day (coordinated to the
+  running pattern, free under ``systemPatternControl`` 254, flash under 255), the phase status
+  and phase control groups, detector inputs with volume / occupancy, and the cabinet's conflict
+  monitor; phase control SETs are system commands too: they keep the backup timer alive, and
+  when it expires they are cleared with the system pattern, so the unit runs its time-of-day
+  plan alone;
 * **fault injection** (:class:`Faults`): dropped or late responses (carried out by the agent),
   a reboot in the middle of a transaction, verify errors, another manager holding the
   transaction, a readback mismatch, bad health.
 
 Time runs ``time_scale`` times faster than the clock (``time.monotonic`` unless another is
-given), so tests can watch cycle boundaries without waiting minutes.
+given), so tests can watch cycle boundaries without waiting minutes; the co-simulation gives
+the simulation's clock instead, so the device runs in lockstep with SUMO.  The time of day is
+``tod_start`` plus the emulated seconds since power-on.
 """
 
 from __future__ import annotations
@@ -40,19 +49,22 @@ import bisect
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from controllers.plan import TimingPlan
 from deploy import oids as O
+from deploy.phase_engine import Timing, timing_from_tables
 from deploy.profile import Capabilities, DeviceProfile, plan_from_values, plan_values
+from deploy.signal_unit import MISSING, SignalUnit
 from deploy.snmp import Ticks
 from sim.errors import WulinError
 
 LOCAL_PATTERN = 1  # the pattern loaded at power-on with the network's own program
 TOD_ACTION = 1  # the time-of-day action in force all day (one day plan, one event at 00:00)
 N_ACTIONS = 8
+DEFAULT_PASSAGE = 30  # phasePassage at power-on, tenths of a second
 
 
 @dataclass
@@ -126,6 +138,12 @@ class DeviceModel:
             without them, as a real controller, the transaction belongs to the SNMP user
             (or community) that opened it.
         clock: Seconds, monotonic (``time.monotonic``; a test may pass its own).
+        tod_start: Time of day at power-on, seconds since midnight (coordination runs on it).
+        stage_states: Each stage's green state over the links (default: the base plan's).
+        conflicts: The links' foe matrix the conflict monitor is programmed from (``None``:
+            every two stages conflict).
+        detectors: Detector number -> phase it calls (``None``: detector ``p`` calls phase ``p``).
+        tick_s: The phase engine's step, seconds (a multiple of 0.1).
 
     Raises:
         WulinError: a time scale or verify time that is not a finite number in range (a
@@ -134,7 +152,10 @@ class DeviceModel:
 
     def __init__(self, profile: DeviceProfile, base_plan: TimingPlan, caps: Capabilities | None = None, *,
                  time_scale: float = 1.0, verify_s: float = 0.5, takeover_s: float = 60.0,
-                 owner_objects: bool = True, clock: Callable[[], float] = time.monotonic) -> None:
+                 owner_objects: bool = True, clock: Callable[[], float] = time.monotonic,
+                 tod_start: float = 0.0, stage_states: Sequence[str] | None = None,
+                 conflicts: Sequence[Sequence[bool]] | None = None, detectors: Mapping[int, int] | None = None,
+                 tick_s: float = 1.0) -> None:
         self.time_scale, self.verify_s = _positive(time_scale, "time scale"), float(verify_s)
         if not math.isfinite(self.verify_s) or self.verify_s < 0:
             raise WulinError(f"verify time {verify_s!r}: must be a finite number of seconds, 0 or more")
@@ -143,6 +164,9 @@ class DeviceModel:
         self.caps = caps or Capabilities(max_phases=8, max_patterns=8, max_splits=8, max_rings=2,
                                          max_sequences=8, max_channels=8)
         self.clock = clock
+        self.tod_start = float(tod_start)
+        self._unit_args = (tuple(stage_states or (s.state for s in base_plan.stages)), conflicts,
+                           detectors, max(int(round(_positive(tick_s, "engine tick") * 10)), 1))
         self.faults = Faults()
         self.lock = threading.RLock()
         self.on_pattern_change: Callable[[int, TimingPlan | None], None] | None = None
@@ -158,6 +182,10 @@ class DeviceModel:
         self._silent_until = 0.0
         self.spec: dict[O.OID, ObjSpec] = {}
         self.db: dict[O.OID, Any] = {}
+        states, conflicts, detectors, tick = self._unit_args
+        self.unit = SignalUnit(self.profile, self.caps.max_phases, states, conflicts, detectors, tick)
+        self._timing: tuple[tuple[int | None, int], Timing] | None = None
+        self._tables_version = 0
         self._build_objects()
         self.db.update(plan_values(self.base_plan, self.profile, self.caps, LOCAL_PATTERN))
         self.tx_state: int = O.TX_NORMAL
@@ -173,6 +201,7 @@ class DeviceModel:
         self.unit_control_status = 6  # timebase
         self.free_status = O.FREE_NOT_FREE
         self.reboots = getattr(self, "reboots", 0)
+        self.backup_fallbacks = getattr(self, "backup_fallbacks", 0)
         self.stale_aborts = getattr(self, "stale_aborts", 0)
 
     def _build_objects(self) -> None:
@@ -194,6 +223,7 @@ class DeviceModel:
             for col in (O.PHASE_WALK, O.PHASE_PED_CLEAR, O.PHASE_MIN_GREEN, O.PHASE_MAX1, O.PHASE_YELLOW,
                         O.PHASE_RED_CLEAR):
                 put(col + (p,), 0, p2)
+            put(O.PHASE_PASSAGE + (p,), DEFAULT_PASSAGE, p2)
             put(O.PHASE_RING + (p,), 0, p2)
             put(O.PHASE_CONCURRENCY + (p,), b"", ObjSpec("rw", "P2", "octets"))
         for pat in range(1, c.max_patterns + 1):
@@ -227,6 +257,8 @@ class DeviceModel:
         if self.owner_objects:  # private: see deploy.oids
             put(O.TX_OWNER, b"", ObjSpec("rw", "C", "octets", 1, 32))
             put(O.TX_IDLE, 0, ObjSpec("ro", "S", "int", 0, 2**31 - 1))
+        for u in self.unit.objects():
+            put(u.oid, u.value, ObjSpec(u.access, u.kind, u.type, u.lo, u.hi))
         self._oids = sorted(self.spec)
 
     def _channel_source(self, ch: int) -> int:
@@ -246,17 +278,18 @@ class DeviceModel:
     def _pattern_cycle(self, pat: int) -> int:
         return int(self.db.get(O.PATTERN_CYCLE + (pat,), 0))
 
+    def tod(self) -> float:
+        """Time of day, seconds since midnight (runs past 86400 on a simulation's second day)."""
+        return self.tod_start + self.now()
+
     def advance(self) -> None:
-        """Let time pass: verify completion, cycle boundaries, pattern changes, backup timer."""
+        """Let time pass: verify completion, cycle boundaries, pattern changes, backup timer,
+        and the phase engine up to now."""
         t = self.now()
         if self.tx_state == O.TX_VERIFY and t >= self._verify_done_at:
             self.tx_state = O.TX_DONE
         cycle = self._pattern_cycle(self.active_pattern) or 1
-        backup = int(self.db[O.UNIT_BACKUP_TIME])
-        if (backup and int(self.db[O.SYSTEM_PATTERN_CONTROL]) != O.PATTERN_STANDBY
-                and t - self._last_system_control > backup):
-            self.db[O.SYSTEM_PATTERN_CONTROL] = O.PATTERN_STANDBY
-            self.unit_control_status = 4  # backupMode
+        self._watchdog(t)
         if int(self.db[O.SYSTEM_PATTERN_CONTROL]) == O.PATTERN_STANDBY:
             tod = self.tod_pattern()
             self.pending_pattern = tod if tod != self.active_pattern else None
@@ -265,9 +298,31 @@ class DeviceModel:
             if self.pending_pattern is not None:
                 self._switch(self.pending_pattern)
                 cycle = self._pattern_cycle(self.active_pattern) or 1
+        flash = int(self.db[O.SYSTEM_PATTERN_CONTROL]) == O.PATTERN_FLASH
+        self.unit.run_to(int(self.tod() * 10 + 1e-6), self.engine_timing, flash)
+
+    def _watchdog(self, t: float) -> None:
+        """``unitBackupTime``: central control (a system pattern or any phase control) unheard
+        for that long ends; the unit runs its time-of-day plan on its own."""
+        backup = int(self.db[O.UNIT_BACKUP_TIME])
+        commanded = int(self.db[O.SYSTEM_PATTERN_CONTROL]) != O.PATTERN_STANDBY or self.unit.commanded
+        if backup and commanded and t - self._last_system_control > backup:
+            self.db[O.SYSTEM_PATTERN_CONTROL] = O.PATTERN_STANDBY
+            self.unit.engine.commands.clear()
+            self.unit_control_status = O.CONTROL_BACKUP
+            self.backup_fallbacks += 1
+
+    def engine_timing(self) -> Timing:
+        """The timing the phase engine runs now: the active pattern, or free (254)."""
+        free = int(self.db[O.SYSTEM_PATTERN_CONTROL]) == O.PATTERN_FREE
+        key = (None if free else self.active_pattern, self._tables_version)
+        if self._timing is None or self._timing[0] != key:
+            self._timing = (key, timing_from_tables(self.db, self.profile, key[0]))
+        return self._timing[1]
 
     def _switch(self, pat: int) -> None:
         self.active_pattern, self.pending_pattern = pat, None
+        self._tables_version += 1
         problems = self._check_pattern(self.db, pat)
         if self.faults.bad_health is not None:
             self.free_status, self.faults.bad_health = self.faults.bad_health, None
@@ -309,7 +364,10 @@ class DeviceModel:
             return self.free_status
         if o == O.UNIT_CONTROL_STATUS:
             return self.unit_control_status
-        return self.db[o]
+        if o == O.SHORT_ALARM_STATUS:
+            return self.unit.alarm
+        live = self.unit.value(o)
+        return self.db[o] if live is MISSING else live
 
     def _verify_code(self, meaning: int) -> int:
         """0 notDone, 1 error, 2 ok -> the code in this device's scheme."""
@@ -452,6 +510,9 @@ class DeviceModel:
                 err = self._tx_allowed(int(v), owner)
                 if err:
                     return SetResult(err, i)
+            refused = self.unit.refused(o, v)
+            if refused:
+                return SetResult(refused, i)
             if o == O.SYSTEM_PATTERN_CONTROL and 1 <= v <= 253:
                 if v > self.caps.max_patterns or self._pattern_cycle(v) == 0 or self._check_pattern(self.db, v):
                     return SetResult("wrongValue", i)
@@ -466,10 +527,14 @@ class DeviceModel:
             self._p2_sets += 1
         elif o == O.DB_CREATE_TRANSACTION:
             self._tx_set(int(v), owner)
+        elif self.unit.apply(o, v):
+            self._last_system_control = self.now()
+            if int(self.db[O.SYSTEM_PATTERN_CONTROL]):
+                self.unit_control_status = O.CONTROL_SYSTEM
         elif o == O.SYSTEM_PATTERN_CONTROL:
             self.db[o] = v
             self._last_system_control = self.now()
-            self.unit_control_status = 2 if v else 6
+            self.unit_control_status = O.CONTROL_SYSTEM if v else O.CONTROL_TIMEBASE
             target = self.tod_pattern() if v in (0, 254, 255) else v
             self.pending_pattern = target if target != self.active_pattern else None
         else:
@@ -520,6 +585,8 @@ class DeviceModel:
             if mine and self.tx_state == O.TX_DONE and self.verify_status == 2:
                 for o, val in self.buffer.items():
                     self.db[o] = self.faults.readback_mismatch.pop(o, val)
+                self._tables_version += 1
+                self.unit.load_tables(self.db)
             elif not mine and self.tx_state != O.TX_NORMAL:
                 self.stale_aborts += 1
             self.buffer, self.tx_state, self.tx_owner = {}, O.TX_NORMAL, None

@@ -9,6 +9,7 @@ object: ``emu.db``, ``emu.active_pattern``, ``emu.arm(...)`` come from the model
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from controllers.plan import TimingPlan
@@ -46,14 +47,21 @@ class ControllerEmulator(DeviceModel):
         takeover_s: Emulated seconds a silent transaction holder keeps its transaction.
         owner_objects: Has the private transaction-owner objects (False: as a real controller,
             the transaction belongs to the SNMP user that opened it).
+        clock, tod_start, stage_states, conflicts, detectors, tick_s: The running signal's
+            clock and wiring (see :class:`~deploy.device_model.DeviceModel`).
     """
 
     def __init__(self, profile: DeviceProfile, base_plan: TimingPlan, caps: Capabilities | None = None, *,
                  host: str = "127.0.0.1", port: int = 0, credentials: DeviceCredentials | None = None,
                  snmp_v2c: bool = False, time_scale: float = 1.0, verify_s: float = 0.5,
-                 takeover_s: float = 60.0, owner_objects: bool = True) -> None:
+                 takeover_s: float = 60.0, owner_objects: bool = True, clock: Callable[[], float] | None = None,
+                 tod_start: float = 0.0, stage_states: Sequence[str] | None = None,
+                 conflicts: Sequence[Sequence[bool]] | None = None, detectors: Mapping[int, int] | None = None,
+                 tick_s: float = 1.0) -> None:
+        extra: dict[str, Any] = {"clock": clock} if clock is not None else {}
         super().__init__(profile, base_plan, caps, time_scale=time_scale, verify_s=verify_s, takeover_s=takeover_s,
-                         owner_objects=owner_objects)
+                         owner_objects=owner_objects, tod_start=tod_start, stage_states=stage_states,
+                         conflicts=conflicts, detectors=detectors, tick_s=tick_s, **extra)
         self.credentials = credentials or DeviceCredentials.generate(v2c=snmp_v2c)
         self.agent = SnmpAgent(self, self.credentials, v2c=snmp_v2c, host=host, port=port)
         self.host, self.port = self.agent.host, self.agent.port

@@ -106,7 +106,7 @@ def decode_values(data: Mapping[str, Any]) -> Values:
     return {O.oid(k): (bytes.fromhex(v["hex"]) if isinstance(v, dict) else v) for k, v in data.items()}
 
 
-def _client(host: str, port: int, creds: DeviceCredentials, write: bool, timeout: float,
+def snmp_session(host: str, port: int, creds: DeviceCredentials, write: bool, timeout: float,
             retries: int) -> SnmpClient:
     """The SNMP client for reading (``write`` False) or writing with ``creds``."""
     if creds.snmp == "2c":
@@ -159,8 +159,8 @@ class NtcipAdapter:
     def __post_init__(self) -> None:
         if self.activation not in ("pattern", "schedule"):
             raise WulinError(f"activation {self.activation!r}: use 'pattern' or 'schedule'")
-        self.reader = _client(self.host, self.port, self.credentials, False, self.timeout, self.retries)
-        self.writer = _client(self.host, self.port, self.credentials, True, self.timeout, self.retries)
+        self.reader = snmp_session(self.host, self.port, self.credentials, False, self.timeout, self.retries)
+        self.writer = snmp_session(self.host, self.port, self.credentials, True, self.timeout, self.retries)
         self.writer.wire = self.reader.wire  # one wire log, in order
         self._report: DeployReport | None = None
         # This session's transaction-owner token (see deploy.oids.TX_OWNER); None until the

@@ -46,15 +46,55 @@ PHASE_NUMBER = PHASE_ENTRY + (1,)
 PHASE_WALK = PHASE_ENTRY + (2,)
 PHASE_PED_CLEAR = PHASE_ENTRY + (3,)
 PHASE_MIN_GREEN = PHASE_ENTRY + (4,)
+PHASE_PASSAGE = PHASE_ENTRY + (5,)  # tenths of a second
 PHASE_MAX1 = PHASE_ENTRY + (6,)
 PHASE_YELLOW = PHASE_ENTRY + (8,)  # tenths of a second
 PHASE_RED_CLEAR = PHASE_ENTRY + (9,)  # tenths of a second
 PHASE_RING = PHASE_ENTRY + (22,)
 PHASE_CONCURRENCY = PHASE_ENTRY + (23,)
 
+# Phase status and phase control groups .1.4.1.<col>.<group>, .1.5.1.<col>.<group>: one 8-phase
+# bitmap per group (group g holds phases 8(g-1)+1 .. 8g, bit 0 the lowest).
+MAX_PHASE_GROUPS = ASC + (1, 3, 0)
+PHASE_STATUS_ENTRY = ASC + (1, 4, 1)
+PHASE_STATUS_NUMBER = PHASE_STATUS_ENTRY + (1,)
+PHASE_STATUS_REDS = PHASE_STATUS_ENTRY + (2,)
+PHASE_STATUS_YELLOWS = PHASE_STATUS_ENTRY + (3,)
+PHASE_STATUS_GREENS = PHASE_STATUS_ENTRY + (4,)
+PHASE_STATUS_DONT_WALKS = PHASE_STATUS_ENTRY + (5,)
+PHASE_STATUS_PED_CLEARS = PHASE_STATUS_ENTRY + (6,)
+PHASE_STATUS_WALKS = PHASE_STATUS_ENTRY + (7,)
+PHASE_STATUS_VEH_CALLS = PHASE_STATUS_ENTRY + (8,)
+PHASE_STATUS_PED_CALLS = PHASE_STATUS_ENTRY + (9,)
+PHASE_STATUS_ONS = PHASE_STATUS_ENTRY + (10,)
+PHASE_STATUS_NEXTS = PHASE_STATUS_ENTRY + (11,)
+PHASE_CONTROL_ENTRY = ASC + (1, 5, 1)
+PHASE_CONTROL_NUMBER = PHASE_CONTROL_ENTRY + (1,)
+PHASE_CONTROL_OMIT = PHASE_CONTROL_ENTRY + (2,)
+PHASE_CONTROL_PED_OMIT = PHASE_CONTROL_ENTRY + (3,)
+PHASE_CONTROL_HOLD = PHASE_CONTROL_ENTRY + (4,)
+PHASE_CONTROL_FORCE_OFF = PHASE_CONTROL_ENTRY + (5,)
+PHASE_CONTROL_VEH_CALL = PHASE_CONTROL_ENTRY + (6,)
+PHASE_CONTROL_PED_CALL = PHASE_CONTROL_ENTRY + (7,)
+
+# Detectors .2
+MAX_VEHICLE_DETECTORS = ASC + (2, 1, 0)
+VEHICLE_DETECTOR_ENTRY = ASC + (2, 2, 1)
+VEHICLE_DETECTOR_NUMBER = VEHICLE_DETECTOR_ENTRY + (1,)
+VEHICLE_DETECTOR_CALL_PHASE = VEHICLE_DETECTOR_ENTRY + (4,)
+VEHICLE_DETECTOR_ALARMS = VEHICLE_DETECTOR_ENTRY + (13,)
+MAX_DETECTOR_STATUS_GROUPS = ASC + (2, 3, 0)
+DETECTOR_STATUS_ACTIVE = ASC + (2, 4, 1, 2)
+VOLUME_OCCUPANCY_SEQUENCE = ASC + (2, 5, 1, 0)
+VOLUME_OCCUPANCY_PERIOD = ASC + (2, 5, 2, 0)
+ACTIVE_VOLUME_OCCUPANCY_DETECTORS = ASC + (2, 5, 3, 0)
+DETECTOR_VOLUME = ASC + (2, 5, 4, 1, 1)
+DETECTOR_OCCUPANCY = ASC + (2, 5, 4, 1, 2)  # 0-200: 0.5 % steps
+
 # Unit.
 UNIT_BACKUP_TIME = ASC + (3, 3, 0)
 UNIT_CONTROL_STATUS = ASC + (3, 5, 0)
+UNIT_FLASH_STATUS = ASC + (3, 6, 0)
 UNIT_ALARM_STATUS2 = ASC + (3, 7, 0)
 UNIT_ALARM_STATUS1 = ASC + (3, 8, 0)
 SHORT_ALARM_STATUS = ASC + (3, 9, 0)
@@ -102,6 +142,8 @@ DB_VERIFY_ERROR = GLOBAL_DB + (7, 0)
 WULIN_PRIVATE = oid("1.3.6.1.4.1.32473.1206")
 TX_OWNER = WULIN_PRIVATE + (1, 1, 0)  # write: the PDU's owner token; read: 8-byte fingerprint of the holder's
 TX_IDLE = WULIN_PRIVATE + (1, 2, 0)  # read-only: seconds since the holder's last SET (0: none open)
+# Read-only text of the conflict monitor's latched fault (NTCIP has only alarm bits for it).
+MONITOR_FAULT = WULIN_PRIVATE + (2, 1, 0)
 
 
 def owner_fingerprint(token: bytes) -> bytes:
@@ -113,6 +155,10 @@ def owner_fingerprint(token: bytes) -> bytes:
 # Enumerations (from the table's enum column).
 TX_NORMAL, TX_TRANSACTION, TX_VERIFY, TX_DONE = 1, 2, 3, 6
 FREE_NOT_FREE = 2
+FLASH_NOT_FLASH, FLASH_AUTOMATIC, FLASH_MMU = 2, 3, 6  # unitFlashStatus
+CONTROL_SYSTEM, CONTROL_BACKUP, CONTROL_TIMEBASE = 2, 4, 6  # unitControlStatus
+SHORT_ALARM_CRITICAL = 0x80  # shortAlarmStatus bit 7: critical alarm
+PATTERN_FREE, PATTERN_FLASH = 254, 255  # systemPatternControl
 FREE_NAMES = {1: "other", 2: "notFree", 3: "commandFree", 4: "transitionFree", 5: "inputFree",
               6: "coordFree", 7: "badPlan", 8: "badCycleTime", 9: "splitOverrun", 10: "invalidOffset",
               11: "failed"}
@@ -144,6 +190,24 @@ NAMED: dict[str, OID] = {
     "coordCycleStatus": COORD_CYCLE_STATUS[:-1], "systemPatternControl": SYSTEM_PATTERN_CONTROL[:-1],
     "sequenceData": SEQUENCE_DATA, "maxTimebaseAscActions": MAX_TIMEBASE_ACTIONS[:-1],
     "timebaseAscPattern": TIMEBASE_PATTERN, "channelControlSource": CHANNEL_CONTROL_SOURCE,
+    "phasePassage": PHASE_PASSAGE, "maxPhaseGroups": MAX_PHASE_GROUPS[:-1],
+    "phaseStatusGroupNumber": PHASE_STATUS_NUMBER, "phaseStatusGroupReds": PHASE_STATUS_REDS,
+    "phaseStatusGroupYellows": PHASE_STATUS_YELLOWS, "phaseStatusGroupGreens": PHASE_STATUS_GREENS,
+    "phaseStatusGroupDontWalks": PHASE_STATUS_DONT_WALKS, "phaseStatusGroupPedClears": PHASE_STATUS_PED_CLEARS,
+    "phaseStatusGroupWalks": PHASE_STATUS_WALKS, "phaseStatusGroupVehCalls": PHASE_STATUS_VEH_CALLS,
+    "phaseStatusGroupPedCalls": PHASE_STATUS_PED_CALLS, "phaseStatusGroupPhaseOns": PHASE_STATUS_ONS,
+    "phaseStatusGroupPhaseNexts": PHASE_STATUS_NEXTS, "phaseControlGroupNumber": PHASE_CONTROL_NUMBER,
+    "phaseControlGroupPhaseOmit": PHASE_CONTROL_OMIT, "phaseControlGroupPedOmit": PHASE_CONTROL_PED_OMIT,
+    "phaseControlGroupHold": PHASE_CONTROL_HOLD, "phaseControlGroupForceOff": PHASE_CONTROL_FORCE_OFF,
+    "phaseControlGroupVehCall": PHASE_CONTROL_VEH_CALL, "phaseControlGroupPedCall": PHASE_CONTROL_PED_CALL,
+    "maxVehicleDetectors": MAX_VEHICLE_DETECTORS[:-1], "vehicleDetectorNumber": VEHICLE_DETECTOR_NUMBER,
+    "vehicleDetectorCallPhase": VEHICLE_DETECTOR_CALL_PHASE, "vehicleDetectorAlarms": VEHICLE_DETECTOR_ALARMS,
+    "maxVehicleDetectorStatusGroups": MAX_DETECTOR_STATUS_GROUPS[:-1],
+    "vehicleDetectorStatusGroupActive": DETECTOR_STATUS_ACTIVE,
+    "volumeOccupancySequence": VOLUME_OCCUPANCY_SEQUENCE[:-1], "volumeOccupancyPeriod": VOLUME_OCCUPANCY_PERIOD[:-1],
+    "activeVolumeOccupancyDetectors": ACTIVE_VOLUME_OCCUPANCY_DETECTORS[:-1],
+    "detectorVolume": DETECTOR_VOLUME, "detectorOccupancy": DETECTOR_OCCUPANCY,
+    "unitFlashStatus": UNIT_FLASH_STATUS[:-1],
     "dbCreateTransaction": DB_CREATE_TRANSACTION[:-1], "dbErrorType": DB_ERROR_TYPE[:-1],
     "dbVerifyStatus": DB_VERIFY_STATUS[:-1], "dbVerifyError": DB_VERIFY_ERROR[:-1],
 }
@@ -151,7 +215,8 @@ NAMED: dict[str, OID] = {
 
 # The private objects, named for logs only (not in NAMED: the pinning test checks NAMED
 # against the NTCIP reference table).
-PRIVATE_NAMED: dict[str, OID] = {"wulinTxOwner": TX_OWNER[:-1], "wulinTxIdle": TX_IDLE[:-1]}
+PRIVATE_NAMED: dict[str, OID] = {"wulinTxOwner": TX_OWNER[:-1], "wulinTxIdle": TX_IDLE[:-1],
+                                  "wulinMonitorFault": MONITOR_FAULT[:-1]}
 
 
 def name_of(o: OID) -> str:

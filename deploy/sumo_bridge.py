@@ -1,7 +1,16 @@
-"""The emulators' running plans drive the matching signals of a SUMO simulation.
+"""The emulated controllers and a SUMO simulation, in two ways: loaded plans, and the closed loop.
 
 This is the one ``deploy`` module that imports the simulator (it is exempt from the layering
-rule, and nothing else in ``deploy`` imports it).  What a controller runs is read from the
+rule, and nothing else in ``deploy`` imports it).
+
+**Closed loop** (``wulin cosim``, :func:`run_cosim`): the devices' phase engines run SUMO's
+signals second by second (:class:`SignalBridge` gives SUMO each device's heads, checked for
+safety first, and feeds SUMO's stop-line loops to the devices' detectors), while a controller
+runs centrally over SNMP through :class:`deploy.central.NtcipActuator`.  The controller is
+passed in (``deploy`` does not import ``controllers``); it is used as the episode loop uses it
+(``reset``, ``act``, ``actuator_params``, ``decision_interval``).
+
+**Loaded plans** (:class:`SumoBridge`): what a controller runs is read from the
 controller's own objects (:meth:`ControllerEmulator.active_plan`), turned into a SUMO program
 with :meth:`TimingPlan.sumo_phases` and loaded into the running simulation, so the simulation
 shows what was deployed, not what was meant to be.  A loaded program starts where its offset
@@ -23,16 +32,31 @@ emulator's plan) and sends a :func:`frame` (queues and signal states) a few time
 
 from __future__ import annotations
 
+import tempfile
 import threading
 import time
-from collections.abc import Iterable
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from controllers.plan import TimingPlan
+from deploy.central import CentralStats, DeviceLink, NtcipActuator
+from deploy.detectors import DetectorReading
+from deploy.device_model import DeviceModel
 from deploy.emulator import ControllerEmulator
+from deploy.ntcip import snmp_session
+from deploy.profile import single_ring_profile
 from sim.errors import WulinError
 from sim.scenario import load_scenario
 from sim.simulation import Simulation
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from sim.scenario import Scenario
+    from sim.state import DistrictLayout
+    from sim.topology import SignalSpec
 
 PROGRAM_ID = "ntcip"
 
@@ -161,3 +185,271 @@ def live_worker(scenario_id: str, plans: dict[str, dict[str, Any]], speed: float
             out.put({"done": "stopped" if stop.is_set() else "the scenario ended"})
     except WulinError as exc:
         out.put({"error": str(exc)})
+
+
+# ---------------------------------------------------------------------------------------------
+# Closed loop: the devices run SUMO's signals second by second, SUMO's loops feed their detectors.
+
+
+class SignalBridge:
+    """Each step, every device's signal heads go to SUMO and SUMO's stop-line loops go to its
+    detector inputs; every state SUMO is given is checked for safety first.
+
+    Args:
+        sim: A started simulation (its additional files include the stop-line loops).
+        devices: Signal id -> the emulated controller running it.
+        specs: Signal id -> its :class:`sim.topology.SignalSpec` (links and foes).
+        loops: Signal id -> ``(detector number, loop id)`` of each of its detectors.
+    """
+
+    def __init__(self, sim: Simulation, devices: Mapping[str, DeviceModel], specs: Mapping[str, SignalSpec],
+                 loops: Mapping[str, Sequence[tuple[int, str]]]) -> None:
+        self.sim, self.devices, self.specs, self.loops = sim, dict(devices), dict(specs), dict(loops)
+        self.shown: dict[str, str] = {}
+        self.unsafe: list[str] = []  # every unsafe state given to SUMO (should stay empty)
+        self.unsafe_count = 0
+        tl = sim.conn.trafficlight
+        self._set_state = tl.setRedYellowGreenState
+        self._occupancy = sim.conn.inductionloop.getLastStepOccupancy
+        self._count = sim.conn.inductionloop.getLastStepVehicleNumber
+
+    def show(self) -> None:
+        """Give SUMO what each device's heads show now (only the signals that changed)."""
+        for sid, dev in self.devices.items():
+            state = dev.unit.heads()
+            before = self.shown.get(sid)
+            if state == before:
+                continue
+            self._check(sid, before, state)
+            self._set_state(sid, state)
+            self.shown[sid] = state
+
+    def _check(self, sid: str, before: str | None, state: str) -> None:
+        """Conflicting protected greens, or a link going from green to red with no yellow."""
+        bad = [f"links {i} and {j} green together" for i, j in self.specs[sid].conflicting_greens(state)]
+        if before is not None:
+            bad += [f"link {i} green to red without yellow" for i, (a, b) in enumerate(zip(before, state, strict=False))
+                    if a in "Gg" and b == "r"]
+        if bad:
+            self.unsafe_count += 1
+            if len(self.unsafe) < 100:
+                self.unsafe.append(f"{self.sim.time:.0f} s {sid}: {'; '.join(bad)} ({before} -> {state})")
+
+    def feed(self) -> None:
+        """What each detector saw during the step just run."""
+        occ, count = self._occupancy, self._count
+        for sid, dets in self.loops.items():
+            self.devices[sid].unit.feed({d: DetectorReading(occ(lid) > 0, count(lid)) for d, lid in dets})
+
+
+@dataclass
+class CosimResult:
+    """What one closed-loop run produced (KPIs as ``wulin simulate`` has them, and the link's figures)."""
+
+    scenario_id: str
+    controller: str
+    seed: int
+    trips: pd.DataFrame
+    network: dict[str, float]
+    wall_time: float
+    sim_time: float
+    unsafe: list[str]
+    unsafe_count: int
+    alarms: int
+    fallbacks: int
+    central: CentralStats
+    snmp: str
+
+
+def device_plan(spec: SignalSpec, min_green: float, max_green: float, yellow: float, all_red: float) -> TimingPlan:
+    """The time-of-day plan a co-simulated device falls back to: the network's program, with the
+    controller's clearances and minimum green (which the device enforces under central control,
+    so they must be the actuator's to compare the two)."""
+    base = TimingPlan.from_sumo_phases(spec.id, [(p.duration, p.state) for p in spec.phases], spec.offset,
+                                       name="local (network program)")
+    if tuple(s.state for s in base.stages) != tuple(spec.stages):
+        raise WulinError(f"signal {spec.id!r}: its program repeats a stage; the co-simulation needs each stage once")
+    stages = tuple(replace(s, green=max(round(s.green), round(min_green)), min_green=round(min_green),
+                           max_green=round(max_green)) for s in base.stages)
+    cycle = sum(s.green for s in stages) + len(stages) * (yellow + all_red)
+    return replace(base, stages=stages, yellow=yellow, all_red=all_red, cycle=cycle, offset=round(base.offset) % cycle)
+
+
+def _per_signal(value: Any, s: int) -> float:
+    return float(value[s]) if hasattr(value, "__len__") else float(value)
+
+
+def _detectors(spec: SignalSpec, lanes: Sequence[str]) -> tuple[dict[int, int], list[tuple[int, str]]]:
+    """Detector ``d`` (1-based) on in-lane ``d``, calling the phase of the first stage it has a
+    green link in; and the loop each detector reads."""
+    from sim.detectors import loop_id
+
+    calls, loops = {}, []
+    for d, lane in enumerate(lanes, 1):
+        links = [m.index for m in spec.movements if m.in_lane == lane]
+        stage = next((k for k, st in enumerate(spec.stages) if any(st[i] in "Gg" for i in links)), 0)
+        calls[d] = stage + 1  # single-ring profile: stage k is phase k + 1
+        loops.append((d, loop_id(lane)))
+    return calls, loops
+
+
+LINK_TIMEOUT = 0.3  # seconds; loopback answers in milliseconds, a silent device must not stall the loop
+
+
+class _Clock:
+    """The simulation clock the devices run on (set by the loop, read by the devices)."""
+
+    def __init__(self, t: float) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@dataclass
+class _Field:
+    """The emulated field: devices, their SNMP agents and the central link to them."""
+
+    emulators: list[ControllerEmulator]
+    central: NtcipActuator
+    loops: dict[str, list[tuple[int, str]]]
+
+    def stop(self) -> None:
+        for lk in self.central.links:
+            lk.reader.close()
+            lk.writer.close()
+        for e in self.emulators:
+            e.stop()
+
+
+def _start_field(layout: DistrictLayout, params: Mapping[str, Any], clock: _Clock, snmp: str,
+                 backup_s: int, heartbeat_s: float) -> _Field:
+    """One emulator per signal on loopback, and the central link to each."""
+    emus: list[ControllerEmulator] = []
+    links, loops, max_greens = [], {}, []
+    try:
+        for s, spec in enumerate(layout.specs):
+            g = {k: _per_signal(params.get(k, d), s) for k, d in
+                 (("min_green", 5.0), ("max_green", 90.0), ("yellow", 3.0), ("all_red", 2.0))}
+            plan = device_plan(spec, g["min_green"], g["max_green"], g["yellow"], g["all_red"])
+            calls, loops[spec.id] = _detectors(spec, layout.in_lanes[layout.signal_slice(s)])
+            emu = ControllerEmulator(single_ring_profile(spec.id, spec.n_stages), plan, clock=clock,
+                                     tod_start=clock.t, conflicts=spec.conflicts, detectors=calls,
+                                     snmp_v2c=snmp == "2c").start()
+            emus.append(emu)
+            creds = emu.credentials if snmp == "3" else replace(emu.credentials, snmp="2c")
+            links.append(DeviceLink(spec.id, emu.profile, snmp_session(emu.host, emu.port, creds, False, LINK_TIMEOUT, 0),
+                                    snmp_session(emu.host, emu.port, creds, True, LINK_TIMEOUT, 0)))
+            max_greens.append(g["max_green"])
+    except BaseException:
+        for e in emus:
+            e.stop()
+        raise
+    central = NtcipActuator(links, max_greens, heartbeat_s=heartbeat_s, backup_s=backup_s)
+    return _Field(emus, central, loops)
+
+
+def run_cosim(scenario: Scenario, controller: Any, seed: int, *, snmp: str = "3", backup_s: int = 10,
+              heartbeat_s: float = 2.0, end: float | None = None,
+              faults: Callable[[float, Sequence[ControllerEmulator]], None] | None = None) -> CosimResult:
+    """SUMO, one emulated controller per signal and ``controller`` centrally, in lockstep.
+
+    Each second: the devices tick to the simulation time; central polls them over SNMP
+    (their phase status gives the controller its stages), at each ``decision_interval`` reads
+    the lanes from SUMO (the parity set-up: the same state as in simulation) and asks the
+    controller, then commands the devices; the devices' heads set SUMO's signals (checked for
+    safety), SUMO steps, its stop-line loops feed the devices' detectors.
+
+    Args:
+        scenario: The scenario to run.
+        controller: A controller that decides stages (``act``); reset here on the network.
+        seed: SUMO's seed.
+        snmp: ``"3"`` (SNMPv3 authPriv) or ``"2c"``.
+        backup_s: The devices' ``unitBackupTime``.
+        heartbeat_s: How often central re-sends unchanged commands.
+        end: Stop here instead of the scenario's end (seconds since midnight).
+        faults: Called each second with the time and the emulators, before they tick: arms
+            the devices' faults (dropped or late answers, reboots) to see what the loop does.
+
+    Raises:
+        WulinError: a controller that does not decide stages, or a network the devices cannot run.
+    """
+    from sim.detectors import LaneCounter, write_stopline_loops
+    from sim.kpi import network_kpis, read_tripinfo
+    from sim.state import DistrictLayout, DistrictState, StateReader
+    from sim.topology import load_signal_specs
+
+    caps = controller.capabilities
+    if caps.native or caps.whole_cycles:
+        raise WulinError(f"controller {controller.name!r}: the co-simulation drives controllers that choose "
+                         "stages (act); native programs and whole-cycle planners are not supported")
+    layout = DistrictLayout.from_specs(load_signal_specs(scenario.net_file))
+    controller.reset(layout, seed)
+    stop = min(end if end is not None else scenario.end, scenario.end)
+    scenario = replace(scenario, end=stop)
+    t_start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="wulin-cosim-") as work:
+        loops_file = write_stopline_loops(layout, Path(work) / "stopline.add.xml")
+        sim = Simulation(scenario, seed=seed, tripinfo=True, additional_files=[loops_file])
+        sim.start()
+        clock = _Clock(sim.time)
+        fld = _start_field(layout, controller.actuator_params, clock, snmp, backup_s, heartbeat_s)
+        try:
+            if caps.lane_counts:
+                controller.attach_lane_counter(LaneCounter(sim, layout))
+            bridge = SignalBridge(sim, dict(zip(layout.signal_ids, fld.emulators, strict=True)),
+                                  {s.id: s for s in layout.specs}, fld.loops)
+            reader = StateReader(sim, layout)
+            reader.subscribe()
+            state = DistrictState.empty(layout, sim.time)
+            _lockstep(sim, fld, bridge, controller, reader, state, clock, stop, faults)
+            alarms = sum(e.unit.monitor.tripped for e in fld.emulators)
+            fallbacks = sum(e.backup_fallbacks for e in fld.emulators)
+        finally:
+            fld.stop()
+            sim.close()
+        trips = read_tripinfo(sim.tripinfo_file, scenario.measure_begin)
+        network = network_kpis(sim.statistics_file, trips)
+        sim.cleanup()
+    return CosimResult(scenario.id, str(controller.name), seed, trips, network, time.perf_counter() - t_start,
+                       stop - scenario.begin, bridge.unsafe, bridge.unsafe_count, alarms, fallbacks,
+                       fld.central.stats, snmp)
+
+
+def _lockstep(sim: Simulation, fld: _Field, bridge: SignalBridge, controller: Any, reader: Any, state: Any,
+              clock: _Clock, stop: float, faults: Callable[[float, Sequence[ControllerEmulator]], None] | None) -> None:
+    """The loop of :func:`run_cosim`, one simulation step at a time."""
+    central, emus = fld.central, fld.emulators
+    di, t = float(controller.decision_interval), sim.time
+    next_decision = t
+    central.take_control(t)
+    while t < stop - 1e-9:
+        clock.t = t
+        if faults is not None:
+            faults(t, emus)
+        for e in emus:
+            with e.lock:
+                e.advance()
+        t0 = time.perf_counter()
+        central.poll(t)
+        link = time.perf_counter() - t0
+        decided = t >= next_decision - 1e-9
+        if decided:  # the controller's own time is not the link's
+            stage, stage_time, in_transition = central.stage_views(t)
+            reader.read(into=state, stage=stage, stage_time=stage_time, in_transition=in_transition)
+            central.request(controller.act(state).tolist())
+            next_decision += di
+        t0 = time.perf_counter()
+        central.command(t)
+        central.stats.note_round(link + time.perf_counter() - t0, decided)
+        bridge.show()
+        sim.step()
+        bridge.feed()
+        t = sim.time
+        if int(t) % 600 == 0:  # bounded logs over a long run
+            for e in emus:
+                with e.lock:
+                    e.pdu_log.clear()
+            for lk in central.links:
+                lk.reader.wire.clear()
+                lk.writer.wire.clear()

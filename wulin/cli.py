@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "wulin.cmd_experiments",
     "wulin.cmd_agents",
     "wulin.cmd_deploy",
+    "wulin.cmd_cosim",
     "wulin.cmd_console",
     "wulin.cmd_benchmark",
 )

@@ -1,0 +1,222 @@
+"""Central control over NTCIP 1202: "serve stage k" becomes phase control commands, device by device.
+
+A central adaptive system does not switch signals itself: it tells each field controller which
+phases to keep, end, skip and call, and the controller times the change with its own
+minimum green and clearances.  :class:`NtcipActuator` is that link for the controllers in
+``controllers/`` (max-pressure, SOTL, ... : anything that says "serve stage k"), the
+counterpart over SNMP of the in-process :class:`sim.actuator.SignalActuator`:
+
+* **take control**: ``unitBackupTime`` (the device's watchdog) and ``systemPatternControl``
+  254 (free: the device runs no cycle of its own, it serves what it is told);
+* **poll** (every round, a second in the co-simulation): one GET per device of its phase
+  status (greens, yellows, phase next) and unit status; from the changes it sees, the
+  actuator keeps each signal's stage, stage time and transition flag, as the in-process
+  actuator reports them to the controllers;
+* **request**: a decision (one stage per signal, -1 keep), as ``SignalActuator.request``;
+* **command**: for a target stage ``k`` the device gets, in one SET PDU per phase group,
+  hold = k's phases, force-off = omit = every other phase, vehicle call = k's phases.  So a
+  green ``k`` stays, any other green ends as soon as its minimum green (the device's) allows,
+  and the next green is ``k``.  Maximum green is the actuator's rule, as in simulation: a
+  green that reaches it while nothing else is asked changes to the next stage in order.
+  Unchanged commands are re-sent every ``heartbeat_s`` so the watchdog stays fed;
+* **resume**: a device that reports anything but ``systemControl`` (it fell back after a
+  silence, or restarted) is taken under central control again with its next command;
+* **release**: commands cleared, ``systemPatternControl`` 0: the devices return to their
+  time-of-day plans (as they do on their own when central control goes quiet).
+
+A device that does not answer is counted and skipped for the round; it keeps running (and,
+past its backup time, falls back to its plan by itself).  Standard library and ``deploy``
+only: decisions arrive as plain lists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from deploy import oids as O
+from deploy.phase_engine import bits
+from deploy.profile import DeviceProfile
+from deploy.snmp import SnmpClient, SnmpError
+from sim.errors import WulinError
+
+KEEP = -1
+_POLL = (O.PHASE_STATUS_GREENS, O.PHASE_STATUS_YELLOWS, O.PHASE_STATUS_NEXTS)
+
+
+@dataclass
+class DeviceLink:
+    """One controller as the central system reaches it: its wiring and its two SNMP sessions."""
+
+    signal_id: str
+    profile: DeviceProfile
+    reader: SnmpClient
+    writer: SnmpClient
+
+    @property
+    def groups(self) -> int:
+        return (max(self.profile.phases) + 7) // 8
+
+
+@dataclass
+class SignalView:
+    """What central knows of one signal: its stage, when its green (or transition) began."""
+
+    stage: int = 0
+    in_transition: bool = False
+    since: float = 0.0  # start of the green, or of the yellow / red clearance being shown
+    green_start: float = 0.0
+    shown: tuple[int, int, int] = (0, 0, 0)  # (greens, yellows, next) bitmaps last seen
+    target: int | None = None  # the stage requested (None: no request yet)
+    sent: tuple[int, ...] | None = None  # the command bitmaps last sent
+    sent_at: float = -1e18
+    reachable: bool = True
+    in_control: bool = False  # the device reports systemControl (else: take it again)
+
+
+@dataclass
+class CentralStats:
+    """Counts and timings of the central link (wall seconds per round)."""
+
+    rounds: int = 0
+    polls: int = 0
+    sets: int = 0
+    timeouts: int = 0
+    refused: int = 0
+    resumed: int = 0  # devices taken back under central control after they fell back
+    round_wall: list[float] = field(default_factory=list)  # every round: poll + commands
+    decision_wall: list[float] = field(default_factory=list)  # the rounds that carried a decision
+
+    def note_round(self, seconds: float, decision: bool) -> None:
+        self.round_wall.append(seconds)
+        if decision:
+            self.decision_wall.append(seconds)
+
+
+class NtcipActuator:
+    """Turns stage requests into NTCIP phase control for a set of devices (module docstring).
+
+    Args:
+        links: The devices, in the controllers' signal order.
+        max_green: Per signal, seconds (the in-process actuator's rule).
+        heartbeat_s: Re-send unchanged commands this often (keep it well under the backup time).
+        backup_s: ``unitBackupTime`` written on take-over, seconds.
+    """
+
+    def __init__(self, links: Sequence[DeviceLink], max_green: Sequence[float], *, heartbeat_s: float = 2.0,
+                 backup_s: int = 10) -> None:
+        if len(max_green) != len(links):
+            raise WulinError(f"NtcipActuator: {len(max_green)} maximum greens for {len(links)} devices")
+        self.links, self.max_green = list(links), [float(x) for x in max_green]
+        self.heartbeat_s, self.backup_s = float(heartbeat_s), int(backup_s)
+        self.views = [SignalView() for _ in self.links]
+        self.stats = CentralStats()
+        self._stage_of = [{p: k for k, ps in enumerate(lk.profile.stage_phases) for p in ps} for lk in self.links]
+
+    # ------------------------------------------------------------------ control
+    def take_control(self, now: float) -> None:
+        """Backup time and free mode on every device; then one poll to learn where each is."""
+        for lk in self.links:
+            self._set(lk, [(O.UNIT_BACKUP_TIME, self.backup_s), (O.SYSTEM_PATTERN_CONTROL, O.PATTERN_FREE)])
+        self.poll(now)
+        for v in self.views:  # each keeps its stage until asked otherwise, as in simulation
+            v.green_start = v.since = now
+            v.target = v.stage
+
+    def release(self) -> None:
+        """Commands cleared and the system pattern released: the devices run their own plans."""
+        for lk in self.links:
+            pairs = [(c + (g,), 0) for g in range(1, lk.groups + 1) for c in
+                     (O.PHASE_CONTROL_HOLD, O.PHASE_CONTROL_FORCE_OFF, O.PHASE_CONTROL_OMIT, O.PHASE_CONTROL_VEH_CALL)]
+            self._set(lk, [*pairs, (O.SYSTEM_PATTERN_CONTROL, O.PATTERN_STANDBY)])
+
+    def _set(self, lk: DeviceLink, pairs: list[tuple[O.OID, int]]) -> bool:
+        try:
+            lk.writer.set(pairs)
+            self.stats.sets += 1
+            return True
+        except SnmpError:
+            self.stats.refused += 1
+        except WulinError:  # no answer (SetUnconfirmed, SnmpTimeout)
+            self.stats.timeouts += 1
+        return False
+
+    # ------------------------------------------------------------------ one round
+    def poll(self, now: float) -> None:
+        """Read every device's phase status and update the views."""
+        for lk, v, stage_of in zip(self.links, self.views, self._stage_of, strict=True):
+            oids = [c + (g,) for c in _POLL for g in range(1, lk.groups + 1)] + [O.UNIT_CONTROL_STATUS]
+            try:
+                got = lk.reader.get(oids)
+            except WulinError:
+                self.stats.timeouts += 1
+                v.reachable = False
+                continue
+            v.reachable = True
+            v.in_control = int(got[O.UNIT_CONTROL_STATUS]) == O.CONTROL_SYSTEM
+            self.stats.polls += 1
+            shown = tuple(sum(int(got[c + (g,)]) << (8 * (g - 1)) for g in range(1, lk.groups + 1)) for c in _POLL)
+            _observe(v, (shown[0], shown[1], shown[2]), stage_of, now)
+        self.stats.rounds += 1
+
+    def request(self, decision: Sequence[int]) -> None:
+        """Ask each signal for a stage (-1: no new request), as ``SignalActuator.request``."""
+        for v, lk, k in zip(self.views, self.links, decision, strict=True):
+            k = int(k)
+            if k == KEEP:
+                continue
+            if not 0 <= k < len(lk.profile.stage_phases):
+                raise WulinError(f"decision for signal {lk.signal_id!r}: stage {k} does not exist")
+            v.target = k
+
+    def command(self, now: float) -> None:
+        """Send each device the commands its target asks for (when changed, or as heartbeat)."""
+        for lk, v, max_green in zip(self.links, self.views, self.max_green, strict=True):
+            n = len(lk.profile.stage_phases)
+            if (n > 1 and not v.in_transition and v.target in (None, v.stage)
+                    and now - v.green_start >= max_green - 1e-9):
+                v.target = (v.stage + 1) % n  # maximum green: the next stage in order
+            if v.target is None or not v.reachable:
+                continue
+            mine = bits(lk.profile.stage_phases[v.target])
+            others = bits(lk.profile.phases) & ~mine
+            cmd = (mine, others, others, mine)
+            if cmd == v.sent and now - v.sent_at < self.heartbeat_s and v.in_control:
+                continue
+            pairs: list[tuple[O.OID, int]] = []
+            if not v.in_control:  # it fell back (silence past its backup time) or restarted
+                pairs += [(O.UNIT_BACKUP_TIME, self.backup_s), (O.SYSTEM_PATTERN_CONTROL, O.PATTERN_FREE)]
+            for g in range(1, lk.groups + 1):
+                sh = 8 * (g - 1)
+                pairs += [(c + (g,), (x >> sh) & 0xFF) for c, x in
+                          zip((O.PHASE_CONTROL_HOLD, O.PHASE_CONTROL_FORCE_OFF, O.PHASE_CONTROL_OMIT,
+                               O.PHASE_CONTROL_VEH_CALL), cmd, strict=True)]
+            if self._set(lk, pairs):
+                if not v.in_control:
+                    self.stats.resumed += v.sent is not None
+                    v.in_control = True
+                v.sent, v.sent_at = cmd, now
+
+    def stage_views(self, now: float) -> tuple[list[int], list[float], list[bool]]:
+        """``(stage, stage_time, in_transition)`` per signal, as the in-process actuator's views."""
+        return ([v.stage for v in self.views], [now - v.since for v in self.views],
+                [v.in_transition for v in self.views])
+
+
+def _observe(v: SignalView, shown: tuple[int, int, int], stage_of: dict[int, int], now: float) -> None:
+    """Update one view from the phase status just read."""
+    greens, yellows, nxt = shown
+    if shown == v.shown:
+        return
+    if greens:
+        stage = stage_of.get((greens & -greens).bit_length(), v.stage)
+        if v.in_transition or stage != v.stage or not (v.shown[0] & greens):
+            v.green_start = v.since = now
+        v.stage, v.in_transition = stage, False
+    else:
+        if nxt:
+            v.stage = stage_of.get((nxt & -nxt).bit_length(), v.stage)
+        if not v.in_transition or (yellows == 0) != (v.shown[1] == 0):
+            v.since = now  # a transition began, or its yellow turned to red clearance
+        v.in_transition = True
+    v.shown = shown
