@@ -12,7 +12,10 @@ commands.
 from __future__ import annotations
 
 import json
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -403,6 +406,25 @@ def _report(out: Any) -> None:
         raise typer.Exit(1)
 
 
+@contextmanager
+def _term_as_interrupt() -> Iterator[None]:
+    """SIGTERM (``kill``, a service manager's stop) ends a device action as Ctrl-C does: the
+    controller is left consistent (transaction aborted, or the snapshot restored) and the outcome
+    recorded, instead of the process dying mid-activation."""
+    def _raise(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        old = signal.signal(signal.SIGTERM, _raise)
+    except ValueError:  # not the main thread (an embedding program): leave its handlers alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
 @plan_app.command("deploy")
 def deploy(
     ref: str = typer.Argument(..., help="Hash of an approved plan."),
@@ -422,7 +444,9 @@ def deploy(
     who = _login(s, user, token, password_stdin)
     plan = TimingPlan.load(plan_file) if plan_file else None
     console.print(f"deploying {ref} as {who.name}")
-    _report(service.deploy(s, ref, who, opts, plan))
+    with _term_as_interrupt():
+        out = service.deploy(s, ref, who, opts, plan)
+    _report(out)
 
 
 @plan_app.command("rollback")
@@ -435,7 +459,10 @@ def rollback(ref: str = typer.Argument(..., help="Hash of a deployed plan."),
 
     opts = _options(activation_timeout)
     s = _store(store)
-    _report(service.rollback(s, ref, _login(s, user, token, password_stdin), opts))
+    who = _login(s, user, token, password_stdin)
+    with _term_as_interrupt():
+        out = service.rollback(s, ref, who, opts)
+    _report(out)
 
 
 @plan_app.command("recover")
@@ -448,7 +475,9 @@ def recover(signal: str = typer.Argument(..., help="The signal whose deploy or r
 
     opts = _options(activation_timeout)
     s = _store(store)
-    out = service.recover(s, signal, _login(s, user, token, password_stdin), opts)
+    who = _login(s, user, token, password_stdin)
+    with _term_as_interrupt():
+        out = service.recover(s, signal, who, opts)
     # A recovery that recorded a consistent state succeeded, whichever way it went.
     console.print(f"recovered {out.plan_hash[:12]} on {signal}: [bold]{out.state}[/]: {out.message}",
                   highlight=False)

@@ -187,6 +187,24 @@ def test_kill_9_while_activating_then_recover_rolls_back(tmp_path: Path) -> None
 
 
 @pytest.mark.slow
+def test_sigterm_while_activating_ends_recorded_and_rolled_back(tmp_path: Path) -> None:
+    store, emu, h = _setup(tmp_path, 2)  # a 45 s wall-clock cycle: the deploy waits at the boundary
+    try:
+        token = store.issue_token(ROOT, "ann").token
+        proc = _deploy_process(store, h, token, "waiting for the cycle boundary")
+        proc.send_signal(signal.SIGTERM)  # as Ctrl-C: cancel the switch, restore, record
+        out, _ = proc.communicate(timeout=60)
+        assert proc.returncode != 0, out
+        plan = store.get(h)
+        assert plan.state in ("rolled_back", "failed"), out
+        assert store.lease("B1") is None
+        assert emu.active_pattern == 1 and emu.pending_pattern is None
+        assert store.verify_audit().ok
+    finally:
+        emu.stop()
+
+
+@pytest.mark.slow
 def test_kill_9_after_the_switch_then_recover_finishes_and_rollback_works(tmp_path: Path) -> None:
     store, emu, h = _setup(tmp_path, 10)  # a 9 s wall-clock cycle
     try:
