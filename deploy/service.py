@@ -28,7 +28,14 @@ from typing import Any
 from controllers.plan import TimingPlan
 from deploy import oids as O
 from deploy.identity import Principal
-from deploy.ntcip import DeployFailed, DeployReport, NtcipAdapter, adapter_for, decode_values, encode_values
+from deploy.ntcip import (
+    DeployFailed,
+    DeployReport,
+    NtcipAdapter,
+    adapter_for,
+    decode_values,
+    encode_values,
+)
 from deploy.profile import plan_values
 from deploy.snmp import SnmpError, SnmpTimeout
 from deploy.store import Device, Lease, PlanStore, Ticket
