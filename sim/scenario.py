@@ -262,12 +262,13 @@ def scenario_files() -> dict[str, Path]:
     return network_path.scenario_files()
 
 
-def load_scenario(scenario_id: str) -> Scenario:
+def load_scenario(scenario_id: str | Path) -> Scenario:
     """Load a scenario by its versioned id (on the search path), from a TOML file or a .sumocfg.
 
     Raises:
         WulinError: unknown id (listing the known ones) or a bad file.
     """
+    scenario_id = str(scenario_id)
     if scenario_id.endswith(".sumocfg"):
         return scenario_from_sumocfg(Path(scenario_id))
     if scenario_id.endswith(".toml") or Path(scenario_id).is_file():
