@@ -77,7 +77,12 @@ def test_table_cells(tmp_path, monkeypatch):
     assert cells["sotl"] == "fails: WulinError: link index 0 is unused"
     assert cells["webster"] == "not run"
     table = resco_table.markdown_table(tmp_path, ["cologne1", "grid4x4"], ["field"])
-    assert "| grid4x4 | not run | not found |" in table  # no published figure is invented
+    # the published columns: figures read off RESCO's plot, marked as such; none invented
+    assert "| grid4x4 | not run | off plot | ≈34 | ≈34 | ≈44 | ≈48 | ≈100 |" in table
+    assert table.splitlines()[0] == ("| map | field | Fixed (pub.) | MaxPressure (pub.) | IDQN (pub.) | "
+                                     "IPPO (pub.) | MPLight (pub.) | FMA2C (pub.) |")
+    monkeypatch.setattr(resco_table, "PUBLISHED", {})
+    assert "| grid4x4 | not run | not found |" in resco_table.markdown_table(tmp_path, ["grid4x4"], ["field"])
 
 
 @needs_maps
