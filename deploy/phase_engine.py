@@ -30,6 +30,12 @@ per tick (a second by default, SUMO's step):
   green (no gap-out, max-out or force-off); ``force_off`` ends it at the first allowed point
   (inside minimum green it waits for the minimum: deferred, never cut); ``omit`` skips a stage
   (a green already timing is not cut); ``veh_call`` / ``ped_call`` place demand.
+* **Preemption** (:class:`Preempting`, set by :mod:`deploy.preempt` each tick): the stage a
+  preempt needs is served next and kept green, above every phase control command (hold,
+  force-off, omit); the running green still gets its minimum green (and walk + pedestrian
+  clearance), and at least the preempt's own minimum green, and its yellow and red clearance
+  run in full.  A transition already under way is not redirected: a link kept green towards
+  the next stage would otherwise lose its green without yellow.
 * **Flash**: the conflict monitor (:mod:`deploy.conflict_monitor`) or ``systemPatternControl``
   255 puts the unit into flash; every phase then shows flashing red.
 
@@ -157,6 +163,15 @@ class Commands:
         self.hold = self.force_off = self.omit = self.ped_omit = self.veh_call = self.ped_call = 0
 
 
+@dataclass(frozen=True)
+class Preempting:
+    """What a preempt asks of the engine: serve ``stage`` next and keep it green; end the
+    running green no sooner than ``min_green`` deciseconds (its own minimum green still holds)."""
+
+    stage: int
+    min_green: int = 0
+
+
 @dataclass
 class EngineState:
     """Where the engine is: the stage timing now, its interval and how long it has run."""
@@ -185,6 +200,7 @@ class PhaseEngine:
         self.commands = Commands()
         self.state = EngineState()
         self.flash = False
+        self.preempt: Preempting | None = None
         self._synced = False
 
     # ------------------------------------------------------------------ placing it
@@ -269,6 +285,11 @@ class PhaseEngine:
         """Why the green should end now ("" : it goes on)."""
         st, c = self.state, self.commands
         s = timing.stages[st.stage]
+        pre = self.preempt
+        if pre is not None:
+            if st.stage == pre.stage:
+                return ""
+            return "preempt" if self._min_done(s) and st.elapsed >= pre.min_green else ""
         if c.hold & s.mask or not self._min_done(s):
             return ""
         if c.force_off & s.mask:
@@ -290,6 +311,8 @@ class PhaseEngine:
     def _next_stage(self, timing: Timing) -> int | None:
         """The next stage in order that wants service and is not omitted (``None``: rest)."""
         st, n = self.state, len(timing.stages)
+        if self.preempt is not None and self.preempt.stage != st.stage:
+            return self.preempt.stage
         for d in range(1, n):
             k = (st.stage + d) % n
             s = timing.stages[k]
