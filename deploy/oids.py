@@ -163,6 +163,14 @@ TX_OWNER = WULIN_PRIVATE + (1, 1, 0)  # write: the PDU's owner token; read: 8-by
 TX_IDLE = WULIN_PRIVATE + (1, 2, 0)  # read-only: seconds since the holder's last SET (0: none open)
 # Read-only text of the conflict monitor's latched fault (NTCIP has only alarm bits for it).
 MONITOR_FAULT = WULIN_PRIVATE + (2, 1, 0)
+# Transit priority requests (the reference table has no NTCIP 1211 object): see deploy.priority.
+PRIORITY = WULIN_PRIVATE + (3,)
+PRIORITY_MAX_EXTENSION = PRIORITY + (1, 0)  # P, seconds a bus's green may be held past its end
+PRIORITY_MAX_EARLY = PRIORITY + (2, 0)  # P, seconds another green may end early (never its minimum)
+PRIORITY_LOCKOUT = PRIORITY + (3, 0)  # P, seconds after a service before the next one
+PRIORITY_REQUEST_PHASE = PRIORITY + (4, 1, 2)  # C, .<request>: the phase the bus needs (0: none)
+PRIORITY_REQUEST_STATE = PRIORITY + (4, 1, 3)  # S, .<request>: see deploy.priority
+PRIORITY_SERVED = PRIORITY + (5, 0)  # S, services since power-on
 
 
 def owner_fingerprint(token: bytes) -> bytes:
@@ -246,7 +254,13 @@ NAMED: dict[str, OID] = {
 # The private objects, named for logs only (not in NAMED: the pinning test checks NAMED
 # against the NTCIP reference table).
 PRIVATE_NAMED: dict[str, OID] = {"wulinTxOwner": TX_OWNER[:-1], "wulinTxIdle": TX_IDLE[:-1],
-                                  "wulinMonitorFault": MONITOR_FAULT[:-1]}
+                                  "wulinMonitorFault": MONITOR_FAULT[:-1],
+                                  "wulinPriorityMaxExtension": PRIORITY_MAX_EXTENSION[:-1],
+                                  "wulinPriorityMaxEarly": PRIORITY_MAX_EARLY[:-1],
+                                  "wulinPriorityLockout": PRIORITY_LOCKOUT[:-1],
+                                  "wulinPriorityRequestPhase": PRIORITY_REQUEST_PHASE,
+                                  "wulinPriorityRequestState": PRIORITY_REQUEST_STATE,
+                                  "wulinPriorityServed": PRIORITY_SERVED[:-1]}
 
 
 def name_of(o: OID) -> str:

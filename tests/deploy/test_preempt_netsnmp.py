@@ -110,3 +110,26 @@ def test_preempt_state_enumeration_is_the_reference_tables() -> None:
                         ("exitStarted", O.PREEMPT_EXIT_STARTED), ("maxPresence", O.PREEMPT_MAX_PRESENCE_STATE)):
         assert f"{name}({value})" in enum
     assert table["preemptControlState"]["range/enum"] == "0..1"
+
+
+# The emulator's private priority objects (deploy.priority; the reference table has no NTCIP 1211).
+PRIORITY_REQUEST_1 = "1.3.6.1.4.1.32473.1206.3.4.1.2.1"
+PRIORITY_STATE_1 = "1.3.6.1.4.1.32473.1206.3.4.1.3.1"
+PRIORITY_MAX_EXTENSION = "1.3.6.1.4.1.32473.1206.3.1.0"
+
+
+@needs_netsnmp
+def test_snmpset_requests_priority_and_snmpget_reads_its_state(field: tuple[ControllerEmulator, HandClock]) -> None:
+    emu, clock = field
+    set_(emu, PRIORITY_MAX_EXTENSION, "i", "15")
+    clock.t = 35.0
+    set_(emu, PRIORITY_REQUEST_1, "i", "1")  # a late bus on phase 1, 5 s before its force-off
+    clock.t = 36.0
+    assert get(emu, PRIORITY_STATE_1) == "3"  # active
+    clock.t = 50.0
+    assert get(emu, GREENS_1) == "1"  # phase 1 still green, 10 s past its force-off
+    clock.t = 56.0
+    assert get(emu, PRIORITY_STATE_1) == "4" and get(emu, GREENS_1) == "0"  # served; extension ended at 55 s
+    set_(emu, PRIORITY_REQUEST_1, "i", "0")
+    clock.t = 57.0
+    assert get(emu, PRIORITY_STATE_1) == "1"
