@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy import update
 
 from deploy import oids as O
 from deploy.emulator import ControllerEmulator
 from deploy.ntcip import snmp_session
-from deploy.preempt_config import PreemptConfig, PreemptSetting, per_stage
+from deploy.preempt_config import PreemptConfig, PreemptSetting, dumps, per_stage
 from deploy.preempt_store import PreemptApprovals, PreemptRow, push_preempt
 from deploy.store import PlanStore
 from deploy.storebase import Refused
@@ -82,3 +84,31 @@ def test_config_file_errors_name_the_field() -> None:
         PreemptConfig.from_json('{"signal_id": "B1", "preempts": [{"number": 1, "dwell_phases": [1]},'
                                 '{"number": 1, "dwell_phases": [2]}]}', "p.json")
     assert PreemptConfig.from_json(CONFIG.to_json()) == CONFIG
+
+
+def test_command_line_propose_approve_list_and_cosim_options(store: PlanStore, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from wulin.cli import app
+    from wulin.cmd_cosim import emergency_options
+
+    from .conftest import PASSWORDS
+
+    cfg_file = tmp_path / "b1-preempt.json"
+    cfg_file.write_text(dumps(CONFIG))
+    env = {"WULIN_STORE": store.url.removeprefix("sqlite:///"), "COLUMNS": "200"}
+
+    def as_user(who: str, *args: str):  # type: ignore[no-untyped-def]
+        return CliRunner().invoke(app, [*args, "--user", who, "--password-stdin"], env=env,
+                                  input=PASSWORDS[who] + "\n")
+
+    r = as_user("ann", "plan", "preempt", "propose", str(cfg_file), "--note", "ambulance")
+    assert r.exit_code == 0 and CONFIG.config_hash() in r.output, r.output
+    r = as_user("ann", "plan", "preempt", "approve", CONFIG.config_hash()[:12])
+    assert r.exit_code != 0 and "supervisor" in str(r.exception or r.output)
+    r = as_user("bob", "plan", "preempt", "approve", CONFIG.config_hash()[:12])
+    assert r.exit_code == 0 and "approved" in r.output, r.output
+    r = CliRunner().invoke(app, ["plan", "preempt", "list"], env=env)
+    assert r.exit_code == 0 and "approved" in r.output and "dwell [2]" in r.output
+    opts = emergency_options(["07:00:30,left1A1,C1right1"], 200.0, True, [CONFIG.config_hash()[:12]], env["WULIN_STORE"])
+    assert opts.configs == {"B1": CONFIG} and opts.trips[0].depart == 7 * 3600 + 30
