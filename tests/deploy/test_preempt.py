@@ -179,8 +179,9 @@ def test_stage_of() -> None:
     assert isinstance(b.dev.unit.preempts, Preemption)
 
 
-def _check_run(b: Bench, pmin: int, heads: list[str]) -> None:
-    """Every clearance in full, every green at least its minimum, no green to red, no conflict."""
+def check_intervals(b: Bench, longest_green: float | None = None) -> None:
+    """Every yellow and red clearance in full, every green at least its minimum (and at most
+    ``longest_green``), always green -> yellow -> red -> green; the monitor never tripped."""
     closed = b.closed()[1:]  # the interval running at power-on started before the trace did
     for i, nxt in zip(closed, closed[1:], strict=False):
         if i.kind == "yellow":
@@ -189,6 +190,13 @@ def _check_run(b: Bench, pmin: int, heads: list[str]) -> None:
             assert i.length == ALL_RED and nxt.kind == "green", closed
         else:
             assert i.length >= MIN_GREEN and nxt.kind == "yellow", closed
+            assert longest_green is None or i.length <= longest_green, closed
+    assert not b.dev.unit.monitor.tripped
+
+
+def _check_run(b: Bench, heads: list[str]) -> None:
+    """:func:`check_intervals`, and at the heads: no green to red, no conflicting greens."""
+    check_intervals(b)
     conflicts = conflicts_for("B1")
     for before, after in zip(heads, heads[1:], strict=False):
         assert not any(a in "Gg" and z == "r" for a, z in zip(before, after, strict=True)), (before, after)
@@ -227,7 +235,7 @@ def test_preemption_never_skips_a_clearance_nor_cuts_a_minimum_green(
     for _ in range(200):
         b.run(1)
         heads.append(b.dev.unit.heads())
-    _check_run(b, min_green, heads)
+    _check_run(b, heads)
     # every green a preempt ended had the preempt's minimum green too (counted in the engine's
     # deciseconds: the first green may have started before power-on)
     assert all(g >= 10 * max(MIN_GREEN, min_green) for g in entered_green), entered_green

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from deploy import oids as O
 
 from .engine_helpers import Bench
-from .test_preempt import ALL_RED, MIN_GREEN, YELLOW
+from .test_preempt import MIN_GREEN, check_intervals
 
 # Private objects (deploy.priority; not in the NTCIP reference table), pinned as literals.
 REQUEST_PHASE = "1.3.6.1.4.1.32473.1206.3.4.1.2"
@@ -116,14 +116,5 @@ def test_priority_never_cuts_a_minimum_green_nor_skips_a_clearance(
         b.run(length)
         b.set((request(), 0))
     b.run(100)
-    closed = b.closed()[1:]  # the interval running at power-on started before the trace did
-    for i, nxt in zip(closed, closed[1:], strict=False):
-        if i.kind == "yellow":
-            assert i.length == YELLOW and nxt.kind == "red", closed
-        elif i.kind == "red":
-            assert i.length == ALL_RED and nxt.kind == "green", closed
-        else:
-            assert i.length >= MIN_GREEN and nxt.kind == "yellow", closed
-            if not free:  # a split's green, moved by at most the early time, plus the extension
-                assert i.length <= 40 + early + ext, closed
-    assert not b.dev.unit.monitor.tripped
+    check_intervals(b, None if free else 40 + early + ext)  # coordinated: a split's green, moved by
+    # at most the early time, plus the extension
