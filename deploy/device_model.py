@@ -29,8 +29,9 @@ over SNMP.  What it does, as a controller would:
 * **the running signal** (:class:`~deploy.signal_unit.SignalUnit`): a phase engine timing the
   phases from these tables second by second, on the device's time of day (coordinated to the
   running pattern, free under ``systemPatternControl`` 254, flash under 255), the phase status
-  and phase control groups, detector inputs with volume / occupancy, and the cabinet's conflict
-  monitor; phase control SETs are system commands too: they keep the backup timer alive, and
+  and phase control groups, detector inputs with volume / occupancy, the preempts
+  (:mod:`deploy.preempt`) and the cabinet's conflict monitor; phase control SETs are system
+  commands too: they keep the backup timer alive, and
   when it expires they are cleared with the system pattern, so the unit runs its time-of-day
   plan alone;
 * **fault injection** (:class:`Faults`): dropped or late responses (carried out by the agent),
@@ -183,7 +184,7 @@ class DeviceModel:
         self.spec: dict[O.OID, ObjSpec] = {}
         self.db: dict[O.OID, Any] = {}
         states, conflicts, detectors, tick = self._unit_args
-        self.unit = SignalUnit(self.profile, self.caps.max_phases, states, conflicts, detectors, tick)
+        self.unit = SignalUnit(self.profile, self.caps.max_phases, states, conflicts, detectors, tick, self.db)
         self._timing: tuple[tuple[int | None, int], Timing] | None = None
         self._tables_version = 0
         self._build_objects()

@@ -125,6 +125,25 @@ SEQUENCE_DATA = ASC + (7, 3, 1, 3)
 # Channels .8.2.1.2.<channel>
 CHANNEL_CONTROL_SOURCE = ASC + (8, 2, 1, 2)
 
+# Preemption .6: preemptTable .6.2.1.<col>.<preempt>, preemptControlTable .6.3.1.<col>.<preempt>.
+MAX_PREEMPTS = ASC + (6, 1, 0)
+PREEMPT_ENTRY = ASC + (6, 2, 1)
+PREEMPT_NUMBER = PREEMPT_ENTRY + (1,)
+PREEMPT_CONTROL = PREEMPT_ENTRY + (2,)
+PREEMPT_LINK = PREEMPT_ENTRY + (3,)
+PREEMPT_DELAY = PREEMPT_ENTRY + (4,)
+PREEMPT_MIN_DURATION = PREEMPT_ENTRY + (5,)
+PREEMPT_MIN_GREEN = PREEMPT_ENTRY + (6,)
+PREEMPT_TRACK_GREEN = PREEMPT_ENTRY + (9,)
+PREEMPT_DWELL_GREEN = PREEMPT_ENTRY + (10,)
+PREEMPT_MAX_PRESENCE = PREEMPT_ENTRY + (11,)
+PREEMPT_TRACK_PHASE = PREEMPT_ENTRY + (12,)
+PREEMPT_DWELL_PHASE = PREEMPT_ENTRY + (13,)
+PREEMPT_EXIT_PHASE = PREEMPT_ENTRY + (15,)
+PREEMPT_STATE = PREEMPT_ENTRY + (16,)
+PREEMPT_CONTROL_NUMBER = ASC + (6, 3, 1, 1)
+PREEMPT_CONTROL_STATE = ASC + (6, 3, 1, 2)
+
 # NTCIP 1201 database transaction.
 DB_CREATE_TRANSACTION = GLOBAL_DB + (1, 0)
 DB_ERROR_TYPE = GLOBAL_DB + (2, 0)
@@ -144,6 +163,14 @@ TX_OWNER = WULIN_PRIVATE + (1, 1, 0)  # write: the PDU's owner token; read: 8-by
 TX_IDLE = WULIN_PRIVATE + (1, 2, 0)  # read-only: seconds since the holder's last SET (0: none open)
 # Read-only text of the conflict monitor's latched fault (NTCIP has only alarm bits for it).
 MONITOR_FAULT = WULIN_PRIVATE + (2, 1, 0)
+# Transit priority requests (the reference table has no NTCIP 1211 object): see deploy.priority.
+PRIORITY = WULIN_PRIVATE + (3,)
+PRIORITY_MAX_EXTENSION = PRIORITY + (1, 0)  # P, seconds a bus's green may be held past its end
+PRIORITY_MAX_EARLY = PRIORITY + (2, 0)  # P, seconds another green may end early (never its minimum)
+PRIORITY_LOCKOUT = PRIORITY + (3, 0)  # P, seconds after a service before the next one
+PRIORITY_REQUEST_PHASE = PRIORITY + (4, 1, 2)  # C, .<request>: the phase the bus needs (0: none)
+PRIORITY_REQUEST_STATE = PRIORITY + (4, 1, 3)  # S, .<request>: see deploy.priority
+PRIORITY_SERVED = PRIORITY + (5, 0)  # S, services since power-on
 
 
 def owner_fingerprint(token: bytes) -> bytes:
@@ -156,6 +183,10 @@ def owner_fingerprint(token: bytes) -> bytes:
 TX_NORMAL, TX_TRANSACTION, TX_VERIFY, TX_DONE = 1, 2, 3, 6
 FREE_NOT_FREE = 2
 FLASH_NOT_FLASH, FLASH_AUTOMATIC, FLASH_MMU = 2, 3, 6  # unitFlashStatus
+# preemptState {other(1), notActive(2), notActiveWithCall(3), entryStarted(4), trackService(5), dwell(6),
+# linkActive(7), exitStarted(8), maxPresence(9)}
+(PREEMPT_NOT_ACTIVE, PREEMPT_WITH_CALL, PREEMPT_ENTRY_STARTED, PREEMPT_TRACK_SERVICE, PREEMPT_DWELL,
+ PREEMPT_LINK_ACTIVE, PREEMPT_EXIT_STARTED, PREEMPT_MAX_PRESENCE_STATE) = range(2, 10)
 CONTROL_SYSTEM, CONTROL_BACKUP, CONTROL_TIMEBASE = 2, 4, 6  # unitControlStatus
 SHORT_ALARM_CRITICAL = 0x80  # shortAlarmStatus bit 7: critical alarm
 PATTERN_FREE, PATTERN_FLASH = 254, 255  # systemPatternControl
@@ -208,6 +239,13 @@ NAMED: dict[str, OID] = {
     "activeVolumeOccupancyDetectors": ACTIVE_VOLUME_OCCUPANCY_DETECTORS[:-1],
     "detectorVolume": DETECTOR_VOLUME, "detectorOccupancy": DETECTOR_OCCUPANCY,
     "unitFlashStatus": UNIT_FLASH_STATUS[:-1],
+    "maxPreempts": MAX_PREEMPTS[:-1], "preemptNumber": PREEMPT_NUMBER, "preemptControl": PREEMPT_CONTROL,
+    "preemptLink": PREEMPT_LINK, "preemptDelay": PREEMPT_DELAY, "preemptMinimumDuration": PREEMPT_MIN_DURATION,
+    "preemptMinimumGreen": PREEMPT_MIN_GREEN, "preemptTrackGreen": PREEMPT_TRACK_GREEN,
+    "preemptDwellGreen": PREEMPT_DWELL_GREEN, "preemptMaximumPresence": PREEMPT_MAX_PRESENCE,
+    "preemptTrackPhase": PREEMPT_TRACK_PHASE, "preemptDwellPhase": PREEMPT_DWELL_PHASE,
+    "preemptExitPhase": PREEMPT_EXIT_PHASE, "preemptState": PREEMPT_STATE,
+    "preemptControlNumber": PREEMPT_CONTROL_NUMBER, "preemptControlState": PREEMPT_CONTROL_STATE,
     "dbCreateTransaction": DB_CREATE_TRANSACTION[:-1], "dbErrorType": DB_ERROR_TYPE[:-1],
     "dbVerifyStatus": DB_VERIFY_STATUS[:-1], "dbVerifyError": DB_VERIFY_ERROR[:-1],
 }
@@ -216,7 +254,13 @@ NAMED: dict[str, OID] = {
 # The private objects, named for logs only (not in NAMED: the pinning test checks NAMED
 # against the NTCIP reference table).
 PRIVATE_NAMED: dict[str, OID] = {"wulinTxOwner": TX_OWNER[:-1], "wulinTxIdle": TX_IDLE[:-1],
-                                  "wulinMonitorFault": MONITOR_FAULT[:-1]}
+                                  "wulinMonitorFault": MONITOR_FAULT[:-1],
+                                  "wulinPriorityMaxExtension": PRIORITY_MAX_EXTENSION[:-1],
+                                  "wulinPriorityMaxEarly": PRIORITY_MAX_EARLY[:-1],
+                                  "wulinPriorityLockout": PRIORITY_LOCKOUT[:-1],
+                                  "wulinPriorityRequestPhase": PRIORITY_REQUEST_PHASE,
+                                  "wulinPriorityRequestState": PRIORITY_REQUEST_STATE,
+                                  "wulinPriorityServed": PRIORITY_SERVED[:-1]}
 
 
 def name_of(o: OID) -> str:

@@ -30,6 +30,16 @@ per tick (a second by default, SUMO's step):
   green (no gap-out, max-out or force-off); ``force_off`` ends it at the first allowed point
   (inside minimum green it waits for the minimum: deferred, never cut); ``omit`` skips a stage
   (a green already timing is not cut); ``veh_call`` / ``ped_call`` place demand.
+* **Preemption** (:class:`Preempting`, set by :mod:`deploy.preempt` each tick): the stage a
+  preempt needs is served next and kept green, above every phase control command (hold,
+  force-off, omit); the running green still gets its minimum green (and walk + pedestrian
+  clearance), and at least the preempt's own minimum green, and its yellow and red clearance
+  run in full.  A transition already under way is not redirected: a link kept green towards
+  the next stage would otherwise lose its green without yellow.
+* **Transit priority** (:class:`PriorityAsk`, set by :mod:`deploy.priority`): green extension
+  of the bus's stage past its timed end (force-off, gap-out, max-out), up to a limit; early
+  green: other greens end up to a limit before their timed end, never inside their minimum
+  green.  A central force-off is not extended; a preempt comes first.
 * **Flash**: the conflict monitor (:mod:`deploy.conflict_monitor`) or ``systemPatternControl``
   255 puts the unit into flash; every phase then shows flashing red.
 
@@ -157,6 +167,27 @@ class Commands:
         self.hold = self.force_off = self.omit = self.ped_omit = self.veh_call = self.ped_call = 0
 
 
+@dataclass(frozen=True)
+class Preempting:
+    """What a preempt asks of the engine: serve ``stage`` next and keep it green; end the
+    running green no sooner than ``min_green`` deciseconds (its own minimum green still holds)."""
+
+    stage: int
+    min_green: int = 0
+
+
+@dataclass
+class PriorityAsk:
+    """What a transit priority request asks of the engine (deciseconds): hold ``stage``'s green
+    up to ``extend`` past its timed end; end any other green up to ``early`` before its timed
+    end (never inside its minimum green).  ``held_since``: when the extension began."""
+
+    stage: int
+    extend: int
+    early: int
+    held_since: int | None = None
+
+
 @dataclass
 class EngineState:
     """Where the engine is: the stage timing now, its interval and how long it has run."""
@@ -185,6 +216,8 @@ class PhaseEngine:
         self.commands = Commands()
         self.state = EngineState()
         self.flash = False
+        self.preempt: Preempting | None = None
+        self.priority: PriorityAsk | None = None
         self._synced = False
 
     # ------------------------------------------------------------------ placing it
@@ -269,10 +302,28 @@ class PhaseEngine:
         """Why the green should end now ("" : it goes on)."""
         st, c = self.state, self.commands
         s = timing.stages[st.stage]
+        pre = self.preempt
+        if pre is not None:
+            if st.stage == pre.stage:
+                return ""
+            return "preempt" if self._min_done(s) and st.elapsed >= pre.min_green else ""
         if c.hold & s.mask or not self._min_done(s):
             return ""
-        if c.force_off & s.mask:
-            return "force-off"
+        reason = "force-off" if c.force_off & s.mask else self._timed_end(timing, tod, s)
+        pr = self.priority
+        if pr is None or reason == "force-off":
+            return reason
+        if st.stage == pr.stage and reason:  # green extension, up to its limit
+            if pr.held_since is None:
+                pr.held_since = tod
+            return "" if tod - pr.held_since < pr.extend else reason
+        if st.stage != pr.stage and not reason and self._time_left(timing, tod, s) <= pr.early:
+            return "priority early"  # (its minimum green is done: checked above)
+        return reason
+
+    def _timed_end(self, timing: Timing, tod: int, s: StageTiming) -> str:
+        """Why the stage's own timing ends its green now ("" : it goes on)."""
+        st = self.state
         if timing.coordinated:
             left = (timing.force_off(st.stage) - (tod - timing.offset)) % timing.cycle
             window = timing.force_off(st.stage) - sum(x.split for x in timing.stages[: st.stage])
@@ -287,9 +338,17 @@ class PhaseEngine:
             return "max-out"
         return "gap-out" if st.gap >= max(s.passage, self.tick) else ""
 
+    def _time_left(self, timing: Timing, tod: int, s: StageTiming) -> int:
+        """Deciseconds until the green's force-off (coordinated) or maximum green (free)."""
+        if timing.coordinated:
+            return (timing.force_off(self.state.stage) - (tod - timing.offset)) % timing.cycle
+        return s.max_green - self.state.elapsed if s.max_green > 0 else 1 << 30
+
     def _next_stage(self, timing: Timing) -> int | None:
         """The next stage in order that wants service and is not omitted (``None``: rest)."""
         st, n = self.state, len(timing.stages)
+        if self.preempt is not None and self.preempt.stage != st.stage:
+            return self.preempt.stage
         for d in range(1, n):
             k = (st.stage + d) % n
             s = timing.stages[k]

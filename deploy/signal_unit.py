@@ -13,6 +13,9 @@ serves beside its timing tables:
   green together is refused (``inconsistentValue``), never half applied;
 * the detector objects (``vehicleDetectorCallPhase``, status group active, the volume /
   occupancy table and its period and sequence);
+* the preempt objects and their sequencer (:mod:`deploy.preempt`), and the (private, not
+  NTCIP) transit priority request objects (:mod:`deploy.priority`), which steer the engine
+  before each of its steps;
 * ``unitFlashStatus`` and the critical-alarm bit of ``shortAlarmStatus`` when the monitor
   trips, with the monitor's reason in the private ``wulinMonitorFault`` object.
 
@@ -23,7 +26,7 @@ needs no broken engine.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import replace
 from typing import Any, NamedTuple
 
@@ -40,6 +43,8 @@ from deploy.phase_engine import (
     bits,
     link_state,
 )
+from deploy.preempt import Preemption
+from deploy.priority import Priority
 from deploy.profile import DeviceProfile
 
 MISSING = object()
@@ -72,14 +77,19 @@ class SignalUnit:
         conflicts: The links' foe matrix (``None``: every two stages conflict).
         detectors: Detector number -> the phase it calls (``None``: detector ``p`` calls phase ``p``).
         tick: Deciseconds per engine step.
+        params: The device's object values, where the preempt parameters are read live
+            (``None``: a table of the unit's own).
     """
 
     def __init__(self, profile: DeviceProfile, max_phases: int, stage_states: Sequence[str],
                  conflicts: Sequence[Sequence[bool]] | None = None, detectors: Mapping[int, int] | None = None,
-                 tick: int = 10) -> None:
+                 tick: int = 10, params: MutableMapping[O.OID, Any] | None = None) -> None:
         self.profile, self.stage_states, self.tick = profile, tuple(stage_states), int(tick)
         self.groups = (max_phases + 7) // 8
         self.engine = PhaseEngine(profile, self.tick)
+        params = params if params is not None else {}
+        self.preempts = Preemption(profile, params)
+        self.priority = Priority(profile, params)
         self.monitor = ConflictMonitor(compatibility(profile, self.stage_states, conflicts))
         dets = dict(detectors) if detectors is not None else {p: p for p in profile.phases}
         self.bank = DetectorBank(call_phase=dets)
@@ -119,7 +129,7 @@ class SignalUnit:
                 UnitObject(O.ACTIVE_VOLUME_OCCUPANCY_DETECTORS, "ro", "S", "int", 0, 255, self.n_detectors),
                 UnitObject(O.UNIT_FLASH_STATUS, "ro", "S", "int", 0, 255, O.FLASH_NOT_FLASH),
                 UnitObject(O.MONITOR_FAULT, "ro", "S", "octets", 0, 255, b"")]
-        return out
+        return out + [UnitObject(*t) for t in self.preempts.objects() + self.priority.objects()]
 
     def value(self, o: O.OID) -> Any:
         """The live value of ``o`` if the unit computes it, else :data:`MISSING`."""
@@ -141,7 +151,10 @@ class SignalUnit:
             return self.flash_status
         if o == O.MONITOR_FAULT:
             return self.monitor.fault.describe().encode() if self.monitor.fault else b""
-        return MISSING
+        if head == O.PREEMPT_STATE:
+            return self.preempts.state(idx)
+        live = self.priority.value(o)
+        return MISSING if live is None else live
 
     def _status_bitmap(self, col: int) -> int:
         out, every = self.shown, bits(self.profile.phases)
@@ -150,9 +163,10 @@ class SignalUnit:
                 8: out.calls, 9: out.ped_calls, 10: out.phase_on, 11: out.phase_next}[col]
 
     def refused(self, o: O.OID, v: int) -> str | None:
-        """Why the unit refuses ``o = v`` (``None``: accepted): a hold on incompatible phases."""
+        """Why the unit refuses ``o = v`` (``None``: accepted): a hold on incompatible phases, or
+        a preempt object the preempt sequencer refuses."""
         if o[:-1] != O.PHASE_CONTROL_HOLD:
-            return None
+            return self.preempts.refused(o, v) or self.priority.refused(o, v)
         shift = 8 * (o[-1] - 1)
         held = (self.engine.commands.hold & ~(0xFF << shift)) | (v << shift)
         for p in self.profile.phases:
@@ -200,6 +214,8 @@ class SignalUnit:
             self._set_command_flash(flash_commanded)
             self.bank.feed(self._readings, self.tick)
             self._readings = {d: replace(r, count=0) for d, r in self._readings.items()}
+            self.preempts.tick(self.engine, self.time)
+            self.priority.tick(self.engine, self.time, self.preempts.active is not None)
             self.engine.step(self._timing, self.time, self.bank.presence())
             self._show()
 

@@ -46,6 +46,7 @@ from deploy.detectors import DetectorReading
 from deploy.device_model import DeviceModel
 from deploy.emulator import ControllerEmulator
 from deploy.ntcip import snmp_session
+from deploy.preempt_cosim import EmergencyOptions, EmergencyPreemptor, PreemptStats
 from deploy.profile import single_ring_profile
 from sim.errors import WulinError
 from sim.scenario import load_scenario
@@ -259,6 +260,44 @@ class CosimResult:
     fallbacks: int
     central: CentralStats
     snmp: str
+    preempt: PreemptStats | None = None  # with emergency vehicles (``emergency`` given)
+
+
+EMERGENCY_TYPE = "wulin-emergency"
+
+
+class SumoTraffic:
+    """What :class:`deploy.preempt_cosim.EmergencyPreemptor` reads of the simulation, and the
+    emergency vehicles it adds (class ``emergency``, no bluelight device: it obeys the signals)."""
+
+    def __init__(self, sim: Simulation) -> None:
+        self.sim, c = sim, sim.conn
+        sim._call(lambda: c.vehicletype.copy("DEFAULT_VEHTYPE", EMERGENCY_TYPE))
+        sim._call(lambda: c.vehicletype.setVehicleClass(EMERGENCY_TYPE, "emergency"))
+        sim._call(lambda: c.vehicletype.setColor(EMERGENCY_TYPE, (255, 0, 0, 255)))
+
+    def add_emergency(self, vid: str, origin: str, destination: str) -> None:
+        c = self.sim.conn
+        route = self.sim._call(lambda: c.simulation.findRoute(origin, destination, EMERGENCY_TYPE))
+        if not route.edges:
+            raise WulinError(f"emergency vehicle: no route from edge {origin!r} to edge {destination!r}")
+        self.sim._call(lambda: c.route.add(f"{vid}.route", list(route.edges)))
+        self.sim._call(lambda: c.vehicle.add(vid, f"{vid}.route", typeID=EMERGENCY_TYPE, depart="now"))
+
+    def departed_emergency(self) -> list[str]:
+        c = self.sim.conn
+        ids = self.sim._call(c.simulation.getDepartedIDList)
+        return [v for v in ids if self.sim._call(lambda v=v: c.vehicle.getVehicleClass(v)) == "emergency"]
+
+    def arrived(self) -> list[str]:
+        return list(self.sim._call(self.sim.conn.simulation.getArrivedIDList))
+
+    def ahead(self, vid: str) -> list[tuple[str, int, float]]:
+        got = self.sim._call(lambda: self.sim.conn.vehicle.getNextTLS(vid))
+        return [(str(sid), int(link), float(dist)) for sid, link, dist, _state in got]
+
+    def halted(self, vid: str) -> bool:
+        return bool(self.sim._call(lambda: self.sim.conn.vehicle.getSpeed(vid)) < 0.1)
 
 
 def device_plan(spec: SignalSpec, min_green: float, max_green: float, yellow: float, all_red: float) -> TimingPlan:
@@ -351,7 +390,8 @@ def _start_field(layout: DistrictLayout, params: Mapping[str, Any], clock: _Cloc
 
 def run_cosim(scenario: Scenario, controller: Any, seed: int, *, snmp: str = "3", backup_s: int = 10,
               heartbeat_s: float = 2.0, end: float | None = None,
-              faults: Callable[[float, Sequence[ControllerEmulator]], None] | None = None) -> CosimResult:
+              faults: Callable[[float, Sequence[ControllerEmulator]], None] | None = None,
+              emergency: EmergencyOptions | None = None) -> CosimResult:
     """SUMO, one emulated controller per signal and ``controller`` centrally, in lockstep.
 
     Each second: the devices tick to the simulation time; central polls them over SNMP
@@ -370,6 +410,8 @@ def run_cosim(scenario: Scenario, controller: Any, seed: int, *, snmp: str = "3"
         end: Stop here instead of the scenario's end (seconds since midnight).
         faults: Called each second with the time and the emulators, before they tick: arms
             the devices' faults (dropped or late answers, reboots) to see what the loop does.
+        emergency: Emergency vehicles and their preemption over SNMP
+            (:mod:`deploy.preempt_cosim`); ``None``: none.
 
     Raises:
         WulinError: a controller that does not decide stages, or a network the devices cannot run.
@@ -402,7 +444,10 @@ def run_cosim(scenario: Scenario, controller: Any, seed: int, *, snmp: str = "3"
             reader = StateReader(sim, layout)
             reader.subscribe()
             state = DistrictState.empty(layout, sim.time)
-            _lockstep(sim, fld, bridge, controller, reader, state, clock, stop, faults)
+            ev = _emergency(sim, fld, layout, emergency) if emergency is not None else None
+            _lockstep(sim, fld, bridge, controller, reader, state, clock, stop, faults, ev)
+            if ev is not None:
+                ev[0].release()
             alarms = sum(e.unit.monitor.tripped for e in fld.emulators)
             fallbacks = sum(e.backup_fallbacks for e in fld.emulators)
         finally:
@@ -413,11 +458,26 @@ def run_cosim(scenario: Scenario, controller: Any, seed: int, *, snmp: str = "3"
         sim.cleanup()
     return CosimResult(scenario.id, str(controller.name), seed, trips, network, time.perf_counter() - t_start,
                        stop - scenario.begin, bridge.unsafe, bridge.unsafe_count, alarms, fallbacks,
-                       fld.central.stats, snmp)
+                       fld.central.stats, snmp, ev[0].stats if ev is not None else None)
+
+
+def _emergency(sim: Simulation, fld: _Field, layout: DistrictLayout,
+               options: EmergencyOptions) -> tuple[EmergencyPreemptor, SumoTraffic]:
+    """The preemptor, with every device's preempt table installed, and its view of SUMO."""
+    pre = EmergencyPreemptor(options, {lk.signal_id: lk for lk in fld.central.links},
+                             {s.id: tuple(s.stages) for s in layout.specs})
+    edges = set(sim._call(sim.conn.edge.getIDList))
+    for trip in options.trips:
+        for edge in (trip.origin, trip.destination):
+            if edge not in edges:
+                raise WulinError(f"emergency vehicle at {trip.depart:.0f} s: edge {edge!r} is not in the network")
+    pre.install()
+    return pre, SumoTraffic(sim)
 
 
 def _lockstep(sim: Simulation, fld: _Field, bridge: SignalBridge, controller: Any, reader: Any, state: Any,
-              clock: _Clock, stop: float, faults: Callable[[float, Sequence[ControllerEmulator]], None] | None) -> None:
+              clock: _Clock, stop: float, faults: Callable[[float, Sequence[ControllerEmulator]], None] | None,
+              emergency: tuple[EmergencyPreemptor, SumoTraffic] | None = None) -> None:
     """The loop of :func:`run_cosim`, one simulation step at a time."""
     central, emus = fld.central, fld.emulators
     di, t = float(controller.decision_interval), sim.time
@@ -446,6 +506,8 @@ def _lockstep(sim: Simulation, fld: _Field, bridge: SignalBridge, controller: An
         sim.step()
         bridge.feed()
         t = sim.time
+        if emergency is not None:  # the vehicles as this step left them set the preempt inputs
+            emergency[0].step(t, emergency[1])
         if int(t) % 600 == 0:  # bounded logs over a long run
             for e in emus:
                 with e.lock:

@@ -18,6 +18,18 @@ def cosim(
     snmp: str = typer.Option("3", "--snmp", help="3 (SNMPv3 authPriv, the default) or 2c."),
     backup_time: int = typer.Option(10, "--backup-time", help="The devices' unitBackupTime, seconds (1-255)."),
     until: str | None = typer.Option(None, "--until", help="Stop early at this clock time (HH:MM)."),
+    emergency: list[str] = typer.Option([], "--emergency", help="An emergency vehicle TIME,FROM_EDGE,TO_EDGE "
+                                        "(e.g. 07:00:30,left1A1,C1right1; repeatable): it calls the devices' "
+                                        "preempts over SNMP as it approaches."),
+    preempt_distance: float = typer.Option(250.0, "--preempt-distance", help="Metres before a signal at which an "
+                                           "emergency vehicle calls its preempt."),
+    no_preempt: bool = typer.Option(False, "--no-preempt", help="Run the emergency vehicles without preemption "
+                                    "(to compare)."),
+    preempt_approved: list[str] = typer.Option([], "--preempt-approved", help="Hash of an approved preempt "
+                                               "configuration to install on its signal (repeatable; others get "
+                                               "one preempt per stage)."),
+    store: str = typer.Option("runs/plan-store.sqlite", "--store", envvar="WULIN_STORE",
+                              help="Plan store holding the approved preempt configurations."),
 ) -> None:
     """SUMO, one NTCIP emulator per signal (SNMP on loopback) and the controller centrally, in lockstep."""
     from controllers.base import make_controller
@@ -39,11 +51,54 @@ def cosim(
     if not sc.begin < end <= sc.end:
         raise WulinError(f"--until: {until} is outside the scenario's {format_clock(sc.begin)}-{format_clock(sc.end)}")
     ctl = make_controller(controller, **parse_params(param))
+    ev = emergency_options(emergency, preempt_distance, not no_preempt, preempt_approved, store) if emergency else None
     console.print(f"[bold]{sc.id}[/] {format_clock(sc.begin)}-{format_clock(end)}: [bold]{controller}[/] central over "
                   f"NTCIP (SNMP v{snmp}) to one emulated controller per signal, seed {seed}")
-    res = run_cosim(sc, ctl, seed, snmp=snmp, backup_s=backup_time, end=end)
+    res = run_cosim(sc, ctl, seed, snmp=snmp, backup_s=backup_time, end=end, emergency=ev)
     console.print(kpi_table(f"{sc.id} · {controller} over NTCIP · seed {seed}", summarise(res.trips), res.network))
     console.print(link_table(res))
+    if res.preempt is not None:
+        console.print(emergency_table(res.preempt, ev is not None and ev.preempt))
+
+
+def emergency_options(specs: list[str], distance: float, preempt: bool, approved: list[str], store: str):  # noqa: ANN201
+    """``--emergency TIME,FROM,TO`` and the preempt options as :class:`EmergencyOptions`."""
+    from deploy.preempt_cosim import EmergencyOptions, EmergencyTrip
+    from sim.clock import parse_clock
+    from sim.errors import WulinError
+
+    trips = []
+    for spec in specs:
+        parts = [p.strip() for p in spec.split(",")]
+        if len(parts) != 3 or not all(parts):
+            raise WulinError(f"--emergency {spec!r}: expected TIME,FROM_EDGE,TO_EDGE (e.g. 07:00:30,left1A1,C1right1)")
+        trips.append(EmergencyTrip(parse_clock(parts[0], f"--emergency {spec!r}"), parts[1], parts[2]))
+    configs = {}
+    if approved:
+        from deploy.preempt_store import PreemptApprovals
+        from wulin.cmd_plan import _store
+
+        approvals = PreemptApprovals(_store(store))
+        for ref in approved:
+            cfg = approvals.approved_preempt(ref)
+            configs[cfg.signal_id] = cfg
+    if not distance > 0:
+        raise WulinError(f"--preempt-distance: {distance} m must be above 0")
+    return EmergencyOptions(trips=tuple(trips), distance=distance, preempt=preempt, configs=configs)
+
+
+def emergency_table(stats, preempt: bool) -> Table:  # noqa: ANN001 - deploy.preempt_cosim.PreemptStats
+    """Each emergency vehicle's run, and the preempt inputs set over SNMP."""
+    t = Table(title=f"emergency vehicles ({'preemption over NTCIP' if preempt else 'no preemption'})",
+              header_style="bold")
+    for c in ("vehicle", "travel time", "stops", "signals approached"):
+        t.add_column(c, justify="left" if c in ("vehicle", "signals approached") else "right")
+    for vid, log in stats.vehicles.items():
+        tt = log.travel_time
+        t.add_row(vid, "not arrived" if tt is None else f"{tt:.0f} s", str(log.stops), " ".join(log.signals))
+    t.caption = (f"preempt inputs set {stats.calls}, cleared {stats.clears}, failed SETs {stats.failed_sets}; "
+                 f"preempt tables written to {stats.installed} devices")
+    return t
 
 
 def _ms(xs: list[float], q: float) -> str:
