@@ -204,8 +204,7 @@ class SnmpClient:
         attempt = 0
         while attempt < tries:
             attempt += 1
-            req = Pdu(self.version, community or self.community, kind, self._new_id(), varbinds, **bulk)
-            data = self.usm.seal(req, req.request_id) if self.usm is not None else encode(req)
+            req, data = self._seal(kind, varbinds, community, **bulk)
             rsp = self._roundtrip(req, data)
             if rsp is None:
                 continue
@@ -219,6 +218,47 @@ class SnmpClient:
         if kind == "set":
             raise SetUnconfirmed(f"{self.peer}: no answer to SET within {self.timeout:g} s; it may have been applied")
         raise SnmpTimeout(f"{self.peer}: no answer within {self.timeout:g} s after {tries} tries")
+
+    def _seal(self, kind: str, varbinds: list[tuple[OID, Any]], community: str | None = None,
+              **bulk: int) -> tuple[Pdu, bytes]:
+        req = Pdu(self.version, community or self.community, kind, self._new_id(), varbinds, **bulk)
+        return req, self.usm.seal(req, req.request_id) if self.usm is not None else encode(req)
+
+    def send(self, kind: str, varbinds: list[tuple[OID, Any]]) -> Pdu | None:
+        """Send one request without waiting (``None``: it could not go out); :func:`exchange_all`
+        collects the answer."""
+        if self.usm is not None and self.usm.engine is None:
+            self._discover()
+        req, data = self._seal(kind, varbinds)
+        self.wire.append(WireRecord(time.time(), "sent", self.peer, req))
+        try:
+            self._socket().send(data)
+        except OSError:
+            return None
+        return req
+
+    def take(self, req: Pdu) -> Pdu | None:
+        """The answer to ``req`` if one is waiting on the socket (never blocks)."""
+        sock = self._socket()
+        sock.setblocking(False)
+        try:
+            while True:
+                try:
+                    got = sock.recv(65535)
+                except (BlockingIOError, InterruptedError):
+                    return None
+                except OSError:  # ICMP port unreachable: nobody listens
+                    continue
+                try:
+                    rsp = self._unwrap(got)
+                except SnmpError:
+                    continue
+                if rsp.request_id == req.request_id:
+                    self.wire.append(WireRecord(time.time(), "received", self.peer, rsp))
+                    return rsp
+                self.wire.append(WireRecord(time.time(), "late", self.peer, rsp))
+        finally:
+            sock.setblocking(True)
 
     def _discover(self) -> None:
         """SNMPv3 engine discovery: learn the agent's engine id, boots and time."""
@@ -312,3 +352,55 @@ class SnmpClient:
                 return out
             out[o] = v
             cur = o
+
+
+@dataclass
+class Exchange:
+    """One request of :func:`exchange_all` and what came of it (``answer`` None: no answer in time)."""
+
+    client: SnmpClient
+    kind: str  # get or set
+    varbinds: list[tuple[OID, Any]]
+    answer: Pdu | None = None
+    error: SnmpError | None = None  # the agent answered with an error status (or a Report)
+
+    @property
+    def values(self) -> dict[OID, Any]:
+        return dict(self.answer.varbinds) if self.answer is not None and self.error is None else {}
+
+
+def exchange_all(exchanges: list[Exchange], timeout: float) -> list[Exchange]:
+    """Send every request at once, then wait for the answers together (one ``select`` over the
+    agents' sockets) until all came or ``timeout`` passed: a round to many agents costs about one
+    round trip, not one per agent.  A GET's error status, a missing object or a Report is put in
+    ``error``; a SET is never re-sent (its ``answer`` None means unconfirmed, as :meth:`SnmpClient.set`)."""
+    import select
+
+    waiting: dict[int, tuple[Exchange, Pdu]] = {}
+    for ex in exchanges:
+        req = ex.client.send(ex.kind, ex.varbinds)
+        if req is not None:
+            waiting[ex.client._socket().fileno()] = (ex, req)
+    deadline = time.monotonic() + timeout
+    while waiting and (left := deadline - time.monotonic()) > 0:
+        ready, _, _ = select.select(list(waiting), [], [], left)
+        for fd in ready:
+            ex, req = waiting[fd]
+            rsp = ex.client.take(req)
+            if rsp is None:
+                continue
+            del waiting[fd]
+            ex.answer = rsp
+            ex.error = _answer_error(rsp, ex.varbinds)
+    return exchanges
+
+
+def _answer_error(rsp: Pdu, varbinds: list[tuple[OID, Any]]) -> SnmpError | None:
+    if rsp.kind == "report":
+        return SnmpAuthError(f"the agent answered with a Report ({rsp.community})")
+    try:
+        SnmpClient._check(rsp, varbinds)
+    except SnmpError as exc:
+        return exc
+    missing = [name_of(o) for o, v in rsp.varbinds if isinstance(v, NoSuch)]
+    return SnmpError(f"agent has no {', '.join(missing)}", ERROR_CODES["noSuchName"]) if missing else None
