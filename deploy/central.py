@@ -86,9 +86,11 @@ class CentralStats:
     resumed: int = 0  # devices taken back under central control after they fell back
     round_wall: list[float] = field(default_factory=list)  # every round: poll + commands
     decision_wall: list[float] = field(default_factory=list)  # the rounds that carried a decision
+    round_cpu: list[float] = field(default_factory=list)  # the process's CPU seconds in each round (both ends)
 
-    def note_round(self, seconds: float, decision: bool) -> None:
+    def note_round(self, seconds: float, decision: bool, cpu: float = 0.0) -> None:
         self.round_wall.append(seconds)
+        self.round_cpu.append(cpu)
         if decision:
             self.decision_wall.append(seconds)
 

@@ -259,6 +259,7 @@ class CosimResult:
     fallbacks: int
     central: CentralStats
     snmp: str
+    cpu_time: float = 0.0  # the process's CPU seconds over the run (SUMO, devices and central share it)
 
 
 def device_plan(spec: SignalSpec, min_green: float, max_green: float, yellow: float, all_red: float) -> TimingPlan:
@@ -293,6 +294,7 @@ def _detectors(spec: SignalSpec, lanes: Sequence[str]) -> tuple[dict[int, int], 
     return calls, loops
 
 
+AGENT_IDLE_S = 0.5  # the loop advances the devices on the simulation clock; the agents need not wake for it
 LINK_TIMEOUT = 0.3  # seconds; loopback answers in milliseconds, a silent device must not stall the loop
 
 
@@ -335,7 +337,7 @@ def _start_field(layout: DistrictLayout, params: Mapping[str, Any], clock: _Cloc
             calls, loops[spec.id] = _detectors(spec, layout.in_lanes[layout.signal_slice(s)])
             emu = ControllerEmulator(single_ring_profile(spec.id, spec.n_stages), plan, clock=clock,
                                      tod_start=clock.t, conflicts=spec.conflicts, detectors=calls,
-                                     snmp_v2c=snmp == "2c").start()
+                                     snmp_v2c=snmp == "2c", idle_s=AGENT_IDLE_S).start()
             emus.append(emu)
             creds = emu.credentials if snmp == "3" else replace(emu.credentials, snmp="2c")
             links.append(DeviceLink(spec.id, emu.profile, snmp_session(emu.host, emu.port, creds, False, LINK_TIMEOUT, 0),
@@ -387,7 +389,7 @@ def run_cosim(scenario: Scenario, controller: Any, seed: int, *, snmp: str = "3"
     controller.reset(layout, seed)
     stop = min(end if end is not None else scenario.end, scenario.end)
     scenario = replace(scenario, end=stop)
-    t_start = time.perf_counter()
+    t_start, c_start = time.perf_counter(), time.process_time()
     with tempfile.TemporaryDirectory(prefix="wulin-cosim-") as work:
         loops_file = write_stopline_loops(layout, Path(work) / "stopline.add.xml")
         sim = Simulation(scenario, seed=seed, tripinfo=True, additional_files=[loops_file])
@@ -413,7 +415,7 @@ def run_cosim(scenario: Scenario, controller: Any, seed: int, *, snmp: str = "3"
         sim.cleanup()
     return CosimResult(scenario.id, str(controller.name), seed, trips, network, time.perf_counter() - t_start,
                        stop - scenario.begin, bridge.unsafe, bridge.unsafe_count, alarms, fallbacks,
-                       fld.central.stats, snmp)
+                       fld.central.stats, snmp, time.process_time() - c_start)
 
 
 def _lockstep(sim: Simulation, fld: _Field, bridge: SignalBridge, controller: Any, reader: Any, state: Any,
@@ -430,18 +432,18 @@ def _lockstep(sim: Simulation, fld: _Field, bridge: SignalBridge, controller: An
         for e in emus:
             with e.lock:
                 e.advance()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         central.poll(t)
-        link = time.perf_counter() - t0
+        link, link_cpu = time.perf_counter() - t0, time.process_time() - c0
         decided = t >= next_decision - 1e-9
         if decided:  # the controller's own time is not the link's
             stage, stage_time, in_transition = central.stage_views(t)
             reader.read(into=state, stage=stage, stage_time=stage_time, in_transition=in_transition)
             central.request(controller.act(state).tolist())
             next_decision += di
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         central.command(t)
-        central.stats.note_round(link + time.perf_counter() - t0, decided)
+        central.stats.note_round(link + time.perf_counter() - t0, decided, link_cpu + time.process_time() - c0)
         bridge.show()
         sim.step()
         bridge.feed()
