@@ -89,6 +89,7 @@ class SnmpAgent:
         self._thread: threading.Thread | None = None
         self._delayed: list[Delayed] = []
         self.idle_s = float(idle_s)
+        self.link_up = True  # False: the cable is cut, nothing arrives (a fault the co-simulation injects)
         self.errors: list[str] = []  # messages that raised inside the agent (it keeps serving)
 
     # ------------------------------------------------------------------ requests
@@ -201,6 +202,8 @@ class SnmpAgent:
                 self.errors.append(f"{exc.__class__.__name__}: {exc}")
 
     def _receive(self, data: bytes, peer: Any) -> None:
+        if not self.link_up:
+            return
         v3: V3Message | None = None
         try:
             if message_version(data) == "3":

@@ -84,6 +84,7 @@ class CentralStats:
     timeouts: int = 0
     refused: int = 0
     resumed: int = 0  # devices taken back under central control after they fell back
+    reports: int = 0  # SETs answered with a Report (a restarted device's new SNMP engine clock): re-sent
     round_wall: list[float] = field(default_factory=list)  # every round: poll + commands
     decision_wall: list[float] = field(default_factory=list)  # the rounds that carried a decision
     round_cpu: list[float] = field(default_factory=list)  # the process's CPU seconds in each round (both ends)
@@ -222,6 +223,8 @@ class NtcipActuator:
     def _count_set(self, ex: Exchange) -> bool:
         if ex.answer is None:
             self.stats.timeouts += 1  # unconfirmed: re-sent as the next heartbeat, never blind now
+        elif ex.answer.kind == "report":
+            self.stats.reports += 1  # not applied; the session learnt the engine's clock from it
         elif ex.error is not None:
             self.stats.refused += 1
         else:

@@ -77,6 +77,14 @@ class ControllerEmulator(DeviceModel):
         """Answer one decoded request as the agent would (``None``: no answer)."""
         return self.agent.handle(req, peer)
 
+    def reboot(self) -> None:
+        """Power-cycle (:meth:`DeviceModel.reboot`); the SNMP engine restarts too (boots + 1), and
+        the heads show start-up flash while the unit is silent."""
+        with self.lock:
+            super().reboot()
+            self.unit.startup_flash = max(int(round(self.faults.reboot_s * 10)), 0)
+            self.agent.usm.restart()
+
     def start(self) -> ControllerEmulator:
         self.agent.start()
         return self

@@ -156,6 +156,7 @@ def owner_fingerprint(token: bytes) -> bytes:
 TX_NORMAL, TX_TRANSACTION, TX_VERIFY, TX_DONE = 1, 2, 3, 6
 FREE_NOT_FREE = 2
 FLASH_NOT_FLASH, FLASH_AUTOMATIC, FLASH_MMU = 2, 3, 6  # unitFlashStatus
+FLASH_STARTUP = 7  # unitFlashStatus startup: the flash a unit shows as it powers up
 CONTROL_SYSTEM, CONTROL_BACKUP, CONTROL_TIMEBASE = 2, 4, 6  # unitControlStatus
 SHORT_ALARM_CRITICAL = 0x80  # shortAlarmStatus bit 7: critical alarm
 PATTERN_FREE, PATTERN_FLASH = 254, 255  # systemPatternControl

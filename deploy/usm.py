@@ -257,6 +257,10 @@ class UsmAgent:
     def engine(self) -> Engine:
         return Engine(self.engine_id, self.boots, int(time.monotonic() - self._t0))
 
+    def restart(self) -> None:
+        """The device restarted: ``snmpEngineBoots`` + 1, its engine time from 0 (RFC 3414 2.2)."""
+        self.boots, self._t0 = self.boots + 1, time.monotonic()
+
     def receive(self, data: bytes) -> V3Message:
         """The checked request in ``data``.
 
