@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "wulin.cmd_agents",
     "wulin.cmd_deploy",
     "wulin.cmd_cosim",
+    "wulin.cmd_adaptive",
     "wulin.cmd_console",
     "wulin.cmd_benchmark",
 )

@@ -107,3 +107,37 @@ def test_bounds_and_fallback_plans_are_checked(tmp_path: Path) -> None:
     f.write_text('name = "x"\ncontroller = "max-pressure"\n[bounds]\nmax_cycle = 30\n[fallback]\nB1 = "' + "0" * 64 + '"\n')
     with pytest.raises(WulinError, match="line 4.*max_cycle"):
         AdaptiveConfig.load(f)
+
+
+def test_the_command_line_walkthrough(tmp_path: Path) -> None:
+    """`wulin adaptive propose / approve / deploy / list / show / rollback` against an emulator."""
+    from .test_cli_plan import as_user, setup_users, wulin
+
+    emu = ControllerEmulator(make_profile(), make_plan(name="local"), CAPS, time_scale=300, verify_s=1).start()
+    try:
+        store_file, secrets = tmp_path / "store.sqlite", tmp_path / "secrets" / "device-secrets.json"
+        SecretsFile(secrets).put("B1", emu.credentials)
+        PlanStore(store_file).register_device("B1", emu.host, emu.port, emu.profile, CAPS)
+        env = {"WULIN_STORE": str(store_file), "WULIN_SECRETS": str(secrets), "COLUMNS": "200"}
+        setup_users(env, ("ann", "engineer"), ("bob", "supervisor"))
+        store = PlanStore(store_file)
+        h = propose(store, PLAN, evidence=EVIDENCE).hash
+        store.approve(h, BOB)
+        cfg = tmp_path / "central.toml"
+        cfg.write_text(f'name = "central mp"\ncontroller = "max-pressure"\n[bounds]\nmax_green = 60.0\n'
+                       f'[fallback]\nB1 = "{h}"\n')
+        r = as_user(env, "ann", "adaptive", "propose", str(cfg))
+        assert r.exit_code == 0, r.output
+        ref = r.output.split()[1][:12]
+        r = as_user(env, "ann", "adaptive", "approve", ref)
+        assert isinstance(r.exception, Refused) and "supervisor" in str(r.exception)  # the proposer, an engineer
+        assert as_user(env, "bob", "adaptive", "approve", ref).exit_code == 0
+        r = as_user(env, "ann", "adaptive", "deploy", ref, "--activation-timeout", "10")
+        assert r.exit_code == 0 and "deployed" in r.output, r.output
+        r = wulin(env, "adaptive", "list")
+        assert "central mp" in r.output and "deployed" in r.output
+        assert '"max_green": 60.0' in wulin(env, "adaptive", "show", ref).output
+        r = as_user(env, "bob", "adaptive", "rollback", ref)
+        assert r.exit_code == 0 and "rolled_back" in r.output, r.output
+    finally:
+        emu.stop()

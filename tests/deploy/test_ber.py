@@ -105,10 +105,10 @@ def test_junk_is_refused_with_one_error() -> None:
 
 
 def test_keys_are_localised_as_pysnmp_does() -> None:
+    from pyasn1.type import univ
     from pysnmp.proto.secmod.rfc3414.service import UsmSecurityParameters  # noqa: F401 - import order
     from pysnmp.proto.secmod.rfc3826.priv.aes import Aes
     from pysnmp.proto.secmod.rfc7860.auth.hmacsha2 import HmacSha2
-    from pyasn1.type import univ
 
     from deploy.usm import AUTH_PROTOCOL, PRIV_PROTOCOL
 
