@@ -78,19 +78,24 @@ def reject(ref: str = typer.Argument(...), reason: str = typer.Option(..., "--re
     console.print(f"rejected {a.reject(ref, _login(s, user, token, password_stdin), reason).hash}")
 
 
+def _device_action(action: str, ref: str, activation_timeout: float, user: str | None, token: str | None,
+                   password_stdin: bool, store: str) -> None:
+    from deploy import adaptive_service
+
+    s, _ = _astore(store)
+    who = _login(s, user, token, password_stdin)
+    with _term_as_interrupt():
+        out = getattr(adaptive_service, action)(s, ref, who, _options(activation_timeout))
+    _report(out)
+
+
 @adaptive_app.command("deploy")
 def deploy(ref: str = typer.Argument(..., help="Hash of an approved configuration."),
            activation_timeout: float = ACT_TIMEOUT_OPT,
            user: str | None = USER_OPT, token: str | None = TOKEN_OPT, password_stdin: bool = PW_STDIN_OPT,
            store: str = STORE_OPT) -> None:
     """Fallback plans downloaded and verified on every device, then the devices under central control."""
-    from deploy import adaptive_service
-
-    s, _ = _astore(store)
-    who = _login(s, user, token, password_stdin)
-    with _term_as_interrupt():
-        out = adaptive_service.deploy(s, ref, who, _options(activation_timeout))
-    _report(out)
+    _device_action("deploy", ref, activation_timeout, user, token, password_stdin, store)
 
 
 @adaptive_app.command("rollback")
@@ -99,13 +104,7 @@ def rollback(ref: str = typer.Argument(..., help="Hash of a deployed configurati
              user: str | None = USER_OPT, token: str | None = TOKEN_OPT, password_stdin: bool = PW_STDIN_OPT,
              store: str = STORE_OPT) -> None:
     """Every device back on its time-of-day plan (a supervisor's step)."""
-    from deploy import adaptive_service
-
-    s, _ = _astore(store)
-    who = _login(s, user, token, password_stdin)
-    with _term_as_interrupt():
-        out = adaptive_service.rollback(s, ref, who, _options(activation_timeout))
-    _report(out)
+    _device_action("rollback", ref, activation_timeout, user, token, password_stdin, store)
 
 
 @adaptive_app.command("list")
