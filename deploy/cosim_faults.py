@@ -20,9 +20,10 @@ fault here is injected into a running co-simulation (:func:`deploy.sumo_bridge.r
 ==================  =============================================================================
 
 :class:`FaultRun` is called each simulated second (before the devices tick) and watches the
-devices it hurt: when each fell back (``unitControlStatus`` backupMode, or a restart), when its
-heads first showed its time-of-day plan exactly as the plan's tlLogic would, and, after the
-window, when central had it again (``systemControl``).  SUMO's safety is the bridge's: every
+devices it hurt: when each fell back (``unitControlStatus`` backupMode, or a restart), from when
+its heads showed its time-of-day plan exactly as the plan's tlLogic would, step for step for a
+whole cycle (a fault must last that long for it to be seen: central takes the device back as
+soon as the link returns), and, after the window, when central had it again (``systemControl``).  SUMO's safety is the bridge's: every
 state given to SUMO is checked against the conflict matrix each step.
 """
 
@@ -66,7 +67,8 @@ class DeviceOutcome:
     backup_time: int
     cycle: float
     fell_back: float | None = None  # from the fault's start to backup mode (a reboot: answering again)
-    in_plan: float | None = None  # from the fault's start to heads exactly the plan's
+    in_plan: float | None = None  # from the fault's start to heads exactly the plan's, for a whole cycle from then
+    match_since: float | None = None  # start of the current run of steps showing exactly the plan
     resumed: float | None = None  # from the window's end to systemControl again
     min_green_kept: bool | None = None  # refused: the forced-off green lasted its minimum green
 
@@ -163,10 +165,14 @@ class FaultRun:
         restarted = self.spec.kind == "reboot" and t > self.t0 and not emu.silent()
         if out.fell_back is None and (status == O.CONTROL_BACKUP or restarted):
             out.fell_back = t - self.t0
-        # the heads now are what the device showed over the step just run, t - 1 -> t
-        if out.fell_back is not None and out.in_plan is None and t > self.t0 and \
-                emu.unit.heads() == plan_heads(emu, t - 1):
-            out.in_plan = t - self.t0
+        if out.fell_back is not None and out.in_plan is None and t > self.t0:
+            # the heads now are what the device showed over the step just run, t - 1 -> t
+            if emu.unit.heads() != plan_heads(emu, t - 1):
+                out.match_since = None
+            elif out.match_since is None:
+                out.match_since = t - 1
+            elif t - out.match_since >= out.cycle:  # a whole cycle in step: it runs its plan
+                out.in_plan = max(out.match_since - self.t0, out.fell_back)
         if t >= self.t1 and out.resumed is None and status == O.CONTROL_SYSTEM and (
                 out.fell_back is not None or self.spec.kind == "intermittent"):
             out.resumed = t - self.t1
@@ -188,6 +194,7 @@ class FaultRun:
 
         return {"fault": self.spec.kind, "devices": len(outs), "fell_back_s": worst("fell_back"),
                 "in_plan_s": worst("in_plan"), "resumed_s": worst("resumed"),
+                "in_plan_within_target": sum(bool(o.within_target) for o in outs),
                 "target_s": max((o.backup_time + o.cycle for o in outs), default=0.0),
                 "min_green_kept": all(o.min_green_kept for o in outs) if self.spec.kind == "refused" else None,
                 "notes": list(self.refusals)}

@@ -105,8 +105,9 @@ def fault_table(f: dict, unsafe: int) -> Table:  # noqa: ANN001 - deploy.cosim_f
     t.add_column("figure")
     t.add_column("value", justify="right")
     rows = [("fell back to its plan (from the fault's start)", _s(f["fell_back_s"])),
-            ("heads exactly the plan's (from the fault's start)", _s(f["in_plan_s"])),
+            ("heads exactly the plan's for a cycle from (from the fault's start)", _s(f["in_plan_s"])),
             ("target: unitBackupTime + 1 cycle", f"{f['target_s']:.0f} s"),
+            ("devices in step with their plan within the target", f"{f['in_plan_within_target']} of {f['devices']}"),
             ("central control again (from the fault's end)", _s(f["resumed_s"])),
             ("unsafe states given to SUMO", f"{unsafe}")]
     if f["min_green_kept"] is not None:

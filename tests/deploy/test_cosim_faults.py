@@ -24,21 +24,19 @@ def _run(kind: str, start: float = 60.0, duration: float = 30.0, end_after: floa
     return res, fr.summary()
 
 
-def _fell_back_and_resumed(f: dict, duration: float = 30.0) -> None:
-    assert BACKUP_S <= f["fell_back_s"] <= BACKUP_S + 1  # the watchdog, a tick after unitBackupTime
-    assert f["in_plan_s"] <= f["target_s"]  # back on its plan, exactly, within backup time + 1 cycle
-    assert f["resumed_s"] is not None and f["resumed_s"] <= 3  # central has it again within seconds
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["loss-all", "loss-one", "late", "central-crash"])
 def test_silence_of_any_kind_falls_back_safely_and_central_resumes(kind: str) -> None:
-    res, f = _run(kind)
+    """Silence long enough to see the plan run a whole cycle (backup time + 2 cycles of 94 s)."""
+    res, f = _run(kind, duration=250.0, end_after=340.0)
     assert f["devices"] == (9 if kind in ("loss-all", "central-crash") else 1)
     assert res.fallbacks == f["devices"]
-    _fell_back_and_resumed(f)
+    assert BACKUP_S - 1 <= f["fell_back_s"] <= BACKUP_S + 1  # the watchdog, at unitBackupTime
+    assert f["in_plan_within_target"] == f["devices"]  # in step with its plan within backup time + 1 cycle
+    assert f["in_plan_s"] <= f["target_s"]
+    assert f["resumed_s"] is not None and f["resumed_s"] <= 3  # central has it again within seconds
     if kind == "late":  # the answers came, after central had given up on them
-        assert res.central.timeouts >= 25
+        assert res.central.timeouts >= 200
 
 
 def test_an_intermittent_link_keeps_central_control_and_stays_safe() -> None:
@@ -52,7 +50,6 @@ def test_a_device_reboot_shows_start_up_flash_then_its_plan_and_central_takes_it
     res, f = _run("reboot", duration=20.0)
     assert res.flash_entries == 1  # the green it showed ended in the fail-safe flash, not in an unsafe state
     assert f["fell_back_s"] == pytest.approx(20.0, abs=1)  # answering again after its silence
-    assert f["in_plan_s"] <= f["target_s"]
     assert f["resumed_s"] is not None and f["resumed_s"] <= 3
     assert res.central.resumed >= 1  # the new SNMP engine (boots + 1) was resynchronised
 
