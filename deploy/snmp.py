@@ -378,7 +378,10 @@ def exchange_all(exchanges: list[Exchange], timeout: float) -> list[Exchange]:
 
     waiting: dict[int, tuple[Exchange, Pdu]] = {}
     for ex in exchanges:
-        req = ex.client.send(ex.kind, ex.varbinds)
+        try:
+            req = ex.client.send(ex.kind, ex.varbinds)
+        except SnmpTimeout:  # its engine discovery got no answer: no answer this round either
+            continue
         if req is not None:
             waiting[ex.client._socket().fileno()] = (ex, req)
     deadline = time.monotonic() + timeout
