@@ -59,10 +59,13 @@ class SnmpAgent:
             ``v2c``, its communities.
         v2c: Also answer v1 / v2c with the credentials' communities (explicit opt-in).
         host, port: Where to listen (port 0: a free port); loopback only.
+        idle_s: How often the device's time advances while no request comes (a device on an
+            outside clock, as in the co-simulation, is advanced by its owner: a long wait spares
+            the other threads the wake-ups).
     """
 
     def __init__(self, device: DeviceModel, credentials: DeviceCredentials, *, v2c: bool = False,
-                 host: str = "127.0.0.1", port: int = 0) -> None:
+                 host: str = "127.0.0.1", port: int = 0, idle_s: float = 0.02) -> None:
         if host not in LOOPBACK:
             raise WulinError(f"the emulator listens on loopback only, not {host!r}")
         if v2c and not credentials.read_community:
@@ -85,6 +88,8 @@ class SnmpAgent:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._delayed: list[Delayed] = []
+        self.idle_s = float(idle_s)
+        self.link_up = True  # False: the cable is cut, nothing arrives (a fault the co-simulation injects)
         self.errors: list[str] = []  # messages that raised inside the agent (it keeps serving)
 
     # ------------------------------------------------------------------ requests
@@ -178,7 +183,8 @@ class SnmpAgent:
     def _serve(self) -> None:
         while not self._stop.is_set():
             try:
-                ready, _, _ = select.select([self._sock], [], [], 0.02)
+                wait = min([self.idle_s] + [d.due - time.monotonic() for d in self._delayed])
+                ready, _, _ = select.select([self._sock], [], [], max(wait, 0.0))
             except (OSError, ValueError):
                 return
             self._flush_delayed()
@@ -196,6 +202,8 @@ class SnmpAgent:
                 self.errors.append(f"{exc.__class__.__name__}: {exc}")
 
     def _receive(self, data: bytes, peer: Any) -> None:
+        if not self.link_up:
+            return
         v3: V3Message | None = None
         try:
             if message_version(data) == "3":

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from deploy import oids as O
 from deploy.phase_engine import bits
 from deploy.profile import DeviceProfile
-from deploy.snmp import SnmpClient, SnmpError
+from deploy.snmp import Exchange, SnmpClient, SnmpError, exchange_all
 from sim.errors import WulinError
 
 KEEP = -1
@@ -84,11 +84,14 @@ class CentralStats:
     timeouts: int = 0
     refused: int = 0
     resumed: int = 0  # devices taken back under central control after they fell back
+    reports: int = 0  # SETs answered with a Report (a restarted device's new SNMP engine clock): re-sent
     round_wall: list[float] = field(default_factory=list)  # every round: poll + commands
     decision_wall: list[float] = field(default_factory=list)  # the rounds that carried a decision
+    round_cpu: list[float] = field(default_factory=list)  # the process's CPU seconds in each round (both ends)
 
-    def note_round(self, seconds: float, decision: bool) -> None:
+    def note_round(self, seconds: float, decision: bool, cpu: float = 0.0) -> None:
         self.round_wall.append(seconds)
+        self.round_cpu.append(cpu)
         if decision:
             self.decision_wall.append(seconds)
 
@@ -111,7 +114,14 @@ class NtcipActuator:
         self.heartbeat_s, self.backup_s = float(heartbeat_s), int(backup_s)
         self.views = [SignalView() for _ in self.links]
         self.stats = CentralStats()
+        self.timeout = max(lk.reader.timeout for lk in self.links) if self.links else 1.0
         self._stage_of = [{p: k for k, ps in enumerate(lk.profile.stage_phases) for p in ps} for lk in self.links]
+        # what a round sends, built once: the poll's varbinds, and per stage its command bitmaps and varbinds
+        self._poll_vbs = [[(c + (g,), None) for c in _POLL for g in range(1, lk.groups + 1)]
+                          + [(O.UNIT_CONTROL_STATUS, None)] for lk in self.links]
+        self._commands = [[_stage_command(lk, k) for k in range(len(lk.profile.stage_phases))] for lk in self.links]
+        self._command_vbs = [[_command_varbinds(lk, cmd) for cmd in cmds] for lk, cmds in zip(self.links, self._commands,
+                                                                                             strict=True)]
 
     # ------------------------------------------------------------------ control
     def take_control(self, now: float) -> None:
@@ -143,21 +153,34 @@ class NtcipActuator:
 
     # ------------------------------------------------------------------ one round
     def poll(self, now: float) -> None:
-        """Read every device's phase status and update the views."""
-        for lk, v, stage_of in zip(self.links, self.views, self._stage_of, strict=True):
-            oids = [c + (g,) for c in _POLL for g in range(1, lk.groups + 1)] + [O.UNIT_CONTROL_STATUS]
-            try:
-                got = lk.reader.get(oids)
-            except WulinError:
-                self.stats.timeouts += 1
-                v.reachable = False
-                continue
+        """Read every device's phase status (all GETs out at once) and update the views."""
+        got = exchange_all([Exchange(lk.reader, "get", self._poll_vbs[i]) for i, lk in enumerate(self.links)],
+                           self.timeout)
+        for ex, lk, v, stage_of in zip(got, self.links, self.views, self._stage_of, strict=True):
+            if ex.answer is None or ex.error is not None:
+                values = self._retry_get(lk, ex)
+                if values is None:
+                    v.reachable = False
+                    continue
+            else:
+                values = ex.values
             v.reachable = True
-            v.in_control = int(got[O.UNIT_CONTROL_STATUS]) == O.CONTROL_SYSTEM
+            v.in_control = int(values[O.UNIT_CONTROL_STATUS]) == O.CONTROL_SYSTEM
             self.stats.polls += 1
-            shown = tuple(sum(int(got[c + (g,)]) << (8 * (g - 1)) for g in range(1, lk.groups + 1)) for c in _POLL)
+            shown = tuple(sum(int(values[c + (g,)]) << (8 * (g - 1)) for g in range(1, lk.groups + 1)) for c in _POLL)
             _observe(v, (shown[0], shown[1], shown[2]), stage_of, now)
         self.stats.rounds += 1
+
+    def _retry_get(self, lk: DeviceLink, ex: Exchange) -> dict[O.OID, object] | None:
+        """A poll that got no answer, or a Report (the device restarted: its SNMP engine clock
+        changed), is counted; a Report is re-asked once the blocking way, which resynchronises."""
+        if ex.answer is not None and ex.answer.kind == "report":
+            try:
+                return lk.reader.get([o for o, _ in ex.varbinds])
+            except WulinError:
+                pass
+        self.stats.timeouts += 1
+        return None
 
     def request(self, decision: Sequence[int]) -> None:
         """Ask each signal for a stage (-1: no new request), as ``SignalActuator.request``."""
@@ -170,37 +193,67 @@ class NtcipActuator:
             v.target = k
 
     def command(self, now: float) -> None:
-        """Send each device the commands its target asks for (when changed, or as heartbeat)."""
-        for lk, v, max_green in zip(self.links, self.views, self.max_green, strict=True):
+        """Send each device the commands its target asks for (when changed, or as heartbeat);
+        every SET of the round goes out at once."""
+        batch: list[tuple[int, tuple[int, ...], Exchange]] = []
+        for i, (lk, v, max_green) in enumerate(zip(self.links, self.views, self.max_green, strict=True)):
             n = len(lk.profile.stage_phases)
             if (n > 1 and not v.in_transition and v.target in (None, v.stage)
                     and now - v.green_start >= max_green - 1e-9):
                 v.target = (v.stage + 1) % n  # maximum green: the next stage in order
             if v.target is None or not v.reachable:
                 continue
-            mine = bits(lk.profile.stage_phases[v.target])
-            others = bits(lk.profile.phases) & ~mine
-            cmd = (mine, others, others, mine)
+            cmd = self._commands[i][v.target]
             if cmd == v.sent and now - v.sent_at < self.heartbeat_s and v.in_control:
                 continue
-            pairs: list[tuple[O.OID, int]] = []
+            pairs = self._command_vbs[i][v.target]
             if not v.in_control:  # it fell back (silence past its backup time) or restarted
-                pairs += [(O.UNIT_BACKUP_TIME, self.backup_s), (O.SYSTEM_PATTERN_CONTROL, O.PATTERN_FREE)]
-            for g in range(1, lk.groups + 1):
-                sh = 8 * (g - 1)
-                pairs += [(c + (g,), (x >> sh) & 0xFF) for c, x in
-                          zip((O.PHASE_CONTROL_HOLD, O.PHASE_CONTROL_FORCE_OFF, O.PHASE_CONTROL_OMIT,
-                               O.PHASE_CONTROL_VEH_CALL), cmd, strict=True)]
-            if self._set(lk, pairs):
-                if not v.in_control:
-                    self.stats.resumed += v.sent is not None
-                    v.in_control = True
-                v.sent, v.sent_at = cmd, now
+                pairs = [(O.UNIT_BACKUP_TIME, self.backup_s), (O.SYSTEM_PATTERN_CONTROL, O.PATTERN_FREE), *pairs]
+            batch.append((i, cmd, Exchange(lk.writer, "set", pairs)))
+        exchange_all([ex for _, _, ex in batch], self.timeout)
+        for i, cmd, ex in batch:
+            v = self.views[i]
+            if not self._count_set(ex):
+                continue
+            if not v.in_control:
+                self.stats.resumed += v.sent is not None
+                v.in_control = True
+            v.sent, v.sent_at = cmd, now
+
+    def _count_set(self, ex: Exchange) -> bool:
+        if ex.answer is None:
+            self.stats.timeouts += 1  # unconfirmed: re-sent as the next heartbeat, never blind now
+        elif ex.answer.kind == "report":
+            self.stats.reports += 1  # not applied; the session learnt the engine's clock from it
+        elif ex.error is not None:
+            self.stats.refused += 1
+        else:
+            self.stats.sets += 1
+            return True
+        return False
 
     def stage_views(self, now: float) -> tuple[list[int], list[float], list[bool]]:
         """``(stage, stage_time, in_transition)`` per signal, as the in-process actuator's views."""
         return ([v.stage for v in self.views], [now - v.since for v in self.views],
                 [v.in_transition for v in self.views])
+
+
+def _stage_command(lk: DeviceLink, k: int) -> tuple[int, int, int, int]:
+    """(hold, force-off, omit, vehicle call) bitmaps that ask device ``lk`` for stage ``k``."""
+    mine = bits(lk.profile.stage_phases[k])
+    others = bits(lk.profile.phases) & ~mine
+    return mine, others, others, mine
+
+
+def _command_varbinds(lk: DeviceLink, cmd: tuple[int, ...]) -> list[tuple[O.OID, int]]:
+    """The SET varbinds of ``cmd``, phase group by phase group (one PDU)."""
+    pairs: list[tuple[O.OID, int]] = []
+    for g in range(1, lk.groups + 1):
+        sh = 8 * (g - 1)
+        pairs += [(c + (g,), (x >> sh) & 0xFF) for c, x in
+                  zip((O.PHASE_CONTROL_HOLD, O.PHASE_CONTROL_FORCE_OFF, O.PHASE_CONTROL_OMIT,
+                       O.PHASE_CONTROL_VEH_CALL), cmd, strict=True)]
+    return pairs
 
 
 def _observe(v: SignalView, shown: tuple[int, int, int], stage_of: dict[int, int], now: float) -> None:

@@ -49,6 +49,8 @@ class ControllerEmulator(DeviceModel):
             the transaction belongs to the SNMP user that opened it).
         clock, tod_start, stage_states, conflicts, detectors, tick_s: The running signal's
             clock and wiring (see :class:`~deploy.device_model.DeviceModel`).
+        idle_s: How often the agent advances the device while no request comes
+            (:class:`~deploy.agent.SnmpAgent`).
     """
 
     def __init__(self, profile: DeviceProfile, base_plan: TimingPlan, caps: Capabilities | None = None, *,
@@ -57,13 +59,13 @@ class ControllerEmulator(DeviceModel):
                  takeover_s: float = 60.0, owner_objects: bool = True, clock: Callable[[], float] | None = None,
                  tod_start: float = 0.0, stage_states: Sequence[str] | None = None,
                  conflicts: Sequence[Sequence[bool]] | None = None, detectors: Mapping[int, int] | None = None,
-                 tick_s: float = 1.0) -> None:
+                 tick_s: float = 1.0, idle_s: float = 0.02) -> None:
         extra: dict[str, Any] = {"clock": clock} if clock is not None else {}
         super().__init__(profile, base_plan, caps, time_scale=time_scale, verify_s=verify_s, takeover_s=takeover_s,
                          owner_objects=owner_objects, tod_start=tod_start, stage_states=stage_states,
                          conflicts=conflicts, detectors=detectors, tick_s=tick_s, **extra)
         self.credentials = credentials or DeviceCredentials.generate(v2c=snmp_v2c)
-        self.agent = SnmpAgent(self, self.credentials, v2c=snmp_v2c, host=host, port=port)
+        self.agent = SnmpAgent(self, self.credentials, v2c=snmp_v2c, host=host, port=port, idle_s=idle_s)
         self.host, self.port = self.agent.host, self.agent.port
 
     @property
@@ -74,6 +76,14 @@ class ControllerEmulator(DeviceModel):
     def handle(self, req: Pdu, peer: Any) -> Pdu | None:
         """Answer one decoded request as the agent would (``None``: no answer)."""
         return self.agent.handle(req, peer)
+
+    def reboot(self) -> None:
+        """Power-cycle (:meth:`DeviceModel.reboot`); the SNMP engine restarts too (boots + 1), and
+        the heads show start-up flash while the unit is silent."""
+        with self.lock:
+            super().reboot()
+            self.unit.startup_flash = max(int(round(self.faults.reboot_s * 10)), 0)
+            self.agent.usm.restart()
 
     def start(self) -> ControllerEmulator:
         self.agent.start()

@@ -187,6 +187,7 @@ FLASH_NOT_FLASH, FLASH_AUTOMATIC, FLASH_MMU = 2, 3, 6  # unitFlashStatus
 # linkActive(7), exitStarted(8), maxPresence(9)}
 (PREEMPT_NOT_ACTIVE, PREEMPT_WITH_CALL, PREEMPT_ENTRY_STARTED, PREEMPT_TRACK_SERVICE, PREEMPT_DWELL,
  PREEMPT_LINK_ACTIVE, PREEMPT_EXIT_STARTED, PREEMPT_MAX_PRESENCE_STATE) = range(2, 10)
+FLASH_STARTUP = 7  # unitFlashStatus startup: the flash a unit shows as it powers up
 CONTROL_SYSTEM, CONTROL_BACKUP, CONTROL_TIMEBASE = 2, 4, 6  # unitControlStatus
 SHORT_ALARM_CRITICAL = 0x80  # shortAlarmStatus bit 7: critical alarm
 PATTERN_FREE, PATTERN_FLASH = 254, 255  # systemPatternControl

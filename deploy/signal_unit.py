@@ -17,7 +17,9 @@ serves beside its timing tables:
   NTCIP) transit priority request objects (:mod:`deploy.priority`), which steer the engine
   before each of its steps;
 * ``unitFlashStatus`` and the critical-alarm bit of ``shortAlarmStatus`` when the monitor
-  trips, with the monitor's reason in the private ``wulinMonitorFault`` object.
+  trips, with the monitor's reason in the private ``wulinMonitorFault`` object;
+* start-up flash (``unitFlashStatus`` startup) after a reboot, for :attr:`SignalUnit.startup_flash`,
+  then a red clearance and stage 0, as a field controller powers up.
 
 What the monitor checks is what the load switches show: the engine's outputs, plus any
 output a fault forces on (:attr:`SignalUnit.stuck_on`, a failed load switch), so its test
@@ -100,6 +102,8 @@ class SignalUnit:
         self._readings: dict[int, DetectorReading] = {}
         self.shown = PhaseOutputs()
         self._timing: Timing | None = None
+        self.startup_flash = 0  # deciseconds of start-up flash at the first tick (a reboot sets it)
+        self._startup_end = 0
 
     # ------------------------------------------------------------------ objects
     def objects(self) -> list[UnitObject]:
@@ -207,10 +211,15 @@ class SignalUnit:
             self.time = tod - tod % self.tick
             self._timing = timing()
             self.engine.start(self._timing, self.time)
+            if self.startup_flash > 0:
+                self.engine.flash, self.flash_status = True, O.FLASH_STARTUP
+                self._startup_end, self.startup_flash = self.time + self.startup_flash, 0
             self._show()
         while self.time + self.tick <= tod:
             self.time += self.tick
             self._timing = timing()
+            if self.flash_status == O.FLASH_STARTUP and self.time >= self._startup_end:
+                self._leave_flash()
             self._set_command_flash(flash_commanded)
             self.bank.feed(self._readings, self.tick)
             self._readings = {d: replace(r, count=0) for d, r in self._readings.items()}
@@ -232,14 +241,17 @@ class SignalUnit:
 
     def _set_command_flash(self, on: bool) -> None:
         """``systemPatternControl`` 255 flashes the unit; leaving it runs a red clearance first."""
-        if self.monitor.tripped:
+        if self.monitor.tripped or self.flash_status == O.FLASH_STARTUP:
             return
         if on and not self.engine.flash:
             self.engine.flash, self.flash_status = True, O.FLASH_AUTOMATIC
         elif not on and self.engine.flash:
-            st = self.engine.state
-            self.engine.flash, self.flash_status = False, O.FLASH_NOT_FLASH
-            self.engine.state = EngineState(stage=st.stage, interval=RED, next_stage=0)
+            self._leave_flash()
+
+    def _leave_flash(self) -> None:
+        st = self.engine.state
+        self.engine.flash, self.flash_status = False, O.FLASH_NOT_FLASH
+        self.engine.state = EngineState(stage=st.stage, interval=RED, next_stage=0)
 
     @property
     def commanded(self) -> bool:

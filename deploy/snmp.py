@@ -1,4 +1,4 @@
-"""SNMP messages (pysnmp's protocol API and pyasn1's BER codec) and a small manager.
+"""SNMP messages (encoded by :mod:`deploy.ber`) and a small manager.
 
 The manager is deliberately plain: one UDP socket, one request at a time, request ids matched
 (a late answer to an earlier request is recognised and dropped), every PDU recorded in
@@ -18,44 +18,20 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from pyasn1.codec.ber import decoder, encoder
-from pyasn1.error import PyAsn1Error
-from pysnmp.proto import api
-
+from deploy import ber
+from deploy.ber import Counter as Counter  # re-exported: the value types of this module
+from deploy.ber import NoSuch as NoSuch
+from deploy.ber import Ticks as Ticks
 from deploy.oids import OID, name_of
 from sim.errors import WulinError
 
-VERSIONS = {"1": api.SNMP_VERSION_1, "2c": api.SNMP_VERSION_2C}
+VERSIONS = {"1": 0, "2c": 1}
 VERSION_NAMES = {v: k for k, v in VERSIONS.items()}
 ERRORS = {0: "noError", 1: "tooBig", 2: "noSuchName", 3: "badValue", 4: "readOnly", 5: "genErr",
           6: "noAccess", 7: "wrongType", 8: "wrongLength", 9: "wrongEncoding", 10: "wrongValue",
           11: "noCreation", 12: "inconsistentValue", 13: "resourceUnavailable", 14: "commitFailed",
           15: "undoFailed", 16: "authorizationError", 17: "notWritable", 18: "inconsistentName"}
 ERROR_CODES = {v: k for k, v in ERRORS.items()}
-
-
-class Ticks(int):
-    """A TimeTicks value (hundredths of a second)."""
-
-
-class Counter(int):
-    """A Counter32 value."""
-
-
-class NoSuch:
-    """v2c noSuchObject / noSuchInstance / endOfMibView in a response."""
-
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-
-    def __repr__(self) -> str:
-        return self.kind
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, NoSuch) and other.kind == self.kind
-
-    def __hash__(self) -> int:
-        return hash(self.kind)
 
 
 class SnmpError(WulinError):
@@ -110,117 +86,29 @@ def _show(v: Any) -> str:
     return repr(v)
 
 
-_KINDS = {
-    "get": "GetRequestPDU", "getnext": "GetNextRequestPDU", "set": "SetRequestPDU",
-    "response": "GetResponsePDU", "getbulk": "GetBulkRequestPDU", "report": "ReportPDU",
-}
-_NAMES = {"GetRequestPDU": "get", "GetNextRequestPDU": "getnext", "SetRequestPDU": "set",
-          "GetResponsePDU": "response", "ResponsePDU": "response", "GetBulkRequestPDU": "getbulk",
-          "ReportPDU": "report"}
-
-
-def _to_asn1(mod: Any, value: Any) -> Any:
-    if value is None:
-        return mod.null
-    if isinstance(value, NoSuch):
-        from pysnmp.proto import rfc1905
-
-        return {"noSuchObject": rfc1905.noSuchObject, "noSuchInstance": rfc1905.noSuchInstance,
-                "endOfMibView": rfc1905.endOfMibView}[value.kind]
-    if isinstance(value, Ticks):
-        return mod.TimeTicks(int(value))
-    if isinstance(value, Counter):
-        return mod.Counter32(int(value))
-    if isinstance(value, bool):
-        raise WulinError("SNMP has no boolean type")
-    if isinstance(value, int):
-        return mod.Integer(value)
-    if isinstance(value, str):
-        return mod.OctetString(value.encode())
-    if isinstance(value, bytes):
-        return mod.OctetString(value)
-    if isinstance(value, tuple):
-        return mod.ObjectIdentifier(value)
-    raise WulinError(f"cannot encode {value!r} for SNMP")
-
-
-def _from_asn1(value: Any) -> Any:
-    tag = value.__class__.__name__
-    if tag in ("NoSuchObject", "NoSuchInstance", "EndOfMibView"):
-        return NoSuch(tag[0].lower() + tag[1:])
-    if tag == "Null":
-        return None
-    if tag == "TimeTicks":
-        return Ticks(int(value))
-    if tag == "Counter32":
-        return Counter(int(value))
-    if tag == "OctetString" or tag == "Opaque" or tag == "IpAddress":
-        return bytes(value.asOctets())
-    if tag == "ObjectIdentifier":
-        return tuple(value)
-    try:
-        return int(value)
-    except (TypeError, ValueError, PyAsn1Error):
-        return None
-
-
-def build_pdu(pdu: Pdu, mod: Any = None) -> Any:
-    """The pysnmp PDU object of ``pdu`` (v2c syntax unless ``mod`` says otherwise)."""
-    mod = mod or api.PROTOCOL_MODULES[api.SNMP_VERSION_2C]
-    p = getattr(mod, _KINDS[pdu.kind])()
-    papi = mod.apiBulkPDU if pdu.kind == "getbulk" else mod.apiPDU
-    papi.set_defaults(p)
-    papi.set_request_id(p, pdu.request_id)
-    if pdu.kind == "getbulk":
-        papi.set_non_repeaters(p, pdu.non_repeaters)
-        papi.set_max_repetitions(p, pdu.max_repetitions)
-    else:
-        papi.set_error_status(p, pdu.error_status)
-        papi.set_error_index(p, pdu.error_index)
-    papi.set_varbinds(p, [(o, _to_asn1(mod, v)) for o, v in pdu.varbinds])
-    return p
-
-
-def read_pdu(p: Any, version: str, principal: str, mod: Any = None) -> Pdu:
-    """A :class:`Pdu` from pysnmp PDU object ``p``.
-
-    Raises:
-        SnmpError: a PDU kind this module does not handle.
-    """
-    mod = mod or api.PROTOCOL_MODULES[api.SNMP_VERSION_2C]
-    name = p.__class__.__name__
-    kind = _NAMES.get(name)
-    if kind is None:
-        raise SnmpError(f"unsupported PDU {name}")
-    papi = mod.apiBulkPDU if kind == "getbulk" else mod.apiPDU
-    out = Pdu(version=version, community=principal, kind=kind, request_id=int(papi.get_request_id(p)),
-              varbinds=[(tuple(o), _from_asn1(v)) for o, v in papi.get_varbinds(p)])
-    if kind == "getbulk":
-        out.non_repeaters = int(papi.get_non_repeaters(p))
-        out.max_repetitions = int(papi.get_max_repetitions(p))
-    else:
-        out.error_status = int(papi.get_error_status(p))
-        out.error_index = int(papi.get_error_index(p, muteErrors=True))
-    return out
-
-
 def encode(pdu: Pdu) -> bytes:
     """BER bytes of a v1 / v2c ``pdu`` (v3 messages: :mod:`deploy.usm`)."""
-    mod = api.PROTOCOL_MODULES[VERSIONS[pdu.version]]
-    msg = mod.Message()
-    mod.apiMessage.set_defaults(msg)
-    mod.apiMessage.set_community(msg, pdu.community)
-    mod.apiMessage.set_pdu(msg, build_pdu(pdu, mod))
-    return bytes(encoder.encode(msg))
+    a, b = (pdu.non_repeaters, pdu.max_repetitions) if pdu.kind == "getbulk" else (pdu.error_status, pdu.error_index)
+    body = ber.integer(VERSIONS[pdu.version]) + ber.tlv(ber.OCTETS, pdu.community.encode("latin-1"))
+    return ber.tlv(ber.SEQ, body + ber.pdu(pdu.kind, pdu.request_id, pdu.varbinds, a, b))
 
 
 def message_version(data: bytes) -> str:
     """``"1"``, ``"2c"`` or ``"3"`` for an SNMP message, ``""`` when it is not one."""
     try:
-        ver = int(api.decodeMessageVersion(data))
-    except (PyAsn1Error, KeyError, ValueError, TypeError):
+        s, e = ber.expect(data, 0, ber.SEQ)
+        ver, _ = ber.read_int(data, s, end=e)
+    except ber.BerError:
         return ""
     return {0: "1", 1: "2c", 3: "3"}.get(ver, "")
+
+
+def make_pdu(version: str, principal: str, fields: tuple[str, int, int, int, list[tuple[OID, Any]]]) -> Pdu:
+    """A :class:`Pdu` from what :func:`deploy.ber.read_pdu` read."""
+    kind, rid, a, b, vbs = fields
+    if kind == "getbulk":
+        return Pdu(version, principal, kind, rid, vbs, non_repeaters=a, max_repetitions=b)
+    return Pdu(version, principal, kind, rid, vbs, a, b)
 
 
 def decode(data: bytes) -> Pdu:
@@ -230,13 +118,14 @@ def decode(data: bytes) -> Pdu:
         SnmpError: not a v1/v2c message this module understands.
     """
     try:
-        ver = int(api.decodeMessageVersion(data))
-        mod = api.PROTOCOL_MODULES[ver]
-        msg, _ = decoder.decode(data, asn1Spec=mod.Message())
-    except (PyAsn1Error, KeyError, ValueError) as exc:
-        raise SnmpError(f"undecodable SNMP message ({exc.__class__.__name__})") from None
-    community = bytes(mod.apiMessage.get_community(msg)).decode("latin-1")
-    return read_pdu(mod.apiMessage.get_pdu(msg), VERSION_NAMES[ver], community, mod)
+        s, e = ber.expect(data, 0, ber.SEQ)
+        ver, p = ber.read_int(data, s, end=e)
+        if ver not in VERSION_NAMES:
+            raise ber.BerError(f"SNMP version {ver}")
+        community, p = ber.read_octets(data, p, e)
+        return make_pdu(VERSION_NAMES[ver], community.decode("latin-1"), ber.read_pdu(data, p, e))
+    except ber.BerError as exc:
+        raise SnmpError(f"undecodable SNMP message ({exc})") from None
 
 
 class SecurityLayer(Protocol):
@@ -315,8 +204,7 @@ class SnmpClient:
         attempt = 0
         while attempt < tries:
             attempt += 1
-            req = Pdu(self.version, community or self.community, kind, self._new_id(), varbinds, **bulk)
-            data = self.usm.seal(req, req.request_id) if self.usm is not None else encode(req)
+            req, data = self._seal(kind, varbinds, community, **bulk)
             rsp = self._roundtrip(req, data)
             if rsp is None:
                 continue
@@ -330,6 +218,47 @@ class SnmpClient:
         if kind == "set":
             raise SetUnconfirmed(f"{self.peer}: no answer to SET within {self.timeout:g} s; it may have been applied")
         raise SnmpTimeout(f"{self.peer}: no answer within {self.timeout:g} s after {tries} tries")
+
+    def _seal(self, kind: str, varbinds: list[tuple[OID, Any]], community: str | None = None,
+              **bulk: int) -> tuple[Pdu, bytes]:
+        req = Pdu(self.version, community or self.community, kind, self._new_id(), varbinds, **bulk)
+        return req, self.usm.seal(req, req.request_id) if self.usm is not None else encode(req)
+
+    def send(self, kind: str, varbinds: list[tuple[OID, Any]]) -> Pdu | None:
+        """Send one request without waiting (``None``: it could not go out); :func:`exchange_all`
+        collects the answer."""
+        if self.usm is not None and self.usm.engine is None:
+            self._discover()
+        req, data = self._seal(kind, varbinds)
+        self.wire.append(WireRecord(time.time(), "sent", self.peer, req))
+        try:
+            self._socket().send(data)
+        except OSError:
+            return None
+        return req
+
+    def take(self, req: Pdu) -> Pdu | None:
+        """The answer to ``req`` if one is waiting on the socket (never blocks)."""
+        sock = self._socket()
+        sock.setblocking(False)
+        try:
+            while True:
+                try:
+                    got = sock.recv(65535)
+                except (BlockingIOError, InterruptedError):
+                    return None
+                except OSError:  # ICMP port unreachable: nobody listens
+                    continue
+                try:
+                    rsp = self._unwrap(got)
+                except SnmpError:
+                    continue
+                if rsp.request_id == req.request_id:
+                    self.wire.append(WireRecord(time.time(), "received", self.peer, rsp))
+                    return rsp
+                self.wire.append(WireRecord(time.time(), "late", self.peer, rsp))
+        finally:
+            sock.setblocking(True)
 
     def _discover(self) -> None:
         """SNMPv3 engine discovery: learn the agent's engine id, boots and time."""
@@ -423,3 +352,58 @@ class SnmpClient:
                 return out
             out[o] = v
             cur = o
+
+
+@dataclass
+class Exchange:
+    """One request of :func:`exchange_all` and what came of it (``answer`` None: no answer in time)."""
+
+    client: SnmpClient
+    kind: str  # get or set
+    varbinds: list[tuple[OID, Any]]
+    answer: Pdu | None = None
+    error: SnmpError | None = None  # the agent answered with an error status (or a Report)
+
+    @property
+    def values(self) -> dict[OID, Any]:
+        return dict(self.answer.varbinds) if self.answer is not None and self.error is None else {}
+
+
+def exchange_all(exchanges: list[Exchange], timeout: float) -> list[Exchange]:
+    """Send every request at once, then wait for the answers together (one ``select`` over the
+    agents' sockets) until all came or ``timeout`` passed: a round to many agents costs about one
+    round trip, not one per agent.  A GET's error status, a missing object or a Report is put in
+    ``error``; a SET is never re-sent (its ``answer`` None means unconfirmed, as :meth:`SnmpClient.set`)."""
+    import select
+
+    waiting: dict[int, tuple[Exchange, Pdu]] = {}
+    for ex in exchanges:
+        try:
+            req = ex.client.send(ex.kind, ex.varbinds)
+        except SnmpTimeout:  # its engine discovery got no answer: no answer this round either
+            continue
+        if req is not None:
+            waiting[ex.client._socket().fileno()] = (ex, req)
+    deadline = time.monotonic() + timeout
+    while waiting and (left := deadline - time.monotonic()) > 0:
+        ready, _, _ = select.select(list(waiting), [], [], left)
+        for fd in ready:
+            ex, req = waiting[fd]
+            rsp = ex.client.take(req)
+            if rsp is None:
+                continue
+            del waiting[fd]
+            ex.answer = rsp
+            ex.error = _answer_error(rsp, ex.varbinds)
+    return exchanges
+
+
+def _answer_error(rsp: Pdu, varbinds: list[tuple[OID, Any]]) -> SnmpError | None:
+    if rsp.kind == "report":
+        return SnmpAuthError(f"the agent answered with a Report ({rsp.community})")
+    try:
+        SnmpClient._check(rsp, varbinds)
+    except SnmpError as exc:
+        return exc
+    missing = [name_of(o) for o, v in rsp.varbinds if isinstance(v, NoSuch)]
+    return SnmpError(f"agent has no {', '.join(missing)}", ERROR_CODES["noSuchName"]) if missing else None

@@ -55,6 +55,7 @@ from sim.simulation import Simulation
 if TYPE_CHECKING:
     import pandas as pd
 
+    from deploy.cosim_faults import FaultRun
     from sim.scenario import Scenario
     from sim.state import DistrictLayout
     from sim.topology import SignalSpec
@@ -209,6 +210,7 @@ class SignalBridge:
         self.shown: dict[str, str] = {}
         self.unsafe: list[str] = []  # every unsafe state given to SUMO (should stay empty)
         self.unsafe_count = 0
+        self.flash_entries = 0  # greens ended by a device going to flash (its fail-safe), not by a yellow
         tl = sim.conn.trafficlight
         self._set_state = tl.setRedYellowGreenState
         self._occupancy = sim.conn.inductionloop.getLastStepOccupancy
@@ -221,14 +223,20 @@ class SignalBridge:
             before = self.shown.get(sid)
             if state == before:
                 continue
-            self._check(sid, before, state)
+            self._check(sid, before, state, dev.unit.engine.flash)
             self._set_state(sid, state)
             self.shown[sid] = state
 
-    def _check(self, sid: str, before: str | None, state: str) -> None:
-        """Conflicting protected greens, or a link going from green to red with no yellow."""
+    def _check(self, sid: str, before: str | None, state: str, flash: bool = False) -> None:
+        """Conflicting protected greens, or a link going from green to red with no yellow.
+
+        A device that goes to flash (its monitor tripped, or it restarted) shows red on every
+        link at once: that is the cabinet's fail-safe, the one way a green may end without
+        yellow; it is counted in :attr:`flash_entries`, apart from the unsafe states."""
         bad = [f"links {i} and {j} green together" for i, j in self.specs[sid].conflicting_greens(state)]
-        if before is not None:
+        if flash and before is not None and "G" in before.upper() and set(state) <= {"r"}:
+            self.flash_entries += 1
+        elif before is not None:
             bad += [f"link {i} green to red without yellow" for i, (a, b) in enumerate(zip(before, state, strict=False))
                     if a in "Gg" and b == "r"]
         if bad:
@@ -261,6 +269,8 @@ class CosimResult:
     central: CentralStats
     snmp: str
     preempt: PreemptStats | None = None  # with emergency vehicles (``emergency`` given)
+    cpu_time: float = 0.0  # the process's CPU seconds over the run (SUMO, devices and central share it)
+    flash_entries: int = 0  # greens ended by a device's fail-safe flash (a restart, a monitor trip)
 
 
 EMERGENCY_TYPE = "wulin-emergency"
@@ -332,6 +342,7 @@ def _detectors(spec: SignalSpec, lanes: Sequence[str]) -> tuple[dict[int, int], 
     return calls, loops
 
 
+AGENT_IDLE_S = 0.5  # the loop advances the devices on the simulation clock; the agents need not wake for it
 LINK_TIMEOUT = 0.3  # seconds; loopback answers in milliseconds, a silent device must not stall the loop
 
 
@@ -352,20 +363,44 @@ class _Field:
     emulators: list[ControllerEmulator]
     central: NtcipActuator
     loops: dict[str, list[tuple[int, str]]]
+    snmp: str = "3"
 
     def stop(self) -> None:
+        self._close_links()
+        for e in self.emulators:
+            e.stop()
+
+    def _close_links(self) -> None:
         for lk in self.central.links:
             lk.reader.close()
             lk.writer.close()
-        for e in self.emulators:
-            e.stop()
+
+    def restart_central(self) -> NtcipActuator:
+        """A new central process: new SNMP sessions, nothing remembered but the counts kept for the report."""
+        old = self.central
+        self._close_links()
+        self.central = NtcipActuator(_links(self.emulators, self.snmp), old.max_green, heartbeat_s=old.heartbeat_s,
+                                     backup_s=old.backup_s)
+        self.central.stats = old.stats
+        return self.central
+
+
+def _links(emus: Sequence[ControllerEmulator], snmp: str) -> list[DeviceLink]:
+    """The central system's two SNMP sessions (read, write) to each device."""
+    out = []
+    for emu in emus:
+        creds = emu.credentials if snmp == "3" else replace(emu.credentials, snmp="2c")
+        out.append(DeviceLink(emu.profile.signal_id, emu.profile,
+                              snmp_session(emu.host, emu.port, creds, False, LINK_TIMEOUT, 0),
+                              snmp_session(emu.host, emu.port, creds, True, LINK_TIMEOUT, 0)))
+    return out
 
 
 def _start_field(layout: DistrictLayout, params: Mapping[str, Any], clock: _Clock, snmp: str,
                  backup_s: int, heartbeat_s: float) -> _Field:
     """One emulator per signal on loopback, and the central link to each."""
     emus: list[ControllerEmulator] = []
-    links, loops, max_greens = [], {}, []
+    loops, max_greens = {}, []
     try:
         for s, spec in enumerate(layout.specs):
             g = {k: _per_signal(params.get(k, d), s) for k, d in
@@ -374,24 +409,22 @@ def _start_field(layout: DistrictLayout, params: Mapping[str, Any], clock: _Cloc
             calls, loops[spec.id] = _detectors(spec, layout.in_lanes[layout.signal_slice(s)])
             emu = ControllerEmulator(single_ring_profile(spec.id, spec.n_stages), plan, clock=clock,
                                      tod_start=clock.t, conflicts=spec.conflicts, detectors=calls,
-                                     snmp_v2c=snmp == "2c").start()
+                                     snmp_v2c=snmp == "2c", idle_s=AGENT_IDLE_S).start()
             emus.append(emu)
-            creds = emu.credentials if snmp == "3" else replace(emu.credentials, snmp="2c")
-            links.append(DeviceLink(spec.id, emu.profile, snmp_session(emu.host, emu.port, creds, False, LINK_TIMEOUT, 0),
-                                    snmp_session(emu.host, emu.port, creds, True, LINK_TIMEOUT, 0)))
             max_greens.append(g["max_green"])
     except BaseException:
         for e in emus:
             e.stop()
         raise
-    central = NtcipActuator(links, max_greens, heartbeat_s=heartbeat_s, backup_s=backup_s)
-    return _Field(emus, central, loops)
+    central = NtcipActuator(_links(emus, snmp), max_greens, heartbeat_s=heartbeat_s, backup_s=backup_s)
+    return _Field(emus, central, loops, snmp)
 
 
 def run_cosim(scenario: Scenario, controller: Any, seed: int, *, snmp: str = "3", backup_s: int = 10,
               heartbeat_s: float = 2.0, end: float | None = None,
               faults: Callable[[float, Sequence[ControllerEmulator]], None] | None = None,
-              emergency: EmergencyOptions | None = None) -> CosimResult:
+              emergency: EmergencyOptions | None = None,
+              fault: FaultRun | None = None) -> CosimResult:
     """SUMO, one emulated controller per signal and ``controller`` centrally, in lockstep.
 
     Each second: the devices tick to the simulation time; central polls them over SNMP
@@ -412,6 +445,8 @@ def run_cosim(scenario: Scenario, controller: Any, seed: int, *, snmp: str = "3"
             the devices' faults (dropped or late answers, reboots) to see what the loop does.
         emergency: Emergency vehicles and their preemption over SNMP
             (:mod:`deploy.preempt_cosim`); ``None``: none.
+        fault: One of the named faults of :mod:`deploy.cosim_faults` (it also takes central
+            down for ``central-crash``); its outcome is read from it after the run.
 
     Raises:
         WulinError: a controller that does not decide stages, or a network the devices cannot run.
@@ -429,7 +464,7 @@ def run_cosim(scenario: Scenario, controller: Any, seed: int, *, snmp: str = "3"
     controller.reset(layout, seed)
     stop = min(end if end is not None else scenario.end, scenario.end)
     scenario = replace(scenario, end=stop)
-    t_start = time.perf_counter()
+    t_start, c_start = time.perf_counter(), time.process_time()
     with tempfile.TemporaryDirectory(prefix="wulin-cosim-") as work:
         loops_file = write_stopline_loops(layout, Path(work) / "stopline.add.xml")
         sim = Simulation(scenario, seed=seed, tripinfo=True, additional_files=[loops_file])
@@ -445,7 +480,7 @@ def run_cosim(scenario: Scenario, controller: Any, seed: int, *, snmp: str = "3"
             reader.subscribe()
             state = DistrictState.empty(layout, sim.time)
             ev = _emergency(sim, fld, layout, emergency) if emergency is not None else None
-            _lockstep(sim, fld, bridge, controller, reader, state, clock, stop, faults, ev)
+            _lockstep(sim, fld, bridge, controller, reader, state, clock, stop, faults, ev, fault)
             if ev is not None:
                 ev[0].release()
             alarms = sum(e.unit.monitor.tripped for e in fld.emulators)
@@ -458,7 +493,8 @@ def run_cosim(scenario: Scenario, controller: Any, seed: int, *, snmp: str = "3"
         sim.cleanup()
     return CosimResult(scenario.id, str(controller.name), seed, trips, network, time.perf_counter() - t_start,
                        stop - scenario.begin, bridge.unsafe, bridge.unsafe_count, alarms, fallbacks,
-                       fld.central.stats, snmp, ev[0].stats if ev is not None else None)
+                       fld.central.stats, snmp, ev[0].stats if ev is not None else None,
+                       time.process_time() - c_start, bridge.flash_entries)
 
 
 def _emergency(sim: Simulation, fld: _Field, layout: DistrictLayout,
@@ -477,31 +513,29 @@ def _emergency(sim: Simulation, fld: _Field, layout: DistrictLayout,
 
 def _lockstep(sim: Simulation, fld: _Field, bridge: SignalBridge, controller: Any, reader: Any, state: Any,
               clock: _Clock, stop: float, faults: Callable[[float, Sequence[ControllerEmulator]], None] | None,
-              emergency: tuple[EmergencyPreemptor, SumoTraffic] | None = None) -> None:
+              emergency: tuple[EmergencyPreemptor, SumoTraffic] | None = None,
+              fault: FaultRun | None = None) -> None:
     """The loop of :func:`run_cosim`, one simulation step at a time."""
-    central, emus = fld.central, fld.emulators
+    emus = fld.emulators
     di, t = float(controller.decision_interval), sim.time
-    next_decision = t
-    central.take_control(t)
+    next_decision, was_down = t, False
+    fld.central.take_control(t)
     while t < stop - 1e-9:
         clock.t = t
         if faults is not None:
             faults(t, emus)
+        if fault is not None:
+            fault(t, emus, fld.central)
         for e in emus:
             with e.lock:
                 e.advance()
-        t0 = time.perf_counter()
-        central.poll(t)
-        link = time.perf_counter() - t0
-        decided = t >= next_decision - 1e-9
-        if decided:  # the controller's own time is not the link's
-            stage, stage_time, in_transition = central.stage_views(t)
-            reader.read(into=state, stage=stage, stage_time=stage_time, in_transition=in_transition)
-            central.request(controller.act(state).tolist())
-            next_decision += di
-        t0 = time.perf_counter()
-        central.command(t)
-        central.stats.note_round(link + time.perf_counter() - t0, decided)
+        down = fault is not None and fault.central_down(t)
+        if was_down and not down:  # a new central process starts and takes the devices again
+            fld.restart_central().take_control(t)
+            next_decision = t
+        was_down = down
+        if not down:
+            next_decision = _central_round(fld.central, controller, reader, state, t, next_decision, di)
         bridge.show()
         sim.step()
         bridge.feed()
@@ -509,9 +543,31 @@ def _lockstep(sim: Simulation, fld: _Field, bridge: SignalBridge, controller: An
         if emergency is not None:  # the vehicles as this step left them set the preempt inputs
             emergency[0].step(t, emergency[1])
         if int(t) % 600 == 0:  # bounded logs over a long run
-            for e in emus:
-                with e.lock:
-                    e.pdu_log.clear()
-            for lk in central.links:
-                lk.reader.wire.clear()
-                lk.writer.wire.clear()
+            _clear_logs(fld)
+
+
+def _central_round(central: NtcipActuator, controller: Any, reader: Any, state: Any, t: float,
+                   next_decision: float, di: float) -> float:
+    """Poll, decide when due, command; returns the time of the next decision."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    central.poll(t)
+    link, link_cpu = time.perf_counter() - t0, time.process_time() - c0
+    decided = t >= next_decision - 1e-9
+    if decided:  # the controller's own time is not the link's
+        stage, stage_time, in_transition = central.stage_views(t)
+        reader.read(into=state, stage=stage, stage_time=stage_time, in_transition=in_transition)
+        central.request(controller.act(state).tolist())
+        next_decision += di
+    t0, c0 = time.perf_counter(), time.process_time()
+    central.command(t)
+    central.stats.note_round(link + time.perf_counter() - t0, decided, link_cpu + time.process_time() - c0)
+    return next_decision
+
+
+def _clear_logs(fld: _Field) -> None:
+    for e in fld.emulators:
+        with e.lock:
+            e.pdu_log.clear()
+    for lk in fld.central.links:
+        lk.reader.wire.clear()
+        lk.writer.wire.clear()

@@ -3,9 +3,11 @@
 Authentication is HMAC-SHA-256 (``usmHMAC192SHA256AuthProtocol``, RFC 7860) and privacy
 AES-128-CFB (``usmAesCfb128Protocol``, RFC 3826): the strongest pair that both Net-SNMP 5.9
 (``-a SHA-256 -x AES``) and pysnmp 7.1 implement the same way (AES-192/256 for SNMPv3 exist
-only as drafts with two incompatible key extensions).  The cryptography and the message
-syntax are pysnmp's (``HmacSha2``, ``Aes``, ``SNMPv3Message``, ``UsmSecurityParameters``);
-this module puts them together for both sides:
+only as drafts with two incompatible key extensions).  The message syntax is written and read by :mod:`deploy.ber` (RFC 3412
+``SNMPv3Message``, RFC 3414 ``UsmSecurityParameters``) and the digest and cipher are the
+standard library's ``hmac`` and ``cryptography``'s AES-CFB (pysnmp's own path built pyasn1
+objects for every message, most of a central round's time); this module puts them together
+for both sides:
 
 * :class:`UsmManager` (the client's half): engine discovery, then every request authenticated
   and encrypted, every answer checked; a Report (wrong keys, unknown user, out of time) is an
@@ -18,27 +20,24 @@ There is no noAuthNoPriv or authNoPriv data path: a message below authPriv is re
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from pyasn1.codec.ber import decoder, encoder
-from pyasn1.error import PyAsn1Error
-from pyasn1.type import univ
-from pysnmp.proto import error as pysnmp_error
-from pysnmp.proto.mpmod.rfc3412 import ScopedPDU, SNMPv3Message
-from pysnmp.proto.secmod.rfc3414.service import UsmSecurityParameters
-from pysnmp.proto.secmod.rfc3826.priv.aes import Aes
-from pysnmp.proto.secmod.rfc7860.auth.hmacsha2 import HmacSha2
+from cryptography.hazmat.decrepit.ciphers.modes import CFB
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 
+from deploy import ber
 from deploy.oids import OID
-from deploy.snmp import Counter, Pdu, SnmpError, build_pdu, read_pdu
+from deploy.snmp import Counter, Pdu, SnmpError, make_pdu
 from sim.errors import WulinError
 
-AUTH_PROTOCOL = HmacSha2.SHA256_SERVICE_ID
-PRIV_PROTOCOL = Aes.SERVICE_ID
+AUTH_PROTOCOL = (1, 3, 6, 1, 6, 3, 10, 1, 1, 5)  # usmHMAC192SHA256AuthProtocol (RFC 7860)
+PRIV_PROTOCOL = (1, 3, 6, 1, 6, 3, 10, 1, 2, 4)  # usmAesCfb128Protocol (RFC 3826)
 AUTH_NAME, PRIV_NAME = "SHA-256", "AES"  # as Net-SNMP's -a / -x spell them
 FLAG_AUTH, FLAG_PRIV, FLAG_REPORTABLE = 0x01, 0x02, 0x04
 USM_MODEL = 3
@@ -54,8 +53,8 @@ REPORTS: dict[str, OID] = {
 REPORT_NAMES = {o: n for n, o in REPORTS.items()}
 MIN_PASSPHRASE = 8  # RFC 3414 11.2
 
-_AUTH = HmacSha2(AUTH_PROTOCOL)
-_PRIV = Aes()
+DIGEST_LEN = 24  # usmHMAC192SHA256AuthProtocol: HMAC-SHA-256 truncated to 192 bits
+_ZEROS = b"\x00" * DIGEST_LEN
 
 
 class UsmError(SnmpError):
@@ -85,19 +84,24 @@ class UsmUser:
 
 @dataclass(frozen=True)
 class LocalKeys:
-    """A user's keys localised to one engine (RFC 3414 2.6)."""
+    """A user's keys localised to one engine (RFC 3414 2.6): HMAC key, AES-128 key."""
 
-    auth: univ.OctetString
-    priv: univ.OctetString
+    auth: bytes
+    priv: bytes
 
 
 @lru_cache(maxsize=256)
 def local_keys(user: UsmUser, engine_id: bytes) -> LocalKeys:
     """``user``'s keys for the engine ``engine_id`` (cached: the derivation hashes 1 MB)."""
-    eid = univ.OctetString(engine_id)
-    auth = _AUTH.localize_key(_AUTH.hash_passphrase(user.auth_key), eid)
-    priv = _PRIV.localize_key(AUTH_PROTOCOL, _PRIV.hash_passphrase(AUTH_PROTOCOL, user.priv_key), eid)
-    return LocalKeys(auth, priv)
+    return LocalKeys(_localize(user.auth_key, engine_id), _localize(user.priv_key, engine_id)[:16])
+
+
+def _localize(passphrase: str, engine_id: bytes) -> bytes:
+    """RFC 3414 A.2: the passphrase repeated over 1 MB and hashed, then hashed with the engine id
+    (SHA-256 for both keys: AES takes its 16 bytes from the key localised with the auth hash)."""
+    pw = passphrase.encode()
+    ku = hashlib.sha256((pw * (1048576 // len(pw) + 1))[:1048576]).digest()
+    return hashlib.sha256(ku + engine_id + ku).digest()
 
 
 @dataclass(frozen=True)
@@ -120,63 +124,87 @@ class V3Message:
     pdu: Pdu
 
 
+def _cfb(keys: LocalKeys, engine: Engine, salt: bytes) -> Cipher[Any]:
+    """AES-128-CFB with the RFC 3826 IV: engine boots, engine time, the 8-byte salt."""
+    iv = engine.boots.to_bytes(4, "big") + engine.time.to_bytes(4, "big") + salt
+    return Cipher(algorithms.AES(keys.priv), CFB(iv))
+
+
+def _digest(keys: LocalKeys, whole: bytes) -> bytes:
+    return hmac.new(keys.auth, whole, hashlib.sha256).digest()[:DIGEST_LEN]
+
+
 def encode_v3(pdu: Pdu, msg_id: int, engine: Engine, user: UsmUser | None, flags: int) -> bytes:
     """BER bytes of ``pdu`` in a v3 message; ``user`` None: unauthenticated (discovery, reports)."""
-    scoped = ScopedPDU()
-    scoped["contextEngineId"] = engine.engine_id
-    scoped["contextName"] = b""
-    p = build_pdu(pdu)
-    scoped["data"].setComponentByType(p.tagSet, p)
-    sec = UsmSecurityParameters()
-    sec["msgAuthoritativeEngineId"] = engine.engine_id
-    sec["msgAuthoritativeEngineBoots"] = engine.boots
-    sec["msgAuthoritativeEngineTime"] = engine.time
-    sec["msgUserName"] = user.name.encode() if user else b""
-    sec["msgPrivacyParameters"] = b""
-    sec["msgAuthenticationParameters"] = b""
     keys = local_keys(user, engine.engine_id) if user else None
-    msg = SNMPv3Message()
-    msg["msgVersion"] = 3
-    head = msg["msgGlobalData"]
-    head["msgID"], head["msgMaxSize"] = msg_id, MAX_SIZE
-    head["msgFlags"] = bytes([flags])
-    head["msgSecurityModel"] = USM_MODEL
+    scoped = ber.tlv(ber.SEQ, ber.tlv(ber.OCTETS, engine.engine_id) + b"\x04\x00" +
+                     ber.pdu(pdu.kind, pdu.request_id, pdu.varbinds, pdu.error_status, pdu.error_index))
+    salt = b""
     if keys is not None and flags & FLAG_PRIV:
-        data, salt = _PRIV.encrypt_data(keys.priv, (engine.boots, engine.time, None), encoder.encode(scoped))
-        sec["msgPrivacyParameters"] = salt
-        msg["msgData"]["encryptedPDU"] = data
+        salt = os.urandom(8)
+        enc = _cfb(keys, engine, salt).encryptor()
+        data = ber.tlv(ber.OCTETS, enc.update(scoped) + enc.finalize())
     else:
-        msg["msgData"]["plaintext"] = scoped
-    if keys is not None and flags & FLAG_AUTH:
-        sec["msgAuthenticationParameters"] = b"\x00" * _AUTH.digest_length
-        msg["msgSecurityParameters"] = encoder.encode(sec)
-        return bytes(_AUTH.authenticate_outgoing_message(keys.auth, encoder.encode(msg)))
-    msg["msgSecurityParameters"] = encoder.encode(sec)
-    return bytes(encoder.encode(msg))
+        data = scoped
+    authed = keys is not None and flags & FLAG_AUTH
+    head = (ber.tlv(ber.OCTETS, engine.engine_id) + ber.integer(engine.boots) + ber.integer(engine.time)
+            + ber.tlv(ber.OCTETS, user.name.encode() if user else b"") + ber.tlv(ber.OCTETS, _ZEROS if authed else b""))
+    sec = ber.tlv(ber.SEQ, head + ber.tlv(ber.OCTETS, salt))
+    glob = ber.tlv(ber.SEQ, ber.integer(msg_id) + ber.integer(MAX_SIZE) + ber.tlv(ber.OCTETS, bytes([flags]))
+                   + ber.integer(USM_MODEL))
+    before = ber.integer(3) + glob + ber.tlv(ber.OCTETS, sec)[:-len(sec)]
+    msg = ber.tlv(ber.SEQ, before + sec + data)
+    if not authed:
+        return msg
+    assert keys is not None
+    at = len(msg) - len(data) - len(ber.tlv(ber.OCTETS, salt)) - DIGEST_LEN  # the digest precedes the salt
+    return msg[:at] + _digest(keys, msg) + msg[at + DIGEST_LEN:]
+
+
+def _scoped_pdu(data: bytes, s: int, e: int) -> tuple[str, int, int, int, list[tuple[OID, Any]]]:
+    """The PDU of the scoped PDU whose contents lie at ``data[s:e]`` (context id and name skipped)."""
+    _, p = ber.read_octets(data, s, e)
+    _, p = ber.read_octets(data, p, e)
+    return ber.read_pdu(data, p, e)
 
 
 @dataclass
 class _Raw:
-    msg: Any
-    sec: Any
+    msg_id: int
     flags: int
     engine: Engine
     user: str
+    auth: bytes  # msgAuthenticationParameters
+    auth_at: int  # where they lie in the message
+    salt: bytes  # msgPrivacyParameters
+    body: tuple[int, int, int]  # msgData: tag, start, end of its contents
 
 
 def _parse(data: bytes) -> _Raw:
     try:
-        msg, _ = decoder.decode(data, asn1Spec=SNMPv3Message())
-        sec, _ = decoder.decode(bytes(msg["msgSecurityParameters"]), asn1Spec=UsmSecurityParameters())
-        head = msg["msgGlobalData"]
-        if int(head["msgSecurityModel"]) != USM_MODEL:
+        s, e = ber.expect(data, 0, ber.SEQ)
+        ver, p = ber.read_int(data, s, end=e)
+        gs, p = ber.expect(data, p, ber.SEQ, e)
+        msg_id, q = ber.read_int(data, gs, end=p)
+        _, q = ber.read_int(data, q, end=p)
+        flag_bytes, q = ber.read_octets(data, q, p)
+        model, _ = ber.read_int(data, q, end=p)
+        if ver != 3 or model != USM_MODEL or len(flag_bytes) != 1:
             raise SnmpError("not a USM message")
-        flags = bytes(head["msgFlags"])[0]
-        engine = Engine(bytes(sec["msgAuthoritativeEngineId"]), int(sec["msgAuthoritativeEngineBoots"]),
-                        int(sec["msgAuthoritativeEngineTime"]))
-        return _Raw(msg, sec, flags, engine, bytes(sec["msgUserName"]).decode("utf-8", "replace"))
-    except (PyAsn1Error, IndexError, ValueError) as exc:
-        raise SnmpError(f"undecodable SNMPv3 message ({exc.__class__.__name__})") from None
+        ss, p = ber.expect(data, p, ber.OCTETS, e)
+        q, se = ber.expect(data, ss, ber.SEQ, p)
+        eid, q = ber.read_octets(data, q, se)
+        boots, q = ber.read_int(data, q, end=se)
+        etime, q = ber.read_int(data, q, end=se)
+        user, q = ber.read_octets(data, q, se)
+        auth_at, q = ber.expect(data, q, ber.OCTETS, se)
+        auth = bytes(data[auth_at:q])
+        salt, _ = ber.read_octets(data, q, se)
+        body = ber.read(data, p, e)
+        return _Raw(msg_id, flag_bytes[0], Engine(eid, boots, etime), user.decode("utf-8", "replace"), auth, auth_at,
+                    salt, body)
+    except ber.BerError as exc:
+        raise SnmpError(f"undecodable SNMPv3 message ({exc})") from None
 
 
 def _open(raw: _Raw, data: bytes, keys: LocalKeys | None) -> V3Message:
@@ -184,27 +212,31 @@ def _open(raw: _Raw, data: bytes, keys: LocalKeys | None) -> V3Message:
     if raw.flags & FLAG_AUTH:
         if keys is None:
             raise UsmError(f"unknown SNMPv3 user {raw.user!r}", "unknownUserNames")
-        try:
-            _AUTH.authenticate_incoming_message(keys.auth, raw.sec["msgAuthenticationParameters"], data)
-        except (pysnmp_error.StatusInformation, pysnmp_error.ProtocolError):
-            raise UsmError(f"SNMPv3 user {raw.user!r}: wrong authentication key (digest differs)",
-                           "wrongDigests") from None
-    body = raw.msg["msgData"]
+        zeroed = data[:raw.auth_at] + _ZEROS + data[raw.auth_at + DIGEST_LEN:]
+        if len(raw.auth) != DIGEST_LEN or not hmac.compare_digest(_digest(keys, zeroed), raw.auth):
+            raise UsmError(f"SNMPv3 user {raw.user!r}: wrong authentication key (digest differs)", "wrongDigests")
+    tag, s, e = raw.body
     if raw.flags & FLAG_PRIV:
         if keys is None or not raw.flags & FLAG_AUTH:
             raise UsmError("privacy without authentication", "unsupportedSecLevels")
+        if tag != ber.OCTETS or len(raw.salt) != 8:
+            raise UsmError(f"SNMPv3 user {raw.user!r}: cannot decrypt (no encrypted PDU)", "decryptionErrors")
+        dec = _cfb(keys, raw.engine, raw.salt).decryptor()
+        clear = dec.update(data[s:e]) + dec.finalize()
         try:
-            clear = _PRIV.decrypt_data(keys.priv, (raw.engine.boots, raw.engine.time,
-                                                   raw.sec["msgPrivacyParameters"]), body["encryptedPDU"])
-            scoped, _ = decoder.decode(bytes(clear), asn1Spec=ScopedPDU())
-        except (pysnmp_error.StatusInformation, PyAsn1Error, ValueError):
+            s, e = ber.expect(clear, 0, ber.SEQ)
+            fields = _scoped_pdu(clear, s, e)
+        except ber.BerError:
             raise UsmError(f"SNMPv3 user {raw.user!r}: cannot decrypt (wrong privacy key)",
                            "decryptionErrors") from None
+    elif tag == ber.SEQ:
+        try:
+            fields = _scoped_pdu(data, s, e)
+        except ber.BerError:
+            raise SnmpError("undecodable scoped PDU") from None
     else:
-        scoped = body["plaintext"]
-    p = scoped["data"].getComponent()
-    return V3Message(int(raw.msg["msgGlobalData"]["msgID"]), raw.flags, raw.engine, raw.user,
-                     read_pdu(p, "3", raw.user))
+        raise SnmpError("not a plaintext scoped PDU")
+    return V3Message(raw.msg_id, raw.flags, raw.engine, raw.user, make_pdu("3", raw.user, fields))
 
 
 class UsmAgent:
@@ -224,6 +256,10 @@ class UsmAgent:
 
     def engine(self) -> Engine:
         return Engine(self.engine_id, self.boots, int(time.monotonic() - self._t0))
+
+    def restart(self) -> None:
+        """The device restarted: ``snmpEngineBoots`` + 1, its engine time from 0 (RFC 3414 2.2)."""
+        self.boots, self._t0 = self.boots + 1, time.monotonic()
 
     def receive(self, data: bytes) -> V3Message:
         """The checked request in ``data``.
@@ -260,10 +296,11 @@ class UsmAgent:
             return None
         self.counters[exc.report] += 1
         request_id = 0
-        if not raw.flags & FLAG_PRIV:  # the request id is readable only in plaintext
+        tag, s, e = raw.body
+        if not raw.flags & FLAG_PRIV and tag == ber.SEQ:  # the request id is readable only in plaintext
             try:
-                request_id = int(raw.msg["msgData"]["plaintext"]["data"].getComponent()["request-id"])
-            except (PyAsn1Error, KeyError, ValueError):
+                request_id = _scoped_pdu(data, s, e)[1]
+            except ber.BerError:
                 request_id = 0
         vb = [(REPORTS[exc.report], Counter(self.counters[exc.report]))]
         rep = Pdu("3", "", "report", request_id, vb)
@@ -271,7 +308,7 @@ class UsmAgent:
         # clock it carries; the others go out unauthenticated.
         user = self.users.get(raw.user) if exc.report == "notInTimeWindows" else None
         flags = FLAG_AUTH if user else 0
-        return encode_v3(rep, int(raw.msg["msgGlobalData"]["msgID"]), self.engine(), user, flags)
+        return encode_v3(rep, raw.msg_id, self.engine(), user, flags)
 
 
 class UsmManager:

@@ -42,3 +42,14 @@ def test_bench_scale_runs_on_a_small_grid() -> None:
         assert row is not None, run.stdout
         assert all(float(v) > 0 for v in row.groups())
     assert set(Path(tempfile.gettempdir()).glob("wulin-bench-scale-*")) == before
+
+
+def test_bench_cosim_prints_round_percentiles_and_the_real_time_factor() -> None:
+    """The co-simulation benchmark on two minutes of the grid: its figures come out of one run."""
+    pytest.importorskip("libsumo")
+    run = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_cosim.py"), "--scenario", "grid-am-v1",
+                          "--until", "07:02", "--snmp", "2c"], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert re.search(r"^round \(poll \+ commands\), wall\s+n=\s+120\s+median\s+[\d.]+", run.stdout, re.M), run.stdout
+    assert re.search(r"real-time factor: [\d.]+x wall", run.stdout) and "9 devices" in run.stdout
+    assert "0 unsafe states" in run.stdout

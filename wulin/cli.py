@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "wulin.cmd_deploy",
     "wulin.cmd_cosim",
     "wulin.cmd_preempt",
+    "wulin.cmd_adaptive",
     "wulin.cmd_console",
     "wulin.cmd_benchmark",
 )

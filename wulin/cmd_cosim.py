@@ -30,6 +30,11 @@ def cosim(
                                                "one preempt per stage)."),
     store: str = typer.Option("runs/plan-store.sqlite", "--store", envvar="WULIN_STORE",
                               help="Plan store holding the approved preempt configurations."),
+    fault: str | None = typer.Option(None, "--fault", help="Inject a fault: loss-all, loss-one, intermittent, late, "
+                                     "reboot, central-crash, refused (see the README's fault table)."),
+    fault_at: float = typer.Option(120.0, "--fault-at", help="Seconds after the scenario's begin the fault starts."),
+    fault_for: float = typer.Option(30.0, "--fault-for", help="Seconds the fault lasts."),
+    fault_device: int = typer.Option(0, "--fault-device", help="Which signal (0-based) a one-device fault hits."),
 ) -> None:
     """SUMO, one NTCIP emulator per signal (SNMP on loopback) and the controller centrally, in lockstep."""
     from controllers.base import make_controller
@@ -52,11 +57,22 @@ def cosim(
         raise WulinError(f"--until: {until} is outside the scenario's {format_clock(sc.begin)}-{format_clock(sc.end)}")
     ctl = make_controller(controller, **parse_params(param))
     ev = emergency_options(emergency, preempt_distance, not no_preempt, preempt_approved, store) if emergency else None
+    injected = None
+    if fault is not None:
+        from deploy.cosim_faults import FaultRun, FaultSpec
+        from deploy.sumo_bridge import LINK_TIMEOUT
+
+        injected = FaultRun(FaultSpec(fault, fault_at, fault_for, fault_device), sc.begin, LINK_TIMEOUT)
+        if sc.begin + fault_at >= end:
+            raise WulinError(f"--fault-at: {fault_at:g} s is after the run's end ({format_clock(end)})")
     console.print(f"[bold]{sc.id}[/] {format_clock(sc.begin)}-{format_clock(end)}: [bold]{controller}[/] central over "
                   f"NTCIP (SNMP v{snmp}) to one emulated controller per signal, seed {seed}")
-    res = run_cosim(sc, ctl, seed, snmp=snmp, backup_s=backup_time, end=end, emergency=ev)
+    res = run_cosim(sc, ctl, seed, snmp=snmp, backup_s=backup_time, end=end, emergency=ev,
+                   fault=injected)
     console.print(kpi_table(f"{sc.id} · {controller} over NTCIP · seed {seed}", summarise(res.trips), res.network))
     console.print(link_table(res))
+    if injected is not None:
+        console.print(fault_table(injected.summary(), res.unsafe_count))
     if res.preempt is not None:
         console.print(emergency_table(res.preempt, ev is not None and ev.preempt))
 
@@ -116,12 +132,14 @@ def link_table(res) -> Table:  # noqa: ANN001 - deploy.sumo_bridge.CosimResult (
     t.add_column("value", justify="right")
     rows = [
         ("unsafe states given to SUMO", f"{res.unsafe_count}"),
+        ("greens ended by a fail-safe flash (restart, monitor)", f"{res.flash_entries}"),
         ("conflict monitor alarms (devices in flash)", f"{res.alarms}"),
         ("watchdog fallbacks to the time-of-day plan", f"{res.fallbacks}"),
         ("central rounds (poll + commands)", f"{c.rounds:,}"),
         ("status GETs / command SETs", f"{c.polls:,} / {c.sets:,}"),
         ("no answer / refused", f"{c.timeouts} / {c.refused}"),
         ("round, median / p95 / max", f"{_ms(c.round_wall, .5)} / {_ms(c.round_wall, .95)} / {_ms(c.round_wall, 1)}"),
+        ("round, process CPU, median / p95", f"{_ms(c.round_cpu, .5)} / {_ms(c.round_cpu, .95)}"),
         ("decision round, median / p95", f"{_ms(c.decision_wall, .5)} / {_ms(c.decision_wall, .95)}"),
         ("simulated / wall", f"{res.sim_time:,.0f} s / {res.wall_time:,.1f} s "
                              f"({res.sim_time / max(res.wall_time, 1e-9):,.1f}x real time)"),
@@ -130,6 +148,30 @@ def link_table(res) -> Table:  # noqa: ANN001 - deploy.sumo_bridge.CosimResult (
         t.add_row(k, v)
     for line in res.unsafe[:5]:
         t.add_row("[red]unsafe[/]", line)
+    return t
+
+
+def _s(x: float | None) -> str:
+    return "never" if x is None else f"{x:.0f} s"
+
+
+def fault_table(f: dict, unsafe: int) -> Table:  # noqa: ANN001 - deploy.cosim_faults.FaultRun.summary()
+    """What the injected fault did to the devices it hit (worst device)."""
+    t = Table(title=f"fault {f['fault']} ({f['devices']} device(s) hit)", show_header=True, header_style="bold")
+    t.add_column("figure")
+    t.add_column("value", justify="right")
+    rows = [("fell back to its plan (from the fault's start)", _s(f["fell_back_s"])),
+            ("heads exactly the plan's for a cycle from (from the fault's start)", _s(f["in_plan_s"])),
+            ("target: unitBackupTime + 1 cycle", f"{f['target_s']:.0f} s"),
+            ("devices in step with their plan within the target", f"{f['in_plan_within_target']} of {f['devices']}"),
+            ("central control again (from the fault's end)", _s(f["resumed_s"])),
+            ("unsafe states given to SUMO", f"{unsafe}")]
+    if f["min_green_kept"] is not None:
+        rows.append(("forced-off green kept its minimum green", "yes" if f["min_green_kept"] else "[red]no[/]"))
+    for k, v in rows:
+        t.add_row(k, v)
+    for note in f["notes"]:
+        t.add_row("note", note)
     return t
 
 
