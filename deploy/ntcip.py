@@ -103,7 +103,9 @@ def encode_values(values: Mapping[O.OID, Any]) -> dict[str, Any]:
 
 
 def decode_values(data: Mapping[str, Any]) -> Values:
-    return {O.oid(k): (bytes.fromhex(v["hex"]) if isinstance(v, dict) else v) for k, v in data.items()}
+    """:func:`encode_values` back: bytes from ``{"hex": ...}``, OID values (JSON lists) as tuples."""
+    return {O.oid(k): (bytes.fromhex(v["hex"]) if isinstance(v, dict) else tuple(v) if isinstance(v, list) else v)
+            for k, v in data.items()}
 
 
 def snmp_session(host: str, port: int, creds: DeviceCredentials, write: bool, timeout: float,

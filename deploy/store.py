@@ -64,6 +64,7 @@ from deploy.accounts import ADMINS, Accounts, IssuedToken, TokenRow, UserInfo, U
 from deploy.identity import (
     Principal,
 )
+from deploy.plan_sets import PlanSets
 from deploy.profile import Capabilities, DeviceProfile
 from deploy.rules import LARGE_CHANGE_S, ApprovalFacts, DeviceFacts, decide_approval
 from deploy.signing import (
@@ -301,7 +302,7 @@ def _check_sqlite_file(db: Path) -> None:
                          "name the store file, or a new path for `wulin plan init`")
 
 
-class PlanStore(Accounts, WebSessions):
+class PlanStore(Accounts, WebSessions, PlanSets):
     """Plans, approvals, devices, users and the audit log in one database.
 
     Args:

@@ -1,0 +1,291 @@
+"""Time-of-day plan sets (issue 13 item 4): proposed, approved by two people, deployed to the
+emulator as patterns plus its NTCIP time base, followed by the device's own clock, rolled back;
+bad sets and devices that cannot hold them end in clear errors with nothing half-written."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from controllers.plan import PlanSet, TimeOfDaySchedule, TimingPlan, load_plan_sets
+from deploy import oids as O
+from deploy import set_service, timebase
+from deploy.device_model import DeviceModel
+from deploy.emulator import ControllerEmulator
+from deploy.ntcip import NtcipAdapter
+from deploy.profile import Capabilities
+from deploy.secrets import SecretsFile
+from deploy.service import DeployOptions
+from deploy.store import PlanStore, Refused
+from sim.errors import WulinError
+
+from .conftest import ANN, BOB, CAPS, add_users, conflicts_for, make_plan, make_profile
+
+NIGHT = make_plan(greens=(30, 30), name="night")
+AM = make_plan(greens=(50, 30), offset=5, name="am")
+DAY = make_plan(greens=(40, 40), name="day")
+EVIDENCE = {"kind": "verification", "objective": {"live": 120.0, "proposed": 104.0}, "seeds": [101, 102, 103]}
+
+
+def make_set(*entries: tuple[str, TimingPlan], plans: tuple[TimingPlan, ...] | None = None) -> PlanSet:
+    sched = TimeOfDaySchedule("B1", tuple((t, p.plan_hash()) for t, p in entries))
+    return PlanSet(sched, plans if plans is not None else tuple(dict.fromkeys(p for _, p in entries)))
+
+
+SET = make_set(("00:00", NIGHT), ("07:00", AM), ("09:30", DAY), ("22:00", NIGHT))
+
+
+def _store(tmp_path: Path, emu: ControllerEmulator) -> PlanStore:
+    SecretsFile().put("B1", emu.credentials)
+    store = PlanStore(tmp_path / "s.sqlite")
+    add_users(store)
+    store.register_device("B1", emu.host, emu.port, emu.profile, emu.caps)
+    return store
+
+
+@pytest.fixture
+def emu() -> Iterator[ControllerEmulator]:
+    e = ControllerEmulator(make_profile(), make_plan(name="local"), CAPS, time_scale=300, verify_s=1,
+                           tod_start=8 * 3600).start()
+    yield e
+    e.stop()
+
+
+def _approved(store: PlanStore, ps: PlanSet = SET) -> str:
+    h = store.propose_set(ps, ANN, evidence=EVIDENCE, conflicts=conflicts_for("B1")).hash
+    store.approve_set(h, BOB)
+    return h
+
+
+OPTS = DeployOptions(activation_timeout_s=5)
+
+
+# ---------------------------------------------------------------- the set as a value
+def test_set_hash_is_the_schedule_hash_and_covers_every_plan() -> None:
+    assert SET.set_hash() == SET.schedule.schedule_hash()
+    assert [p.name for p in SET.plans] == ["night", "am", "day"]
+    assert SET.plan_at("08:00") == AM and SET.plan_at("23:00") == NIGHT
+    other = make_set(("00:00", NIGHT), ("07:00", make_plan(greens=(51, 29), offset=5, name="am")),
+                     ("09:30", DAY), ("22:00", NIGHT))
+    assert other.set_hash() != SET.set_hash()  # one plan changed: the set's hash changes
+    assert PlanSet.from_json(SET.to_json()) == SET
+
+
+def test_bad_sets_are_clear_errors() -> None:
+    with pytest.raises(WulinError, match="names plan .* which is not in the set"):
+        make_set(("00:00", NIGHT), ("07:00", AM), plans=(NIGHT,))
+    with pytest.raises(WulinError, match="is never run by the schedule"):
+        make_set(("00:00", NIGHT), plans=(NIGHT, AM))
+    with pytest.raises(WulinError, match="sort the entries"):
+        make_set(("00:00", NIGHT), ("09:00", AM), ("08:00", DAY))
+    with pytest.raises(WulinError, match="sort the entries"):  # two entries at one time overlap
+        make_set(("00:00", NIGHT), ("07:00", AM), ("07:00", DAY))
+    with pytest.raises(WulinError, match="is for signal 'C1'"):
+        PlanSet(TimeOfDaySchedule("B1", (("00:00", make_plan("C1").plan_hash()),)), (make_plan("C1"),))
+
+
+def test_plan_sets_load_from_a_folder_of_plans_and_schedules(tmp_path: Path) -> None:
+    (tmp_path / "am").mkdir()
+    AM.save(tmp_path / "am" / "plans.json")
+    NIGHT.save(tmp_path / "night.json")
+    DAY.save(tmp_path / "day.json")
+    (tmp_path / "report.json").write_text('{"format": "wulin.optimise-report/1", "x": 1}')
+    (tmp_path / "B1.schedule.json").write_text(SET.schedule.to_json())
+    assert load_plan_sets(tmp_path) == {"B1": SET}
+    (tmp_path / "day.json").unlink()
+    with pytest.raises(WulinError, match="B1.schedule.json: entry '09:30' names plan .* in no plan file"):
+        load_plan_sets(tmp_path)
+
+
+# ---------------------------------------------------------------- the device follows its time base
+class Clock:
+    def __init__(self, t: float = 0.0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def _download(dev: DeviceModel, clock: Clock, values: dict[O.OID, object]) -> None:
+    """One database transaction on the device model (no socket)."""
+    tok = b"test-session"
+    assert dev.set([(O.TX_OWNER, tok), (O.DB_CREATE_TRANSACTION, O.TX_TRANSACTION)]).status == "noError"
+    items = sorted(values.items())
+    for i in range(0, len(items), 16):
+        assert dev.set([(O.TX_OWNER, tok), *items[i:i + 16]]).status == "noError"
+    assert dev.set([(O.TX_OWNER, tok), (O.DB_CREATE_TRANSACTION, O.TX_VERIFY)]).status == "noError"
+    clock.t += 2
+    dev.advance()
+    assert dev.verify_status == 2, dev.verify_error
+    assert dev.set([(O.TX_OWNER, tok), (O.DB_CREATE_TRANSACTION, O.TX_NORMAL)]).status == "noError"
+
+
+def test_device_switches_pattern_at_the_event_time_at_a_cycle_boundary() -> None:
+    clock = Clock()
+    dev = DeviceModel(make_profile(), make_plan(name="local"), CAPS, verify_s=1, clock=clock, tod_start=9 * 3600)
+    slots = timebase.choose_slots(SET, dev.profile, CAPS, {1})
+    values = timebase.pattern_values(SET, dev.profile, CAPS, slots)
+    values.update(timebase.timebase_values(SET, slots, dev.timebase_sizes))
+    _download(dev, clock, values)
+    clock.t += 200
+    dev.advance()
+    assert dev.active_pattern == slots[AM.plan_hash()]  # 09:03: the AM event (07:00) is in force
+    assert dev.value(O.TIMEBASE_ACTION_STATUS) == 2 and dev.value(O.DAY_PLAN_STATUS) == 1
+    cycle = AM.cycle
+    clock.t = 30 * 60 - 1  # 09:29:59
+    dev.advance()
+    start = dev._cycle_start
+    assert dev.active_pattern == slots[AM.plan_hash()]
+    clock.t = 30 * 60 + 1  # 09:30:01: DAY's event is in force, the AM cycle still runs
+    dev.advance()
+    assert dev.tod_pattern() == slots[DAY.plan_hash()]
+    if start + cycle > clock.t:
+        assert dev.active_pattern == slots[AM.plan_hash()]
+    clock.t = start + 2 * cycle
+    dev.advance()
+    assert dev.active_pattern == slots[DAY.plan_hash()]
+    assert (dev._cycle_start - start) % cycle == 0  # switched exactly at an AM cycle boundary
+    clock.t = 13 * 3600 + 600  # 22:10: NIGHT again
+    dev.advance()
+    assert dev.active_pattern == slots[NIGHT.plan_hash()]
+    clock.t = 22 * 3600 + 600  # 07:10 the next day: AM again
+    dev.advance()
+    assert dev.active_pattern == slots[AM.plan_hash()]
+
+
+def test_device_verify_refuses_an_event_naming_no_action() -> None:
+    clock = Clock()
+    dev = DeviceModel(make_profile(), make_plan(), CAPS, verify_s=1, clock=clock)
+    tok = b"t"
+    dev.set([(O.TX_OWNER, tok), (O.DB_CREATE_TRANSACTION, O.TX_TRANSACTION)])
+    assert dev.set([(O.TX_OWNER, tok), (O.DAY_PLAN_ACTION + (1, 2), O.TIMEBASE_PATTERN + (3,))]).status == "noError"
+    dev.set([(O.TX_OWNER, tok), (O.DB_CREATE_TRANSACTION, O.TX_VERIFY)])
+    assert dev.verify_status == 1 and b"DAY PLAN 1 EVENT 2 ACTION FAULT" in dev.verify_error
+
+
+def test_phase_table_mismatch_across_plans_is_named() -> None:
+    other = TimingPlan.from_dict(make_plan(name="pm").to_dict() | {"yellow": 4, "all_red": 1})
+    ps = make_set(("00:00", NIGHT), ("17:00", other))
+    with pytest.raises(WulinError, match="differ in phase 1's yellow .* one phase table for all patterns"):
+        timebase.pattern_values(ps, make_profile(), CAPS, {NIGHT.plan_hash(): 4, other.plan_hash(): 5})
+
+
+# ---------------------------------------------------------------- the store and the NTCIP path
+def test_propose_approve_deploy_follow_and_roll_back(tmp_path: Path, emu: ControllerEmulator) -> None:
+    store = _store(tmp_path, emu)
+    before = dict(emu.db)
+    h = _approved(store)
+    out = set_service.deploy_set(store, h, ANN, OPTS)
+    assert out.ok and out.state == "deployed", out.message
+    rec = store.plan_set(h)
+    assert rec.state == "deployed" and rec.evidence == EVIDENCE
+    finish = [e for e in store.audit(h) if e.action == "set.deploy.finish"][-1]
+    slots = finish.detail["slots"]
+    assert emu.active_pattern == slots[AM.plan_hash()]  # 08:00 on the device: the AM plan
+    assert len(set(slots.values())) == 3 and 1 not in slots.values()
+    # what the device holds is the set, read back through its own objects
+    assert emu.db[O.DAY_PLAN_HOUR + (1, 2)] == 7 and emu.db[O.DAY_PLAN_MINUTE + (1, 3)] == 30
+    assert emu.db[O.DAY_PLAN_ACTION + (1, 4)] == O.TIMEBASE_ACTION_NUMBER + (1,)
+    assert emu.db[O.DAY_PLAN_ACTION + (1, 5)] == O.NULL_OID
+    assert emu.db[O.TIMEBASE_PATTERN + (2,)] == slots[AM.plan_hash()]
+    assert emu.db[O.PATTERN_CYCLE + (slots[DAY.plan_hash()],)] == DAY.cycle
+    actions = [e.action for e in store.audit(h)]
+    assert actions == ["set.propose", "set.approve", "set.deploy.start", "set.deploy.snapshot",
+                       "set.deploy.finish"]
+    with pytest.raises(Refused, match="needs a supervisor"):
+        set_service.rollback_set(store, h, ANN, OPTS)
+    back = set_service.rollback_set(store, h, BOB, OPTS)
+    assert back.ok and store.plan_set(h).state == "rolled_back", back.message
+    assert emu.active_pattern == 1
+    changed = {o for o in before if emu.db[o] != before[o] and emu.spec[o].kind in ("P", "P2")}
+    assert not changed, sorted(map(O.name_of, changed))[:5]
+    assert store.verify_audit().ok
+
+
+def test_two_person_rule_and_hash_binding(tmp_path: Path, emu: ControllerEmulator) -> None:
+    store = _store(tmp_path, emu)
+    h = store.propose_set(SET, BOB, evidence=EVIDENCE, conflicts=conflicts_for("B1")).hash
+    with pytest.raises(Refused, match="cannot approve it: a second person must"):
+        store.approve_set(h, BOB)
+    with pytest.raises(Refused, match="has role 'engineer'"):
+        store.approve_set(h, ANN)
+    store.reject_set(h, BOB, "self-proposed")
+    h2 = _approved(store, make_set(("00:00", NIGHT), ("07:00", AM)))
+    with pytest.raises(Refused, match="a set changed after approval is not deployed"):
+        set_service.deploy_set(store, h2, ANN, OPTS, make_set(("00:00", NIGHT), ("07:30", AM)))
+    with sqlite3.connect(tmp_path / "s.sqlite") as db:  # the stored set edited behind the store's back
+        row = db.execute("SELECT set_json FROM plan_sets WHERE hash = ?", (h2,)).fetchone()[0]
+        db.execute("UPDATE plan_sets SET set_json = ? WHERE hash = ?", (row.replace('"07:00"', '"06:00"'), h2))
+    with pytest.raises(Refused, match="no longer matches its hash"):
+        set_service.deploy_set(store, h2, ANN, OPTS)
+    refused = [e for e in store.audit(h2) if e.outcome == "refused"]
+    assert refused and store.verify_audit().ok
+
+
+def test_a_set_needs_evidence_and_conflicts(tmp_path: Path, emu: ControllerEmulator) -> None:
+    store = _store(tmp_path, emu)
+    h = store.propose_set(SET, ANN).hash
+    with pytest.raises(Refused, match="no conflict data .*attach evidence"):
+        store.approve_set(h, BOB)
+
+
+def test_unknown_signal_is_refused_at_propose(tmp_path: Path, emu: ControllerEmulator) -> None:
+    store = _store(tmp_path, emu)
+    c1 = make_plan("C1")
+    ps = PlanSet(TimeOfDaySchedule("C1", (("00:00", c1.plan_hash()),)), (c1,))
+    with pytest.raises(Refused, match="unknown device: no controller is registered for signal 'C1'"):
+        store.propose_set(ps, ANN, evidence=EVIDENCE, conflicts=conflicts_for("C1"))
+
+
+def _nothing_written(emu: ControllerEmulator, before: dict[O.OID, object]) -> None:
+    changed = [O.name_of(o) for o in before if emu.spec[o].kind in ("P", "P2") and emu.db[o] != before[o]]
+    assert not changed, changed[:5]
+    assert emu.db[O.DB_CREATE_TRANSACTION] == O.TX_NORMAL and emu.tx_state == O.TX_NORMAL
+
+
+def test_device_without_enough_patterns_fails_before_writing(tmp_path: Path) -> None:
+    caps = Capabilities(max_phases=8, max_patterns=3, max_splits=3, max_rings=2, max_sequences=3, max_channels=8)
+    with ControllerEmulator(make_profile(), make_plan(name="local"), caps, time_scale=300, verify_s=1,
+                            tod_start=8 * 3600) as emu:
+        store = _store(tmp_path, emu)
+        h = store.propose_set(SET, ANN, evidence=EVIDENCE, conflicts=conflicts_for("B1")).hash
+        with pytest.raises(Refused, match="its 3 plans need as many patterns"):
+            store.approve_set(h, BOB)
+        h2 = _approved(store, make_set(("00:00", NIGHT), ("07:00", AM)))
+        ad = NtcipAdapter(emu.host, emu.port, emu.profile, emu.credentials, activation_timeout_s=5)
+        assert ad.deploy(make_plan(greens=(45, 35), name="central")).ok  # system pattern 2 runs now
+        ad.close()
+        before = dict(emu.db)
+        out = set_service.deploy_set(store, h2, ANN, OPTS)
+        assert out.state == "failed" and "1 free pattern(s)" in out.message and "nothing was written" in out.message
+        _nothing_written(emu, before)
+
+
+class SmallTimebase(ControllerEmulator):
+    timebase_sizes = timebase.TimebaseSizes(max_events=3)
+
+
+def test_device_without_enough_day_plan_events_fails_before_writing(tmp_path: Path) -> None:
+    with SmallTimebase(make_profile(), make_plan(name="local"), CAPS, time_scale=300, verify_s=1,
+                       tod_start=8 * 3600) as emu:
+        store = _store(tmp_path, emu)
+        h = _approved(store)
+        before = dict(emu.db)
+        out = set_service.deploy_set(store, h, ANN, OPTS)
+        assert out.state == "failed" and "4 entries" in out.message and "maxDayPlanEvents" in out.message
+        _nothing_written(emu, before)
+
+
+def test_device_verify_failure_rolls_the_transaction_back(tmp_path: Path, emu: ControllerEmulator) -> None:
+    store = _store(tmp_path, emu)
+    h = _approved(store)
+    before = dict(emu.db)
+    emu.arm("verify-error")
+    out = set_service.deploy_set(store, h, ANN, OPTS)
+    assert out.state == "failed" and "device verify failed" in out.message
+    assert "readback confirms the controller is unchanged" in out.message
+    _nothing_written(emu, before)
+    assert emu.active_pattern == 1
