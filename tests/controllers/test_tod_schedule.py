@@ -1,0 +1,122 @@
+"""Plan sets across a day in SUMO: one program per plan, switched by a WAUT at the schedule's times."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from controllers.fixed_time import plan_from_spec
+from controllers.plan import (
+    PlanSet,
+    TimeOfDaySchedule,
+    TimingPlan,
+    plan_sets_to_additional,
+    tod_program_id,
+)
+from sim.errors import WulinError
+from sim.state import DistrictLayout
+from sim.topology import load_signal_specs
+
+GRID_NET = Path(__file__).resolve().parents[2] / "networks" / "grid" / "grid.net.xml"
+
+
+def _alt(plan: TimingPlan, shift: float, name: str) -> TimingPlan:
+    """The plan with ``shift`` seconds of green moved from stage 1 to stage 0."""
+    greens = [s.green for s in plan.stages]
+    greens[0], greens[1] = greens[0] + shift, greens[1] - shift
+    return replace(plan.with_splits(greens), name=name)
+
+
+def write_sets(folder: Path, specs: list, switch: str | None, shift: float = 10) -> dict[str, PlanSet]:
+    """Per signal: its net program until ``switch``, then a shifted plan (None: the shifted plan
+    all day); as plan files and schedule files."""
+    folder.mkdir(parents=True, exist_ok=True)
+    sets, early, late = {}, [], []
+    for spec in specs:
+        base = replace(plan_from_spec(spec), name="early")
+        alt = _alt(base, shift, "late")
+        early.append(base)
+        late.append(alt)
+        if switch is None:
+            ps = PlanSet(TimeOfDaySchedule(spec.id, (("00:00", alt.plan_hash()),)), (alt,))
+        else:
+            ps = PlanSet(TimeOfDaySchedule(spec.id, (("00:00", base.plan_hash()), (switch, alt.plan_hash()))),
+                         (base, alt))
+        (folder / f"{spec.id}.schedule.json").write_text(ps.schedule.to_json())
+        sets[spec.id] = ps
+    for name, plans in (("early", early), ("late", late)):
+        (folder / f"{name}.plans.json").write_text("[" + ",".join(p.to_json() for p in plans) + "]")
+    return sets
+
+
+def test_sumo_switches_program_at_the_schedule_time(tmp_path: Path) -> None:
+    import sumolib
+
+    specs = load_signal_specs(GRID_NET)
+    sets = write_sets(tmp_path / "sets", [specs["B1"]], "07:10")
+    ps = sets["B1"]
+    add = tmp_path / "tod.add.xml"
+    add.write_text(plan_sets_to_additional(sets.values(), start=25200))
+    ev = tmp_path / "ev.add.xml"
+    out = tmp_path / "tls.xml"
+    ev.write_text(f'<additional><timedEvent type="SaveTLSSwitchStates" source="B1" dest="{out}"/></additional>')
+    subprocess.run([sumolib.checkBinary("sumo"), "-n", str(GRID_NET), "-a", f"{add},{ev}", "-b", "25200",
+                    "-e", "26100", "--no-step-log", "--no-warnings"], check=True, capture_output=True, timeout=120)
+    import xml.etree.ElementTree as ET
+
+    programs = [(float(e.get("time", 0)), e.get("programID")) for e in ET.parse(out).getroot()]
+    first, second = (tod_program_id(p) for p in ps.plans)
+    assert programs[0] == (25200.0, first)
+    switched = [t for t, p in programs if p == second]
+    assert switched and switched[0] == 7 * 3600 + 600  # 07:10 exactly
+    assert all(p == first for t, p in programs if t < 25800)
+
+
+def test_controller_runs_the_plan_in_force(tiny_scenario, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A schedule whose plan is in force all run gives the same trips as that plan fixed-time;
+    switching half-way gives other trips than either plan alone."""
+    from controllers.fixed_time import FixedTimeController
+    from experiments.episode import run_episode
+
+    lay = DistrictLayout.from_specs(load_signal_specs(tiny_scenario.net_file))
+    specs = list(lay.specs)
+    whole = write_sets(tmp_path / "whole", specs, None, shift=4)
+    mid = write_sets(tmp_path / "mid", specs, "00:05", shift=4)
+    late = [ps.plans[0] for ps in whole.values()]
+    early = [ps.plans[0] for ps in mid.values()]
+
+    def durations(ctl: object) -> list[float]:
+        return run_episode(tiny_scenario, ctl, seed=3).trips["duration"].tolist()  # type: ignore[arg-type]
+
+    fixed_late, fixed_early = durations(FixedTimeController(plans=late)), durations(FixedTimeController(plans=early))
+    assert fixed_late != fixed_early
+    assert durations(_tod(tmp_path / "whole")) == fixed_late
+    switched = durations(_tod(tmp_path / "mid"))
+    assert switched not in (fixed_late, fixed_early)
+
+
+def _tod(folder: Path) -> object:
+    from controllers.base import make_controller
+
+    return make_controller("tod-schedule", plans=str(folder))
+
+
+def test_controller_refuses_plans_for_other_signals(tiny_scenario, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    grid = load_signal_specs(GRID_NET)
+    write_sets(tmp_path / "grid", [grid["C1"]], "07:00")
+    lay = DistrictLayout.from_specs(load_signal_specs(tiny_scenario.net_file))
+    ctl = _tod(tmp_path / "grid")
+    with pytest.raises(WulinError, match="plan for signal 'C1', which is not in the network"):
+        ctl.reset(lay, 1)  # type: ignore[attr-defined]
+    with pytest.raises(WulinError, match="needs its plan sets"):
+        from controllers.base import make_controller
+
+        make_controller("tod-schedule")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "x.json").write_text(json.dumps({"format": "other/1"}))
+    with pytest.raises(WulinError, match="no time-of-day schedule"):
+        _tod(tmp_path / "empty").reset(lay, 1)  # type: ignore[attr-defined]
