@@ -4,7 +4,9 @@ bad sets and devices that cannot hold them end in clear errors with nothing half
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import pytest
 
 from controllers.plan import PlanSet, TimeOfDaySchedule, TimingPlan, load_plan_sets
 from deploy import oids as O
-from deploy import set_service, timebase
+from deploy import set_service, timebase, tod_ntcip
 from deploy.device_model import DeviceModel
 from deploy.emulator import ControllerEmulator
 from deploy.ntcip import NtcipAdapter
@@ -289,3 +291,53 @@ def test_device_verify_failure_rolls_the_transaction_back(tmp_path: Path, emu: C
     assert "readback confirms the controller is unchanged" in out.message
     _nothing_written(emu, before)
     assert emu.active_pattern == 1
+
+
+# ---------------------------------------------------------------- Net-SNMP reads the schedule
+# Copied from shared/reference/ntcip_oids.tsv (NTCIP 1201 GLOBAL time base, NTCIP 1202 .5).
+PINNED = {
+    "maxTimeBaseScheduleEntries": "1.3.6.1.4.1.1206.4.2.6.3.3.1", "timeBaseScheduleMonth": "1.3.6.1.4.1.1206.4.2.6.3.3.2.1.2",
+    "timeBaseScheduleDay": "1.3.6.1.4.1.1206.4.2.6.3.3.2.1.3", "timeBaseScheduleDate": "1.3.6.1.4.1.1206.4.2.6.3.3.2.1.4",
+    "timeBaseScheduleDayPlan": "1.3.6.1.4.1.1206.4.2.6.3.3.2.1.5", "maxDayPlans": "1.3.6.1.4.1.1206.4.2.6.3.3.3",
+    "maxDayPlanEvents": "1.3.6.1.4.1.1206.4.2.6.3.3.4", "dayPlanHour": "1.3.6.1.4.1.1206.4.2.6.3.3.5.1.3",
+    "dayPlanMinute": "1.3.6.1.4.1.1206.4.2.6.3.3.5.1.4", "dayPlanActionNumberOID": "1.3.6.1.4.1.1206.4.2.6.3.3.5.1.5",
+    "dayPlanStatus": "1.3.6.1.4.1.1206.4.2.6.3.3.6", "maxTimebaseAscActions": "1.3.6.1.4.1.1206.4.2.1.5.2",
+    "timebaseAscActionNumber": "1.3.6.1.4.1.1206.4.2.1.5.3.1.1", "timebaseAscPattern": "1.3.6.1.4.1.1206.4.2.1.5.3.1.2",
+    "timebaseAscActionStatus": "1.3.6.1.4.1.1206.4.2.1.5.4",
+}
+
+
+def test_time_base_oids_are_the_reference_tables() -> None:
+    for name, text in PINNED.items():
+        assert O.dotted(O.NAMED[name]) == text, name
+
+
+@pytest.mark.skipif(shutil.which("snmpwalk") is None, reason="Net-SNMP tools not installed (Debian package 'snmp')")
+def test_net_snmp_reads_the_deployed_schedule() -> None:
+    with ControllerEmulator(make_profile(), make_plan(name="local"), CAPS, time_scale=300, verify_s=1,
+                            tod_start=8 * 3600, snmp_v2c=True) as emu:
+        ad = NtcipAdapter(emu.host, emu.port, emu.profile, emu.credentials, activation_timeout_s=5)
+        rep = tod_ntcip.deploy_set(ad, SET)
+        ad.close()
+        assert rep.ok, rep.message
+        base = ["-v2c", "-c", str(emu.credentials.read_community), "-On", "-r", "1", "-t", "2",
+                f"udp:{emu.host}:{emu.port}"]
+
+        def net_snmp(tool: str, *oids: str) -> list[str]:
+            out = subprocess.run([tool, *base, *oids], capture_output=True, text=True, timeout=20)
+            assert out.returncode == 0, out.stderr
+            return out.stdout.splitlines()
+
+        hours = net_snmp("snmpwalk", PINNED["dayPlanHour"] + ".1")
+        assert len(hours) == timebase.TimebaseSizes().max_events
+        assert hours[:4] == [f".{PINNED['dayPlanHour']}.1.{e} = INTEGER: {h}" for e, h in enumerate((0, 7, 9, 22), 1)]
+        minutes = net_snmp("snmpwalk", PINNED["dayPlanMinute"] + ".1")
+        assert minutes[2] == f".{PINNED['dayPlanMinute']}.1.3 = INTEGER: 30"
+        actions = net_snmp("snmpwalk", PINNED["dayPlanActionNumberOID"] + ".1")
+        assert actions[1] == f".{PINNED['dayPlanActionNumberOID']}.1.2 = OID: .{PINNED['timebaseAscActionNumber']}.2"
+        assert actions[4].endswith("= OID: .0.0")  # an unused event
+        now = net_snmp("snmpget", PINNED["timebaseAscActionStatus"] + ".0", PINNED["dayPlanStatus"] + ".0",
+                       PINNED["timebaseAscPattern"] + ".2", PINNED["timeBaseScheduleDayPlan"] + ".1")
+        assert now[0].endswith("INTEGER: 2") and now[1].endswith("INTEGER: 1")  # 08:00: AM's action, day plan 1
+        assert now[2].endswith(f"INTEGER: {rep.slot}") and now[3].endswith("INTEGER: 1")
+        assert emu.active_pattern == rep.slot
