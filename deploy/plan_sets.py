@@ -28,7 +28,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import String, Text, select, update
+from sqlalchemy import String, Text, select, text, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from controllers.plan import PlanSet, TimingPlan, canonical_json, sha256_hex, validate_plan
@@ -235,9 +235,10 @@ class PlanSets:
         conflicts = json.loads(row.conflicts_json) if row.conflicts_json else None
         trusted = conflicts is None or proposed.get("conflicts_sha256") == sha256_hex(row.conflicts_json or "")
         evidence_ok = row.evidence_json is not None and proposed.get("evidence_sha256") == sha256_hex(row.evidence_json)
-        from deploy.store import DeviceRow
-
-        dev = self._device(s, row.signal_id) if s.get(DeviceRow, row.signal_id) is not None else None
+        try:
+            dev = self._device(s, row.signal_id)
+        except Refused:  # no controller registered: a reason below
+            dev = None
         reasons: list[str] = []
         tiers = []
         for plan in ps.plans:
@@ -336,11 +337,10 @@ class PlanSets:
 
     def record_set_snapshot(self, ticket: SetTicket, actor: Principal, summary: dict[str, Any]) -> None:
         """Keep, signed, what the device held before anything is written."""
-        from deploy.store import LeaseRow
-
         def go(s: Session) -> None:
-            held = s.get(LeaseRow, ticket.record.signal_id)
-            if held is None or held.holder != ticket.lease.holder:
+            held = s.execute(text("SELECT holder FROM leases WHERE signal_id = :s"),
+                             {"s": ticket.record.signal_id}).scalar_one_or_none()
+            if held != ticket.lease.holder:
                 raise Refused(f"signal {ticket.record.signal_id!r}: lease lost before the snapshot was kept")
             self._append(s, actor, "set.deploy.snapshot", ticket.record.hash, "ok", summary)
 
