@@ -174,10 +174,12 @@ def evidence_summary(scenario: str, seeds: list[int], baseline: str, runs: dict[
 
     kpis = {f"{name} ({label})": kpi([r[name] for r in rows]) for name in ("mean_time_loss", "mean_travel_time")
             for label, rows in runs.items()}
-    times = sorted({t for ps in sets.values() for t, _ in ps.schedule.entries})
+    named = {json.dumps([[t, ps.plan(h).name] for t, h in ps.schedule.entries]) for ps in sets.values()}
+    schedule = (json.loads(named.pop()) if len(named) == 1 else
+                [[t, "per signal"] for t in sorted({t for ps in sets.values() for t, _ in ps.schedule.entries})])
     return {"kind": "verification", "scenario": scenario, "seeds": ",".join(map(str, seeds)),
             "objective": "mean_time_loss", "baseline": baseline, "kpis": kpis,
-            "schedule": " ".join(times), "signals": len(sets)}
+            "schedule": schedule, "signals": len(sets)}
 
 
 @schedule_app.command("propose")

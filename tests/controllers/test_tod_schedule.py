@@ -120,3 +120,25 @@ def test_controller_refuses_plans_for_other_signals(tiny_scenario, tmp_path: Pat
     (tmp_path / "empty" / "x.json").write_text(json.dumps({"format": "other/1"}))
     with pytest.raises(WulinError, match="no time-of-day schedule"):
         _tod(tmp_path / "empty").reset(lay, 1)  # type: ignore[attr-defined]
+
+
+def test_verify_writes_the_evidence_of_a_day_run(tiny_scenario, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from experiments.episode import run_episode
+    from sim.kpi import summarise
+    from wulin.cli import app
+
+    lay = DistrictLayout.from_specs(load_signal_specs(tiny_scenario.net_file))
+    write_sets(tmp_path / "mid", list(lay.specs), "00:05", shift=4)
+    out = tmp_path / "ev.json"
+    r = CliRunner().invoke(app, ["plan", "schedule", "verify", str(tiny_scenario.source), str(tmp_path / "mid"),
+                                 "--seeds", "1,2", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    ev = json.loads(out.read_text())
+    assert ev["kind"] == "verification" and ev["seeds"] == "1,2" and ev["baseline"] == "field"
+    assert ev["schedule"] == [["00:00", "early"], ["00:05", "late"]] and ev["signals"] == lay.n_signals
+    again = [summarise(run_episode(tiny_scenario, _tod(tmp_path / "mid"), seed=s).trips)["mean_time_loss"]  # type: ignore[arg-type]
+             for s in (1, 2)]
+    assert ev["kpis"]["mean_time_loss (schedule)"]["mean"] == round(sum(again) / 2, 2)
+    assert "mean_time_loss (field)" in ev["kpis"]
