@@ -22,10 +22,11 @@ This is a mixin of :class:`deploy.store.PlanStore`, on its database and audit ch
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import String, Text, select, text, update
@@ -395,3 +396,26 @@ class PlanSets:
             return self._set_record(row)
 
         return self._run(actor, "set.rollback", ref, go)
+
+    def take_over_set(self, signal_id: str, actor: Principal, old: Any, holder: str, lease_s: float,
+                      why: str) -> SetTicket:
+        """Take a dead holder's lease on a set deploy or rollback, for a recovery (refused if it
+        changed since it was read); the ticket carries the signed snapshot or deploy record."""
+        def go(s: Session) -> SetTicket:
+            self._user(s, actor, ("engineer", "supervisor"))
+            row = self._set_row(s, old.plan_hash)
+            until = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=lease_s)).isoformat()
+            moved = s.execute(text("UPDATE leases SET holder = :h, actor = :a, expires_at = :e "
+                                   "WHERE signal_id = :s AND holder = :old"),
+                              {"h": holder, "a": actor.name, "e": until, "s": signal_id, "old": old.holder})
+            if moved.rowcount != 1:  # type: ignore[attr-defined]
+                raise Refused(f"signal {signal_id!r}: its lease changed hands meanwhile; look again")
+            wanted = ("set.deploy.snapshot", "ok") if old.purpose == "set-deploy" else ("set.deploy.finish", "deployed")
+            summary = self._signed_detail(s, row.hash, *wanted)
+            self._append(s, actor, "set.recover.start", row.hash, "ok",
+                         {"signal_id": signal_id, "purpose": old.purpose, "dead_holder": old.actor, "why": why,
+                          "state": row.state, "snapshot_on_record": summary is not None})
+            lease = replace(old, holder=holder, actor=actor.name, expires_at=until)
+            return SetTicket(self._set_record(row), self._device(s, signal_id), lease, summary)
+
+        return self._run(actor, "set.recover", old.plan_hash, go)

@@ -7,17 +7,29 @@ NTCIP work (one transaction, readback, the time base in force, health, restore o
 store records the outcome.  Ctrl-C (or SIGTERM through the CLI) ends in a recorded outcome:
 ``failed`` with the controller unchanged (readback confirms), or ``rolled_back``.
 
-Not covered yet: a *killed* set deploy (kill -9) leaves the signal's lease, which
-``wulin plan recover`` does not settle for a set; it expires after the lease time.
+A *killed* set deploy or rollback (kill -9, a lost machine) leaves the signal's lease;
+:func:`recover_set` (``wulin plan recover SIGNAL``) takes it over once its holder is gone,
+reads the controller, finishes the deploy if the controller holds the whole set and runs its
+time base's pattern with clean health, restores the kept snapshot otherwise, and records what it
+found.
 """
 
 from __future__ import annotations
 
 from controllers.plan import PlanSet
-from deploy import tod_ntcip
+from deploy import oids as O
+from deploy import timebase, tod_ntcip
 from deploy.identity import Principal
-from deploy.ntcip import DeployFailed, DeployInterrupted
-from deploy.service import ActionInterrupted, DeployOptions, Outcome, holder_id, make_adapter
+from deploy.ntcip import DeployFailed, DeployInterrupted, NtcipAdapter, decode_values
+from deploy.plan_sets import SetTicket
+from deploy.service import (
+    ActionInterrupted,
+    DeployOptions,
+    Outcome,
+    _why_recoverable,
+    holder_id,
+    make_adapter,
+)
 from deploy.snmp import SnmpError, SnmpTimeout
 from deploy.store import PlanStore
 from sim.errors import WulinError
@@ -73,3 +85,53 @@ def rollback_set(store: PlanStore, ref: str, actor: Principal, opts: DeployOptio
     rec = store.finish_set_rollback(ticket.record.hash, actor, ok, {"message": rep.message, "steps": rep.steps},
                                     holder=holder)
     return Outcome(rec.hash, rec.state, rep.message, ok, len(rep.wire))
+
+
+def recover_set(store: PlanStore, signal_id: str, actor: Principal, opts: DeployOptions) -> Outcome:
+    """Finish or undo a plan-set deploy (or rollback) whose process died, from what the device runs."""
+    lease = store.lease(signal_id)
+    if lease is None or not lease.purpose.startswith("set-"):
+        raise WulinError(f"signal {signal_id!r}: no plan-set deploy or rollback is under way")
+    why = _why_recoverable(lease)
+    ticket = store.take_over_set(signal_id, actor, lease, holder_id(), opts.lease_s, why)
+    ad = make_adapter(ticket.device, opts)
+    try:
+        if lease.purpose == "set-rollback":
+            rep = tod_ntcip.rollback_set(ad, ticket.summary or {})
+            ok = rep.outcome == "rolled_back"
+            rec = store.finish_set_rollback(ticket.record.hash, actor, ok, {"message": f"{why}; {rep.message}"},
+                                            holder=ticket.lease.holder)
+            return Outcome(rec.hash, rec.state, rep.message, ok)
+        return _settle_set_deploy(store, ticket, actor, ad, why)
+    finally:
+        ad.close()
+
+
+def _settle_set_deploy(store: PlanStore, ticket: SetTicket, actor: Principal, ad: NtcipAdapter, why: str) -> Outcome:
+    h, holder, summary = ticket.record.hash, ticket.lease.holder, ticket.summary
+
+    def finish(state: str, msg: str, detail: dict[str, object] | None = None) -> Outcome:
+        store.finish_set_deploy(h, actor, state, (detail or {}) | {"message": msg, "recovered": True}, holder=holder)
+        return Outcome(h, state, msg, state == "deployed")
+
+    if summary is None:
+        return finish("failed", f"{why}; no snapshot was kept, so nothing was written by this deploy")
+    ps, slots = ticket.record.plan_set, {k: int(v) for k, v in summary["slots"].items()}
+    values = timebase.pattern_values(ps, ad.profile, ad.probe(), slots)
+    values.update(timebase.timebase_values(ps, slots, tod_ntcip.read_sizes(ad)))
+    running, wanted = int(ad._get(O.COORD_PATTERN_STATUS)), tod_ntcip.pattern_in_force(ad)
+    if not ad.readback(values) and running == wanted and running in slots.values():
+        problems = ad.health()
+        if not problems:
+            return finish("deployed", f"{why}; the controller holds the set and runs pattern {running} of its "
+                          "time base with clean health: finished", summary)
+        why += "; health check failed: " + "; ".join(problems)
+    snapshot = decode_values(summary["snapshot"])
+    if not ad.readback(snapshot):
+        return finish("failed", f"{why}; readback equals the snapshot: the controller is unchanged")
+    try:
+        tod_ntcip.restore_set(ad, snapshot, int(summary.get("previous_control") or 0))
+    except (DeployFailed, SnmpError, SnmpTimeout) as exc:
+        raise WulinError(f"plan set {h[:12]}: restoring the controller failed ({exc}); signal "
+                         f"{ticket.record.signal_id!r} stays leased: run `wulin plan recover` again") from None
+    return finish("rolled_back", f"{why}; rolled back to the snapshot taken before the deploy (readback verified)")

@@ -5,6 +5,7 @@ bad sets and devices that cannot hold them end in clear errors with nothing half
 from __future__ import annotations
 
 import shutil
+import socket
 import sqlite3
 import subprocess
 from collections.abc import Iterator
@@ -341,3 +342,36 @@ def test_net_snmp_reads_the_deployed_schedule() -> None:
         assert now[0].endswith("INTEGER: 2") and now[1].endswith("INTEGER: 1")  # 08:00: AM's action, day plan 1
         assert now[2].endswith(f"INTEGER: {rep.slot}") and now[3].endswith("INTEGER: 1")
         assert emu.active_pattern == rep.slot
+
+
+# ---------------------------------------------------------------- a killed deploy is recovered
+DEAD = f"{socket.gethostname()}:999999:dead0000"  # a process of this host that no longer runs
+
+
+def _killed_after(store: PlanStore, emu: ControllerEmulator, h: str, write: bool) -> None:
+    """A deploy that took the lease and kept its snapshot, wrote the set (or not), then died."""
+    ticket = store.begin_set_deploy(h, ANN, holder=DEAD, lease_s=600)
+    ad = NtcipAdapter(emu.host, emu.port, emu.profile, emu.credentials, activation_timeout_s=5)
+    prepared = tod_ntcip.set_values(ad, SET)
+    store.record_set_snapshot(ticket, ANN, tod_ntcip.pre_deploy_record(ad, *prepared))
+    if write:
+        assert tod_ntcip.deploy_set(ad, SET, prepared).ok
+    ad.close()
+
+
+@pytest.mark.parametrize("write", [True, False])
+def test_a_killed_set_deploy_is_recovered(tmp_path: Path, emu: ControllerEmulator, write: bool) -> None:
+    store = _store(tmp_path, emu)
+    h = _approved(store)
+    _killed_after(store, emu, h, write)
+    assert store.lease("B1") is not None and store.plan_set(h).state == "deploying"
+    out = set_service.recover_set(store, "B1", ANN, OPTS)
+    assert store.lease("B1") is None
+    assert [e.action for e in store.audit(h)][-2:] == ["set.recover.start", "set.deploy.finish"]
+    if write:
+        assert out.state == "deployed" and "holds the set and runs pattern" in out.message
+        assert set_service.rollback_set(store, h, BOB, OPTS).ok  # the kept snapshot serves the rollback
+        assert emu.active_pattern == 1
+    else:
+        assert out.state == "failed" and "the controller is unchanged" in out.message
+    assert store.verify_audit().ok
