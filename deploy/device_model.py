@@ -191,6 +191,7 @@ class DeviceModel:
         self.unit = SignalUnit(self.profile, self.caps.max_phases, states, conflicts, detectors, tick)
         self._timing: tuple[tuple[int | None, int], Timing] | None = None
         self._tables_version = 0
+        self._tod_cache: tuple[tuple[int, int], timebase.InForce] | None = None
         self._build_objects()
         self.db.update(plan_values(self.base_plan, self.profile, self.caps, LOCAL_PATTERN))
         self.tx_state: int = O.TX_NORMAL
@@ -280,8 +281,12 @@ class DeviceModel:
         return self.tod_in_force().pattern or LOCAL_PATTERN
 
     def tod_in_force(self) -> timebase.InForce:
-        """The day plan, event, action and pattern of the time base at the device's time of day."""
-        return timebase.in_force(self.db, self.timebase_sizes, self.tod())
+        """The day plan, event, action and pattern of the time base at the device's time of day
+        (kept per minute and table version: events are whole minutes, tables change on apply)."""
+        key = (self._tables_version, int(self.tod() // 60))
+        if self._tod_cache is None or self._tod_cache[0] != key:
+            self._tod_cache = (key, timebase.in_force(self.db, self.timebase_sizes, self.tod()))
+        return self._tod_cache[1]
 
     def _pattern_cycle(self, pat: int) -> int:
         return int(self.db.get(O.PATTERN_CYCLE + (pat,), 0))
