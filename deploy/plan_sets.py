@@ -36,14 +36,8 @@ from controllers.plan import PlanSet, TimingPlan, canonical_json, sha256_hex, va
 from deploy.identity import Principal
 from deploy.rules import ApprovalFacts, DeviceFacts, decide_approval
 from deploy.signing import ApprovalClaim, approval_mac, same
-from deploy.storebase import Base, Refused, T
+from deploy.storebase import TRANSITIONS, Base, Refused, T
 from deploy.storebase import now_iso as _now
-
-TRANSITIONS: dict[str, tuple[str, ...]] = {
-    "proposed": ("approved", "rejected"), "approved": ("deploying", "rejected"),
-    "deploying": ("deployed", "failed", "rolled_back"), "deployed": ("rolled_back",),
-    "failed": ("deploying",), "rolled_back": (), "rejected": (),
-}
 
 
 class PlanSetRow(Base):

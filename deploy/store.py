@@ -78,7 +78,8 @@ from deploy.signing import (
     private_file,
     same,
 )
-from deploy.storebase import Actor, Base, Refused, T
+from deploy.storebase import STATES as STATES  # the state machine, shared with plan sets
+from deploy.storebase import TRANSITIONS, Actor, Base, Refused, T
 from deploy.storebase import actor_parts as _who
 from deploy.storebase import now_iso as _now
 from deploy.storebase import parse_iso as _parse
@@ -88,16 +89,6 @@ from sim.errors import WulinError
 __all__ = ["ADMINS", "LARGE_CHANGE_S", "IssuedToken", "PlanStore", "Refused", "TokenRow", "UserInfo"]
 
 DEFAULT_URL = "sqlite:///runs/plan-store.sqlite"
-STATES = ("proposed", "approved", "deploying", "deployed", "rolled_back", "rejected", "failed")
-TRANSITIONS: dict[str, tuple[str, ...]] = {
-    "proposed": ("approved", "rejected"),
-    "approved": ("deploying", "rejected"),
-    "deploying": ("deployed", "failed", "rolled_back"),
-    "deployed": ("rolled_back",),
-    "failed": ("deploying",),
-    "rolled_back": (),
-    "rejected": (),
-}
 GENESIS = "0" * 64
 _AUDIT_LOCK = 0x57554C494E  # PostgreSQL advisory lock key of the audit appenders ("WULIN")
 PROPOSERS = ("engineer", "supervisor")  # a supervisor may also do an engineer's work
