@@ -375,3 +375,20 @@ def test_a_killed_set_deploy_is_recovered(tmp_path: Path, emu: ControllerEmulato
     else:
         assert out.state == "failed" and "the controller is unchanged" in out.message
     assert store.verify_audit().ok
+
+
+@pytest.mark.parametrize("activation", ["pattern", "schedule"])
+def test_a_single_plan_deploys_and_rolls_back_over_a_running_set(emu: ControllerEmulator, activation: str) -> None:
+    ad = NtcipAdapter(emu.host, emu.port, emu.profile, emu.credentials, activation_timeout_s=5)
+    rep = tod_ntcip.deploy_set(ad, SET)
+    assert rep.ok and emu.active_pattern == rep.slot
+    assert ad.action_in_force() == 2  # 08:00: the AM event's action, not action 1
+    single = NtcipAdapter(emu.host, emu.port, emu.profile, emu.credentials, activation_timeout_s=5,
+                          activation=activation)
+    one = single.deploy(make_plan(greens=(45, 35), name="one"))
+    assert one.ok, one.message
+    back = single.rollback(one.summary())
+    assert back.outcome == "rolled_back", back.message
+    assert emu.active_pattern == rep.slot and emu.db[O.TIMEBASE_PATTERN + (2,)] == rep.slot
+    ad.close()
+    single.close()
