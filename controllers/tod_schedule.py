@@ -41,6 +41,8 @@ class TimeOfDayController(NativeController):
         if plans is None:
             raise WulinError("controller 'tod-schedule' needs its plan sets: -p plans=DIR (plans and schedules)")
         self.plans_arg = Path(plans)
+        if not self.plans_arg.exists():
+            raise WulinError(f"controller 'tod-schedule': plans={plans}: no such folder or file")
         self.program_prefix = program_prefix
         self.decision_interval = float(decision_interval)
         self.sets: list[PlanSet] = []

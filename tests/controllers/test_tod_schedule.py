@@ -142,3 +142,18 @@ def test_verify_writes_the_evidence_of_a_day_run(tiny_scenario, tmp_path: Path) 
              for s in (1, 2)]
     assert ev["kpis"]["mean_time_loss (schedule)"]["mean"] == round(sum(again) / 2, 2)
     assert "mean_time_loss (field)" in ev["kpis"]
+
+
+def test_an_experiment_declares_the_schedule(tmp_path: Path) -> None:
+    from experiments.spec import load_spec
+
+    grid = load_signal_specs(GRID_NET)
+    write_sets(tmp_path / "sets", [grid["B1"]], "07:30")
+    toml = tmp_path / "day.toml"
+    toml.write_text(f'name = "day"\nscenarios = ["grid-am-v1"]\ncontrollers = ["field", "tod-schedule"]\n'
+                    f'seeds = 1\n[controller_params.tod-schedule]\nplans = "{tmp_path / "sets"}"\n')
+    spec = load_spec(toml)
+    assert spec.controller_params["tod-schedule"]["plans"] == str(tmp_path / "sets")
+    toml.write_text(toml.read_text().replace(str(tmp_path / "sets"), str(tmp_path / "nope")))
+    with pytest.raises(WulinError, match="no such folder or file"):
+        load_spec(toml)
