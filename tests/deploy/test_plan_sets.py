@@ -392,3 +392,26 @@ def test_a_single_plan_deploys_and_rolls_back_over_a_running_set(emu: Controller
     assert emu.active_pattern == rep.slot and emu.db[O.TIMEBASE_PATTERN + (2,)] == rep.slot
     ad.close()
     single.close()
+
+
+def test_ctrl_c_at_the_cycle_boundary_restores_the_controller(tmp_path: Path, emu: ControllerEmulator,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from deploy.service import ActionInterrupted
+
+    store = _store(tmp_path, emu)
+    h = _approved(store)
+    before = dict(emu.db)
+    real_wait, fired = NtcipAdapter._wait, []
+
+    def wait(self: NtcipAdapter, what: str, timeout: float, fn: object) -> None:
+        if what.startswith("pattern") and not fired:
+            fired.append(what)
+            raise KeyboardInterrupt
+        real_wait(self, what, timeout, fn)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(NtcipAdapter, "_wait", wait)
+    with pytest.raises(ActionInterrupted, match="recorded rolled_back"):
+        set_service.deploy_set(store, h, ANN, OPTS)
+    assert fired and store.plan_set(h).state == "rolled_back" and store.lease("B1") is None
+    _nothing_written(emu, before)
+    assert store.verify_audit().ok
