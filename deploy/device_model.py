@@ -245,8 +245,8 @@ class DeviceModel:
                 put(O.SEQUENCE_DATA + (q, r), b"", ObjSpec("rw", "P2", "octets", 0, c.max_phases))
         for ch in range(1, c.max_channels + 1):
             put(O.CHANNEL_CONTROL_SOURCE + (ch,), self._channel_source(ch), ObjSpec("rw", "P2", "int"))
-        for o, v, *spec in timebase.objects(self.timebase_sizes):
-            put(o, v, ObjSpec(*spec))
+        for o, v, access, kind, typ, lo, hi in timebase.objects(self.timebase_sizes):
+            put(o, v, ObjSpec(access, kind, typ, lo, hi))
         put(O.UNIT_BACKUP_TIME, 0, ObjSpec("rw", "P", "int", 0, 65535))
         for o in (O.UNIT_CONTROL_STATUS, O.UNIT_ALARM_STATUS1, O.UNIT_ALARM_STATUS2, O.SHORT_ALARM_STATUS,
                   O.COORD_PATTERN_STATUS, O.LOCAL_FREE_STATUS):

@@ -82,7 +82,7 @@ def deploy_set(ad: NtcipAdapter, ps: PlanSet, prepared: tuple[Values, dict[str, 
     """
     rep = DeployReport(ps.signal_id, ps.set_hash())
     ad._report, rep.wire = rep, ad.writer.wire
-    applied, values = False, {}
+    applied, values = False, Values()
     try:
         values, slots = prepared or set_values(ad, ps)
         st = ad.status()
