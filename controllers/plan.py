@@ -798,7 +798,7 @@ class PlanSet:
 def load_plan_sets(path: Path | str) -> dict[str, PlanSet]:
     """Plan sets from a folder (or one file) of JSON: schedules (``wulin.tod-schedule/1``), plans
     (one or a list) and whole sets (``wulin.tod-plan-set/1``), as the optimiser or
-    ``wulin plan schedule make`` writes them; JSON of other formats (reports) is skipped.
+    ``wulin plan schedule make`` writes them; other JSON (reports, evidence) is skipped.
 
     Raises:
         WulinError: naming the file and entry: a schedule naming a plan that is in no file, two
@@ -820,7 +820,7 @@ def load_plan_sets(path: Path | str) -> dict[str, PlanSet]:
             schedules[sched.signal_id] = (sched, str(f))
         elif fmt == PLAN_SET_FORMAT:
             sets.append((PlanSet.from_json(canonical_json(data), str(f)), str(f)))
-        elif isinstance(data, list) or fmt in (None, PLAN_FORMAT):
+        elif _plan_like(data):
             items = data if isinstance(data, list) else [data]
             for k, item in enumerate(items):
                 p = _plan_from_dict(item, f"{f}[{k}]" if isinstance(data, list) else str(f))
@@ -841,6 +841,14 @@ def load_plan_sets(path: Path | str) -> dict[str, PlanSet]:
     if not out:
         raise WulinError(f"{path}: no time-of-day schedule ({SCHEDULE_FORMAT}) found")
     return dict(sorted(out.items()))
+
+
+def _plan_like(data: Any) -> bool:
+    """Whether JSON read from a plan-set folder holds plans (one or a list), not a report."""
+    def one(x: Any) -> bool:
+        return isinstance(x, dict) and (x.get("format") == PLAN_FORMAT or ("format" not in x and "stages" in x))
+
+    return one(data) or (isinstance(data, list) and bool(data) and all(one(x) for x in data))
 
 
 def tod_program_id(plan: TimingPlan, prefix: str = "wulin-tod") -> str:

@@ -96,6 +96,7 @@ def test_plan_sets_load_from_a_folder_of_plans_and_schedules(tmp_path: Path) -> 
     NIGHT.save(tmp_path / "night.json")
     DAY.save(tmp_path / "day.json")
     (tmp_path / "report.json").write_text('{"format": "wulin.optimise-report/1", "x": 1}')
+    (tmp_path / "evidence.json").write_text('{"kind": "verification", "seeds": "1,2,3"}')
     (tmp_path / "B1.schedule.json").write_text(SET.schedule.to_json())
     assert load_plan_sets(tmp_path) == {"B1": SET}
     (tmp_path / "day.json").unlink()
