@@ -20,8 +20,9 @@ All of it in one database transaction with the patterns (:mod:`deploy.tod_ntcip`
 device verifies the patterns its schedule names before anything applies.
 
 The phase table is one set of timings for every pattern in NTCIP 1202 v02: the plans of a
-set must agree on each phase's minimum green, walk, pedestrian clearance, yellow and red
-clearance (a clear error otherwise); ``phaseMaximum1`` takes the largest of the plans.
+set must agree on each phase's yellow, red clearance and ring (a clear error otherwise); the
+minimum green, walk, pedestrian clearance and ``phaseMaximum1`` take the largest of the plans,
+and every plan's split must still hold them (else a clear error naming plan and stage).
 
 The device side (:func:`in_force`, :func:`verify_timebase`, :func:`objects`) is what the
 emulator's firmware does with the same objects: the day's day plan, the event in force, its
@@ -48,10 +49,11 @@ ALL_WEEKDAYS = 0xFE  # bits 1-7, Sunday to Saturday
 # Integer32's positive range, although the MIB gives the column 0..4294967295)
 ALL_DATES = 0xFFFFFFFE - (1 << 32)
 EPOCH = dt.date(2026, 1, 5)  # the emulator's calendar: its day 0 (a Monday)
-# Phase columns all patterns share: they must agree across a set's plans.
-SHARED_PHASE_COLUMNS = {O.PHASE_WALK: "walk", O.PHASE_PED_CLEAR: "pedestrian clearance",
-                        O.PHASE_MIN_GREEN: "minimum green", O.PHASE_YELLOW: "yellow",
-                        O.PHASE_RED_CLEAR: "red clearance", O.PHASE_RING: "ring"}
+# Phase columns all patterns share.  The clearances and rings define every split: the plans of
+# a set must agree on them.  Minimum green, walk and pedestrian clearance take the largest of
+# the plans (the safer value), as long as every plan's splits still hold them.
+EQUAL_PHASE_COLUMNS = {O.PHASE_YELLOW: "yellow", O.PHASE_RED_CLEAR: "red clearance", O.PHASE_RING: "ring"}
+LARGEST_PHASE_COLUMNS = (O.PHASE_MIN_GREEN, O.PHASE_WALK, O.PHASE_PED_CLEAR, O.PHASE_MAX1)
 
 
 @dataclass(frozen=True)
@@ -125,22 +127,39 @@ def pattern_values(ps: PlanSet, profile: DeviceProfile, caps: Capabilities, slot
     """Every plan's pattern download, merged over the one shared phase table.
 
     Raises:
-        WulinError: two plans disagree on a shared phase timing (named), or a plan does not fit.
+        WulinError: two plans disagree on a phase's clearance or ring, or a plan's split is too
+            short for the merged minimum green or pedestrian times (named), or a plan does not fit.
     """
     out: Values = {}
     for plan in ps.plans:
         for o, v in plan_values(plan, profile, caps, slots[plan.plan_hash()]).items():
             col = o[:-1]
-            if col == O.PHASE_MAX1:
-                out[o] = max(v, out.get(o, 0))
-            elif col in SHARED_PHASE_COLUMNS and out.get(o, v) != v:
+            if col in LARGEST_PHASE_COLUMNS:
+                out[o] = max(v, out.get(o, v))
+            elif col in EQUAL_PHASE_COLUMNS and out.get(o, v) != v:
                 raise WulinError(
                     f"signal {ps.signal_id!r}: plans of the set differ in phase {o[-1]}'s "
-                    f"{SHARED_PHASE_COLUMNS[col]} ({out[o]} vs {v} in plan {plan.name or plan.short_hash!r}); an "
+                    f"{EQUAL_PHASE_COLUMNS[col]} ({out[o]} vs {v} in plan {plan.name or plan.short_hash!r}); an "
                     "NTCIP 1202 v02 controller has one phase table for all patterns: make them equal")
             else:
                 out[o] = v
+    _check_splits(ps, profile, out, slots)
     return out
+
+
+def _check_splits(ps: PlanSet, profile: DeviceProfile, v: Values, slots: Mapping[str, int]) -> None:
+    """Every plan's split holds the merged minimum green (and walk plus clearance) of its phase."""
+    for plan in ps.plans:
+        for k, phases in enumerate(profile.stage_phases):
+            for p in phases:
+                need = (max(v[O.PHASE_MIN_GREEN + (p,)], v[O.PHASE_WALK + (p,)] + v[O.PHASE_PED_CLEAR + (p,)])
+                        + (v[O.PHASE_YELLOW + (p,)] + v[O.PHASE_RED_CLEAR + (p,)]) / 10)
+                split = v[O.SPLIT_TIME + (slots[plan.plan_hash()], p)]
+                if split < need:
+                    raise WulinError(
+                        f"signal {ps.signal_id!r}: plan {plan.name or plan.short_hash!r} stage {k}: split {split} s is "
+                        f"shorter than phase {p}'s minimum green or pedestrian times plus clearance ({need:g} s) that "
+                        "another plan of the set needs; the plans share one phase table (NTCIP 1202 v02)")
 
 
 def timebase_values(ps: PlanSet, slots: Mapping[str, int], sizes: TimebaseSizes) -> Values:

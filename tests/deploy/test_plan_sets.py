@@ -177,6 +177,19 @@ def test_phase_table_mismatch_across_plans_is_named() -> None:
         timebase.pattern_values(ps, make_profile(), CAPS, {NIGHT.plan_hash(): 4, other.plan_hash(): 5})
 
 
+def test_shared_minimum_green_is_the_largest_and_every_split_must_hold_it() -> None:
+    stricter = make_plan(greens=(50, 30), name="strict")
+    stricter = TimingPlan.from_dict(stricter.to_dict() | {"stages": [
+        st.to_dict() | {"min_green": 32} for st in stricter.stages[:1]] + [stricter.stages[1].to_dict()]})
+    ok = make_set(("00:00", AM), ("17:00", stricter))
+    slots = {AM.plan_hash(): 4, stricter.plan_hash(): 5}
+    v = timebase.pattern_values(ok, make_profile(), CAPS, slots)
+    assert v[O.PHASE_MIN_GREEN + (1,)] == 32 and v[O.PHASE_MIN_GREEN + (2,)] == 10
+    short = make_set(("00:00", NIGHT), ("17:00", stricter))  # NIGHT: 30 s green, a 35 s split < 32 + 5
+    with pytest.raises(WulinError, match="plan 'night' stage 0: split 35 s is shorter than phase 1's"):
+        timebase.pattern_values(short, make_profile(), CAPS, {NIGHT.plan_hash(): 4, stricter.plan_hash(): 5})
+
+
 # ---------------------------------------------------------------- the store and the NTCIP path
 def test_propose_approve_deploy_follow_and_roll_back(tmp_path: Path, emu: ControllerEmulator) -> None:
     store = _store(tmp_path, emu)
