@@ -4,7 +4,8 @@ The plan sets (:func:`controllers.plan.load_plan_sets`: a folder of plans and pe
 schedules, as the optimiser or ``wulin plan schedule make`` writes them) run natively: one
 ``<tlLogic>`` per plan and a WAUT per signal switching programs at the schedule's times
 (:func:`controllers.plan.plan_sets_to_additional`), exactly what is approved and deployed.
-Signals without a set keep the network's program.  SUMO switches at the schedule time itself;
+Signals without a set keep the network's program; without ``plans`` every signal runs its
+network program as a one-entry set (as ``fixed-time`` defaults to the network's programs).  SUMO switches at the schedule time itself;
 a field controller (and the emulator) waits for the running cycle to end, at most one cycle.
 
 Use it as ``-c tod-schedule -p plans=DIR`` (the plan controllers' naming: ``-c fixed-time -p
@@ -30,7 +31,8 @@ class TimeOfDayController(NativeController):
     """Runs plan sets across the day as SUMO programs switched by WAUTs.
 
     Args:
-        plans: A folder (or file) of plan sets, see :func:`controllers.plan.load_plan_sets`.
+        plans: A folder (or file) of plan sets, see :func:`controllers.plan.load_plan_sets`;
+            ``None``: the network's programs, one plan all day per signal.
         program_prefix: SUMO program ids are the prefix and the plan's short hash.
     """
 
@@ -38,19 +40,22 @@ class TimeOfDayController(NativeController):
 
     def __init__(self, plans: str | Path | None = None, program_prefix: str = "wulin-tod",
                  decision_interval: float = 60.0) -> None:
-        if plans is None:
-            raise WulinError("controller 'tod-schedule' needs its plan sets: -p plans=DIR (plans and schedules)")
-        self.plans_arg = Path(plans)
-        if not self.plans_arg.exists():
+        self.plans_arg = Path(plans) if plans is not None else None
+        if self.plans_arg is not None and not self.plans_arg.exists():
             raise WulinError(f"controller 'tod-schedule': plans={plans}: no such folder or file")
         self.program_prefix = program_prefix
         self.decision_interval = float(decision_interval)
         self.sets: list[PlanSet] = []
 
     def reset(self, layout: DistrictLayout, seed: int) -> None:
-        from controllers.plan import load_plan_sets
+        from controllers.fixed_time import plan_from_spec
+        from controllers.plan import PlanSet, TimeOfDaySchedule, load_plan_sets
 
         super().reset(layout, seed)
+        if self.plans_arg is None:
+            own = [plan_from_spec(spec) for spec in layout.specs]
+            self.sets = [PlanSet(TimeOfDaySchedule(p.signal_id, (("00:00", p.plan_hash()),)), (p,)) for p in own]
+            return
         sets = load_plan_sets(self.plans_arg)
         for ps in sets.values():
             check_plans_fit(ps.plans, layout, str(self.plans_arg))

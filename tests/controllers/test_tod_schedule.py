@@ -99,6 +99,12 @@ def test_controller_runs_the_plan_in_force(tiny_scenario, tmp_path: Path) -> Non
     assert switched not in (fixed_late, fixed_early)
 
 
+def _tod_default() -> object:
+    from controllers.base import make_controller
+
+    return make_controller("tod-schedule")
+
+
 def _tod(folder: Path) -> object:
     from controllers.base import make_controller
 
@@ -112,10 +118,9 @@ def test_controller_refuses_plans_for_other_signals(tiny_scenario, tmp_path: Pat
     ctl = _tod(tmp_path / "grid")
     with pytest.raises(WulinError, match="plan for signal 'C1', which is not in the network"):
         ctl.reset(lay, 1)  # type: ignore[attr-defined]
-    with pytest.raises(WulinError, match="needs its plan sets"):
-        from controllers.base import make_controller
-
-        make_controller("tod-schedule")
+    default = _tod_default()
+    default.reset(lay, 1)  # type: ignore[attr-defined]
+    assert [len(ps.plans) for ps in default.sets] == [1] * lay.n_signals  # type: ignore[attr-defined]
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "x.json").write_text(json.dumps({"format": "other/1"}))
     with pytest.raises(WulinError, match="no time-of-day schedule"):
