@@ -4,6 +4,8 @@ Evidence is what ``wulin plan propose --evidence`` (or the console) attached: JS
 experiment's comparison, or plain text such as ``wulin compare --markdown``.  A KPI row is any
 mapping with a ``mean`` (and optionally ``ci`` / ``ci_low`` and ``ci_high``); a ``report``
 entry names a file under the console's files folder, linked (never embedded from elsewhere).
+A ``schedule`` given as ``[["HH:MM", plan], ...]`` (a plan set's verification run) is shown
+as one fact, ``00:00 night, 07:00 am, ...``.
 """
 
 from __future__ import annotations
@@ -58,6 +60,9 @@ def view(record: dict[str, Any]) -> EvidenceView:
         kpis = [k for v in source if isinstance(v, dict) and (k := _kpi(str(v.get("name", "?")), v)) is not None]
     skip = {"kpis", "text", "report", "added_by", "added_at", "kind"}
     facts = [(str(k), str(v)) for k, v in sorted(record.items()) if k not in skip and isinstance(v, SCALARS)]
+    sched = record.get("schedule")
+    if isinstance(sched, list) and all(isinstance(e, list) and len(e) == 2 for e in sched):
+        facts.append(("schedule", ", ".join(f"{t} {p}" for t, p in sched)))
     report = record.get("report")
     return EvidenceView(str(record.get("kind", "evidence")), str(record.get("added_by", "")),
                         str(record.get("added_at", "")), facts, kpis,

@@ -275,6 +275,9 @@ _REGISTRY: dict[str, Registration] = {
     "fixed-time": Registration(
         "controllers.fixed_time:FixedTimeController",
         "a TimingPlan per signal (from the network's programs or a plan file), as tlLogic"),
+    "tod-schedule": Registration(
+        "controllers.tod_schedule:TimeOfDayController",
+        "plan sets across the day: a tlLogic per plan, switched at the schedule's times (param plans=DIR)"),
     "webster": Registration(
         "controllers.webster:WebsterController",
         "Webster plan from the demand in a time window, as tlLogic"),

@@ -701,3 +701,180 @@ class TimeOfDaySchedule:
                        tuple((t, h) for t, h in raw))
         except WulinError as exc:
             raise WulinError(f"{source}: {exc}") from None
+
+
+# --------------------------------------------------------------------------- plan sets
+PLAN_SET_FORMAT = "wulin.tod-plan-set/1"
+
+
+def plan_set_problems(schedule: TimeOfDaySchedule, plans: Sequence[TimingPlan]) -> list[str]:
+    """Why ``plans`` and ``schedule`` are not one signal's plan set (empty: they are)."""
+    sid = schedule.signal_id
+    out: list[str] = []
+    hashes = [p.plan_hash() for p in plans]
+    have = set(hashes)
+    if len(have) != len(hashes):
+        out.append(f"plan set for {sid!r}: a plan is listed twice")
+    for p in plans:
+        if p.signal_id != sid:
+            out.append(f"plan set for {sid!r}: plan {p.name or p.short_hash!r} is for signal {p.signal_id!r}")
+    for when, h in schedule.entries:
+        if h not in have:
+            out.append(f"schedule for {sid!r}: entry {when!r} names plan {h[:12]}, which is not in the set "
+                       f"(plans: {', '.join(x[:12] for x in hashes) or 'none'})")
+    named = {h for _, h in schedule.entries}
+    for p, h in zip(plans, hashes, strict=True):
+        if h not in named:
+            out.append(f"plan set for {sid!r}: plan {p.name or h[:12]!r} ({h[:12]}) is never run by the schedule")
+    return out
+
+
+@dataclass(frozen=True)
+class PlanSet:
+    """One signal's time-of-day plans with the schedule that runs them: the unit that is
+    proposed, approved, simulated across a day and deployed as patterns plus a time base.
+
+    Its hash is the schedule's hash: the schedule names every plan by its hash, and a set holds
+    exactly the plans its schedule names, so that one hash binds the whole set.
+
+    Attributes:
+        schedule: Which plan when (:class:`TimeOfDaySchedule`, format unchanged).
+        plans: The plans, in the order the schedule first runs them.
+    """
+
+    schedule: TimeOfDaySchedule
+    plans: tuple[TimingPlan, ...]
+
+    def __post_init__(self) -> None:
+        by_hash = {p.plan_hash(): p for p in self.plans}
+        found = plan_set_problems(self.schedule, tuple(self.plans))
+        if found:
+            raise WulinError("; ".join(found))
+        order = list(dict.fromkeys(h for _, h in self.schedule.entries))
+        object.__setattr__(self, "plans", tuple(by_hash[h] for h in order))
+
+    @property
+    def signal_id(self) -> str:
+        return self.schedule.signal_id
+
+    def set_hash(self) -> str:
+        """The schedule's hash (it covers every plan's hash)."""
+        return self.schedule.schedule_hash()
+
+    def plan(self, plan_hash: str) -> TimingPlan:
+        return next(p for p in self.plans if p.plan_hash() == plan_hash)
+
+    def plan_at(self, clock: str | float) -> TimingPlan:
+        """The plan in force at ``clock`` (``"07:30"`` or seconds since midnight; wraps)."""
+        return self.plan(self.schedule.plan_at(clock))
+
+    def switches(self) -> list[tuple[float, TimingPlan]]:
+        """``(seconds since midnight, plan)`` of every schedule entry."""
+        return [(parse_clock(t, latest=TIME_OF_DAY_LATEST), self.plan(h)) for t, h in self.schedule.entries]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": PLAN_SET_FORMAT, "schedule": self.schedule.to_dict(),
+                "plans": [p.to_dict() for p in self.plans]}
+
+    def to_json(self) -> str:
+        return canonical_json(self.to_dict())
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "<plan set>") -> PlanSet:
+        data = _parse_json(text, source)
+        if not isinstance(data, dict) or data.get("format") != PLAN_SET_FORMAT:
+            raise WulinError(f"{source}: not a plan set (format {PLAN_SET_FORMAT!r})")
+        _keys(data, {"format", "schedule", "plans"}, ("schedule", "plans"), source)
+        if not isinstance(data["plans"], list):
+            raise WulinError(f"{source}: field 'plans' must be a list of plans")
+        schedule = TimeOfDaySchedule.from_json(canonical_json(data["schedule"]), f"{source}: field 'schedule'")
+        plans = tuple(_plan_from_dict(p, f"{source}: field 'plans[{k}]'") for k, p in enumerate(data["plans"]))
+        try:
+            return cls(schedule, plans)
+        except WulinError as exc:
+            raise WulinError(f"{source}: {exc}") from None
+
+
+def load_plan_sets(path: Path | str) -> dict[str, PlanSet]:
+    """Plan sets from a folder (or one file) of JSON: schedules (``wulin.tod-schedule/1``), plans
+    (one or a list) and whole sets (``wulin.tod-plan-set/1``), as the optimiser or
+    ``wulin plan schedule make`` writes them; other JSON (reports, evidence) is skipped.
+
+    Raises:
+        WulinError: naming the file and entry: a schedule naming a plan that is in no file, two
+            schedules for one signal, a bad plan or schedule, or no schedule at all.
+    """
+    path = Path(path)
+    files = sorted(path.rglob("*.json")) if path.is_dir() else [path]
+    schedules: dict[str, tuple[TimeOfDaySchedule, str]] = {}
+    plans: dict[str, TimingPlan] = {}
+    sets: list[tuple[PlanSet, str]] = []
+    for f in files:
+        data = _parse_json(_read_text(f), str(f))
+        fmt = data.get("format") if isinstance(data, dict) else None
+        if fmt == SCHEDULE_FORMAT:
+            sched = TimeOfDaySchedule.from_json(canonical_json(data), str(f))
+            if sched.signal_id in schedules:
+                raise WulinError(f"{f}: a second schedule for signal {sched.signal_id!r} "
+                                 f"(the first is {schedules[sched.signal_id][1]}); keep one")
+            schedules[sched.signal_id] = (sched, str(f))
+        elif fmt == PLAN_SET_FORMAT:
+            sets.append((PlanSet.from_json(canonical_json(data), str(f)), str(f)))
+        elif _plan_like(data):
+            items = data if isinstance(data, list) else [data]
+            for k, item in enumerate(items):
+                p = _plan_from_dict(item, f"{f}[{k}]" if isinstance(data, list) else str(f))
+                plans[p.plan_hash()] = p
+    out = {s.signal_id: s for s, _ in sets}
+    for sid, (sched, where) in schedules.items():
+        if sid in out:
+            raise WulinError(f"{where}: signal {sid!r} also has a whole plan set in {path}; keep one")
+        wanted = list(dict.fromkeys(h for _, h in sched.entries))
+        missing = [(t, h) for t, h in sched.entries if h not in plans]
+        if missing:
+            t, h = missing[0]
+            raise WulinError(f"{where}: entry {t!r} names plan {h[:12]}, which is in no plan file under {path}")
+        try:
+            out[sid] = PlanSet(sched, tuple(plans[h] for h in wanted))
+        except WulinError as exc:
+            raise WulinError(f"{where}: {exc}") from None
+    if not out:
+        raise WulinError(f"{path}: no time-of-day schedule ({SCHEDULE_FORMAT}) found")
+    return dict(sorted(out.items()))
+
+
+def _plan_like(data: Any) -> bool:
+    """Whether JSON read from a plan-set folder holds plans (one or a list), not a report."""
+    def one(x: Any) -> bool:
+        return isinstance(x, dict) and (x.get("format") == PLAN_FORMAT or ("format" not in x and "stages" in x))
+
+    return one(data) or (isinstance(data, list) and bool(data) and all(one(x) for x in data))
+
+
+def tod_program_id(plan: TimingPlan, prefix: str = "wulin-tod") -> str:
+    """SUMO program id of one plan of a set: the prefix and the plan's short hash."""
+    return f"{prefix}-{plan.short_hash}"
+
+
+def plan_sets_to_additional(sets: Iterable[PlanSet], prefix: str = "wulin-tod", start: float = 0.0) -> str:
+    """A SUMO additional file running each set across the day: one ``<tlLogic>`` per plan and a
+    WAUT per signal switching programs at the schedule's times (every day: period 86400 s).
+
+    The program in force at ``start`` (seconds since midnight) is written last, so SUMO starts
+    with it; SUMO switches at the schedule time itself (a controller waits for its cycle
+    boundary, at most one cycle later).
+    """
+    body: list[str] = []
+    for ps in sets:
+        first = ps.plan_at(start % DAY)
+        for p in sorted(ps.plans, key=lambda p: p is first):
+            body.append(p.to_tllogic(tod_program_id(p, prefix)))
+    for ps in sets:
+        wid = f"{prefix}-{ps.signal_id}"
+        body.append(f"    <WAUT id={quoteattr(wid)} refTime=\"0\" period=\"{DAY:g}\" "
+                    f"startProg={quoteattr(tod_program_id(ps.plan_at(0), prefix))}>")
+        for t, p in ps.switches():
+            body.append(f"        <wautSwitch time=\"{t:g}\" to={quoteattr(tod_program_id(p, prefix))}/>")
+        body.append("    </WAUT>")
+        body.append(f"    <wautJunction wautID={quoteattr(wid)} junctionID={quoteattr(ps.signal_id)}/>")
+    return "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<additional>\n" + "\n".join(body) + "\n</additional>\n"

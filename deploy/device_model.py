@@ -17,10 +17,12 @@ over SNMP.  What it does, as a controller would:
 * **plan changes at cycle boundaries**: ``systemPatternControl`` asks for a pattern, which
   becomes ``coordPatternStatus`` when the running cycle ends; 0 returns to the local
   time-of-day plan (pattern 1);
-* the **time-of-day schedule**, simplified to one day plan with one event at 00:00 running
-  action 1: ``timebaseAscPattern.1`` (a P2 object, so changed inside a transaction) names the
-  pattern the unit runs whenever ``systemPatternControl`` is 0; a change takes effect at the
-  next cycle boundary;
+* the **time-of-day schedule** (:mod:`deploy.timebase`): the NTCIP 1201 schedule and day-plan
+  tables and the 1202 action table (P2 objects, so changed inside a transaction); at power-on
+  day plan 1 has one event at 00:00 running action 1, whose ``timebaseAscPattern.1`` names
+  pattern 1.  Whenever ``systemPatternControl`` is 0 the unit runs the pattern of the action in
+  force on its own clock and calendar, changing at the next cycle boundary after an event;
+  verify checks every pattern the day plans in use name;
 * the **backup timer**: with ``unitBackupTime`` > 0 (0 at power-on: off), if no
   ``systemPatternControl`` SET arrives within it, the unit falls back to its time-of-day
   pattern (``unitControlStatus`` backupMode);
@@ -56,6 +58,7 @@ from typing import Any
 
 from controllers.plan import TimingPlan
 from deploy import oids as O
+from deploy import timebase
 from deploy.phase_engine import Timing, timing_from_tables
 from deploy.profile import Capabilities, DeviceProfile, plan_from_values, plan_values
 from deploy.signal_unit import MISSING, SignalUnit
@@ -63,7 +66,7 @@ from deploy.snmp import Ticks
 from sim.errors import WulinError
 
 LOCAL_PATTERN = 1  # the pattern loaded at power-on with the network's own program
-TOD_ACTION = 1  # the time-of-day action in force all day (one day plan, one event at 00:00)
+TOD_ACTION = 1  # the action day plan 1 runs from 00:00 at power-on
 N_ACTIONS = 8
 DEFAULT_PASSAGE = 30  # phasePassage at power-on, tenths of a second
 
@@ -151,6 +154,8 @@ class DeviceModel:
             time scale of 0 would stop the device's clock while it reports running).
     """
 
+    timebase_sizes = timebase.TimebaseSizes()  # its time-base table sizes (a subclass may differ)
+
     def __init__(self, profile: DeviceProfile, base_plan: TimingPlan, caps: Capabilities | None = None, *,
                  time_scale: float = 1.0, verify_s: float = 0.5, takeover_s: float = 60.0,
                  owner_objects: bool = True, clock: Callable[[], float] = time.monotonic,
@@ -187,6 +192,7 @@ class DeviceModel:
         self.unit = SignalUnit(self.profile, self.caps.max_phases, states, conflicts, detectors, tick, self.db)
         self._timing: tuple[tuple[int | None, int], Timing] | None = None
         self._tables_version = 0
+        self._tod_cache: tuple[tuple[int, int], timebase.InForce] | None = None
         self._build_objects()
         self.db.update(plan_values(self.base_plan, self.profile, self.caps, LOCAL_PATTERN))
         self.tx_state: int = O.TX_NORMAL
@@ -240,9 +246,8 @@ class DeviceModel:
                 put(O.SEQUENCE_DATA + (q, r), b"", ObjSpec("rw", "P2", "octets", 0, c.max_phases))
         for ch in range(1, c.max_channels + 1):
             put(O.CHANNEL_CONTROL_SOURCE + (ch,), self._channel_source(ch), ObjSpec("rw", "P2", "int"))
-        put(O.MAX_TIMEBASE_ACTIONS, N_ACTIONS, ro_int)
-        for a in range(1, N_ACTIONS + 1):
-            put(O.TIMEBASE_PATTERN + (a,), LOCAL_PATTERN if a == TOD_ACTION else 0, p2)
+        for o, v, access, kind, typ, lo, hi in timebase.objects(self.timebase_sizes):
+            put(o, v, ObjSpec(access, kind, typ, lo, hi))
         put(O.UNIT_BACKUP_TIME, 0, ObjSpec("rw", "P", "int", 0, 65535))
         for o in (O.UNIT_CONTROL_STATUS, O.UNIT_ALARM_STATUS1, O.UNIT_ALARM_STATUS2, O.SHORT_ALARM_STATUS,
                   O.COORD_PATTERN_STATUS, O.LOCAL_FREE_STATUS):
@@ -274,7 +279,15 @@ class DeviceModel:
 
     def tod_pattern(self) -> int:
         """The pattern the time-of-day schedule runs now."""
-        return int(self.db[O.TIMEBASE_PATTERN + (TOD_ACTION,)]) or LOCAL_PATTERN
+        return self.tod_in_force().pattern or LOCAL_PATTERN
+
+    def tod_in_force(self) -> timebase.InForce:
+        """The day plan, event, action and pattern of the time base at the device's time of day
+        (kept per minute and table version: events are whole minutes, tables change on apply)."""
+        key = (self._tables_version, int(self.tod() // 60))
+        if self._tod_cache is None or self._tod_cache[0] != key:
+            self._tod_cache = (key, timebase.in_force(self.db, self.timebase_sizes, self.tod()))
+        return self._tod_cache[1]
 
     def _pattern_cycle(self, pat: int) -> int:
         return int(self.db.get(O.PATTERN_CYCLE + (pat,), 0))
@@ -367,6 +380,9 @@ class DeviceModel:
             return self.unit_control_status
         if o == O.SHORT_ALARM_STATUS:
             return self.unit.alarm
+        if o in (O.TIMEBASE_ACTION_STATUS, O.DAY_PLAN_STATUS):
+            now = self.tod_in_force()
+            return now.action if o == O.TIMEBASE_ACTION_STATUS else now.day_plan
         live = self.unit.value(o)
         return self.db[o] if live is MISSING else live
 
@@ -430,10 +446,10 @@ class DeviceModel:
                 touched.add(pat)
         # The pattern the schedule names must be sound, and so must the running one when the
         # shared phase table changes; any other pattern with cycle 0 is an unused slot.
-        required = {int(merged[O.TIMEBASE_PATTERN + (TOD_ACTION,)]) or LOCAL_PATTERN}
+        problems, required = timebase.verify_timebase(merged, self.timebase_sizes)
+        required = required or {LOCAL_PATTERN}
         if under(O.PHASE_ENTRY) or self.active_pattern in touched:
             required.add(self.active_pattern)
-        problems: list[str] = []
         for pat in sorted(touched | required):
             if int(merged.get(O.PATTERN_CYCLE + (pat,), 0)) or pat in required:
                 problems += self._check_pattern(merged, pat)
@@ -446,6 +462,8 @@ class DeviceModel:
         self._verify_done_at = self.now() + self.verify_s
 
     def _check_value(self, spec: ObjSpec, v: Any) -> str | None:
+        if spec.type == "oid":
+            return None if isinstance(v, tuple) and all(isinstance(x, int) and x >= 0 for x in v) else "wrongType"
         if spec.type == "octets":
             if not isinstance(v, bytes):
                 return "wrongType"

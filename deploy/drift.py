@@ -84,7 +84,7 @@ def _check_one(exp: LiveExpectation, ad: NtcipAdapter) -> list[DriftAlarm]:
     st = ad.status()
     running, control = int(st["pattern"]), int(st["control"])
     if control == O.PATTERN_STANDBY:
-        tod = O.TIMEBASE_PATTERN + (ad.tod_action,)
+        tod = O.TIMEBASE_PATTERN + (ad.action_in_force(),)
         pending = int(ad.reader.get([tod])[tod]) or 1
     else:
         pending = control if 1 <= control <= 253 else running

@@ -103,7 +103,9 @@ def encode_values(values: Mapping[O.OID, Any]) -> dict[str, Any]:
 
 
 def decode_values(data: Mapping[str, Any]) -> Values:
-    return {O.oid(k): (bytes.fromhex(v["hex"]) if isinstance(v, dict) else v) for k, v in data.items()}
+    """:func:`encode_values` back: bytes from ``{"hex": ...}``, OID values (JSON lists) as tuples."""
+    return {O.oid(k): (bytes.fromhex(v["hex"]) if isinstance(v, dict) else tuple(v) if isinstance(v, list) else v)
+            for k, v in data.items()}
 
 
 def snmp_session(host: str, port: int, creds: DeviceCredentials, write: bool, timeout: float,
@@ -134,7 +136,8 @@ class NtcipAdapter:
         activation_timeout_s: How long the pattern change may take (a cycle and some).
         activation: ``"pattern"`` (systemPatternControl) or ``"schedule"`` (the time-of-day
             action's pattern; needs the unit under time-base control, systemPatternControl 0).
-        tod_action: The time-base action in force, for ``"schedule"``.
+        tod_action: The time-base action in force, for ``"schedule"``, where the controller does
+            not report it (:meth:`action_in_force`).
         health_cycles: Cycles the new pattern must run with clean health after activation
             (``localFreeStatus`` and alarms read every ``poll_s``; ``coordCycleStatus``
             wrapping round counts the cycles).
@@ -181,6 +184,15 @@ class NtcipAdapter:
 
     def _get(self, o: O.OID) -> Any:
         return self.writer.get([o])[o]
+
+    def action_in_force(self) -> int:
+        """The time-base action the controller runs now (``timebaseAscActionStatus``; a
+        time-of-day plan set has several), else :attr:`tod_action` where it does not say."""
+        try:
+            action = self.reader.get([O.TIMEBASE_ACTION_STATUS])[O.TIMEBASE_ACTION_STATUS]
+        except SnmpError:
+            return self.tod_action
+        return int(action) if isinstance(action, int) and 1 <= action <= 255 else self.tod_action
 
     def probe(self) -> Capabilities:
         """Read the controller's table sizes."""
@@ -327,7 +339,7 @@ class NtcipAdapter:
         self._set_confirmed(O.SYSTEM_PATTERN_CONTROL, pattern)
         target = pattern
         if pattern in (0, 254, 255):
-            target = self._get(O.TIMEBASE_PATTERN + (self.tod_action,)) or 1
+            target = self._get(O.TIMEBASE_PATTERN + (self.action_in_force(),)) or 1
         self._step(f"systemPatternControl = {pattern}; waiting for the cycle boundary")
         self._wait(f"pattern {target} to start", self.activation_timeout_s,
                    lambda: self._get(O.COORD_PATTERN_STATUS) == target)
@@ -405,7 +417,7 @@ class NtcipAdapter:
             if st["control"] != O.PATTERN_STANDBY:
                 raise DeployFailed(f"the controller runs system pattern {st['control']}, not its schedule; "
                                    "deploy with pattern activation or release it first")
-            values[O.TIMEBASE_PATTERN + (self.tod_action,)] = rep.slot
+            values[O.TIMEBASE_PATTERN + (self.action_in_force(),)] = rep.slot
         rep.snapshot = self.reader.get_many(sorted(values))
         self._step(f"snapshot of {len(rep.snapshot)} objects; running pattern {st['pattern']}, "
                    f"writing pattern {rep.slot}")

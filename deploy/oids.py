@@ -118,6 +118,43 @@ SYSTEM_PATTERN_CONTROL = ASC + (4, 14, 0)
 # Time base .5: the action table says which pattern each time-of-day action runs.
 MAX_TIMEBASE_ACTIONS = ASC + (5, 2, 0)
 TIMEBASE_PATTERN = ASC + (5, 3, 1, 2)
+TIMEBASE_ACTION_NUMBER = ASC + (5, 3, 1, 1)
+TIMEBASE_AUX_FUNCTION = ASC + (5, 3, 1, 3)
+TIMEBASE_SPECIAL_FUNCTION = ASC + (5, 3, 1, 4)
+TIMEBASE_ACTION_STATUS = ASC + (5, 4, 0)
+
+# NTCIP 1201 time base (GLOBAL .6.3.3): which day plan runs on which date (schedule table),
+# and each day plan's events (hour, minute, the action to run, named by its OID).
+GLOBAL_TIMEBASE = oid("1.3.6.1.4.1.1206.4.2.6.3.3")
+MAX_SCHEDULE_ENTRIES = GLOBAL_TIMEBASE + (1, 0)
+SCHEDULE_ENTRY = GLOBAL_TIMEBASE + (2, 1)
+SCHEDULE_NUMBER = SCHEDULE_ENTRY + (1,)
+SCHEDULE_MONTH = SCHEDULE_ENTRY + (2,)  # bit 1 January .. bit 12 December
+SCHEDULE_DAY = SCHEDULE_ENTRY + (3,)  # bit 1 Sunday .. bit 7 Saturday
+SCHEDULE_DATE = SCHEDULE_ENTRY + (4,)  # bit 1 the 1st .. bit 31 the 31st
+SCHEDULE_DAY_PLAN = SCHEDULE_ENTRY + (5,)
+MAX_DAY_PLANS = GLOBAL_TIMEBASE + (3, 0)
+MAX_DAY_PLAN_EVENTS = GLOBAL_TIMEBASE + (4, 0)
+DAY_PLAN_ENTRY = GLOBAL_TIMEBASE + (5, 1)  # .<col>.<day plan>.<event>
+DAY_PLAN_NUMBER = DAY_PLAN_ENTRY + (1,)
+DAY_PLAN_EVENT_NUMBER = DAY_PLAN_ENTRY + (2,)
+DAY_PLAN_HOUR = DAY_PLAN_ENTRY + (3,)
+DAY_PLAN_MINUTE = DAY_PLAN_ENTRY + (4,)
+DAY_PLAN_ACTION = DAY_PLAN_ENTRY + (5,)  # an OID value: timebaseAscActionNumber.<action>
+DAY_PLAN_STATUS = GLOBAL_TIMEBASE + (6, 0)
+NULL_OID = (0, 0)  # dayPlanActionNumberOID of an unused event
+
+TIMEBASE_NAMED: dict[str, OID] = {
+    "timebaseAscActionNumber": TIMEBASE_ACTION_NUMBER, "timebaseAscAuxillaryFunction": TIMEBASE_AUX_FUNCTION,
+    "timebaseAscSpecialFunction": TIMEBASE_SPECIAL_FUNCTION, "timebaseAscActionStatus": TIMEBASE_ACTION_STATUS[:-1],
+    "maxTimeBaseScheduleEntries": MAX_SCHEDULE_ENTRIES[:-1], "timeBaseScheduleNumber": SCHEDULE_NUMBER,
+    "timeBaseScheduleMonth": SCHEDULE_MONTH, "timeBaseScheduleDay": SCHEDULE_DAY,
+    "timeBaseScheduleDate": SCHEDULE_DATE, "timeBaseScheduleDayPlan": SCHEDULE_DAY_PLAN,
+    "maxDayPlans": MAX_DAY_PLANS[:-1], "maxDayPlanEvents": MAX_DAY_PLAN_EVENTS[:-1],
+    "dayPlanNumber": DAY_PLAN_NUMBER, "dayPlanEventNumber": DAY_PLAN_EVENT_NUMBER, "dayPlanHour": DAY_PLAN_HOUR,
+    "dayPlanMinute": DAY_PLAN_MINUTE, "dayPlanActionNumberOID": DAY_PLAN_ACTION,
+    "dayPlanStatus": DAY_PLAN_STATUS[:-1],
+}
 
 # Ring sequences .7.3.1.3.<sequence>.<ring>
 SEQUENCE_DATA = ASC + (7, 3, 1, 3)
@@ -250,6 +287,7 @@ NAMED: dict[str, OID] = {
     "dbCreateTransaction": DB_CREATE_TRANSACTION[:-1], "dbErrorType": DB_ERROR_TYPE[:-1],
     "dbVerifyStatus": DB_VERIFY_STATUS[:-1], "dbVerifyError": DB_VERIFY_ERROR[:-1],
 }
+NAMED.update(TIMEBASE_NAMED)  # the time-of-day schedule objects (deploy/timebase.py)
 
 
 # The private objects, named for logs only (not in NAMED: the pinning test checks NAMED

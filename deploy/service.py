@@ -141,7 +141,7 @@ def pre_deploy_record(ad: NtcipAdapter, plan: TimingPlan) -> dict[str, Any]:
     wanted: set[Any] = set()
     for slot in ad.profile.pattern_slots:
         wanted |= set(plan_values(plan, ad.profile, caps, slot))
-    wanted.add(O.TIMEBASE_PATTERN + (ad.tod_action,))
+    wanted.add(O.TIMEBASE_PATTERN + (ad.action_in_force(),))
     snap = ad.reader.get_many(sorted(wanted))
     return {"previous_pattern": st["pattern"], "previous_control": st["control"],
             "snapshot": encode_values(snap)}

@@ -64,6 +64,7 @@ from deploy.accounts import ADMINS, Accounts, IssuedToken, TokenRow, UserInfo, U
 from deploy.identity import (
     Principal,
 )
+from deploy.plan_sets import PlanSets
 from deploy.profile import Capabilities, DeviceProfile
 from deploy.rules import LARGE_CHANGE_S, ApprovalFacts, DeviceFacts, decide_approval
 from deploy.signing import (
@@ -77,7 +78,8 @@ from deploy.signing import (
     private_file,
     same,
 )
-from deploy.storebase import Actor, Base, Refused, T
+from deploy.storebase import STATES as STATES  # the state machine, shared with plan sets
+from deploy.storebase import TRANSITIONS, Actor, Base, Refused, T
 from deploy.storebase import actor_parts as _who
 from deploy.storebase import now_iso as _now
 from deploy.storebase import parse_iso as _parse
@@ -87,16 +89,6 @@ from sim.errors import WulinError
 __all__ = ["ADMINS", "LARGE_CHANGE_S", "IssuedToken", "PlanStore", "Refused", "TokenRow", "UserInfo"]
 
 DEFAULT_URL = "sqlite:///runs/plan-store.sqlite"
-STATES = ("proposed", "approved", "deploying", "deployed", "rolled_back", "rejected", "failed")
-TRANSITIONS: dict[str, tuple[str, ...]] = {
-    "proposed": ("approved", "rejected"),
-    "approved": ("deploying", "rejected"),
-    "deploying": ("deployed", "failed", "rolled_back"),
-    "deployed": ("rolled_back",),
-    "failed": ("deploying",),
-    "rolled_back": (),
-    "rejected": (),
-}
 GENESIS = "0" * 64
 _AUDIT_LOCK = 0x57554C494E  # PostgreSQL advisory lock key of the audit appenders ("WULIN")
 PROPOSERS = ("engineer", "supervisor")  # a supervisor may also do an engineer's work
@@ -301,7 +293,7 @@ def _check_sqlite_file(db: Path) -> None:
                          "name the store file, or a new path for `wulin plan init`")
 
 
-class PlanStore(Accounts, WebSessions):
+class PlanStore(Accounts, WebSessions, PlanSets):
     """Plans, approvals, devices, users and the audit log in one database.
 
     Args:

@@ -15,6 +15,17 @@ from deploy.identity import Principal
 from sim.errors import WulinError
 
 T = TypeVar("T")
+# The state machine of a plan, and of a time-of-day plan set (deploy/plan_sets.py).
+STATES = ("proposed", "approved", "deploying", "deployed", "rolled_back", "rejected", "failed")
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "proposed": ("approved", "rejected"),
+    "approved": ("deploying", "rejected"),
+    "deploying": ("deployed", "failed", "rolled_back"),
+    "deployed": ("rolled_back",),
+    "failed": ("deploying",),
+    "rolled_back": (),
+    "rejected": (),
+}
 Actor = Principal | str  # a plain name is a system actor (an emulator registering itself)
 
 

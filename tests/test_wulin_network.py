@@ -18,7 +18,7 @@ from sim.topology import load_signal_specs
 HERE = Path(__file__).resolve().parent.parent / "networks" / "wulin"
 SCENARIOS = (
     "wulin-am-peak-v1", "wulin-midday-v1", "wulin-pm-peak-v1",
-    "wulin-evening-pedestrian-v1", "wulin-am-incident-v1", "wulin-am-plus20-v1",
+    "wulin-evening-pedestrian-v1", "wulin-am-incident-v1", "wulin-am-plus20-v1", "wulin-day-v1",
 )
 
 

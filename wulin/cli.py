@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "wulin.cmd_network",
     "wulin.cmd_controllers",
     "wulin.cmd_plan",
+    "wulin.cmd_schedule",
     "wulin.cmd_experiments",
     "wulin.cmd_agents",
     "wulin.cmd_deploy",

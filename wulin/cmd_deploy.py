@@ -124,6 +124,8 @@ def start(
     fault: list[str] = typer.Option([], "--fault", help="SIGNAL=FAULT, armed for the next deploy "
                                     "(verify-error, readback-mismatch, bad-health, reboot, drop-set, late, held)."),
     networks: list[Path] | None = NETWORKS_OPT,
+    tod: str = typer.Option("00:00", "--tod", help="The emulators' time of day at start (HH:MM); their "
+                            "time-base schedule runs on it."),
 ) -> None:
     """Run one emulated controller per signal, each running the network's own program."""
     from dataclasses import replace
@@ -137,6 +139,9 @@ def start(
     from sim.topology import load_signal_specs
 
     _check_emulator_args(port, 1, time_scale, seconds)  # before reading the network
+    from sim.clock import TIME_OF_DAY_LATEST, parse_clock
+
+    tod_start = parse_clock(tod, "--tod", latest=TIME_OF_DAY_LATEST)
     specs = load_signal_specs(_net_file(network))
     if signals:
         wanted = [s.strip() for s in signals.split(",") if s.strip()]
@@ -165,7 +170,7 @@ def start(
             profile = single_ring_profile(sid, len(base.stages), cycle_bounds=bounds_admitting(base))
             try:
                 emu = ControllerEmulator(profile, base, port=port + k, time_scale=time_scale,
-                                         snmp_v2c=snmp_v2c).start()
+                                         snmp_v2c=snmp_v2c, tod_start=tod_start).start()
             except OSError as exc:
                 raise WulinError(f"port {port + k} is taken ({exc.strerror}); choose another --port") from None
             emus.append(emu)

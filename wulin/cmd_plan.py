@@ -476,8 +476,14 @@ def recover(signal: str = typer.Argument(..., help="The signal whose deploy or r
     opts = _options(activation_timeout)
     s = _store(store)
     who = _login(s, user, token, password_stdin)
+    lease = s.lease(signal)
     with _term_as_interrupt():
-        out = service.recover(s, signal, who, opts)
+        if lease is not None and lease.purpose.startswith("set-"):  # a time-of-day plan set's deploy
+            from deploy import set_service
+
+            out = set_service.recover_set(s, signal, who, opts)
+        else:
+            out = service.recover(s, signal, who, opts)
     # A recovery that recorded a consistent state succeeded, whichever way it went.
     console.print(f"recovered {out.plan_hash[:12]} on {signal}: [bold]{out.state}[/]: {out.message}",
                   highlight=False)
