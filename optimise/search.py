@@ -59,6 +59,7 @@ class SearchState:
     history: list[dict[str, float]] = field(default_factory=list)
     warm: dict[str, float] = field(default_factory=dict)
     version: int = CHECKPOINT_VERSION
+    rng_state: Any = None
 
 
 def problem_key(**parts: Any) -> str:
@@ -70,6 +71,9 @@ def save_state(path: Path, state: SearchState) -> None:
     from experiments.durable import write_bytes_atomic
 
     path.parent.mkdir(parents=True, exist_ok=True)
+    # cmaes leaves its random generator out of the pickle (it makes a fresh unseeded one on
+    # load); its state is kept beside it, so a resumed search draws what an unbroken one would
+    state.rng_state = state.optimizer._rng.get_state()
     write_bytes_atomic(path, pickle.dumps(state))
 
 
@@ -85,6 +89,7 @@ def load_state(path: Path, key: str) -> SearchState:
     if state.key != key:
         raise WulinError(f"{path}: the checkpoint is of another problem (scenario, period, options or "
                          "signals differ); use another --out or the same options")
+    state.optimizer._rng.set_state(state.rng_state)
     return state
 
 
