@@ -32,6 +32,7 @@ class OptimiseOptions:
     seeds: int = 2
     held_out_seeds: tuple[int, ...] = (101, 102, 103)
     demand_factors: tuple[float, ...] = (0.9, 1.0, 1.1)
+    verify_factors: tuple[float, ...] = (1.0,)
     search: SearchConfig = field(default_factory=SearchConfig)
     workers: int = 2
     resume: bool = False
@@ -56,7 +57,7 @@ def check_options(opts: OptimiseOptions, signal_ids: Sequence[str]) -> None:
         raise WulinError("--seeds and --workers must be at least 1, --generations at least 0")
     if opts.search.popsize is not None and opts.search.popsize < 2:
         raise WulinError("--popsize must be at least 2")
-    if not opts.demand_factors or any(not 0 < f <= 5 for f in opts.demand_factors):
+    if not opts.demand_factors or any(not 0 < f <= 5 for f in (*opts.demand_factors, *opts.verify_factors)):
         raise WulinError("--demand-factors: give factors in (0, 5], e.g. 0.9,1.0,1.1")
     if set(opts.held_out_seeds) & set(range(1, opts.seeds + 1)):
         raise WulinError(f"--held-out-seeds {list(opts.held_out_seeds)} overlap the search seeds "
@@ -171,7 +172,9 @@ def optimise_period(scenario: Any, period: Any, opts: OptimiseOptions, console: 
     t_warm = time.perf_counter()
     state = _search(pb, opts, warm, folder, console)
     t_search = time.perf_counter()
-    candidates = {"screen-best": pb.assemble(state.best_x), "cma-mean": pb.assemble(state.optimizer.mean),
+    # the screen's best and the best warm start go to SUMO; SUMO's ranking decides
+    best_warm = min(state.warm, key=state.warm.__getitem__)
+    candidates = {"screen-best": pb.assemble(state.best_x), best_warm: pb.assemble(warm[best_warm]),
                   "webster": pb.assemble(warm["webster"])}
     doc: dict[str, Any] = {"scenario": scenario.id, "period": period.label, "warm_starts": state.warm,
                            "screen_best": state.best_f, "generations": state.generation,
@@ -182,7 +185,7 @@ def optimise_period(scenario: Any, period: Any, opts: OptimiseOptions, console: 
         for name, plans in candidates.items():
             files[name] = folder / "candidates" / f"{name}.json"
             output.write_plan_list(files[name], plans)
-        runs = verify_candidates(scenario, period, files, range(1, opts.seeds + 1), opts.demand_factors,
+        runs = verify_candidates(scenario, period, files, range(1, opts.seeds + 1), opts.verify_factors,
                                  folder / "verify", workers=opts.workers, progress=console is not None,
                                  console=console)
         means = runs.groupby("candidate")["mean_time_loss"].mean()

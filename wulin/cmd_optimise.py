@@ -37,6 +37,7 @@ def plan_optimise(
     seeds: int = typer.Option(2, "--seeds", help="Seeds 1..N: screen demand draws and SUMO verification."),
     held_out: str = typer.Option("101,102,103", "--held-out-seeds", help="Seeds of the final comparison."),
     factors: str = typer.Option("0.9,1.0,1.1", "--demand-factors", help="Demand factors the objective averages."),
+    verify_factors: str = typer.Option("1.0", "--verify-factors", help="Demand factors of the SUMO verification."),
     generations: int = typer.Option(30, "--generations", help="CMA-ES generations."),
     popsize: int | None = typer.Option(None, "--popsize", help="Candidates per generation (default CMA's)."),
     workers: int = typer.Option(2, "--workers", help="Screen threads and SUMO worker processes."),
@@ -61,6 +62,7 @@ def plan_optimise(
     opts = OptimiseOptions(
         periods=periods, out=out, seeds=seeds, held_out_seeds=_ints(held_out, "--held-out-seeds"),
         demand_factors=_floats(factors, "--demand-factors"),
+        verify_factors=_floats(verify_factors, "--verify-factors"),
         search=SearchConfig(generations=generations, popsize=popsize), workers=workers, resume=resume,
         signals=tuple(s.strip() for s in signals.split(",") if s.strip()), common_cycle=common_cycle,
         min_cycle=min_cycle, max_cycle=max_cycle, min_green=min_green, weights=Weights(stop=stop_weight),

@@ -115,3 +115,22 @@ def test_sigkill_then_resume_finishes_the_generations(tiny_scenario: Scenario, t
     state = pickle.loads(ckpt.read_bytes())
     assert state.generation == done + 2
     assert [h["generation"] for h in state.history] == list(range(done + 3))
+
+
+@pytest.mark.slow
+def test_sumo_verification_and_held_out_comparison(tiny_scenario: Scenario, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """Candidates verified in SUMO, the kept one compared on a held-out seed with field, webster
+    and actuated in one experiment, its report written."""
+    out = tmp_path / "o"
+    fast = [a for a in FAST if a != "--no-verify"]
+    code, text, err = _cli(["plan", "optimise", str(tiny_scenario.source), "--periods", "P=00:01-00:10",
+                            "--out", str(out), *fast, "--held-out-seeds", "7"], capsys)
+    assert code == 0, err
+    doc = json.loads((out / "P" / "result.json").read_text())
+    assert set(doc["sumo_verify"]) >= {"screen-best", "webster"}
+    assert doc["chosen"] == min(doc["sumo_verify"], key=doc["sumo_verify"].get)
+    assert set(doc["held_out"]) == {"field", "webster", "actuated", "fixed-time"}
+    assert all(v["count"] == 1 and v["mean"] > 0 for v in doc["held_out"].values())
+    assert Path(doc["report"]).is_file()
+    assert "held-out mean time loss" in " ".join(text.split())
