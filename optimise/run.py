@@ -157,6 +157,28 @@ def _search(pb: Problem, opts: OptimiseOptions, warm: dict[str, np.ndarray], fol
     return state
 
 
+def _candidates(pb: Problem, state: Any, warm: dict[str, np.ndarray]
+                ) -> tuple[dict[str, list[TimingPlan]], dict[str, str]]:
+    """What goes to SUMO: the screen's best, the current and Webster plans exactly as they are,
+    and max-pressure's shares when they were the best warm start; SUMO's ranking decides.
+    A plan set failing the plan checks (a current plan with a cycle outside the bounds, say)
+    is left out, with the reason."""
+    chosen = set(pb.chosen)
+    out = {"screen-best": pb.assemble(state.best_x), "current": list(pb.current),
+           "webster": [w if i in chosen else c for i, (w, c) in enumerate(zip(pb.webster, pb.current,
+                                                                                strict=True))]}
+    if min(state.warm, key=state.warm.__getitem__) == "max-pressure":
+        out["max-pressure"] = pb.assemble(warm["max-pressure"])
+    dropped = {}
+    for name in ("current", "webster"):
+        try:
+            pb.space.check([out[name][i] for i in pb.chosen], [pb.specs[i] for i in pb.chosen], pb.limits)
+        except WulinError as exc:
+            dropped[name] = str(exc)
+            del out[name]
+    return out, dropped
+
+
 def optimise_period(scenario: Any, period: Any, opts: OptimiseOptions, console: Any = None,
                     say: Callable[[str], None] = print) -> dict[str, Any]:
     """Search, verify and compare one period; returns its result document (also written)."""
@@ -172,13 +194,11 @@ def optimise_period(scenario: Any, period: Any, opts: OptimiseOptions, console: 
     t_warm = time.perf_counter()
     state = _search(pb, opts, warm, folder, console)
     t_search = time.perf_counter()
-    # the screen's best and the best warm start go to SUMO; SUMO's ranking decides
-    best_warm = min(state.warm, key=state.warm.__getitem__)
-    candidates = {"screen-best": pb.assemble(state.best_x), best_warm: pb.assemble(warm[best_warm]),
-                  "webster": pb.assemble(warm["webster"])}
+    candidates, dropped = _candidates(pb, state, warm)
     doc: dict[str, Any] = {"scenario": scenario.id, "period": period.label, "warm_starts": state.warm,
                            "screen_best": state.best_f, "generations": state.generation,
-                           "dimension": pb.space.dim, "screen": {n: pb.objective(p) for n, p in candidates.items()}}
+                           "dimension": pb.space.dim, "not_verified": dropped,
+                           "screen": {n: pb.objective(p) for n, p in candidates.items()}}
     chosen = "screen-best"
     if opts.verify:
         files = {}
