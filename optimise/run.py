@@ -138,7 +138,7 @@ def _search(pb: Problem, opts: OptimiseOptions, warm: dict[str, np.ndarray], fol
     key = problem_key(scenario=pb.scenario.id, period=pb.period, signals=[pb.specs[i].id for i in pb.chosen],
                       seeds=opts.seeds, factors=opts.demand_factors, cfg=(opts.search.popsize, opts.search.sigma,
                       opts.search.seed), bounds=(opts.min_cycle, opts.max_cycle, opts.min_green),
-                      common=opts.common_cycle, weights=opts.weights, warm=sorted(warm))
+                      common=opts.common_cycle, weights=opts.weights)
 
     def evaluate(xs: list[np.ndarray]) -> list[float]:
         return pb.objective.batch([pb.assemble(x) for x in xs])
@@ -167,7 +167,7 @@ def _candidates(pb: Problem, state: Any, warm: dict[str, np.ndarray]
     out = {"screen-best": pb.assemble(state.best_x), "current": list(pb.current),
            "webster": [w if i in chosen else c for i, (w, c) in enumerate(zip(pb.webster, pb.current,
                                                                                 strict=True))]}
-    if min(state.warm, key=state.warm.__getitem__) == "max-pressure":
+    if min(state.warm, key=state.warm.__getitem__) == "max-pressure" and "max-pressure" in warm:
         out["max-pressure"] = pb.assemble(warm["max-pressure"])
     dropped = {}
     for name in ("current", "webster"):
@@ -190,9 +190,12 @@ def optimise_period(scenario: Any, period: Any, opts: OptimiseOptions, console: 
     pb = build_problem(scenario, period, opts)
     if opts.verify or opts.compare:
         check_runnable(pb.specs)
-    warm = warm_starts(pb, opts, say)
+    # a resumed search has its warm starts in the checkpoint: max-pressure is not run again
+    resuming = opts.resume and (folder / "search.ckpt").exists()
+    warm = warm_starts(pb, replace(opts, distill=opts.distill and not resuming), say)
     t_warm = time.perf_counter()
     state = _search(pb, opts, warm, folder, console)
+    warm = state.warm_x or warm
     t_search = time.perf_counter()
     candidates, dropped = _candidates(pb, state, warm)
     doc: dict[str, Any] = {"scenario": scenario.id, "period": period.label, "warm_starts": state.warm,

@@ -60,6 +60,7 @@ class SearchState:
     warm: dict[str, float] = field(default_factory=dict)
     version: int = CHECKPOINT_VERSION
     rng_state: Any = None
+    warm_x: dict[str, np.ndarray] | None = None
 
 
 def problem_key(**parts: Any) -> str:
@@ -115,6 +116,8 @@ def run_search(evaluate: Callable[[list[np.ndarray]], list[float]], bounds: np.n
                          "(nothing was overwritten)")
     if checkpoint.exists():
         state = load_state(checkpoint, key)
+        if state.warm_x is None:  # written before warm starts were kept
+            state.warm_x = dict(warm)
     else:
         names = list(warm)
         values = evaluate([warm[n] for n in names])
@@ -122,7 +125,7 @@ def run_search(evaluate: Callable[[list[np.ndarray]], list[float]], bounds: np.n
         opt = CMA(mean=warm[names[best]].copy(), sigma=cfg.sigma, bounds=bounds, seed=cfg.seed,
                   population_size=cfg.popsize)
         state = SearchState(key, opt, 0, warm[names[best]].copy(), float(values[best]),
-                            warm=dict(zip(names, map(float, values), strict=True)))
+                            warm=dict(zip(names, map(float, values), strict=True)), warm_x=dict(warm))
         state.history.append({"generation": 0, "best": state.best_f, "mean": float(np.mean(values))})
         save_state(checkpoint, state)
     while state.generation < cfg.generations:
