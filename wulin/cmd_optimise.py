@@ -68,7 +68,7 @@ def plan_optimise(
         min_cycle=min_cycle, max_cycle=max_cycle, min_green=min_green, weights=Weights(stop=stop_weight),
         distill=not no_distill, verify=not no_verify, compare=not no_verify)
     if workers >= 1:
-        numba.set_num_threads(min(workers, numba.config.NUMBA_NUM_THREADS))
+        numba.set_num_threads(min(workers, numba.get_num_threads()))
     results = optimise(scenario, opts, console, say=lambda s: console.print(s, highlight=False))
     for r in results:
         d = r["doc"]

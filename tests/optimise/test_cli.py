@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -97,10 +98,6 @@ def test_sigkill_then_resume_finishes_the_generations(tiny_scenario: Scenario, t
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     ckpt = out / "P" / "search.ckpt"
     deadline = time.monotonic() + 300
-    from optimise.search import SearchState  # noqa: F401  (pickle needs the class)
-
-    import pickle
-
     while time.monotonic() < deadline:
         if ckpt.exists() and pickle.loads(ckpt.read_bytes()).generation >= 3:
             break

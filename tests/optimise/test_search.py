@@ -61,7 +61,7 @@ def test_search_improves_on_a_bad_start(tiny_problem, tmp_path: Path) -> None:
     assert state.generation == 8
     assert state.best_f < 0.9 * state.warm["bad"]
     assert [h["generation"] for h in state.history] == list(range(9))
-    assert all(a["best"] >= b["best"] for a, b in zip(state.history, state.history[1:]))
+    assert all(a["best"] >= b["best"] for a, b in zip(state.history, state.history[1:], strict=False))
 
 
 class _Killed(Exception):
