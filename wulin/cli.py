@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "wulin.cmd_adaptive",
     "wulin.cmd_console",
     "wulin.cmd_benchmark",
+    "wulin.cmd_optimise",
 )
 
 app = typer.Typer(
