@@ -1,0 +1,467 @@
+"""Emergency-vehicle preemption and transit signal priority, as one layer over any controller.
+
+:class:`PriorityLayer` is what the episode loop runs beside the controller when a run declares
+emergency vehicles (:class:`EmergencyRun`) or bus priority (:class:`TransitPriority`):
+
+* **Emergency vehicles** (SUMO vClass ``emergency`` with its ``bluelight`` device, written as
+  an additional file by :func:`write_emergency_vehicles`) are watched every step from their
+  departure; each signal on the route is requested (:class:`sim.preemption.Preemptor`) when
+  the vehicle is ``detect_distance`` metres before it (``mode = "detection"``), or, in
+  ``mode = "green-wave"``, when its expected arrival (distance over the larger of its speed
+  and ``wave_speed``) is within the time the signal needs to clear and give a green
+  (yellow + all-red + minimum green + ``margin``), so signals far ahead are set up in time.
+  A signal is cleared once the vehicle has passed it.
+* **Bus priority**: each bus line (a SUMO flow of vClass ``bus``) gets a schedule from its
+  route and stops: running time = route length / ``schedule_speed`` + its dwell times,
+  spread evenly over the route's length; a bus is late when it has taken longer than that
+  to cover its distance so far (``late_after`` seconds of slack).  A late bus within
+  ``detect_distance`` of a signal gets at most one priority per signal per ``min_interval``:
+  a green extension (its green held up to ``max_extension`` s longer) or an early green (the
+  conflicting green cut, never below its minimum green).  Under SUMO programs this is done
+  with phase durations and paid back at the next green of the other stage (fixed-time plans
+  keep their cycle and offsets); under actuator-driven controllers the bus's stage is
+  requested in place of the controller's decision while the priority lasts (the actuator
+  keeps minimum greens and clearances): an input the adaptive controller cannot override.
+* **Audit**: every step while anything is active, the states SUMO shows at the signals of
+  the emergency routes are checked: conflicting protected greens, a green going to red
+  without yellow, and a green begun while a conflicting link was still green or yellow
+  (all-red skipped) are counted (:attr:`PriorityLayer.audit`).
+
+The loop integration: SUMO-native controllers get :meth:`PriorityLayer.poll` at every
+:meth:`PriorityLayer.next_time`; actuator-driven ones get the actuator wrapped in
+:class:`PriorityActuator`, which polls the layer at the same times and filters decisions.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import quoteattr
+
+from sim.preemption import GREEN, Preemptor
+
+EV_TYPE = "wulin_emergency"
+
+
+@dataclass(frozen=True)
+class EmergencyRun:
+    """One emergency vehicle: its route (edge ids), departure time and vehicle type."""
+
+    id: str
+    edges: tuple[str, ...]
+    depart: float
+    max_speed: float = 19.4  # m/s, 70 km/h
+    vclass: str = "emergency"
+
+
+@dataclass(frozen=True)
+class PreemptSettings:
+    """How signals are preempted (see :mod:`sim.preemption` for the rules)."""
+
+    enabled: bool = True
+    mode: str = "detection"  # or "green-wave"
+    detect_distance: float = 250.0
+    wave_speed: float = 11.0
+    margin: float = 10.0
+    min_green: float = 5.0
+    max_hold: float = 180.0
+    recovery: str = "best-way"
+
+
+@dataclass(frozen=True)
+class TransitPriority:
+    """Bus priority limits (``enabled = False``: buses measured, no priority given)."""
+
+    enabled: bool = True
+    lines: tuple[str, ...] = ()  # empty: every bus line
+    schedule_speed: float = 5.0  # m/s of running time between stops (18 km/h)
+    late_after: float = 30.0
+    detect_distance: float = 150.0
+    max_extension: float = 15.0
+    min_interval: float = 90.0
+    min_green: float = 5.0
+
+
+def write_emergency_vehicles(path: Path, runs: tuple[EmergencyRun, ...]) -> Path:
+    """A SUMO additional file with the emergency vType (bluelight device) and the vehicles."""
+    lines = ["<additional>",
+             f'    <vType id="{EV_TYPE}" vClass="emergency" guiShape="emergency" '
+             f'speedFactor="1.0" sigma="0">',
+             '        <param key="has.bluelight.device" value="true"/>', "    </vType>"]
+    for run in sorted(runs, key=lambda r: r.depart):
+        lines.append(f"    <vehicle id={quoteattr(run.id)} type=\"{EV_TYPE}\" "
+                     f"depart=\"{run.depart:g}\" departLane=\"best\" departSpeed=\"max\" "
+                     f"maxSpeed=\"{run.max_speed:g}\">")
+        lines.append(f"        <route edges={quoteattr(' '.join(run.edges))}/>")
+        lines.append("    </vehicle>")
+    lines.append("</additional>")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@dataclass
+class _EV:
+    run: EmergencyRun
+    state: str = "pending"  # running, done
+    requested: set[str] = field(default_factory=set)
+    stoplines: dict[str, float] = field(default_factory=dict)  # signal -> distance on route
+    trace: list[tuple[float, float, float]] = field(default_factory=list)  # t, distance, speed
+    signal_states: list[tuple[float, str, str]] = field(default_factory=list)  # t, signal, char
+    stops: int = 0
+    moving: bool = True
+
+
+@dataclass
+class _Bus:
+    line: str
+    depart: float
+    lateness: float = 0.0
+    signal_delay: float = 0.0
+    granted: set[str] = field(default_factory=set)
+
+
+class PriorityLayer:
+    """Preemption and bus priority over any controller (see the module docstring).
+
+    Args:
+        emergency: The emergency vehicles (``()`` for none).
+        preempt: How signals are preempted.
+        transit: Bus priority (``None`` for none).
+    """
+
+    def __init__(self, emergency: tuple[EmergencyRun, ...] = (), preempt: PreemptSettings | None = None,
+                 transit: TransitPriority | None = None) -> None:
+        self.runs = tuple(emergency)
+        self.settings = preempt or PreemptSettings()
+        self.transit = transit
+        self.evs = {r.id: _EV(r) for r in self.runs}
+        self.buses: dict[str, _Bus] = {}
+        self.finished_buses: list[_Bus] = []
+        self.schedules: dict[str, float] = {}  # line -> scheduled seconds per metre
+        self.grants: list[tuple[float, str, str, str]] = []  # t, signal, bus, kind
+        self.audit = {"steps": 0, "conflicting_greens": 0, "green_to_red": 0, "no_all_red": 0}
+        self.preemptor: Preemptor | None = None
+        self.force: dict[int, tuple[int, float, str]] = {}  # signal -> (stage, until, bus)
+        self._last_grant: dict[str, float] = {}
+        self._compensate: dict[str, tuple[int, float]] = {}  # signal -> (phase, seconds)
+        self._last_phase: dict[str, int] = {}
+        self._prev: dict[str, str] = {}
+        self._step = 1.0
+
+    # ------------------------------------------------------------------ set-up
+    def start(self, sim: Any, specs: Any, actuator: Any = None) -> None:
+        """Attach to a running simulation (``specs``: the layout's SignalSpecs, in order)."""
+        self.sim = sim
+        self.conn = sim.conn
+        self.specs = {sp.id: sp for sp in specs}
+        self.order = {sp.id: i for i, sp in enumerate(specs)}
+        self.actuator = actuator
+        self._step = float(getattr(getattr(sim, "scenario", None), "step_length", 1.0))
+        s = self.settings
+        self.preemptor = Preemptor(sim, specs, actuator, recovery=s.recovery,
+                                   min_green=s.min_green, max_hold=s.max_hold)
+        self._first_depart = min((r.depart for r in self.runs), default=math.inf)
+
+    def next_time(self, t: float) -> float:
+        """When the layer must next be polled: every step while anything may happen."""
+        if self.transit is not None or (self.preemptor is not None and self.preemptor.busy):
+            return t + self._step
+        if any(ev.state != "done" for ev in self.evs.values()):
+            return max(t + self._step, self._first_depart)
+        return math.inf
+
+    # ------------------------------------------------------------------ polling
+    def poll(self, t: float) -> None:
+        """Advance everything to the simulation time ``t``."""
+        pre = self.preemptor
+        assert pre is not None
+        for ev in self.evs.values():
+            if ev.state != "done":
+                self._watch_ev(ev, t)
+        if self.transit is not None:
+            self._watch_buses(t)
+        pre.poll(t)
+        if any(ev.state == "running" for ev in self.evs.values()) or pre.busy:
+            self._audit()
+
+    def _watch_ev(self, ev: _EV, t: float) -> None:
+        veh = self.conn.vehicle
+        vid = ev.run.id
+        if ev.state == "pending":
+            if t + 1e-9 < ev.run.depart or vid not in veh.getIDList():
+                return
+            ev.state = "running"
+        try:
+            upcoming = veh.getNextTLS(vid)
+            dist = veh.getDistance(vid)
+            speed = veh.getSpeed(vid)
+        except Exception:  # arrived (or removed): every signal it held is released
+            ev.state = "done"
+            for sig in ev.requested:
+                self.preemptor.clear(sig, t)  # type: ignore[union-attr]
+            ev.requested.clear()
+            return
+        ev.trace.append((t, dist, speed))
+        if speed < 0.1 and ev.moving:
+            ev.stops += 1
+        ev.moving = speed >= 0.1
+        ahead = {}
+        for tls, link, d, state in upcoming:
+            if tls not in ahead:
+                ahead[tls] = (link, d)
+                ev.stoplines.setdefault(tls, dist + d)
+                ev.signal_states.append((t, tls, state))
+        for sig in [s for s in ev.requested if s not in ahead]:  # passed
+            self.preemptor.clear(sig, t)  # type: ignore[union-attr]
+            ev.requested.discard(sig)
+        if not self.settings.enabled:
+            return
+        for tls, (link, d) in ahead.items():
+            if tls in ev.requested or tls not in self.specs:
+                continue
+            if self._due(tls, d, speed):
+                self.preemptor.request(tls, [link], t)  # type: ignore[union-attr]
+                ev.requested.add(tls)
+
+    def _due(self, tls: str, d: float, speed: float) -> bool:
+        s = self.settings
+        if s.mode == "detection":
+            return d <= s.detect_distance
+        timing = self.preemptor.signals[tls].timing  # type: ignore[union-attr]
+        lead = timing.yellow + timing.all_red + timing.min_green + s.margin
+        return d / max(speed, s.wave_speed) <= lead
+
+    # ------------------------------------------------------------------ buses
+    def _watch_buses(self, t: float) -> None:
+        veh = self.conn.vehicle
+        tp = self.transit
+        assert tp is not None
+        for vid in self.conn.simulation.getDepartedIDList():
+            if veh.getVehicleClass(vid) == "bus":
+                line = vid.rsplit(".", 1)[0]
+                if not tp.lines or line in tp.lines:
+                    self.buses[vid] = _Bus(line, t)
+                    self._schedule(line, vid)
+        for vid in self.conn.simulation.getArrivedIDList():
+            bus = self.buses.pop(vid, None)
+            if bus is not None:
+                self.finished_buses.append(bus)
+        for vid, bus in self.buses.items():
+            self._bus_step(vid, bus, t)
+        self._expire(t)
+        self._pay_back()
+
+    def _schedule(self, line: str, vid: str) -> None:
+        """The line's scheduled seconds per metre (from its first bus's route and stops)."""
+        if line in self.schedules:
+            return
+        veh, lane = self.conn.vehicle, self.conn.lane
+        length = sum(lane.getLength(f"{e}_0") for e in veh.getRoute(vid))
+        dwell = sum(max(s.duration, 0.0) for s in veh.getStops(vid))
+        tp = self.transit
+        assert tp is not None
+        self.schedules[line] = (length / tp.schedule_speed + dwell) / max(length, 1.0)
+
+    def _bus_step(self, vid: str, bus: _Bus, t: float) -> None:
+        veh = self.conn.vehicle
+        tp = self.transit
+        assert tp is not None
+        dist = veh.getDistance(vid)
+        bus.lateness = (t - bus.depart) - dist * self.schedules[bus.line]
+        upcoming = veh.getNextTLS(vid)
+        if not upcoming:
+            return
+        tls, link, d, state = upcoming[0]
+        speed = veh.getSpeed(vid)
+        if speed < 0.1 and d < 80.0 and not veh.isStopped(vid):
+            bus.signal_delay += self._step
+        if (not tp.enabled or bus.lateness <= tp.late_after or d > tp.detect_distance or tls not in self.specs
+                or tls in bus.granted):
+            return
+        if t - self._last_grant.get(tls, -math.inf) < tp.min_interval:
+            return
+        if self.preemptor.active(tls) or self.preemptor.mode(tls) != "idle":  # type: ignore[union-attr]
+            return
+        eta = d / max(speed, 5.0)
+        kind = self._grant(tls, link, state, eta, t, vid)
+        if kind:
+            bus.granted.add(tls)
+            self._last_grant[tls] = t
+            self.grants.append((t, tls, vid, kind))
+
+    def _grant(self, tls: str, link: int, state: str, eta: float, t: float, vid: str) -> str:
+        """Extend or advance the bus's green at ``tls``; returns what was done ("" for nothing)."""
+        tp = self.transit
+        assert tp is not None
+        spec = self.specs[tls]
+        stage = max(range(len(spec.stages)), key=lambda k: spec.stages[k][link] in GREEN)
+        if self.actuator is not None:  # an input the adaptive controller cannot override
+            self.force[self.order[tls]] = (stage, t + eta + tp.max_extension, vid)
+            return "extension" if state in GREEN else "early-green"
+        tl = self.conn.trafficlight
+        shown = tl.getRedYellowGreenState(tls)
+        if shown not in spec.stages:
+            return ""
+        remaining = tl.getNextSwitch(tls) - t
+        phase = tl.getPhase(tls)
+        if shown[link] in GREEN:
+            if remaining >= eta + 1.0:
+                return ""
+            ext = min(eta + 2.0 - remaining, tp.max_extension)
+            tl.setPhaseDuration(tls, remaining + ext)
+            self._compensate[tls] = (phase, -ext)  # the next other green pays it back
+            self._last_phase[tls] = phase
+            return "extension"
+        spent = tl.getSpentDuration(tls)
+        cut = min(remaining - max(tp.min_green - spent, 0.0), tp.max_extension)
+        if cut < 1.0 or not self._bus_green_next(tl, tls, link, phase):
+            return ""
+        tl.setPhaseDuration(tls, remaining - cut)
+        self._compensate[tls] = (phase, cut)  # the bus's green gets the time back
+        self._last_phase[tls] = phase
+        return "early-green"
+
+    def _bus_green_next(self, tl: Any, tls: str, link: int, phase: int) -> bool:
+        """True when the next green phase of ``tls``'s program serves ``link``."""
+        prog = tl.getProgram(tls)
+        logic = next((lg for lg in tl.getAllProgramLogics(tls) if lg.programID == prog), None)
+        if logic is None:
+            return False
+        stages = self.specs[tls].stages
+        n = len(logic.phases)
+        for j in range(1, n):
+            st = logic.phases[(phase + j) % n].state
+            if st in stages:
+                return st[link] in GREEN
+        return False
+
+    def _pay_back(self) -> None:
+        """At the next green after a priority: the time taken (given) comes back."""
+        tl = self.conn.trafficlight
+        for tls in list(self._compensate):
+            phase, secs = self._compensate[tls]
+            k = tl.getPhase(tls)
+            if k == self._last_phase.get(tls):
+                continue
+            self._last_phase[tls] = k
+            shown = tl.getRedYellowGreenState(tls)
+            if shown not in self.specs[tls].stages:
+                continue
+            left = tl.getNextSwitch(tls) - self.sim.time
+            tp = self.transit
+            assert tp is not None
+            if secs < 0:  # an extension: shorten this green, never below its minimum
+                tl.setPhaseDuration(tls, max(left + secs, tp.min_green))
+            else:  # an early green: the bus's green gets the cut seconds
+                tl.setPhaseDuration(tls, left + secs)
+            del self._compensate[tls]
+
+    def _expire(self, t: float) -> None:
+        """Bus priorities under the actuator end with their time, or once the bus has passed."""
+        ids = list(self.specs)
+        for s, (_, until, vid) in list(self.force.items()):
+            nxt = self.conn.vehicle.getNextTLS(vid)[:1] if vid in self.buses else []
+            if t >= until or not nxt or nxt[0][0] != ids[s]:
+                del self.force[s]
+
+    # ------------------------------------------------------------------ audit
+    def _audit(self) -> None:
+        tl = self.conn.trafficlight
+        sigs = {s for ev in self.evs.values() for s in ev.stoplines}
+        sigs |= {s for s, st in self.preemptor.signals.items() if st.mode != 0}  # type: ignore[union-attr]
+        a = self.audit
+        a["steps"] += 1
+        for sig in sigs:
+            if sig not in self.specs:
+                continue
+            cur = tl.getRedYellowGreenState(sig)
+            prev = self._prev.get(sig)
+            self._prev[sig] = cur
+            spec = self.specs[sig]
+            if spec.conflicting_greens(cur):
+                a["conflicting_greens"] += 1
+            if prev is None or prev == cur:
+                continue
+            if any(p in GREEN and c in "rs" for p, c in zip(prev, cur, strict=False)):
+                a["green_to_red"] += 1
+            conf = spec.conflicts
+            for i, (p, c) in enumerate(zip(prev, cur, strict=False)):
+                if c == "G" and p != "G" and any(
+                        conf[i][j] and (prev[j] in "Gy" or cur[j] == "y") for j in range(len(cur))):
+                    a["no_all_red"] += 1
+                    break
+
+    # ------------------------------------------------------------------ results
+    def emergency_rows(self) -> list[dict[str, Any]]:
+        """Per emergency vehicle: travel time, stops, signals preempted."""
+        rows = []
+        for ev in self.evs.values():
+            tr = ev.trace
+            rows.append({"vehicle": ev.run.id, "depart": ev.run.depart,
+                         "travel_time": (tr[-1][0] - tr[0][0] + self._step) if tr else math.nan,
+                         "stops": float(ev.stops), "signals": float(len(ev.stoplines)),
+                         "finished": ev.state == "done"})
+        return rows
+
+    def bus_rows(self) -> list[dict[str, Any]]:
+        """Per bus (finished or still running): line, lateness, delay halted at signals."""
+        return [{"vehicle": vid, "line": b.line, "lateness": b.lateness,
+                 "signal_delay": b.signal_delay, "priorities": float(len(b.granted))}
+                for vid, b in [*((f"done{i}", b) for i, b in enumerate(self.finished_buses)),
+                               *self.buses.items()]]
+
+
+class PriorityActuator:
+    """A :class:`~sim.actuator.SignalActuator` with the priority layer polled at its events.
+
+    The episode loop and :func:`sim.loop.advance_events` see the same interface: ``tick``,
+    ``views``, ``request``, ``run_cycle``, ``next_event``; decisions for signals the layer holds
+    are dropped, and bus priorities replace the controller's decision while they last.
+    """
+
+    def __init__(self, inner: Any, layer: PriorityLayer) -> None:
+        self.inner = inner
+        self.layer = layer
+        self._due = layer.next_time(inner._now)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    @property
+    def next_event(self) -> float:
+        ne = self.inner.next_event
+        return ne if ne < self._due else self._due
+
+    def tick(self, time: float | None = None) -> None:
+        inner = self.inner
+        inner.tick(time)
+        t = inner._now
+        if t + 1e-6 >= self._due:
+            self.layer.poll(t)
+            self._due = self.layer.next_time(t)
+
+    def views(self, time: float | None = None) -> Any:
+        if time is not None:
+            self.tick(time)
+        return self.inner.views()
+
+    def request(self, decision: Any) -> None:
+        import numpy as np
+
+        pre = self.layer.preemptor
+        d = np.array(decision, dtype=np.int32, copy=True)
+        for s, (stage, _, _) in self.layer.force.items():
+            d[s] = stage
+        if pre is not None and pre.busy:
+            for st in pre.signals.values():
+                if pre.active(st.sid):  # taken: the controller's decision waits
+                    d[st.index] = -1
+        self.inner.request(d)
+
+    def run_cycle(self, s: int, greens: list[float]) -> float:
+        pre = self.layer.preemptor
+        if pre is not None and pre.active(list(pre.signals)[s]):
+            return self.inner._now + max(sum(greens), 1.0)
+        return self.inner.run_cycle(s, greens)
