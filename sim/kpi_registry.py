@@ -80,6 +80,7 @@ class Kpi:
 _NET = "sim.kpi.network_kpis"
 _RUN = "experiments.runner.execute_run"
 _INT = "experiments.kpis.network_intersection_kpis"
+_PRI = "experiments.priority_kpis.priority_outputs"
 
 KPIS: tuple[Kpi, ...] = (
     # headline: every vehicle due to travel after the warm-up
@@ -111,6 +112,18 @@ KPIS: tuple[Kpi, ...] = (
     Kpi("teleports", "Teleports", "", fmt="{:.0f}", source=_NET, short="telep."),
     # emissions: every vehicle inserted, finished or not
     Kpi("total_co2_kg", "CO2", "kg", short="CO2 kg"),
+    # emergency preemption and bus priority (runs that declare them: experiments.priority_kpis)
+    Kpi("ev_travel_time", "Emergency vehicle travel time", "s", source=_PRI, short="EV s"),
+    Kpi("ev_stops", "Emergency vehicle stops", "", fmt="{:.1f}", source=_PRI, short="EV stops"),
+    Kpi("clearance_violations", "Clearance violations (conflicts, no yellow, no all-red)", "",
+        fmt="{:.0f}", source=_PRI, short="viol."),
+    Kpi("general_time_loss", "Mean time loss, general traffic", "s", source=_PRI, short="gen. loss s"),
+    Kpi("cross_queue_peak", "Cross-street queue peak (mean of approaches)", "veh", source=_PRI,
+        short="cross q"),
+    Kpi("bus_signal_delay", "Bus delay halted at signals", "s/bus", source=_PRI, short="bus sig s"),
+    Kpi("bus_lateness", "Bus lateness against schedule", "s", source=_PRI, short="bus late s"),
+    Kpi("bus_on_time", "Buses on time (-1..+5 min)", "%", lower_is_better=False, source=_PRI,
+        short="on time %"),
     Kpi("total_fuel_kg", "Fuel", "kg", short="fuel kg"),
 )
 KPI_BY_COLUMN: dict[str, Kpi] = {k.column: k for k in KPIS}

@@ -52,8 +52,7 @@ class EmergencyRun:
     id: str
     edges: tuple[str, ...]
     depart: float
-    max_speed: float = 19.4  # m/s, 70 km/h
-    vclass: str = "emergency"
+    vehicle: str = "ambulance"  # a key of :data:`VEHICLES`
 
 
 @dataclass(frozen=True)
@@ -84,16 +83,47 @@ class TransitPriority:
     min_green: float = 5.0
 
 
+VEHICLES = {  # vClass emergency: (length m, max speed m/s, accel m/s2)
+    "ambulance": (6.5, 19.4, 2.6),
+    "fire-engine": (10.0, 16.7, 1.8),
+    "police": (5.0, 22.2, 3.0),
+}
+
+
+def general_traffic(trips: Any) -> Any:
+    """The trips of general traffic: every vehicle but emergency vehicles and buses."""
+    return trips[~(trips.vtype.str.startswith(EV_TYPE) | (trips.vtype == "bus"))]
+
+
+def emergency_trips(trips: Any) -> Any:
+    """The emergency vehicles' trips."""
+    return trips[trips.vtype.str.startswith(EV_TYPE)]
+
+
+def route_gap(net_file: Path | str, edges: tuple[str, ...]) -> tuple[int, str, str] | None:
+    """The first pair of route edges that do not connect: (position, edge, next edge)."""
+    from sim.topology import _read_net
+
+    net = _read_net(Path(net_file))
+    for k in range(len(edges) - 1):
+        nxt = {e.getID() for e in net.getEdge(edges[k]).getOutgoing()}
+        if edges[k + 1] not in nxt:
+            return k, edges[k], edges[k + 1]
+    return None
+
+
 def write_emergency_vehicles(path: Path, runs: tuple[EmergencyRun, ...]) -> Path:
     """A SUMO additional file with the emergency vType (bluelight device) and the vehicles."""
-    lines = ["<additional>",
-             f'    <vType id="{EV_TYPE}" vClass="emergency" guiShape="emergency" '
-             f'speedFactor="1.0" sigma="0">',
-             '        <param key="has.bluelight.device" value="true"/>', "    </vType>"]
+    lines = ["<additional>"]
+    for kind in sorted({r.vehicle for r in runs}):
+        length, vmax, accel = VEHICLES[kind]
+        lines += [f'    <vType id="{EV_TYPE}-{kind}" vClass="emergency" guiShape="emergency" '
+                  f'length="{length:g}" maxSpeed="{vmax:g}" accel="{accel:g}" speedFactor="1.0" '
+                  'sigma="0">',
+                  '        <param key="has.bluelight.device" value="true"/>', "    </vType>"]
     for run in sorted(runs, key=lambda r: r.depart):
-        lines.append(f"    <vehicle id={quoteattr(run.id)} type=\"{EV_TYPE}\" "
-                     f"depart=\"{run.depart:g}\" departLane=\"best\" departSpeed=\"max\" "
-                     f"maxSpeed=\"{run.max_speed:g}\">")
+        lines.append(f"    <vehicle id={quoteattr(run.id)} type=\"{EV_TYPE}-{run.vehicle}\" "
+                     f"depart=\"{run.depart:g}\" departLane=\"best\" departSpeed=\"max\">")
         lines.append(f"        <route edges={quoteattr(' '.join(run.edges))}/>")
         lines.append("    </vehicle>")
     lines.append("</additional>")
@@ -148,6 +178,7 @@ class PriorityLayer:
         self._compensate: dict[str, tuple[int, float]] = {}  # signal -> (phase, seconds)
         self._last_phase: dict[str, int] = {}
         self._prev: dict[str, str] = {}
+        self._owned: set[str] = set()
         self._step = 1.0
 
     # ------------------------------------------------------------------ set-up
@@ -368,30 +399,28 @@ class PriorityLayer:
 
     # ------------------------------------------------------------------ audit
     def _audit(self) -> None:
+        """Check the states SUMO shows at the emergency routes' signals (this step's)."""
         tl = self.conn.trafficlight
-        sigs = {s for ev in self.evs.values() for s in ev.stoplines}
-        sigs |= {s for s, st in self.preemptor.signals.items() if st.mode != 0}  # type: ignore[union-attr]
+        pre = self.preemptor
+        assert pre is not None
+        sigs = {s for ev in self.evs.values() for s in ev.stoplines if s in self.specs}
+        owned = {s for s in pre.signals if pre.active(s)}
         a = self.audit
         a["steps"] += 1
-        for sig in sigs:
-            if sig not in self.specs:
-                continue
+        for sig in sigs | owned:
             cur = tl.getRedYellowGreenState(sig)
             prev = self._prev.get(sig)
             self._prev[sig] = cur
             spec = self.specs[sig]
             if spec.conflicting_greens(cur):
                 a["conflicting_greens"] += 1
-            if prev is None or prev == cur:
+            # clearances are checked where the layer changed the signal (now or the step
+            # before); the programs' own changes are the controller's (and its checks')
+            if prev is None or prev == cur or not (sig in owned or sig in self._owned):
                 continue
-            if any(p in GREEN and c in "rs" for p, c in zip(prev, cur, strict=False)):
-                a["green_to_red"] += 1
-            conf = spec.conflicts
-            for i, (p, c) in enumerate(zip(prev, cur, strict=False)):
-                if c == "G" and p != "G" and any(
-                        conf[i][j] and (prev[j] in "Gy" or cur[j] == "y") for j in range(len(cur))):
-                    a["no_all_red"] += 1
-                    break
+            a["green_to_red"] += int(not clearance_ok(prev, cur))
+            a["no_all_red"] += int(not all_red_ok(prev, cur, spec.conflicts))
+        self._owned = owned
 
     # ------------------------------------------------------------------ results
     def emergency_rows(self) -> list[dict[str, Any]]:
@@ -411,6 +440,22 @@ class PriorityLayer:
                  "signal_delay": b.signal_delay, "priorities": float(len(b.granted))}
                 for vid, b in [*((f"done{i}", b) for i, b in enumerate(self.finished_buses)),
                                *self.buses.items()]]
+
+
+def clearance_ok(prev: str, cur: str) -> bool:
+    """False when a link goes from green straight to red (no yellow between)."""
+    return not any(p in GREEN and c in "rs" for p, c in zip(prev, cur, strict=False))
+
+
+def all_red_ok(prev: str, cur: str, conflicts: Any) -> bool:
+    """False when a link turns protected green while a conflicting link is still green or
+    yellow (in the step before or now): the all-red was skipped."""
+    n = len(cur)
+    for i in range(n):
+        if cur[i] == "G" and prev[i] != "G" and any(
+                conflicts[i][j] and (prev[j] in "Gy" or cur[j] == "y") for j in range(n)):
+            return False
+    return True
 
 
 class PriorityActuator:
