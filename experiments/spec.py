@@ -199,7 +199,7 @@ class BusPriority:
     late_after: Number = 30.0
     detect_distance: Annotated[Number, Field(gt=0, le=1000)] = 150.0
     max_extension: Annotated[Number, Field(ge=0, le=60)] = 15.0
-    min_interval: Seconds = 90.0
+    min_interval: Seconds | None = None  # None: the signal's cycle
     min_green: MinGreen = 5.0
 
 

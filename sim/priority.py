@@ -15,7 +15,7 @@ emergency vehicles (:class:`EmergencyRun`) or bus priority (:class:`TransitPrior
   route and stops: running time = route length / ``schedule_speed`` + its dwell times,
   spread evenly over the route's length; a bus is late when it has taken longer than that
   to cover its distance so far (``late_after`` seconds of slack).  A late bus within
-  ``detect_distance`` of a signal gets at most one priority per signal per ``min_interval``:
+  ``detect_distance`` of a signal gets at most one priority per signal per cycle (``min_interval``):
   a green extension (its green held up to ``max_extension`` s longer) or an early green (the
   conflicting green cut, never below its minimum green).  Under SUMO programs this is done
   with phase durations and paid back at the next green of the other stage (fixed-time plans
@@ -79,7 +79,7 @@ class TransitPriority:
     late_after: float = 30.0
     detect_distance: float = 150.0
     max_extension: float = 15.0
-    min_interval: float = 90.0
+    min_interval: float | None = None  # None: the signal's cycle (one priority per cycle)
     min_green: float = 5.0
 
 
@@ -144,6 +144,18 @@ class _EV:
 
 
 @dataclass
+class _Tsp:
+    """A bus priority at a SUMO program: what was done, for which link, seconds, phase seen."""
+
+    kind: str
+    link: int
+    seconds: float  # extension: still to pay back; early green: cut so far
+    phase: int
+    total: float = 0.0  # extension: seconds given
+    others: float = 0.0  # extension: the plan's greens of the other stages
+
+
+@dataclass
 class _Bus:
     line: str
     depart: float
@@ -175,8 +187,7 @@ class PriorityLayer:
         self.preemptor: Preemptor | None = None
         self.force: dict[int, tuple[int, float, str]] = {}  # signal -> (stage, until, bus)
         self._last_grant: dict[str, float] = {}
-        self._compensate: dict[str, tuple[int, float]] = {}  # signal -> (phase, seconds)
-        self._last_phase: dict[str, int] = {}
+        self._tsp: dict[str, _Tsp] = {}  # signal -> the priority being paid back (SUMO programs)
         self._prev: dict[str, str] = {}
         self._owned: set[str] = set()
         self._step = 1.0
@@ -282,7 +293,7 @@ class PriorityLayer:
         for vid, bus in self.buses.items():
             self._bus_step(vid, bus, t)
         self._expire(t)
-        self._pay_back()
+        self._pay_back(t)
 
     def _schedule(self, line: str, vid: str) -> None:
         """The line's scheduled seconds per metre (from its first bus's route and stops)."""
@@ -311,7 +322,8 @@ class PriorityLayer:
         if (not tp.enabled or bus.lateness <= tp.late_after or d > tp.detect_distance or tls not in self.specs
                 or tls in bus.granted):
             return
-        if t - self._last_grant.get(tls, -math.inf) < tp.min_interval:
+        interval = tp.min_interval if tp.min_interval is not None else self.specs[tls].cycle
+        if t - self._last_grant.get(tls, -math.inf) < interval or tls in self._tsp:
             return
         if self.preemptor.active(tls) or self.preemptor.mode(tls) != "idle":  # type: ignore[union-attr]
             return
@@ -342,52 +354,60 @@ class PriorityLayer:
                 return ""
             ext = min(eta + 2.0 - remaining, tp.max_extension)
             tl.setPhaseDuration(tls, remaining + ext)
-            self._compensate[tls] = (phase, -ext)  # the next other green pays it back
-            self._last_phase[tls] = phase
+            others = sum(ph.duration for ph in spec.phases
+                         if ph.state in spec.stages and ph.state[link] not in GREEN)
+            self._tsp[tls] = _Tsp("extension", link, ext, phase, ext, others)
             return "extension"
-        spent = tl.getSpentDuration(tls)
-        cut = min(remaining - max(tp.min_green - spent, 0.0), tp.max_extension)
-        if cut < 1.0 or not self._bus_green_next(tl, tls, link, phase):
+        cut = self._cut(tl, tls, remaining, tp.max_extension)
+        if cut < 1.0:
             return ""
-        tl.setPhaseDuration(tls, remaining - cut)
-        self._compensate[tls] = (phase, cut)  # the bus's green gets the time back
-        self._last_phase[tls] = phase
+        self._tsp[tls] = _Tsp("early-green", link, cut, phase)
         return "early-green"
 
-    def _bus_green_next(self, tl: Any, tls: str, link: int, phase: int) -> bool:
-        """True when the next green phase of ``tls``'s program serves ``link``."""
-        prog = tl.getProgram(tls)
-        logic = next((lg for lg in tl.getAllProgramLogics(tls) if lg.programID == prog), None)
-        if logic is None:
-            return False
-        stages = self.specs[tls].stages
-        n = len(logic.phases)
-        for j in range(1, n):
-            st = logic.phases[(phase + j) % n].state
-            if st in stages:
-                return st[link] in GREEN
-        return False
+    def _cut(self, tl: Any, tls: str, remaining: float, most: float) -> float:
+        """End the green shown at ``tls`` early, never before its minimum green; the seconds cut."""
+        tp = self.transit
+        assert tp is not None
+        cut = min(remaining - max(tp.min_green - tl.getSpentDuration(tls), 0.0), most)
+        if cut >= 1.0:
+            tl.setPhaseDuration(tls, remaining - cut)
+        return cut if cut >= 1.0 else 0.0
 
-    def _pay_back(self) -> None:
-        """At the next green after a priority: the time taken (given) comes back."""
+    def _pay_back(self, t: float) -> None:
+        """At each green after a priority: an extension is paid back by the next green; an
+        early green cuts each green before the bus's to its minimum, and the bus's green gets
+        every second cut (so a fixed-time cycle keeps its length and offset)."""
         tl = self.conn.trafficlight
-        for tls in list(self._compensate):
-            phase, secs = self._compensate[tls]
-            k = tl.getPhase(tls)
-            if k == self._last_phase.get(tls):
+        tp = self.transit
+        assert tp is not None
+        for tls, job in list(self._tsp.items()):
+            if self.preemptor.mode(tls) != "idle":  # type: ignore[union-attr]
+                del self._tsp[tls]  # an emergency vehicle took the signal: its rules rule
                 continue
-            self._last_phase[tls] = k
+            k = tl.getPhase(tls)
+            if k == job.phase:
+                continue
+            job.phase = k
             shown = tl.getRedYellowGreenState(tls)
             if shown not in self.specs[tls].stages:
                 continue
-            left = tl.getNextSwitch(tls) - self.sim.time
-            tp = self.transit
-            assert tp is not None
-            if secs < 0:  # an extension: shorten this green, never below its minimum
-                tl.setPhaseDuration(tls, max(left + secs, tp.min_green))
-            else:  # an early green: the bus's green gets the cut seconds
-                tl.setPhaseDuration(tls, left + secs)
-            del self._compensate[tls]
+            left = tl.getNextSwitch(tls) - t
+            serves = shown[job.link] in GREEN
+            if job.kind == "extension":
+                if serves:  # back at the bus's stage: what is left unpaid is dropped
+                    del self._tsp[tls]
+                    continue
+                # the other stages pay in proportion to their greens, down to minimum green
+                share = job.total * (left + 1.0) / max(job.others, 1.0)
+                job.seconds -= self._cut(tl, tls, left, min(job.seconds, share))
+                if job.seconds >= 1.0:
+                    continue
+            elif serves:  # the bus's green: the cut seconds come back
+                tl.setPhaseDuration(tls, left + job.seconds)
+            else:  # another stage before the bus's: cut it too (not below its minimum)
+                job.seconds += self._cut(tl, tls, left, tp.max_extension - job.seconds)
+                continue
+            del self._tsp[tls]
 
     def _expire(self, t: float) -> None:
         """Bus priorities under the actuator end with their time, or once the bus has passed."""
