@@ -43,9 +43,13 @@ from sim.priority import (
 )
 
 SCENARIO = "wulin-am-peak-v1"
-# Tiyuchang Rd, west to east across the district: 6 signals (Huancheng W Rd .. Jianguo N Rd)
-ROUTE = ("f_ty_w-hw_ty hw_ty-wl_ty wl_ty-sq_sw sq_sw-ya_ty ya_ty-zs_ty zs_ty-zh_ty "
-         "zh_ty-jg_ty jg_ty-f_ty_e").split()
+# west to east across the district, 6 signals each (Huancheng W Rd .. Jianguo N Rd)
+ROUTES = {
+    "tiyuchang": ("f_ty_w-hw_ty hw_ty-wl_ty wl_ty-sq_sw sq_sw-ya_ty ya_ty-zs_ty zs_ty-zh_ty "
+                  "zh_ty-jg_ty jg_ty-f_ty_e").split(),
+    "fengqi": ("f_fq_w-hw_fq hw_fq-fq_hx fq_hx-wl_fq wl_fq-ya_fq ya_fq-zs_fq zs_fq-zh_fq "
+               "zh_fq-jg_fq jg_fq-f_fq_e").split(),
+}
 DEPART = 27000.0  # 07:30
 
 
@@ -90,6 +94,7 @@ def main() -> None:
     ap.add_argument("--modes", default="detection,green-wave")
     ap.add_argument("--recoveries", default="best-way,immediate")
     ap.add_argument("--arms", default="ev,bus", help="ev, bus or both")
+    ap.add_argument("--route", default="tiyuchang", choices=sorted(ROUTES))
     ap.add_argument("--end", default="08:00", help="end of the run (the AM peak ends 09:00)")
     args = ap.parse_args()
     from sim.clock import parse_clock
@@ -97,7 +102,7 @@ def main() -> None:
 
     scenario = replace(load_scenario(SCENARIO), end=parse_clock(args.end))
     work = Path(tempfile.mkdtemp(prefix="wulin-bench-priority-"))
-    runs = (EmergencyRun("ev1", tuple(ROUTE), DEPART),)
+    runs = (EmergencyRun("ev1", tuple(ROUTES[args.route]), DEPART),)
     ev_file = write_emergency_vehicles(work / "ev.add.xml", runs)
     kinds = tuple(f"{k}-" for k in args.arms.split(","))
     arms = {k: v for k, v in _arms(args.modes.split(","), args.recoveries.split(",")).items()
@@ -113,7 +118,8 @@ def main() -> None:
 
 
 def _print(table: dict[str, list[dict[str, float]]], args: argparse.Namespace) -> None:
-    print(f"\n{SCENARIO} to {args.end}, controller {args.controller}, seeds 1..{args.seeds} "
+    print(f"\n{SCENARIO} to {args.end}, route {args.route}, controller {args.controller}, "
+          f"seeds 1..{args.seeds} "
           "(mean ± 95 % CI half-width; change vs the arm's baseline, paired t-test p)")
     for name, rows in table.items():
         base = table.get("ev-none" if name.startswith("ev-") else "bus-none", rows)

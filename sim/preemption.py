@@ -177,23 +177,30 @@ class Preemptor:
         self._tl = sim.conn.trafficlight
 
     # ------------------------------------------------------------------ the API
-    def request(self, signal: str, links: set[int] | list[int], now: float) -> None:
+    def request(self, signal: str, links: set[int] | list[int], now: float) -> bool:
         """Preempt ``signal`` for ``links`` (link indices of its state string) from ``now``.
 
         A signal already preempted keeps its running request; one recovering starts again.
+
+        Returns:
+            True when the request runs: accepted now, or the signal is already being
+            preempted for a stage that serves the links (a second vehicle shares it).  False
+            when the signal is preempted for conflicting links: ask again later.
 
         Raises:
             WulinError: unknown signal, or no green stage of the signal serves the links.
         """
         st = self._signal(signal)
         if st.mode not in (IDLE, RECOVER):
-            return
+            shared = st.mode in (YELLOW, ALL_RED, HOLD) and not st.release
+            return shared and all(i < len(st.hold) and st.hold[i] in GREEN for i in links)
         stage = self._stage_for(st, set(links))
         st.stage, st.hold = stage, st.stages[stage]
         st.requested_at = now
         st.release = False
         self._set(st, WAIT, now)
         self._step(st, now)
+        return True
 
     def clear(self, signal: str, now: float) -> None:
         """The vehicle has passed ``signal``: end the hold (or drop a request not yet begun)."""

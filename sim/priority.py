@@ -241,9 +241,9 @@ class PriorityLayer:
             speed = veh.getSpeed(vid)
         except Exception:  # arrived (or removed): every signal it held is released
             ev.state = "done"
-            for sig in ev.requested:
-                self.preemptor.clear(sig, t)  # type: ignore[union-attr]
-            ev.requested.clear()
+            held, ev.requested = ev.requested, set()
+            for sig in held:
+                self._release(sig, t)
             return
         ev.trace.append((t, dist, speed))
         if speed < 0.1 and ev.moving:
@@ -256,16 +256,20 @@ class PriorityLayer:
                 ev.stoplines.setdefault(tls, dist + d)
                 ev.signal_states.append((t, tls, state))
         for sig in [s for s in ev.requested if s not in ahead]:  # passed
-            self.preemptor.clear(sig, t)  # type: ignore[union-attr]
             ev.requested.discard(sig)
+            self._release(sig, t)
         if not self.settings.enabled:
             return
         for tls, (link, d) in ahead.items():
             if tls in ev.requested or tls not in self.specs:
                 continue
-            if self._due(tls, d, speed):
-                self.preemptor.request(tls, [link], t)  # type: ignore[union-attr]
+            if self._due(tls, d, speed) and self.preemptor.request(tls, [link], t):  # type: ignore[union-attr]
                 ev.requested.add(tls)
+
+    def _release(self, sig: str, t: float) -> None:
+        """Clear ``sig`` unless another emergency vehicle still relies on it."""
+        if not any(sig in other.requested for other in self.evs.values()):
+            self.preemptor.clear(sig, t)  # type: ignore[union-attr]
 
     def _due(self, tls: str, d: float, speed: float) -> bool:
         s = self.settings

@@ -154,6 +154,21 @@ def test_modes_and_recoveries(tiny_scenario: Scenario, tmp_path: Path, mode: str
         assert [m for _, sig, m in events if sig == "A0"][-1] in ("idle", "recover")
 
 
+def test_two_vehicles_share_a_preemption(tiny_scenario: Scenario, tmp_path: Path) -> None:
+    """A second vehicle close behind keeps the hold until it has passed too."""
+    from experiments.episode import run_episode
+
+    runs = (EmergencyRun("ev0", ROUTE, 200.0), EmergencyRun("ev1", ROUTE, 212.0, "police"))
+    add = write_emergency_vehicles(tmp_path / "ev.add.xml", runs)
+    layer = PriorityLayer(runs)
+    res = run_episode(tiny_scenario, "max-pressure", seed=2, additional_files=[add], priority=layer)
+    assert sum(layer.audit[k] for k in ("conflicting_greens", "green_to_red", "no_all_red")) == 0
+    trips = res.trips[res.trips.id.isin(["ev0", "ev1"])]
+    assert len(trips) == 2 and trips.finished.all()
+    holds = [(t, sig) for t, sig, m in layer.preemptor.events if m == "hold"]  # type: ignore[union-attr]
+    assert {sig for _, sig in holds} == {"A0", "B0"}
+
+
 def test_disabled_preemption_leaves_signals_alone(tiny_scenario: Scenario, tmp_path: Path) -> None:
     layer, _ = _episode(tiny_scenario, "field", tmp_path, preempt=PreemptSettings(enabled=False))
     assert layer.preemptor.events == []  # type: ignore[union-attr]
