@@ -13,10 +13,7 @@ from sim.scenario import Scenario
 
 from .conftest import spec_text, write_spec
 
-EMERGENCY = """
-[[variations]]
-name = "ev-only"
-window = [0, 420]
+VEHICLES = """window = [0, 420]
 warmup = 60
 [[variations.emergency]]
 route = ["left0A0", "A0B0", "B0right0"]
@@ -24,20 +21,16 @@ depart = 150
 vehicle = "fire-engine"
 repeats = 2
 every = 60
-[variations.preemption]
+"""
+EMERGENCY = f"""
+[[variations]]
+name = "ev-only"
+{VEHICLES}[variations.preemption]
 enabled = false
 
 [[variations]]
 name = "ev-preempt"
-window = [0, 420]
-warmup = 60
-[[variations.emergency]]
-route = ["left0A0", "A0B0", "B0right0"]
-depart = 150
-vehicle = "fire-engine"
-repeats = 2
-every = 60
-[variations.preemption]
+{VEHICLES}[variations.preemption]
 mode = "green-wave"
 recovery = "short-way"
 [variations.bus_priority]
