@@ -22,6 +22,7 @@ emergency vehicles (:class:`EmergencyRun`) or bus priority (:class:`TransitPrior
   keep their cycle and offsets); under actuator-driven controllers the bus's stage is
   requested in place of the controller's decision while the priority lasts (the actuator
   keeps minimum greens and clearances): an input the adaptive controller cannot override.
+  (The bus side lives in :mod:`sim.transit`; this module runs it.)
 * **Audit**: every step while anything is active, the states SUMO shows at the signals of
   the emergency routes are checked: conflicting protected greens, a green going to red
   without yellow, and a green begun while a conflicting link was still green or yellow
@@ -41,6 +42,10 @@ from typing import Any
 from xml.sax.saxutils import quoteattr
 
 from sim.preemption import GREEN, Preemptor
+from sim.transit import BusPriority, TransitPriority
+
+__all__ = ["EmergencyRun", "PreemptSettings", "PriorityActuator", "PriorityLayer",
+           "TransitPriority", "write_emergency_vehicles"]
 
 EV_TYPE = "wulin_emergency"
 
@@ -67,20 +72,6 @@ class PreemptSettings:
     min_green: float = 5.0
     max_hold: float = 180.0
     recovery: str = "best-way"
-
-
-@dataclass(frozen=True)
-class TransitPriority:
-    """Bus priority limits (``enabled = False``: buses measured, no priority given)."""
-
-    enabled: bool = True
-    lines: tuple[str, ...] = ()  # empty: every bus line
-    schedule_speed: float = 5.0  # m/s of running time between stops (18 km/h)
-    late_after: float = 30.0
-    detect_distance: float = 150.0
-    max_extension: float = 15.0
-    min_interval: float | None = None  # None: the signal's cycle (one priority per cycle)
-    min_green: float = 5.0
 
 
 VEHICLES = {  # vClass emergency: (length m, max speed m/s, accel m/s2)
@@ -143,27 +134,6 @@ class _EV:
     moving: bool = True
 
 
-@dataclass
-class _Tsp:
-    """A bus priority at a SUMO program: what was done, for which link, seconds, phase seen."""
-
-    kind: str
-    link: int
-    seconds: float  # extension: still to pay back; early green: cut so far
-    phase: int
-    total: float = 0.0  # extension: seconds given
-    others: float = 0.0  # extension: the plan's greens of the other stages
-
-
-@dataclass
-class _Bus:
-    line: str
-    depart: float
-    lateness: float = 0.0
-    signal_delay: float = 0.0
-    granted: set[str] = field(default_factory=set)
-
-
 class PriorityLayer:
     """Preemption and bus priority over any controller (see the module docstring).
 
@@ -179,15 +149,9 @@ class PriorityLayer:
         self.settings = preempt or PreemptSettings()
         self.transit = transit
         self.evs = {r.id: _EV(r) for r in self.runs}
-        self.buses: dict[str, _Bus] = {}
-        self.finished_buses: list[_Bus] = []
-        self.schedules: dict[str, float] = {}  # line -> scheduled seconds per metre
-        self.grants: list[tuple[float, str, str, str]] = []  # t, signal, bus, kind
+        self.bus = BusPriority(transit) if transit is not None else None
         self.audit = {"steps": 0, "conflicting_greens": 0, "green_to_red": 0, "no_all_red": 0}
         self.preemptor: Preemptor | None = None
-        self.force: dict[int, tuple[int, float, str]] = {}  # signal -> (stage, until, bus)
-        self._last_grant: dict[str, float] = {}
-        self._tsp: dict[str, _Tsp] = {}  # signal -> the priority being paid back (SUMO programs)
         self._prev: dict[str, str] = {}
         self._owned: set[str] = set()
         self._step = 1.0
@@ -205,6 +169,8 @@ class PriorityLayer:
         self.preemptor = Preemptor(sim, specs, actuator, recovery=s.recovery,
                                    min_green=s.min_green, max_hold=s.max_hold)
         self._first_depart = min((r.depart for r in self.runs), default=math.inf)
+        if self.bus is not None:
+            self.bus.start(sim, specs, actuator, self.preemptor, self._step)
 
     def next_time(self, t: float) -> float:
         """When the layer must next be polled: every step while anything may happen."""
@@ -222,8 +188,8 @@ class PriorityLayer:
         for ev in self.evs.values():
             if ev.state != "done":
                 self._watch_ev(ev, t)
-        if self.transit is not None:
-            self._watch_buses(t)
+        if self.bus is not None:
+            self.bus.poll(t)
         pre.poll(t)
         if any(ev.state == "running" for ev in self.evs.values()) or pre.busy:
             self._audit()
@@ -280,147 +246,6 @@ class PriorityLayer:
         return d / max(speed, s.wave_speed) <= lead
 
     # ------------------------------------------------------------------ buses
-    def _watch_buses(self, t: float) -> None:
-        veh = self.conn.vehicle
-        tp = self.transit
-        assert tp is not None
-        for vid in self.conn.simulation.getDepartedIDList():
-            if veh.getVehicleClass(vid) == "bus":
-                line = vid.rsplit(".", 1)[0]
-                if not tp.lines or line in tp.lines:
-                    self.buses[vid] = _Bus(line, t)
-                    self._schedule(line, vid)
-        for vid in self.conn.simulation.getArrivedIDList():
-            bus = self.buses.pop(vid, None)
-            if bus is not None:
-                self.finished_buses.append(bus)
-        for vid, bus in self.buses.items():
-            self._bus_step(vid, bus, t)
-        self._expire(t)
-        self._pay_back(t)
-
-    def _schedule(self, line: str, vid: str) -> None:
-        """The line's scheduled seconds per metre (from its first bus's route and stops)."""
-        if line in self.schedules:
-            return
-        veh, lane = self.conn.vehicle, self.conn.lane
-        length = sum(lane.getLength(f"{e}_0") for e in veh.getRoute(vid))
-        dwell = sum(max(s.duration, 0.0) for s in veh.getStops(vid))
-        tp = self.transit
-        assert tp is not None
-        self.schedules[line] = (length / tp.schedule_speed + dwell) / max(length, 1.0)
-
-    def _bus_step(self, vid: str, bus: _Bus, t: float) -> None:
-        veh = self.conn.vehicle
-        tp = self.transit
-        assert tp is not None
-        dist = veh.getDistance(vid)
-        bus.lateness = (t - bus.depart) - dist * self.schedules[bus.line]
-        upcoming = veh.getNextTLS(vid)
-        if not upcoming:
-            return
-        tls, link, d, state = upcoming[0]
-        speed = veh.getSpeed(vid)
-        if speed < 0.1 and d < 80.0 and not veh.isStopped(vid):
-            bus.signal_delay += self._step
-        if (not tp.enabled or bus.lateness <= tp.late_after or d > tp.detect_distance or tls not in self.specs
-                or tls in bus.granted):
-            return
-        interval = tp.min_interval if tp.min_interval is not None else self.specs[tls].cycle
-        if t - self._last_grant.get(tls, -math.inf) < interval or tls in self._tsp:
-            return
-        if self.preemptor.active(tls) or self.preemptor.mode(tls) != "idle":  # type: ignore[union-attr]
-            return
-        eta = d / max(speed, 5.0)
-        kind = self._grant(tls, link, state, eta, t, vid)
-        if kind:
-            bus.granted.add(tls)
-            self._last_grant[tls] = t
-            self.grants.append((t, tls, vid, kind))
-
-    def _grant(self, tls: str, link: int, state: str, eta: float, t: float, vid: str) -> str:
-        """Extend or advance the bus's green at ``tls``; returns what was done ("" for nothing)."""
-        tp = self.transit
-        assert tp is not None
-        spec = self.specs[tls]
-        stage = max(range(len(spec.stages)), key=lambda k: spec.stages[k][link] in GREEN)
-        if self.actuator is not None:  # an input the adaptive controller cannot override
-            self.force[self.order[tls]] = (stage, t + eta + tp.max_extension, vid)
-            return "extension" if state in GREEN else "early-green"
-        tl = self.conn.trafficlight
-        shown = tl.getRedYellowGreenState(tls)
-        if shown not in spec.stages:
-            return ""
-        remaining = tl.getNextSwitch(tls) - t
-        phase = tl.getPhase(tls)
-        if shown[link] in GREEN:
-            if remaining >= eta + 1.0:
-                return ""
-            ext = min(eta + 2.0 - remaining, tp.max_extension)
-            tl.setPhaseDuration(tls, remaining + ext)
-            others = sum(ph.duration for ph in spec.phases
-                         if ph.state in spec.stages and ph.state[link] not in GREEN)
-            self._tsp[tls] = _Tsp("extension", link, ext, phase, ext, others)
-            return "extension"
-        cut = self._cut(tl, tls, remaining, tp.max_extension)
-        if cut < 1.0:
-            return ""
-        self._tsp[tls] = _Tsp("early-green", link, cut, phase)
-        return "early-green"
-
-    def _cut(self, tl: Any, tls: str, remaining: float, most: float) -> float:
-        """End the green shown at ``tls`` early, never before its minimum green; the seconds cut."""
-        tp = self.transit
-        assert tp is not None
-        cut = min(remaining - max(tp.min_green - tl.getSpentDuration(tls), 0.0), most)
-        if cut >= 1.0:
-            tl.setPhaseDuration(tls, remaining - cut)
-        return cut if cut >= 1.0 else 0.0
-
-    def _pay_back(self, t: float) -> None:
-        """At each green after a priority: an extension is paid back by the next green; an
-        early green cuts each green before the bus's to its minimum, and the bus's green gets
-        every second cut (so a fixed-time cycle keeps its length and offset)."""
-        tl = self.conn.trafficlight
-        tp = self.transit
-        assert tp is not None
-        for tls, job in list(self._tsp.items()):
-            if self.preemptor.mode(tls) != "idle":  # type: ignore[union-attr]
-                del self._tsp[tls]  # an emergency vehicle took the signal: its rules rule
-                continue
-            k = tl.getPhase(tls)
-            if k == job.phase:
-                continue
-            job.phase = k
-            shown = tl.getRedYellowGreenState(tls)
-            if shown not in self.specs[tls].stages:
-                continue
-            left = tl.getNextSwitch(tls) - t
-            serves = shown[job.link] in GREEN
-            if job.kind == "extension":
-                if serves:  # back at the bus's stage: what is left unpaid is dropped
-                    del self._tsp[tls]
-                    continue
-                # the other stages pay in proportion to their greens, down to minimum green
-                share = job.total * (left + 1.0) / max(job.others, 1.0)
-                job.seconds -= self._cut(tl, tls, left, min(job.seconds, share))
-                if job.seconds >= 1.0:
-                    continue
-            elif serves:  # the bus's green: the cut seconds come back
-                tl.setPhaseDuration(tls, left + job.seconds)
-            else:  # another stage before the bus's: cut it too (not below its minimum)
-                job.seconds += self._cut(tl, tls, left, tp.max_extension - job.seconds)
-                continue
-            del self._tsp[tls]
-
-    def _expire(self, t: float) -> None:
-        """Bus priorities under the actuator end with their time, or once the bus has passed."""
-        ids = list(self.specs)
-        for s, (_, until, vid) in list(self.force.items()):
-            nxt = self.conn.vehicle.getNextTLS(vid)[:1] if vid in self.buses else []
-            if t >= until or not nxt or nxt[0][0] != ids[s]:
-                del self.force[s]
-
     # ------------------------------------------------------------------ audit
     def _audit(self) -> None:
         """Check the states SUMO shows at the emergency routes' signals (this step's)."""
@@ -447,6 +272,20 @@ class PriorityLayer:
         self._owned = owned
 
     # ------------------------------------------------------------------ results
+    @property
+    def grants(self) -> list[tuple[float, str, str, str]]:
+        """Bus priorities given: ``(time, signal, bus, kind)``."""
+        return self.bus.grants if self.bus is not None else []
+
+    @property
+    def force(self) -> dict[int, tuple[int, float, str]]:
+        """Bus priorities under the actuator: signal index -> ``(stage, until, bus)``."""
+        return self.bus.force if self.bus is not None else {}
+
+    def bus_rows(self) -> list[dict[str, Any]]:
+        """Per bus (finished or still running): line, lateness, delay halted at signals."""
+        return self.bus.rows() if self.bus is not None else []
+
     def emergency_rows(self) -> list[dict[str, Any]]:
         """Per emergency vehicle: travel time, stops, signals preempted."""
         rows = []
@@ -457,14 +296,6 @@ class PriorityLayer:
                          "stops": float(ev.stops), "signals": float(len(ev.stoplines)),
                          "finished": ev.state == "done"})
         return rows
-
-    def bus_rows(self) -> list[dict[str, Any]]:
-        """Per bus (finished or still running): line, lateness, delay halted at signals."""
-        return [{"vehicle": vid, "line": b.line, "lateness": b.lateness,
-                 "signal_delay": b.signal_delay, "priorities": float(len(b.granted))}
-                for vid, b in [*((f"done{i}", b) for i, b in enumerate(self.finished_buses)),
-                               *self.buses.items()]]
-
 
 def clearance_ok(prev: str, cur: str) -> bool:
     """False when a link goes from green straight to red (no yellow between)."""
