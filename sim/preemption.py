@@ -130,6 +130,7 @@ class _Signal:
     red_state: str = ""
     hold_start: float = math.nan
     program: str = ""  # the native program taken over ("" when the actuator had it)
+    states: list[str] = field(default_factory=list)  # its phases' states
     static: bool = False
     plan: _Plan | None = None
     target_phase: int = -1  # immediate recovery: the program phase to hand back at
@@ -313,13 +314,14 @@ class Preemptor:
         st.program = tl.getProgram(st.sid)
         logic = next((lg for lg in tl.getAllProgramLogics(st.sid) if lg.programID == st.program),
                      None)
+        phases = list(logic.phases) if logic is not None else []
+        st.states = [p.state for p in phases]
         st.static = logic is not None and int(logic.type) == 0
         if st.static and st.plan is None:
-            phases = list(logic.phases)
             k = tl.getPhase(st.sid)
             durations = [float(p.duration) for p in phases]
             pos = sum(durations[:k]) + float(tl.getSpentDuration(st.sid))
-            st.plan = _Plan(durations, [p.state for p in phases], pos, now)
+            st.plan = _Plan(durations, list(st.states), pos, now)
 
     def _begin_hold(self, st: _Signal, now: float) -> None:
         self._show(st, st.hold)
@@ -328,12 +330,12 @@ class Preemptor:
         self._set(st, HOLD, now)
 
     def _exit(self, st: _Signal, now: float, shown: str) -> None:
-        """End the hold (``shown`` is on): hand back now, or after an exit clearance
-        (immediate recovery to a phase that does not hold the green shown)."""
-        target = self._return_phase(st, now) if st.static and self.recovery == "immediate" else -1
+        """End the hold (``shown`` is on): hand back now, or after an exit clearance when the
+        program resumes in a phase that does not hold the green shown."""
+        target = self._return_phase(st, now) if self.actuator is None else -1
         st.target_phase = target
-        if target >= 0 and st.plan is not None and needs_yellow(shown, st.plan.states[target]):
-            yellow, st.red_state = clearance_states(shown, st.plan.states[target])
+        if target >= 0 and needs_yellow(shown, st.states[target]):
+            yellow, st.red_state = clearance_states(shown, st.states[target])
             self._show(st, yellow)
             st.until = now + st.timing.yellow
             self._set(st, EXIT_YELLOW, now)
@@ -341,16 +343,18 @@ class Preemptor:
         self._hand_back(st, now)
 
     def _return_phase(self, st: _Signal, now: float) -> int:
-        """Immediate recovery: the green phase the plan shows once the exit clearance ends."""
+        """The SUMO program's phase to resume in: ``-1`` for the one showing the hold stage;
+        for ``immediate`` recovery, the green the plan shows once an exit clearance ends; a
+        program with no phase showing the hold stage resumes at its first green."""
         plan = st.plan
-        assert plan is not None
-        t = now + st.timing.yellow + st.timing.all_red
-        k, _ = plan.phase_at(plan.position(t))
-        for j in range(len(plan.states)):
-            kk = (k + j) % len(plan.states)
-            if plan.states[kk] in st.stages:
-                return kk
-        return 0
+        if plan is not None and st.static and self.recovery == "immediate":
+            k, _ = plan.phase_at(plan.position(now + st.timing.yellow + st.timing.all_red))
+        elif st.hold in st.states:
+            return -1
+        else:
+            k = 0
+        n = len(st.states)
+        return next(((k + j) % n for j in range(n) if st.states[(k + j) % n] in st.stages), k)
 
     def _hand_back(self, st: _Signal, now: float) -> None:
         if self.actuator is not None:
@@ -360,26 +364,24 @@ class Preemptor:
         tl = self._tl
         tl.setProgram(st.sid, st.program)
         plan = st.plan if st.static else None
-        if plan is None:  # adaptive (SUMO actuated): resume in the hold stage
-            states = [lg.phases for lg in tl.getAllProgramLogics(st.sid)
-                      if lg.programID == st.program]
-            phases = [p.state for p in states[0]] if states else []
-            tl.setPhase(st.sid, phases.index(st.hold) if st.hold in phases else 0)
+        if st.target_phase >= 0:  # immediate, or no phase shows the hold stage
+            k = st.target_phase
+            tl.setPhase(st.sid, k)
+            if plan is not None:  # where the plan is now (or its next green)
+                cur, into = plan.phase_at(plan.position(now))
+                into = into if cur == k else 0.0
+                tl.setPhaseDuration(st.sid, max(plan.durations[k] - into, st.timing.min_green))
             self._set(st, IDLE, now)
             return
-        if st.target_phase >= 0:  # immediate: where the plan is now (or its next green)
-            k, into = plan.phase_at(plan.position(now))
-            if k != st.target_phase:
-                k, into = st.target_phase, 0.0
-            tl.setPhase(st.sid, k)
-            tl.setPhaseDuration(st.sid, max(plan.durations[k] - into, st.timing.min_green))
+        if plan is None:  # adaptive (SUMO actuated): resume in the hold stage
+            tl.setPhase(st.sid, st.states.index(st.hold))
             self._set(st, IDLE, now)
             return
         self._start_recovery(st, plan, now)
 
     def _start_recovery(self, st: _Signal, plan: _Plan, now: float) -> None:
         """Resume in the hold stage's phase and book the offset error to correct."""
-        g = plan.states.index(st.hold) if st.hold in plan.states else 0
+        g = plan.states.index(st.hold)
         held = now - st.hold_start
         left = max(plan.durations[g] - held, 1.0)
         self._tl.setPhase(st.sid, g)
