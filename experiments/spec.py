@@ -37,7 +37,10 @@ An experiment is data (DESIGN principle 5).  Example (``experiments/demo.toml``)
 Other variation keys: ``plan = "plans/am.json"`` (a timing-plan file: JSON plans from
 ``controllers.plan`` or a SUMO ``tlLogic`` additional file, path relative to the TOML) and
 ``pedestrian_street = true`` (closes the edges listed in the top-level
-``pedestrian_street_edges`` for the whole run).  Optional top-level keys: ``test``
+``pedestrian_street_edges`` for the whole run).  Emergency vehicles and bus priority:
+``[[variations.emergency]]`` tables (``route``, ``depart``, ``vehicle``, ``repeats``, ``every``),
+``[variations.preemption]`` (:class:`Preemption`) and ``[variations.bus_priority]``
+(:class:`BusPriority`); see ``sim.priority`` and README section ``priority``.  Optional top-level keys: ``test``
 (``"t-test"`` or ``"wilcoxon"``), ``[controller_params.<name>]`` tables passed to
 ``make_controller``.
 
