@@ -167,6 +167,8 @@ class EpisodeOptions:
         hooks: Called as ``hook(sim, time)`` at every decision interval (incidents, closures).
         observers: Called with the :class:`DistrictState` at every decision interval.
         progress: Show a progress bar over simulated time.
+        priority: A :class:`sim.priority.PriorityLayer` (emergency preemption, bus priority)
+            run beside the controller, native or not; ``None`` runs the controller alone.
     """
 
     backend: Literal["libsumo", "traci"] = "libsumo"
@@ -177,6 +179,7 @@ class EpisodeOptions:
     hooks: Sequence[Callable[[Simulation, float], None]] = ()
     observers: Sequence[Callable[[DistrictState], None]] = ()
     progress: bool = False
+    priority: Any = None
 
 
 @dataclass
@@ -332,8 +335,12 @@ def _run_native(ep: _Episode, opts: EpisodeOptions, watch: Stopwatch, bar: Any) 
     di = float(ep.controller.decision_interval)
     chunk = di if (hooks or observers) else max(di, 60.0)
     hook_times = [h.next_time for h in hooks if hasattr(h, "next_time")]
+    layer = opts.priority
+    if layer is not None:  # polled at its own times (every step while anything is active)
+        layer.start(sim, ep.layout.specs)
     end = sc.end
     t = sim.time
+    layer_due = layer.next_time(t) if layer is not None else math.inf
     regular = t + chunk
     while t < end - 1e-9:
         target = min(regular, end)
@@ -341,10 +348,15 @@ def _run_native(ep: _Episode, opts: EpisodeOptions, watch: Stopwatch, bar: Any) 
             due = next_time(t)
             if due < target:
                 target = due
+        if layer_due < target:
+            target = layer_due
         watch.switch(STEP)
         sim.step_until(target)
         watch.switch(OTHER)
         t = sim.time
+        if t + 1e-9 >= layer_due:
+            layer.poll(t)
+            layer_due = layer.next_time(t)
         for hook in hooks:
             hook(sim, t)
         if t < regular - 1e-9 and t < end - 1e-9:
@@ -378,6 +390,11 @@ class _ActuatedRun:
         assert sim is not None
         self.actuator: SignalActuator = SignalActuator(sim, ep.layout, **dict(ctl.actuator_params))
         self.actuator.reset()
+        if opts.priority is not None:  # preemption and bus priority over the actuator
+            from sim.priority import PriorityActuator
+
+            opts.priority.start(sim, ep.layout.specs, self.actuator)
+            self.actuator = PriorityActuator(self.actuator, opts.priority)  # type: ignore[assignment]
         self.counter: _TimedCounter | None = None
         if caps.lane_counts:
             from sim.detectors import LaneCounter

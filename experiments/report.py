@@ -350,6 +350,9 @@ def build_report(exp_dir: Path | str, out: Path | None = None) -> Path:
                                                test=test), "variation"),
         ]
 
+    from experiments.priority_report import priority_section
+
+    parts.append(priority_section(exp_dir, spec, runs, _png))
     parts.append("<h2>Intersections</h2>")
     for sid in spec.scenarios:
         sc = load_scenario(sid)

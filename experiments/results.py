@@ -54,7 +54,8 @@ from experiments.spec import ExperimentSpec, RunKey
 from sim.errors import WulinError
 from sim.provenance import code_version, file_sha256, package_versions, scenario_inputs
 
-RUN_FILES = ("trips", "approaches", "intersections", "delay_series", "queues")
+RUN_FILES = ("trips", "approaches", "intersections", "delay_series", "queues",
+             "priority", "ev_trace", "ev_signals")  # (the last three: runs with priority only)
 
 
 @dataclass

@@ -111,6 +111,7 @@ def execute_run(spec: ExperimentSpec, key: RunKey, backend: str = "libsumo",
             hooks=(prepared.hook,) if prepared.hook is not None else (),
             observers=(observer,),
             controller_params=spec.controller_params.get(key.controller),
+            priority=prepared.priority,
         )
         edgedata = pd.DataFrame(read_edgedata(edgedata_out))
         queues = observer.frame()
@@ -135,11 +136,17 @@ def execute_run(spec: ExperimentSpec, key: RunKey, backend: str = "libsumo",
             "scale": sc.scale,
         })
         summary.update(network_intersection_kpis(appr, queues, sc.measure_begin))
+        extra_tables: dict[str, Any] = {}
+        if prepared.priority is not None:  # emergency vehicles, bus priority: their KPIs
+            from experiments.priority_kpis import priority_outputs
+
+            more, extra_tables = priority_outputs(prepared.priority, trips, queues, sc.measure_begin)
+            summary.update(more)
         summary[FLAG_COLUMN] = run_flag(summary)  # why not to rank on this run ("" when clean)
         return RunOutput(
             key=key, summary=summary,
             tables={"trips": trips, "approaches": appr, "intersections": inter,
-                    "delay_series": series, "queues": queues},
+                    "delay_series": series, "queues": queues, **extra_tables},
             events=prepared.hook.log if prepared.hook is not None else [],
         )
     finally:

@@ -37,7 +37,10 @@ An experiment is data (DESIGN principle 5).  Example (``experiments/demo.toml``)
 Other variation keys: ``plan = "plans/am.json"`` (a timing-plan file: JSON plans from
 ``controllers.plan`` or a SUMO ``tlLogic`` additional file, path relative to the TOML) and
 ``pedestrian_street = true`` (closes the edges listed in the top-level
-``pedestrian_street_edges`` for the whole run).  Optional top-level keys: ``test``
+``pedestrian_street_edges`` for the whole run).  Emergency vehicles and bus priority:
+``[[variations.emergency]]`` tables (``route``, ``depart``, ``vehicle``, ``repeats``, ``every``),
+``[variations.preemption]`` (:class:`Preemption`) and ``[variations.bus_priority]``
+(:class:`BusPriority`); see ``sim.priority`` and README section ``priority``.  Optional top-level keys: ``test``
 (``"t-test"`` or ``"wilcoxon"``), ``[controller_params.<name>]`` tables passed to
 ``make_controller``.
 
@@ -150,6 +153,59 @@ class SignalFailure:
     duration: Seconds | None = None
 
 
+EMERGENCY_VEHICLES = ("ambulance", "fire-engine", "police")
+PREEMPT_MODES = ("detection", "green-wave")
+RECOVERIES = ("best-way", "short-way", "long-way", "immediate")
+MinGreen = Annotated[Number, Field(ge=4, le=60)]  # the plan checks' 4 s floor
+
+
+def _one_of(value: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        close = difflib.get_close_matches(value, choices, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigIssue(f"expected one of {', '.join(choices)}, got {value!r}{hint}")
+    return value
+
+
+@config_dataclass(frozen=True, config=DATACLASS_CONFIG)
+class Emergency:
+    """An emergency vehicle driving ``route`` from ``depart``, ``repeats`` times ``every`` s."""
+
+    route: Annotated[Names, Field(min_length=2)]
+    depart: Clock
+    vehicle: Annotated[str, AfterValidator(lambda v: _one_of(v, EMERGENCY_VEHICLES))] = "ambulance"
+    repeats: Annotated[int, Field(strict=True, ge=1, le=20)] = 1
+    every: Seconds = 900.0
+
+
+@config_dataclass(frozen=True, config=DATACLASS_CONFIG)
+class Preemption:
+    """How the signals on an emergency route are preempted (``enabled = false``: not at all)."""
+
+    enabled: Bool = True
+    mode: Annotated[str, AfterValidator(lambda v: _one_of(v, PREEMPT_MODES))] = "detection"
+    detect_distance: Annotated[Number, Field(gt=0, le=2000)] = 250.0
+    recovery: Annotated[str, AfterValidator(lambda v: _one_of(v, RECOVERIES))] = "best-way"
+    min_green: MinGreen = 5.0
+    max_hold: Seconds = 180.0
+    margin: Annotated[Number, Field(ge=0, le=120)] = 10.0
+    wave_speed: Annotated[Number, Field(gt=0, le=40)] = 11.0
+
+
+@config_dataclass(frozen=True, config=DATACLASS_CONFIG)
+class BusPriority:
+    """Transit signal priority for late buses (``enabled = false``: measured, none given)."""
+
+    enabled: Bool = True
+    lines: UniqueNames = ()
+    schedule_speed: Annotated[Number, Field(gt=0, le=30)] = 5.0
+    late_after: Number = 30.0
+    detect_distance: Annotated[Number, Field(gt=0, le=1000)] = 150.0
+    max_extension: Annotated[Number, Field(ge=0, le=60)] = 15.0
+    min_interval: Seconds | None = None  # None: the signal's cycle
+    min_green: MinGreen = 5.0
+
+
 def _check_plan_file(plan: Path, context: dict[str, Any]) -> Path:
     plan = (Path(context.get("base", Path.cwd())) / plan).resolve()
     if not context.get("check_refs", True):
@@ -187,6 +243,9 @@ class Variation:
     signal_failures: Annotated[tuple[SignalFailure, ...], BeforeValidator(_tables)] = ()
     plan: Path | None = None
     pedestrian_street: Bool = False
+    emergency: Annotated[tuple[Emergency, ...], BeforeValidator(_tables)] = ()
+    preemption: Preemption | None = None
+    bus_priority: BusPriority | None = None
 
     @field_validator("plan")
     @classmethod
@@ -209,6 +268,18 @@ class Variation:
             if self.warmup is not None and self.warmup >= b - a:
                 raise ConfigIssue(f"warm-up {self.warmup:g} s must be shorter than the window", "warmup")
         return self
+
+    @model_validator(mode="after")
+    def _preemption_needs_vehicle(self) -> Variation:
+        if self.preemption is not None and not self.emergency:
+            raise ConfigIssue("preemption settings but no emergency vehicle; add a "
+                              "[[variations.emergency]] table (route, depart)", "preemption")
+        return self
+
+    @property
+    def has_priority(self) -> bool:
+        """True when the variation runs emergency vehicles or bus priority."""
+        return bool(self.emergency) or self.bus_priority is not None
 
     @property
     def has_events(self) -> bool:
@@ -557,3 +628,21 @@ def _check_against_scenario(spec: ExperimentSpec, scenario: Any) -> None:
                 raise _issue((*p, "signal_failures", j, "signal"),
                                 f"signal {f.signal!r} is not in {scenario.id}'s network; known: {known}")
             check_at((*p, "signal_failures", j, "at"), f.at)
+        for j, em in enumerate(v.emergency):
+            _check_emergency(scenario, net, em, (*p, "emergency", j), check_at)
+
+
+def _check_emergency(scenario: Any, net: Any, em: Emergency, path: tuple[str | int, ...],
+                     check_at: Any) -> None:
+    """An emergency route's edges exist and connect; its departures fall inside the run."""
+    from sim.priority import route_gap
+
+    for e in em.route:
+        if e not in net.edges:
+            raise _issue((*path, "route"), f"edge {e!r} is not in {scenario.id}'s network; fix the id")
+    gap = route_gap(scenario.net_file, em.route)
+    if gap is not None:
+        raise _issue((*path, "route"), f"edge {gap[1]!r} does not lead on to {gap[2]!r} "
+                                       f"(route position {gap[0] + 1}); list connected edges")
+    for k in range(em.repeats):
+        check_at((*path, "depart"), em.depart + k * em.every)

@@ -125,6 +125,7 @@ class PreparedRun:
     hook: EventHook | None
     additional_files: tuple[Path, ...]
     extra_args: tuple[str, ...]
+    priority: Any = None  # a sim.priority.PriorityLayer, or None
 
 
 def prepare(scenario: Scenario, variation: Variation, workdir: Path,
@@ -158,6 +159,11 @@ def prepare(scenario: Scenario, variation: Variation, workdir: Path,
     extra: list[Path] = []
     if variation.plan is not None:
         extra.append(_plan_file(variation.plan, workdir))
+    layer = None
+    if variation.has_priority:
+        layer, ev_file = _priority_layer(variation, workdir)
+        if ev_file is not None:
+            extra.append(ev_file)
     return PreparedRun(
         scenario=sc,
         hook=EventHook(events) if events else None,
@@ -165,7 +171,33 @@ def prepare(scenario: Scenario, variation: Variation, workdir: Path,
         # a closure can leave some trips without any route: SUMO then drops them with a
         # warning (counted as not inserted) instead of ending the run with an error
         extra_args=("--ignore-route-errors", "true") if (variation.closures or variation.pedestrian_street) else (),
+        priority=layer,
     )
+
+
+def _priority_layer(variation: Variation, workdir: Path) -> tuple[Any, Path | None]:
+    """The variation's emergency vehicles (an additional file) and priority layer."""
+    from dataclasses import asdict
+
+    from sim.priority import (
+        EmergencyRun,
+        PreemptSettings,
+        PriorityLayer,
+        TransitPriority,
+        write_emergency_vehicles,
+    )
+
+    runs = tuple(
+        EmergencyRun(f"emergency{j}.{k}", tuple(em.route), em.depart + k * em.every, em.vehicle)
+        for j, em in enumerate(variation.emergency) for k in range(em.repeats))
+    pre = PreemptSettings(**asdict(variation.preemption)) if variation.preemption else None
+    bus = variation.bus_priority
+    transit = TransitPriority(**{**asdict(bus), "lines": tuple(bus.lines)}) if bus else None
+    ev_file = None
+    if runs:
+        workdir.mkdir(parents=True, exist_ok=True)
+        ev_file = write_emergency_vehicles(workdir / "emergency.add.xml", runs)
+    return PriorityLayer(runs, pre, transit), ev_file
 
 
 def _plan_file(plan: Path, workdir: Path) -> Path:

@@ -478,6 +478,40 @@ class SignalActuator:
             return
         self._advance(now)
 
+    # ------------------------------------------------------------------ overrides
+    def suspend(self, s: int) -> None:
+        """Let go of signal ``s`` (``sim.preemption`` takes it): its request, booked changes
+        and events are dropped and nothing is sent to SUMO for it until :meth:`resume`.
+        Requests for it meanwhile are the caller's to hold back."""
+        self._timeline[s].clear()
+        self._booked.discard(s)
+        self._armed[s] = False
+        self._pending[s] = -1
+        self._cycle_installed[s] = False
+        self._cycle_sent[s] = None
+        self._python_due[s] = math.inf
+        self.next_event = min(self._python_due, default=math.inf)
+
+    def resume(self, s: int, stage: int, green_start: float) -> None:
+        """Take signal ``s`` back showing ``stage``'s green since ``green_start`` (its base
+        program re-sent, the green held as usual; maximum green counts from ``green_start``)."""
+        ident = self._ids[s]
+        tl = self.sim.conn.trafficlight
+        tl.setProgramLogic(ident, self._base_logic[s])
+        tl.setProgram(ident, PROGRAM_ID)
+        self._set_phase(ident, self._plan[s][stage][stage].phase)
+        self.writes += 3
+        now = self._now
+        self._stage[s] = self._stage_left[s] = stage
+        self._yellow_start[s] = self._red_start[s] = self._green_start[s] = green_start
+        self._yellow_state[s] = self._red_state[s] = ""
+        self._pending[s] = -1
+        due = green_start + self._max_green_l[s] if self._n_stages[s] > 1 else math.inf
+        self._python_due[s] = max(due, now + self._min_green_l[s])
+        self.next_event = min(self._python_due, default=math.inf)
+        if self.record:
+            self.history.append(HistoryEntry(now, s, self._stages[s][stage]))
+
     # ------------------------------------------------------------------ internals
     def _bad(self, s: int, k: int) -> None:
         raise WulinError(

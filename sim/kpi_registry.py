@@ -56,6 +56,8 @@ class Kpi:
         fmt: Python format for one value.
         source: Where the value is computed (a function name).
         short: Short column header for narrow console tables.
+        declared_only: Present only in runs that declare what it measures (emergency
+            vehicles, bus priority); every other KPI is in every run.
     """
 
     column: str
@@ -66,6 +68,7 @@ class Kpi:
     fmt: str = "{:.1f}"
     source: str = "sim.kpi.summarise"
     short: str = ""
+    declared_only: bool = False
 
     @property
     def header(self) -> str:
@@ -80,6 +83,7 @@ class Kpi:
 _NET = "sim.kpi.network_kpis"
 _RUN = "experiments.runner.execute_run"
 _INT = "experiments.kpis.network_intersection_kpis"
+_PRI = "experiments.priority_kpis.priority_outputs"
 
 KPIS: tuple[Kpi, ...] = (
     # headline: every vehicle due to travel after the warm-up
@@ -111,6 +115,18 @@ KPIS: tuple[Kpi, ...] = (
     Kpi("teleports", "Teleports", "", fmt="{:.0f}", source=_NET, short="telep."),
     # emissions: every vehicle inserted, finished or not
     Kpi("total_co2_kg", "CO2", "kg", short="CO2 kg"),
+    # emergency preemption and bus priority (runs that declare them: experiments.priority_kpis)
+    Kpi("ev_travel_time", "Emergency vehicle travel time", "s", source=_PRI, declared_only=True, short="EV s"),
+    Kpi("ev_stops", "Emergency vehicle stops", "", fmt="{:.1f}", source=_PRI, declared_only=True, short="EV stops"),
+    Kpi("clearance_violations", "Clearance violations (conflicts, no yellow, no all-red)", "",
+        fmt="{:.0f}", source=_PRI, declared_only=True, short="viol."),
+    Kpi("general_time_loss", "Mean time loss, general traffic", "s", source=_PRI, declared_only=True, short="gen. loss s"),
+    Kpi("cross_queue_peak", "Cross-street queue peak (mean of approaches)", "veh", source=_PRI, declared_only=True,
+        short="cross q"),
+    Kpi("bus_signal_delay", "Bus delay halted at signals", "s/bus", source=_PRI, declared_only=True, short="bus sig s"),
+    Kpi("bus_lateness", "Bus lateness against schedule", "s", source=_PRI, declared_only=True, short="bus late s"),
+    Kpi("bus_on_time", "Buses on time (-1..+5 min)", "%", lower_is_better=False, source=_PRI, declared_only=True,
+        short="on time %"),
     Kpi("total_fuel_kg", "Fuel", "kg", short="fuel kg"),
 )
 KPI_BY_COLUMN: dict[str, Kpi] = {k.column: k for k in KPIS}
