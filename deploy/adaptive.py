@@ -82,7 +82,7 @@ class AdaptiveConfig(ConfigModel):
     name: StrictStr = Field(min_length=1)
     controller: StrictStr = Field(min_length=1)
     params: dict[str, StrictFloat | StrictInt | StrictStr | bool] = Field(default_factory=dict)
-    bounds: Bounds = Field(default_factory=Bounds)
+    bounds: Bounds = Field(default_factory=Bounds)  # type: ignore[arg-type]  # every field has a default
     fallback: dict[str, StrictStr] = Field(min_length=1)
 
     @model_validator(mode="after")

@@ -165,9 +165,9 @@ class NtcipActuator:
             else:
                 values = ex.values
             v.reachable = True
-            v.in_control = int(values[O.UNIT_CONTROL_STATUS]) == O.CONTROL_SYSTEM
+            v.in_control = int(values[O.UNIT_CONTROL_STATUS]) == O.CONTROL_SYSTEM  # type: ignore[call-overload]
             self.stats.polls += 1
-            shown = tuple(sum(int(values[c + (g,)]) << (8 * (g - 1)) for g in range(1, lk.groups + 1)) for c in _POLL)
+            shown = tuple(sum(int(values[c + (g,)]) << (8 * (g - 1)) for g in range(1, lk.groups + 1)) for c in _POLL)  # type: ignore[call-overload]
             _observe(v, (shown[0], shown[1], shown[2]), stage_of, now)
         self.stats.rounds += 1
 
@@ -211,7 +211,7 @@ class NtcipActuator:
                 pairs = [(O.UNIT_BACKUP_TIME, self.backup_s), (O.SYSTEM_PATTERN_CONTROL, O.PATTERN_FREE), *pairs]
             batch.append((i, cmd, Exchange(lk.writer, "set", pairs)))
         exchange_all([ex for _, _, ex in batch], self.timeout)
-        for i, cmd, ex in batch:
+        for i, cmd, ex in batch:  # type: ignore[assignment]
             v = self.views[i]
             if not self._count_set(ex):
                 continue

@@ -163,7 +163,7 @@ class ScenarioFile(ConfigModel):
     @field_validator("net")
     @classmethod
     def _net_exists(cls, v: str, info: ValidationInfo) -> str:
-        _sumo_file(v, "net", info.context["bases"])
+        _sumo_file(v, "net", (info.context or {})["bases"])
         return v
 
     @field_validator("routes", "additional")
@@ -172,7 +172,7 @@ class ScenarioFile(ConfigModel):
         if info.field_name == "routes" and not v:
             raise ConfigIssue("is empty; name at least one file")
         for name in v:
-            _sumo_file(name, str(info.field_name), info.context["bases"])
+            _sumo_file(name, str(info.field_name), (info.context or {})["bases"])
         return v
 
     @field_validator("sumo_options")
