@@ -98,7 +98,9 @@ def scenario_files() -> dict[str, Path]:
 def find_net_file(network: str | Path) -> Path:
     """The ``.net.xml`` of a network given by name, folder or file.
 
-    A folder with several nets gives ``<name>.net.xml`` if it has one, else the first.
+    A folder with several nets gives ``<name>.net.xml`` if it has one, else the first.  A bare
+    name that is both a folder here without a net (``wulin`` in the repository root is the
+    CLI package) and a network on the search path means the network.
 
     Raises:
         WulinError: not a file, folder or known name (listing the known names).
@@ -106,9 +108,12 @@ def find_net_file(network: str | Path) -> Path:
     path = Path(network).expanduser()
     if path.is_file():
         return path.resolve()
-    folder = path if path.is_dir() else network_dirs().get(str(network))
+    known_dirs = network_dirs()
+    folder = path if path.is_dir() else known_dirs.get(str(network))
+    if folder is path and str(network) in known_dirs and not any(path.glob("*.net.xml")):
+        folder = known_dirs[str(network)]
     if folder is None:
-        known = ", ".join(sorted(network_dirs())) or "none"
+        known = ", ".join(sorted(known_dirs)) or "none"
         raise WulinError(f"network {str(network)!r}: not a file, a folder or a network on the search "
                          f"path; known networks: {known} (add folders with --networks DIR or {ENV_VAR})")
     nets = sorted(folder.glob("*.net.xml"))

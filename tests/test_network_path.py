@@ -82,3 +82,14 @@ def test_cli_commands_take_networks_from_the_path(elsewhere: Path, tmp_path: Pat
     res = _wulin("simulate", "town-test-v1", cwd=tmp_path)  # not on the path: one clear line
     assert res.returncode == 2 and "unknown scenario 'town-test-v1'" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_a_network_name_that_is_also_a_folder_without_a_net_means_the_network(tmp_path, monkeypatch):
+    """`--network wulin` from the repository root, where ./wulin is the CLI package."""
+    from sim.network_path import find_net_file
+
+    (tmp_path / "wulin").mkdir()
+    (tmp_path / "wulin" / "cli.py").write_text("")
+    monkeypatch.chdir(tmp_path)
+    assert find_net_file("wulin").name == "wulin.net.xml"
+    assert find_net_file("wulin").parent.name == "wulin" and find_net_file("wulin").parent != tmp_path / "wulin"
