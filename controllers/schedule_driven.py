@@ -222,7 +222,7 @@ class ScheduleDrivenController(KernelController):
         self._call = self._kernel
         self.tables = approach_tables(layout, self.neighbours)
         self.caps = sk.cluster_caps(layout.n_stages, int(self.params[sk.CLUSTERS]))
-        self.work = sk.work_arrays(layout.n_stages, self.caps, self.params[sk.HORIZON])
+        self.sizes = sk.work_sizes(layout.n_stages, self.caps, self.params[sk.HORIZON])
         k = layout.stage_green.shape[1]
         self.waited = np.zeros((layout.n_signals, k), dtype=np.float64)
         self.blk_start = np.full((layout.n_signals, k), np.inf)
@@ -264,7 +264,7 @@ class ScheduleDrivenController(KernelController):
             self._clock,
             self.blk_start,
             self.blk_end,
-            self.work,
+            self.sizes,
             self.out,
         )
 

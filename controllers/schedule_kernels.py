@@ -9,7 +9,9 @@ control", 2012; Surtrac) plans each signal's next stages from the vehicles appro
    spread evenly over the lane's free length ahead of the queue and arrive at the queue's
    back at their mean speed, at least ``slow`` x the speed limit (a queue that has just begun
    to discharge is slow but near the stop line: at its own speed it would seem to vanish and
-   the signal would switch away at once).  Lane aggregates: no per-vehicle calls.  Non-local jobs: the
+   the signal would switch away at once); on a lane green now whose movers are that slow
+   (a discharging queue) they follow each other ``FOLLOW`` seconds apart, packed, not spread
+   over the lane.  Lane aggregates: no per-vehicle calls.  Non-local jobs: the
    vehicles an upstream signal plans to discharge towards this one, in its last planned
    schedule's green, arrive one link travel time later.
 2. **Clusters** (:func:`stage_clusters`): the queue is one cluster; arrivals are cut into
@@ -18,7 +20,9 @@ control", 2012; Surtrac) plans each signal's next stages from the vehicles appro
 3. **Forward DP** (:func:`plan_signal`): states are (clusters served per stage, stage of the
    last one); a step serves the next cluster of some stage, with yellow + all-red + start-up
    lost time when the stage changes, the minimum green of the stage left, the current stage's
-   elapsed green and the maximum green of a green extended.  Each state keeps the schedule of
+   elapsed green and the maximum green (a green is not extended by a cluster that could only
+   start after it: a cluster that starts before and needs longer is served whole, since a
+   queue longer than one maximum green must not make the signal leave it at once).  Each state keeps the schedule of
    least cumulative delay (ties: the earlier finish).
 4. **Decision** (:func:`schedule_driven_loop`): rolling horizon; when the best schedule starts
    with another stage and the signal has served its minimum green, switch to it, unless
@@ -45,6 +49,7 @@ HORIZON, HEADWAY, STARTUP, GAP, SPAN, CLUSTERS, GAIN, MAX_RED = 0, 1, 2, 3, 4, 5
 MIN_GREEN, MAX_GREEN, SLOW = 8, 9, 10
 N_PARAMS = 11
 VEHICLE_SPACE = 7.5  # metres a queued car takes
+FOLLOW = 1.2  # seconds between moving cars on a green lane, beyond their length
 _EPS = 1e-9
 _INF = np.inf
 
@@ -71,6 +76,7 @@ def spread(row: np.ndarray, t0: float, t1: float, n: float) -> None:
 @_jit
 def stage_profiles(
     s: int,
+    cur: int,
     slow: float,
     count: np.ndarray,
     queue: np.ndarray,
@@ -101,8 +107,12 @@ def stage_profiles(
             # the movers' mean speed (halting ones ~0), at least ``slow`` x the speed limit: a
             # queue that has just started to discharge moves slowly but is near the stop line
             vmax = max(lane_vmax[i], 1.0)
-            v = min(max(float(speed[i]) * n / moving, slow * vmax), vmax)
+            v_movers = float(speed[i]) * n / moving
+            v = min(max(v_movers, slow * vmax), vmax)
             reach = max(lane_len[i] - q * VEHICLE_SPACE, 0.0) / v
+            if lane_w[i, cur] > 0.0 and v_movers < slow * vmax:
+                # green now and slow: a discharging queue, its cars follow each other closely
+                reach = min(reach, moving * (VEHICLE_SPACE / v + FOLLOW))
         for k in range(lane_w.shape[1]):
             w = lane_w[i, k]
             if w <= 0.0:
@@ -283,7 +293,7 @@ def plan_signal(
                     g = max(dp_f[code, last], dp_g[code, last] + p[MIN_GREEN]) + switch
                     avail = g + p[STARTUP]
                 start, fin, delay = serve(avail, ca0[j, x], ca1[j, x], cn[j, x], hk[j])
-                if j == last and fin - g > p[MAX_GREEN]:
+                if j == last and start - g >= p[MAX_GREEN]:
                     continue  # a green cannot be extended past its maximum
                 nxt = code + mult[j]
                 total = d0 + delay
@@ -406,10 +416,11 @@ def schedule_driven_loop(
     clock: np.ndarray,  # float64 [1] time of the previous call (updated)
     blk_start: np.ndarray,  # float64 [n_sig, K] planned first green block per stage (updated)
     blk_end: np.ndarray,  # float64 [n_sig, K]
-    work: tuple,  # preallocated work arrays (``work_arrays``)
+    sizes: np.ndarray,  # int64 [4] work array sizes (``work_sizes``)
     out: np.ndarray,  # int32 [n_sig] decision (written)
 ) -> None:
     """Schedule-driven decisions for all signals (see the module docstring)."""
+    work = work_arrays(sizes)
     qk, prof, load, load2, ca0, ca1, cn, nc, hk, dp, dp_first, dp_par, mult, digit, path = work
     dp_d, dp_f, dp_g, dp_t = dp[0], dp[1], dp[2], dp[3]
     t = now[0]
@@ -420,10 +431,11 @@ def schedule_driven_loop(
         for k in range(ns):
             waited[s, k] = 0.0 if k == cur and not in_transition[s] else waited[s, k] + dt
         out[s] = -1
-        if in_transition[s] or ns < 2:
-            continue
+        if in_transition[s] or ns < 2 or stage_time[s] < p[MIN_GREEN]:
+            continue  # nothing to decide: its last schedule stands for its neighbours
         stage_profiles(
             s,
+            cur,
             p[SLOW],
             count,
             queue,
@@ -533,15 +545,24 @@ def cluster_caps(n_stages: np.ndarray, clusters: int) -> np.ndarray:
     return caps
 
 
-def work_arrays(n_stages: np.ndarray, caps: np.ndarray, horizon: float) -> tuple:
-    """The kernel's work arrays, sized for the largest signal."""
+def work_sizes(n_stages: np.ndarray, caps: np.ndarray, horizon: float) -> np.ndarray:
+    """``[stages, clusters, DP codes, horizon bins]`` of the largest signal (int64), from
+    which the kernel allocates its work arrays (one array argument instead of fifteen: each
+    array argument costs its unboxing on every call)."""
     k = max(int(n_stages.max(initial=1)), 1)
     c = int(caps.max(initial=1))
     codes = max([(int(cap) + 1) ** int(ns) for cap, ns in zip(caps, n_stages, strict=True)] + [1])
+    return np.array([k, c, codes, max(int(horizon), 1)], dtype=np.int64)
+
+
+@_jit
+def work_arrays(sizes: np.ndarray) -> tuple:
+    """The kernel's work arrays for :func:`work_sizes`' ``sizes``."""
+    k, c, codes, nb = sizes[0], sizes[1], sizes[2], sizes[3]
     f8, i8 = np.float64, np.int64
     return (
         np.zeros(k, f8),
-        np.zeros((k, max(int(horizon), 1)), f8),
+        np.zeros((k, nb), f8),
         np.zeros(k, f8),
         np.zeros(k, f8),
         np.zeros((k, c), f8),

@@ -122,8 +122,11 @@ def _jobs(layout, state, s, spec, shares, geometry, feeds, memory, p, nb):  # ty
         reach = 0.0
         if n - q > 0:
             vmax = max(vmax, 1.0)
-            v = min(max(float(state.speed[pos[lane]]) * n / (n - q), p["slow"] * vmax), vmax)
+            v_movers = float(state.speed[pos[lane]]) * n / (n - q)
+            v = min(max(v_movers, p["slow"] * vmax), vmax)
             reach = max(length - q * SPACE, 0.0) / v
+            if int(state.stage[s]) in shares[lane] and v_movers < p["slow"] * vmax:
+                reach = min(reach, (n - q) * (SPACE / v + 1.2))  # discharging: packed
         for k, w in shares[lane].items():
             queued[k] += w * q
             load[k] += w * n
@@ -206,7 +209,7 @@ def reference_dp(clusters, headway, cur, elapsed, switch, force, p):  # type: ig
                 avail = f0 if j == last else g + p["startup"]
                 a0, a1, n = clusters[j][x[j]]
                 start, fin, delay = _serve(avail, a0, a1, n, headway[j])
-                if j == last and fin - g > p["max_green"]:
+                if j == last and start - g >= p["max_green"]:
                     continue
                 key = (x[:j] + (x[j] + 1,) + x[j + 1 :], j)
                 old = table.get(key)
@@ -267,7 +270,7 @@ def schedule_reference(
         for k in range(spec.n_stages):
             green = k == cur and not state.in_transition[s]
             memory.waited[(s, k)] = 0.0 if green else memory.waited.get((s, k), 0.0) + dt
-        if state.in_transition[s] or spec.n_stages < 2:
+        if state.in_transition[s] or spec.n_stages < 2 or elapsed < p["min_green"]:
             continue
         queued, bins, load, load2 = _jobs(
             layout, state, s, spec, shares, geometry, feeds, memory, p, int(p["horizon"])
@@ -293,8 +296,6 @@ def schedule_reference(
                 keep_delay = kept_table[kept][0]
                 if keep_delay - best_delay < p["gain"]:
                     _store(memory, s, spec.n_stages, now, kept_table, kept)
-        if elapsed < p["min_green"]:
-            continue
         starved = [
             k
             for k in range(spec.n_stages)
