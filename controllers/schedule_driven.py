@@ -33,8 +33,8 @@ class ApproachTables(NamedTuple):
     """What the kernel needs to know about each signal's approaches (built once per layout).
 
     Attributes:
-        lane_w: ``[in-lane, stage]`` share of the lane's vehicles each stage serves (a lane
-            green in several stages is split evenly among them).
+        lane_w: ``[in-lane, stage]`` share of the lane's vehicles each stage serves
+            (:func:`_lane_shares`).
         lane_len: In-lane lengths, metres.
         lane_vmax: In-lane speed limits, m/s.
         n_lanes: ``[signal, stage]`` lanes with a green link in the stage.
@@ -61,8 +61,7 @@ def approach_tables(layout: DistrictLayout, neighbours: bool = True) -> Approach
     from controllers.kernels import lane_stage_matrix
 
     green = lane_stage_matrix(layout).astype(np.float64)
-    serving = green.sum(axis=1, keepdims=True)
-    lane_w = np.divide(green, serving, out=np.zeros_like(green), where=serving > 0)
+    lane_w = _lane_shares(layout)
     speeds = {ln: v for sp in layout.specs for ln, v in sp.lane_speeds.items()}
     lane_vmax = np.array([speeds.get(ln, 13.9) for ln in layout.in_lanes], dtype=np.float64)
     lane_len = layout.in_lane_length.astype(np.float64)
@@ -72,6 +71,24 @@ def approach_tables(layout: DistrictLayout, neighbours: bool = True) -> Approach
     return ApproachTables(
         lane_w, lane_len, lane_vmax, n_lanes, _feeds(layout, lane_len, lane_vmax, neighbours)
     )
+
+
+def _lane_shares(layout: DistrictLayout) -> np.ndarray:
+    """``[in-lane, stage]``: each movement takes its share of the lane's vehicles (one over
+    the lane's movements) to the stages it is green in, split evenly; a movement green in
+    every stage (a free right turn) is served whatever the signal does and counts nowhere."""
+    from controllers.kernels import movement_weights
+
+    w_in, _ = movement_weights(layout)
+    lane_w = np.zeros((layout.n_in, layout.stage_green.shape[1]), dtype=np.float64)
+    for s in range(layout.n_signals):
+        ns = int(layout.n_stages[s])
+        for m in range(int(layout.mov_ptr[s]), int(layout.mov_ptr[s + 1])):
+            g = layout.stage_green[s, :ns, layout.mov_link[m]]
+            n_green = int(g.sum())
+            if 0 < n_green < ns:
+                lane_w[layout.mov_in[m], :ns] += np.where(g, w_in[m] / n_green, 0.0)
+    return lane_w
 
 
 def _feeds(
@@ -134,7 +151,8 @@ class ScheduleDrivenController(KernelController):
             ``schedule_kernels.MAX_CODES`` states).
         gain: Switch only when that saves at least this many vehicle-seconds over the best
             schedule that extends the current stage.
-        max_red: A stage with queued vehicles red this long is served next, seconds.
+        max_red: When the signal switches, a stage with queued vehicles red this long goes
+            next, seconds.
         slow: Moving vehicles are taken to approach at least this share of the speed limit.
         neighbours: Read upstream signals' planned outflows (non-local jobs).
         use_numba: Use the compiled kernel (False runs its outer loop as Python).

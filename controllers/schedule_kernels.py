@@ -26,8 +26,8 @@ control", 2012; Surtrac) plans each signal's next stages from the vehicles appro
    least cumulative delay (ties: the earlier finish).
 4. **Decision** (:func:`schedule_driven_loop`): rolling horizon; when the best schedule starts
    with another stage and the signal has served its minimum green, switch to it, unless
-   extending the current stage costs less than ``gain`` vehicle-seconds more; a stage with
-   queued vehicles red for ``max_red`` seconds goes first.  Every planned signal stores the
+   extending the current stage costs less than ``gain`` vehicle-seconds more; when it
+   switches, a stage with queued vehicles red for ``max_red`` seconds goes first.  Every planned signal stores the
    first green block of each stage of its schedule (absolute times): the outflows its
    neighbours read at the next re-plan, as Surtrac's signals exchange schedules.
 
@@ -383,13 +383,13 @@ def decide(
             and (starved < 0 or waited[s, k] > waited[s, starved])
         ):
             starved = k
-    if starved >= 0:
-        return starved
     if first < 0 or first == cur:
         return -1
     if keep_delay - best_delay < p[GAIN]:
         return -1
-    return first
+    # a starved stage goes next, but only when the schedule ends the current green: forcing
+    # the change at once cuts every green to its minimum once cycles pass max_red (congestion)
+    return starved if starved >= 0 else first
 
 
 @_jit

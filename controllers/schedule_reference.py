@@ -72,15 +72,20 @@ def _spread(row: list[float], t0: float, t1: float, n: float) -> None:
 
 
 def _lane_tables(layout: DistrictLayout) -> tuple[dict, dict]:
-    """Per in-lane: ``{stage: share}`` and ``(length, speed limit)``, from the specs."""
-    shares, geometry = {}, {}
+    """Per in-lane: ``{stage: share of its vehicles}`` (each movement's share split over the
+    stages it is green in, none when green in all) and ``(length, speed limit)``."""
+    shares: dict[str, dict[int, float]] = {}
+    geometry = {}
     for spec in layout.specs:
-        served = {
-            lane: [k for k in range(spec.n_stages) if lane in spec.lanes_of_stage(k)]
-            for lane in spec.in_lanes
-        }
+        for mv in spec.movements:
+            stages = [k for k in range(spec.n_stages) if spec.stages[k][mv.index] in "Gg"]
+            fan = sum(1 for other in spec.movements if other.in_lane == mv.in_lane)
+            lane = shares.setdefault(mv.in_lane, {})
+            if 0 < len(stages) < spec.n_stages:  # green everywhere: served whatever happens
+                for k in stages:
+                    lane[k] = lane.get(k, 0.0) + 1.0 / fan / len(stages)
         for lane in spec.in_lanes:
-            shares[lane] = {k: 1.0 / len(served[lane]) for k in served[lane]}
+            shares.setdefault(lane, {})
             geometry[lane] = (
                 float(np.float32(spec.lane_lengths[lane])),
                 float(spec.lane_speeds[lane]),
@@ -303,8 +308,6 @@ def schedule_reference(
             and (queued[k] > 0.5 or clusters[k])
             and memory.waited[(s, k)] >= p["max_red"]
         ]
-        if starved:
-            out[s] = max(starved, key=lambda k: (memory.waited[(s, k)], -k))
-        elif first >= 0 and first != cur and keep_delay - best_delay >= p["gain"]:
-            out[s] = first
+        if first >= 0 and first != cur and keep_delay - best_delay >= p["gain"]:
+            out[s] = max(starved, key=lambda k: (memory.waited[(s, k)], -k)) if starved else first
     return out
