@@ -246,24 +246,17 @@ def plan_signal(
     elapsed: float,
     switch: float,
     force: int,
-    nc: np.ndarray,
-    ca0: np.ndarray,
-    ca1: np.ndarray,
-    cn: np.ndarray,
-    hk: np.ndarray,
+    cl: tuple,
     p: np.ndarray,
-    dp_d: np.ndarray,
-    dp_f: np.ndarray,
-    dp_g: np.ndarray,
-    dp_t: np.ndarray,
-    dp_first: np.ndarray,
-    dp_par: np.ndarray,
-    mult: np.ndarray,
-    digit: np.ndarray,
+    dpw: tuple,
 ) -> int:
-    """The forward DP over one signal's clusters; returns the entry (``code * K + last``) of the
-    best complete schedule, or -1 when there is nothing to serve.  ``force >= 0``: the first
-    cluster served must be of that stage; ``switch``: the signal's yellow + all-red."""
+    """The forward DP over one signal's clusters (``cl``: ``nc, ca0, ca1, cn, hk`` of
+    :func:`stage_clusters`; ``dpw``: the DP's work arrays ``d, f, g, t, first, par, mult,
+    digit``); returns the entry (``code * K + last``) of the best complete schedule, or -1 when
+    there is nothing to serve.  ``force >= 0``: the first cluster served must be of that stage;
+    ``switch``: the signal's yellow + all-red."""
+    nc, ca0, ca1, cn, hk = cl
+    dp_d, dp_f, dp_g, dp_t, dp_first, dp_par, mult, digit = dpw
     kk = dp_par.shape[1]
     mult[0] = 1
     for k in range(ns):
@@ -469,27 +462,9 @@ def schedule_driven_loop(
         )
         stage_clusters(ns, c_cap[s], qk, prof, load, load2, n_lanes[s], p, ca0, ca1, cn, nc, hk)
         elapsed = float(stage_time[s])
-        best = plan_signal(
-            ns,
-            cur,
-            elapsed,
-            clearance[s],
-            -1,
-            nc,
-            ca0,
-            ca1,
-            cn,
-            hk,
-            p,
-            dp_d,
-            dp_f,
-            dp_g,
-            dp_t,
-            dp_first,
-            dp_par,
-            mult,
-            digit,
-        )
+        cl = (nc, ca0, ca1, cn, hk)
+        dpw = (dp_d, dp_f, dp_g, dp_t, dp_first, dp_par, mult, digit)
+        best = plan_signal(ns, cur, elapsed, clearance[s], -1, cl, p, dpw)
         store_blocks(s, t, best, dp_t, dp_f, dp_par, path, blk_start, blk_end)
         kk = dp_par.shape[1]
         first, best_delay, keep_delay = -1, 0.0, _INF
@@ -502,27 +477,7 @@ def schedule_driven_loop(
             and p[GAIN] > 0.0
             and elapsed >= p[MIN_GREEN]
         ):
-            kept = plan_signal(
-                ns,
-                cur,
-                elapsed,
-                clearance[s],
-                cur,
-                nc,
-                ca0,
-                ca1,
-                cn,
-                hk,
-                p,
-                dp_d,
-                dp_f,
-                dp_g,
-                dp_t,
-                dp_first,
-                dp_par,
-                mult,
-                digit,
-            )
+            kept = plan_signal(ns, cur, elapsed, clearance[s], cur, cl, p, dpw)
             if kept >= 0:
                 keep_delay = dp_d[kept // kk, kept % kk]
                 if keep_delay - best_delay < p[GAIN]:
