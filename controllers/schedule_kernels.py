@@ -9,9 +9,8 @@ control", 2012; Surtrac) plans each signal's next stages from the vehicles appro
    spread evenly over the lane's free length ahead of the queue and arrive at the queue's
    back at their mean speed, at least ``slow`` x the speed limit (a queue that has just begun
    to discharge is slow but near the stop line: at its own speed it would seem to vanish and
-   the signal would switch away at once); on a lane green now whose movers are that slow
-   (a discharging queue) they follow each other ``FOLLOW`` seconds apart, packed, not spread
-   over the lane.  Lane aggregates: no per-vehicle calls.  Non-local jobs: the
+   the signal would switch away at once); on a lane green now whose movers are slower than
+   that (a discharging queue) they all count as queued.  Lane aggregates: no per-vehicle calls.  Non-local jobs: the
    vehicles an upstream signal plans to discharge towards this one, in its last planned
    schedule's green, arrive one link travel time later.
 2. **Clusters** (:func:`stage_clusters`): the queue is one cluster; arrivals are cut into
@@ -49,7 +48,6 @@ HORIZON, HEADWAY, STARTUP, GAP, SPAN, CLUSTERS, GAIN, MAX_RED = 0, 1, 2, 3, 4, 5
 MIN_GREEN, MAX_GREEN, SLOW = 8, 9, 10
 N_PARAMS = 11
 VEHICLE_SPACE = 7.5  # metres a queued car takes
-FOLLOW = 1.2  # seconds between moving cars on a green lane, beyond their length
 _EPS = 1e-9
 _INF = np.inf
 
@@ -104,15 +102,14 @@ def stage_profiles(
         moving = n - q
         reach = 0.0
         if moving > 0.0:
-            # the movers' mean speed (halting ones ~0), at least ``slow`` x the speed limit: a
-            # queue that has just started to discharge moves slowly but is near the stop line
+            # the movers' mean speed (halting ones ~0), at least ``slow`` x the speed limit
             vmax = max(lane_vmax[i], 1.0)
             v_movers = float(speed[i]) * n / moving
             v = min(max(v_movers, slow * vmax), vmax)
             reach = max(lane_len[i] - q * VEHICLE_SPACE, 0.0) / v
             if lane_w[i, cur] > 0.0 and v_movers < slow * vmax:
-                # green now and slow: a discharging queue, its cars follow each other closely
-                reach = min(reach, moving * (VEHICLE_SPACE / v + FOLLOW))
+                q = n  # green now and slow: a discharging queue, still a queue
+                moving = 0.0
         for k in range(lane_w.shape[1]):
             w = lane_w[i, k]
             if w <= 0.0:

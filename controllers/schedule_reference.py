@@ -131,7 +131,7 @@ def _jobs(layout, state, s, spec, shares, geometry, feeds, memory, p, nb):  # ty
             v = min(max(v_movers, p["slow"] * vmax), vmax)
             reach = max(length - q * SPACE, 0.0) / v
             if int(state.stage[s]) in shares[lane] and v_movers < p["slow"] * vmax:
-                reach = min(reach, (n - q) * (SPACE / v + 1.2))  # discharging: packed
+                q = n  # discharging: still a queue
         for k, w in shares[lane].items():
             queued[k] += w * q
             load[k] += w * n
