@@ -1,6 +1,6 @@
 """Controller benchmarks: batched Numba kernels against Python, and controllers' share of an episode.
 
-Prints, for max-pressure and SOTL on a network's signals:
+Prints, for max-pressure, SOTL and schedule-driven on a network's signals:
 
 * decision time for all signals: the Numba kernel, the same loop run as plain Python, and the
   independent per-signal reference (``kernels.*_reference``); the ratios are the result
@@ -22,7 +22,7 @@ Prints, for max-pressure and SOTL on a network's signals:
 Usage::
 
     .venv/bin/python benchmarks/bench_controllers.py [--scenario grid-am-v1] [--tile 1]
-        [--episodes max-pressure,sotl,webster-online]
+        [--episodes max-pressure,sotl,webster-online,schedule-driven]
         [--episode-scenarios grid-am-v1,wulin-am-peak-v1] [--repeat 3]
 
 ``--tile N`` repeats the network's signals N times in the layout (decision timing only) to
@@ -77,7 +77,33 @@ def bench_decisions(layout, repeat: int) -> list[tuple[str, float, float, float]
                  _time(lambda: kernels.sotl_loop(*so_args), max(repeat // 50, 3)),
                  _time(lambda: kernels.sotl_reference(lay, st, kappa.copy(), last.copy(), 5.0, 60.0,
                                                       10.0, 3.0), max(repeat // 50, 3))))
+    rows.append(_schedule_driven_row(lay, st, repeat))
     return rows
+
+
+def _schedule_driven_row(lay, st, repeat: int) -> tuple[str, float, float, float]:  # type: ignore[no-untyped-def]
+    """Schedule-driven: the kernel (bound entry point, as in episodes), its outer loop run as
+    Python (the per-signal helpers stay compiled) and the plain-Python reference."""
+    from controllers.base import make_controller
+    from controllers.schedule_reference import (
+        ReferenceMemory,
+        reference_params,
+        schedule_reference,
+    )
+
+    st.stage_time[:] = 30.0  # every signal past its minimum green: all of them plan and decide
+    st.in_transition[:] = False
+    jit = make_controller("schedule-driven")
+    loop = make_controller("schedule-driven", use_numba=False)
+    jit.reset(lay, 0)
+    loop.reset(lay, 0)
+    p = reference_params(jit)
+    memory = ReferenceMemory()
+    return ("schedule-driven",
+            _time(lambda: jit.act(st), max(repeat // 10, 3)),
+            _time(lambda: loop.act(st), max(repeat // 50, 3)),
+            _time(lambda: schedule_reference(lay, st, p, jit.clearance, memory),
+                  max(repeat // 200, 2)))
 
 
 def main() -> None:
@@ -87,7 +113,7 @@ def main() -> None:
     ap.add_argument("--calls", type=int, default=2000, help="kernel calls per timing")
     ap.add_argument("--repeat", type=int, default=3,
                     help="episodes per controller and scenario (the median is printed)")
-    ap.add_argument("--episodes", default="max-pressure,sotl,webster-online",
+    ap.add_argument("--episodes", default="max-pressure,sotl,webster-online,schedule-driven",
                     help="controllers whose share of an episode to measure ('' for none)")
     ap.add_argument("--episode-scenarios", default="",
                     help="comma-separated scenarios for the episode share (default: --scenario)")

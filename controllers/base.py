@@ -291,6 +291,11 @@ _REGISTRY: dict[str, Registration] = {
     "sotl": Registration(
         "controllers.sotl:SOTLController",
         "self-organising traffic lights (Gershenson), batched Numba kernel", kernels=True),
+    "schedule-driven": Registration(
+        "controllers.schedule_driven:ScheduleDrivenController",
+        "schedule-driven (Surtrac-style): clusters of approaching vehicles, forward DP over "
+        "stage sequences, rolling horizon, neighbours' outflows; batched Numba kernels",
+        kernels=True),
     # a trained stable-baselines3 policy: make_controller("policy", run="runs/<name>")
     "policy": Registration(
         "agents.policy_controller:PolicyController",

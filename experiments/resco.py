@@ -70,7 +70,8 @@ SMALL_MAPS = ("grid4x4", "arterial4x4", "cologne1", "ingolstadt1")
 # "Fixed" is its own fixed-time cycle; `field` runs the network's programs as SUMO does),
 # SUMO's actuated, and the engine's model-free controllers.  `fixed-time` is the field
 # programs again as plans and `policy` needs a trained run, so neither is in the default list.
-CONTROLLERS = ("field", "actuated", "max-pressure", "webster", "webster-online", "sotl")
+CONTROLLERS = ("field", "actuated", "max-pressure", "webster", "webster-online", "sotl",
+               "schedule-driven")
 INSTALL_HINT = "pip install -e '.[benchmarks]' (or `make benchmark-resco`)"
 
 
@@ -100,6 +101,8 @@ def controller_params(m: RescoMap, controllers: tuple[str, ...]) -> dict[str, di
         "sotl": {"decision_interval": m.decision, **timing},
         "webster-online": dict(timing),
         "webster": dict(timing),
+        # re-plans on its own rolling horizon (every 2 s), with RESCO's yellow
+        "schedule-driven": dict(timing),
     }
     return {c: per[c] for c in controllers if c in per}
 

@@ -17,7 +17,7 @@ def test_bench_controllers_decision_timing_runs() -> None:
                           "--episodes", "", "--calls", "20"],
                          cwd=REPO, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]
-    for name in ("max-pressure", "sotl"):
+    for name in ("max-pressure", "sotl", "schedule-driven"):
         row = re.search(rf"^{name}\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)x\s+([\d.]+)x$",
                         run.stdout, re.M)
         assert row is not None, run.stdout

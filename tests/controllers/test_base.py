@@ -168,7 +168,7 @@ def test_warm_up_is_driven_by_the_registry(layout) -> None:
     from controllers import base, kernels
 
     warmed = [n for n in available_controllers() if base._REGISTRY[n].kernels]
-    assert set(warmed) == {"max-pressure", "sotl", "webster-online"}
+    assert set(warmed) == {"max-pressure", "sotl", "webster-online", "schedule-driven"}
     base.warm_up_kernels(layout)
     assert {"max_pressure", "sotl", "webster_online"} <= set(kernels._JITTED)
 
