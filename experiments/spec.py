@@ -39,7 +39,10 @@ Other variation keys: ``plan = "plans/am.json"`` (a timing-plan file: JSON plans
 ``pedestrian_street = true`` (closes the edges listed in the top-level
 ``pedestrian_street_edges`` for the whole run).  Optional top-level keys: ``test``
 (``"t-test"`` or ``"wilcoxon"``), ``[controller_params.<name>]`` tables passed to
-``make_controller``.
+``make_controller``, ``tuned = false`` (run every controller with its defaults instead of its
+scenario's tuned parameters, :mod:`experiments.tuned`).  The tuned parameters in effect are
+looked up once, when the declaration is loaded, and recorded in ``resolved.json``
+(``tuned_params``), so a resumed experiment never mixes two tunings.
 
 :func:`load_spec` validates the whole declaration before anything runs; every problem is a
 :class:`~sim.errors.WulinError` naming the file, the line, the field and the fix.  The file
@@ -260,6 +263,9 @@ class ExperimentSpec:
         controller_params: Keyword arguments per controller name.
         test: Significance test for the paired differences.
         pedestrian_street_edges: Edges closed by ``pedestrian_street = true``.
+        tuned: Make each controller with its scenario's tuned parameters (where tuned).
+        tuned_params: The tuned parameters in effect: scenario -> controller -> params
+            (explicit ``controller_params`` override them).
         source: The TOML file (None when built in code).
         text: The TOML text as written.
     """
@@ -274,8 +280,16 @@ class ExperimentSpec:
     controller_params: dict[str, dict[str, Any]] = field(default_factory=dict)
     test: str = "t-test"
     pedestrian_street_edges: tuple[str, ...] = ()
+    tuned: bool = True
+    tuned_params: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     source: Path | None = None
     text: str = ""
+
+    def params_for(self, key: RunKey) -> dict[str, Any] | None:
+        """The keyword arguments ``key``'s controller is made with (tuned, then explicit)."""
+        merged = {**self.tuned_params.get(key.scenario, {}).get(key.controller, {}),
+                  **self.controller_params.get(key.controller, {})}
+        return merged or None
 
     def runs(self) -> list[RunKey]:
         """Every run, in a stable order (scenario, variation, controller, seed)."""
@@ -308,6 +322,9 @@ class ExperimentSpec:
             "pedestrian_street_edges": list(self.pedestrian_street_edges),
             "variations": [v.to_dict() for v in self.variations],
             "source": str(self.source) if self.source else None,
+            # only when they say something, so folders written before tuning resume unchanged
+            **({} if self.tuned else {"tuned": False}),
+            **({"tuned_params": self.tuned_params} if self.tuned_params else {}),
         }
 
 
@@ -350,6 +367,16 @@ class SpecFile(ConfigModel):
     test: str = "t-test"
     pedestrian_street_edges: UniqueNames = ()
     variations: Annotated[tuple[Variation, ...], BeforeValidator(_tables)] = ()
+    tuned: Bool = True
+    tuned_params: dict[str, dict[Name, dict[str, Any]]] = Field(default_factory=dict)
+
+    @field_validator("tuned_params")
+    @classmethod
+    def _recorded_only(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        if value and _context(info).get("check_refs", True):
+            raise ConfigIssue("is recorded by the runner from the scenarios' tuned files; set "
+                              "parameters in [controller_params.NAME] instead")
+        return value
 
     @field_validator("scenarios")
     @classmethod
@@ -423,8 +450,23 @@ class SpecFile(ConfigModel):
             variations=self.variations or (Variation("base"),),
             controller_params={k: dict(v) for k, v in self.controller_params.items()},
             test=self.test, pedestrian_street_edges=self.pedestrian_street_edges,
-            source=source, text=text,
+            tuned=self.tuned, tuned_params=self.tuned_params, source=source, text=text,
         )
+
+
+def _tuned_params(spec: ExperimentSpec) -> dict[str, dict[str, dict[str, Any]]]:
+    """Scenario -> controller -> tuned parameters, for the spec's controllers that are tuned."""
+    from experiments.tuned import load_tuned
+    from sim.scenario import load_scenario
+
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for sid in spec.scenarios:
+        tuned = load_tuned(load_scenario(sid))
+        found = {c: dict(tuned.controllers[c].params) for c in spec.controllers
+                 if tuned is not None and c in tuned.controllers and tuned.controllers[c].params}
+        if found:
+            out[sid] = found
+    return out
 
 
 def _check_controller_params(params: dict[str, dict[str, Any]]) -> None:
@@ -463,7 +505,8 @@ def parse_spec(text: str, *, source: Path | None = None, check_network: bool = T
         data.setdefault("name", source.stem)
     context = {"base": source.parent if source else Path.cwd(), "check_network": check_network}
     doc = validate(SpecFile, data, where, text=text, context=context)
-    return doc.to_spec(source.resolve() if source else None, text)
+    spec = doc.to_spec(source.resolve() if source else None, text)
+    return replace(spec, tuned_params=_tuned_params(spec)) if spec.tuned else spec
 
 
 def read_resolved(path: Path | str) -> ExperimentSpec:

@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "wulin.cmd_cosim",
     "wulin.cmd_console",
     "wulin.cmd_benchmark",
+    "wulin.cmd_tune",
 )
 
 app = typer.Typer(
