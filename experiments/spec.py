@@ -246,7 +246,8 @@ class RunKey:
     @property
     def run_id(self) -> str:
         """Folder name of the run (unique within an experiment)."""
-        return f"{scenario_label(self.scenario)}--{self.variation}--{self.controller}--s{self.seed}"
+        controller = re.sub(r"[/\\]", "_", self.controller)  # policy:PATH names a folder
+        return f"{scenario_label(self.scenario)}--{self.variation}--{controller}--s{self.seed}"
 
 
 @dataclass(frozen=True)
@@ -397,11 +398,16 @@ class SpecFile(ConfigModel):
     @classmethod
     def _controllers_exist(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
         if _context(info).get("check_refs", True):
-            from controllers.base import available_controllers
+            from controllers.base import available_controllers, check_controller_name
 
             known = available_controllers()
             for c in value:
-                if c not in known:
+                if ":" in c and c.partition(":")[0] in known:
+                    try:
+                        check_controller_name(c)
+                    except WulinError as exc:
+                        raise ConfigIssue(str(exc)) from None
+                elif c not in known:
                     close = difflib.get_close_matches(c, known, n=1)
                     hint = f" (did you mean {close[0]!r}?)" if close else ""
                     raise ConfigIssue(f"unknown controller {c!r}{hint}; known: {', '.join(known)}")

@@ -154,12 +154,18 @@ def save_tuned(scenario: Scenario, controller: str, entry: TunedController) -> P
 
     The other controllers' entries are kept as they are.
     """
+    import fcntl
+    import tempfile
+
     from experiments.durable import write_text_atomic
 
     path = tuned_path(scenario)
-    old = load_tuned(scenario)
-    controllers = {**(old.controllers if old else {}), controller: entry}
-    new = TunedFile(scenario=scenario.id, controllers=controllers)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(path, render_tuned(new))
+    # two searches of one scenario may finish together: read, merge and write under a lock
+    with open(Path(tempfile.gettempdir()) / f"wulin-tuned-{scenario.id}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        old = load_tuned(scenario)
+        controllers = {**(old.controllers if old else {}), controller: entry}
+        new = TunedFile(scenario=scenario.id, controllers=controllers)
+        write_text_atomic(path, render_tuned(new))
     return path
