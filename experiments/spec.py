@@ -246,7 +246,8 @@ class RunKey:
     @property
     def run_id(self) -> str:
         """Folder name of the run (unique within an experiment)."""
-        controller = re.sub(r"[/\\]", "_", self.controller)  # policy:PATH names a folder
+        # policy:NAME or policy:PATH: no sub-folder, and no ':' (SUMO reads "a:b" as host:port)
+        controller = re.sub(r"[/\\:]", "_", self.controller)
         return f"{scenario_label(self.scenario)}--{self.variation}--{controller}--s{self.seed}"
 
 

@@ -178,9 +178,11 @@ class StudyFile(ConfigModel):
     defaults: TrialRecord | None = None
     trials: tuple[TrialRecord, ...] = Field(default=())
 
-    def best(self) -> TrialRecord | None:
-        """The best complete trial, the defaults included (lowest value)."""
-        done = [t for t in (self.defaults, *self.trials) if t is not None and t.value is not None]
+    def best(self, budget: int | None = None) -> TrialRecord | None:
+        """The best complete trial among the defaults and the first ``budget`` trials (all
+        when None): the lowest value."""
+        done = [t for t in (self.defaults, *self.trials[:budget])
+                if t is not None and t.value is not None]
         return min(done, key=lambda t: (t.value, t.number)) if done else None
 
 
@@ -271,11 +273,13 @@ def _sampler(seed: int, n_trials: int) -> Any:
 
 @dataclass(frozen=True)
 class TuneResult:
-    """The study after the search: every trial and the best parameter set."""
+    """The study after the search: every trial, the best parameter set among the defaults and
+    the first ``budget`` trials."""
 
     study: StudyFile
     best: TrialRecord
     path: Path
+    budget: int
 
 
 def tune(scenario: str, controller: str, *, trials: int, seeds: Sequence[int], study_dir: Path,
@@ -287,7 +291,8 @@ def tune(scenario: str, controller: str, *, trials: int, seeds: Sequence[int], s
     Args:
         scenario: Scenario id or TOML path.
         controller: A controller with a search space (:data:`SPACES`).
-        trials: Trials in all (those already in the study file count).
+        trials: Trials in all (those already in the study file count); a study that holds
+            more is judged on its first ``trials`` (the same budget for every controller).
         seeds: Tuning seeds (keep the reporting seeds out of them).
         study_dir: Folder of ``study.json`` (created; resumed when it holds the same study).
         ranges: ``{"param": "low:high"}`` replacing default ranges (:func:`space_for`).
@@ -336,11 +341,11 @@ def tune(scenario: str, controller: str, *, trials: int, seeds: Sequence[int], s
         _save_study(path, study)
         if on_trial:
             on_trial(study)
-    best = study.best()
+    best = study.best(trials)  # a study that ran further is judged on its first `trials`
     if best is None:
         raise WulinError(f"{path}: no trial finished (the defaults failed too: "
                          f"{study.defaults.error if study.defaults else '?'})")
-    return TuneResult(study=study, best=best, path=path)
+    return TuneResult(study=study, best=best, path=path, budget=min(trials, len(study.trials)))
 
 
 def tuned_entry(result: TuneResult, command: str) -> Any:
@@ -358,7 +363,7 @@ def tuned_entry(result: TuneResult, command: str) -> Any:
                          f"({st.defaults.error if st.defaults else 'missing'}); nothing to compare with")
     return TunedController(
         params=dict(result.best.params), tuned_value=round(float(result.best.value or 0.0), 3),
-        default_value=round(st.defaults.value, 3), seeds=st.seeds, trials=len(st.trials),
+        default_value=round(st.defaults.value, 3), seeds=st.seeds, trials=result.budget,
         space={k: tuple(v) for k, v in st.space.items()},
         sampler=f"optuna {optuna.__version__} TPESampler(seed={st.sampler_seed} + trial number)",
         date=datetime.date.today().isoformat(), git_commit=git("rev-parse", "HEAD") or "",

@@ -43,7 +43,8 @@ def tune(
     scenario: str = typer.Argument(..., help="Scenario id or .toml path."),
     controller: str = typer.Option(..., "--controller", "-c", help="Controller to tune "
                                    "(max-pressure, sotl, actuated, delay-based, webster-online)."),
-    trials: int = typer.Option(12, "--trials", help="Trials in all (resumed ones count)."),
+    trials: int = typer.Option(12, "--trials", help="Trials in all (resumed ones count; a study "
+                                "holding more is judged on its first N)."),
     seeds: str = typer.Option("101,102", "--seeds", help="Tuning seeds, comma-separated "
                               "(keep the reporting seeds 1-3 out)."),
     ranges: list[str] = typer.Option([], "--range", help="NAME=LOW:HIGH (or NAME=a,b for a "

@@ -44,13 +44,13 @@ def test_policy_colon_name_is_a_controller_name_for_experiments() -> None:
 
     spec = comparison_spec("wulin-am-peak-v1", [f"policy:{NAME}", "actuated"], [1])
     assert spec.controllers[0] == f"policy:{NAME}"
-    assert spec.runs()[0].run_id == f"wulin-am-peak-v1--base--policy:{NAME}--s1"
+    assert spec.runs()[0].run_id == f"wulin-am-peak-v1--base--policy_{NAME}--s1"
     with pytest.raises(WulinError, match="nor a shipped policy"):
         comparison_spec("wulin-am-peak-v1", ["policy:nope"], [1])
     with pytest.raises(WulinError, match="only policy take a ':VALUE'"):
         comparison_spec("wulin-am-peak-v1", ["sotl:x"], [1])
     path_spec = comparison_spec("wulin-am-peak-v1", [f"policy:{SHIPPED / NAME}"], [1])
-    assert "/" not in path_spec.runs()[0].run_id  # a path names no sub-folder
+    assert not set("/:") & set(path_spec.runs()[0].run_id)  # no sub-folder, no host:port
 
 
 def test_a_changed_model_is_refused(tmp_path: Path) -> None:

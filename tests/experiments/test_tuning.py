@@ -158,6 +158,16 @@ def test_a_given_range_replaces_the_default() -> None:
         space_for("field")
 
 
+def test_a_longer_study_is_judged_on_the_budget_asked(own_tiny: Scenario, tmp_path: Path) -> None:
+    long = tune(str(own_tiny.source), "max-pressure", trials=6, seeds=[1], study_dir=tmp_path / "s",
+                evaluate=fake)
+    short = tune(str(own_tiny.source), "max-pressure", trials=2, seeds=[1],
+                 study_dir=tmp_path / "s", evaluate=fake)
+    assert len(short.study.trials) == 6 and short.budget == 2
+    first_two = [t.value for t in long.study.trials[:2]] + [long.study.defaults.value]
+    assert short.best.value == min(first_two)
+
+
 def test_a_study_folder_of_another_search_is_refused(own_tiny: Scenario, tmp_path: Path) -> None:
     tune(str(own_tiny.source), "max-pressure", trials=2, seeds=[1], study_dir=tmp_path / "s",
          evaluate=fake)
