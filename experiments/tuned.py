@@ -130,6 +130,8 @@ def effective_params(scenario: Scenario, controller: str, given: dict[str, Any] 
 
 def _toml(value: Any) -> str:
     if isinstance(value, dict):
+        if not value:
+            return "{}"
         return "{ " + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + " }"
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_toml(v) for v in value) + "]"

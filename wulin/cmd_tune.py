@@ -78,7 +78,7 @@ def tune(
             label = f"best {best.value:.2f} s" if best and best.value is not None else "best -"
             d = st.defaults  # type: ignore[attr-defined]
             dflt = f"defaults {d.value:.2f} s" if d and d.value is not None else "defaults -"
-            bar.update(task, completed=len(st.trials),  # type: ignore[attr-defined]
+            bar.update(task, completed=min(len(st.trials), trials),  # type: ignore[attr-defined]
                        description=f"{controller} on {st.scenario} · {dflt} · {label}")  # type: ignore[attr-defined]
 
         result = run_tune(scenario, controller, trials=trials, seeds=seed_list, study_dir=folder,
