@@ -28,6 +28,7 @@ other arguments (scenario, controller, seeds, space) is refused, never mixed.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -330,7 +331,7 @@ def tune(scenario: str, controller: str, *, trials: int, seeds: Sequence[int], s
         ost.sampler = _sampler(sampler_seed + number, trials)
         trial = ost.ask(dists)
         params = dict(trial.params)
-        rec = _record(number, params, lambda p=params: measure(dict(p)))
+        rec = _record(number, params, functools.partial(measure, dict(params)))
         if rec.value is None:
             import optuna
 
