@@ -57,7 +57,8 @@ class PolicyController(ControllerBase):
     """Runs a stable-baselines3 policy trained by ``wulin train``.
 
     Args:
-        run: The run folder (holds ``run.json`` and ``model.zip``).
+        run: The run folder (holds ``run.json`` and ``model.zip``) or the name of a policy
+            shipped in ``agents/policies/`` (:mod:`agents.shipped`).
         checkpoint: A checkpoint file name or path instead of ``model.zip``.
         deterministic: Take the most likely action (True for evaluation).
     """
@@ -68,7 +69,10 @@ class PolicyController(ControllerBase):
                  deterministic: bool = True) -> None:
         from stable_baselines3 import DQN, PPO
 
-        self.run_dir, config = load_run(run)
+        from agents.shipped import check_model, resolve_run
+
+        self.run_dir, config = load_run(resolve_run(run))
+        check_model(self.run_dir)
         self.env_config = config.env
         self.algorithm = config.algorithm
         self.model_file = model_path(self.run_dir, checkpoint)
@@ -79,6 +83,13 @@ class PolicyController(ControllerBase):
         self.splits = self.env_config.action_mode == "splits"
         self.decision_interval = 1.0 if self.splits else float(self.env_config.delta_t)
         self.name = f"policy:{self.run_dir.name}"
+
+    @classmethod
+    def check_arg(cls, run: str) -> None:
+        """``policy:RUN``: RUN must be a run folder or a shipped policy (no model is loaded)."""
+        from agents.shipped import resolve_run
+
+        resolve_run(run)
 
     def reset(self, layout: DistrictLayout, seed: int) -> None:
         super().reset(layout, seed)

@@ -20,7 +20,10 @@ entry point once.
 
 Adding a controller is one file (a class) plus one registration line in ``_REGISTRY`` (or a
 ``register(...)`` call); ``kernels=True`` there makes :func:`warm_up_kernels` compile its
-kernels before worker processes start.
+kernels before worker processes start.  A registration with ``arg`` also answers to
+``"name:VALUE"``, made with ``arg=VALUE`` (``"policy:wulin-am-peak-ppo"`` is
+``make_controller("policy", run="wulin-am-peak-ppo")``), so such a controller can be named
+wherever a controller name goes (``--controller``, an experiment's ``controllers``).
 
 The registry maps names to ``"module:Class"`` strings, so importing this module imports
 neither numba nor any controller implementation; :func:`make_controller` imports on demand.
@@ -255,11 +258,14 @@ class Registration:
         description: One line for ``wulin controllers``.
         kernels: Its ``reset`` and ``act`` compile Numba kernels: :func:`warm_up_kernels`
             makes and runs it once so the disk cache is filled before workers start.
+        arg: The keyword argument ``"name:VALUE"`` fills (None: the name takes no value).
+            The class may check VALUE cheaply in a ``check_arg(value)`` class method.
     """
 
     target: str | Callable[..., Any]
     description: str = ""
     kernels: bool = False
+    arg: str | None = None
 
 
 _REGISTRY: dict[str, Registration] = {
@@ -299,7 +305,8 @@ _REGISTRY: dict[str, Registration] = {
     # a trained stable-baselines3 policy: make_controller("policy", run="runs/<name>")
     "policy": Registration(
         "agents.policy_controller:PolicyController",
-        "a trained RL policy (param run=RUN_DIR from `wulin train`)"),
+        "a trained RL policy: policy:NAME (shipped, agents/policies/) or policy:RUN_DIR "
+        "(from `wulin train`)", arg="run"),
 }
 
 
@@ -331,6 +338,34 @@ def describe_controller(name: str) -> str:
     """One line about a registered controller."""
     entry = _REGISTRY.get(name)
     return entry.description if entry is not None else ""
+
+
+def split_name(name: str) -> tuple[str, dict[str, str]]:
+    """``"policy:x"`` -> ``("policy", {"run": "x"})``; a plain registered name -> ``(name, {})``.
+
+    Raises:
+        WulinError: a ``name:VALUE`` whose name takes no value, or an empty VALUE.
+    """
+    if name in _REGISTRY or ":" not in name:
+        return name, {}
+    base, _, value = name.partition(":")
+    entry = _REGISTRY.get(base)
+    if entry is None or entry.arg is None:
+        takes = sorted(n for n, e in _REGISTRY.items() if e.arg)
+        raise WulinError(f"controller {name!r}: only {', '.join(takes) or 'none'} take a "
+                         f"':VALUE' (e.g. policy:wulin-am-peak-ppo)")
+    if not value.strip():
+        raise WulinError(f"controller {name!r}: give a value after ':' (e.g. {base}:NAME)")
+    return base, {entry.arg: value}
+
+
+def check_controller_name(name: str) -> None:
+    """Raise a WulinError unless ``name`` is a registered name or a valid ``name:VALUE``."""
+    base, arg = split_name(name)
+    cls = controller_class(base)
+    check = getattr(cls, "check_arg", None)
+    if arg and check is not None:
+        check(*arg.values())
 
 
 def controller_class(name: str) -> Any:
@@ -370,9 +405,10 @@ def make_controller(name: str, **params: Any) -> Controller:
     Raises:
         WulinError: unknown name (listing the known ones) or a bad parameter.
     """
-    cls = controller_class(name)
+    base, arg = split_name(name)
+    cls = controller_class(base)
     try:
-        return cls(**params)  # type: ignore[no-any-return]
+        return cls(**arg, **params)  # type: ignore[no-any-return]
     except TypeError as exc:
         raise WulinError(f"controller {name!r}: bad parameters {sorted(params)} ({exc})") from None
 

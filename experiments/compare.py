@@ -52,7 +52,8 @@ def _toml_value(value: Any) -> str:
 
 def comparison_spec(scenario: str, controllers: Sequence[str], seeds: Sequence[int], *,
                     name: str = "", controller_params: Mapping[str, Mapping[str, Any]] | None = None,
-                    baseline: str | None = None, description: str = "") -> ExperimentSpec:
+                    baseline: str | None = None, description: str = "",
+                    tuned: bool = True) -> ExperimentSpec:
     """The experiment that runs ``controllers`` x ``seeds`` on ``scenario``.
 
     Args:
@@ -63,6 +64,8 @@ def comparison_spec(scenario: str, controllers: Sequence[str], seeds: Sequence[i
         controller_params: Keyword arguments per controller.
         baseline: Controller the paired differences are taken against (default: the first).
         description: One line for the report.
+        tuned: Run each controller with the scenario's tuned parameters where it has them
+            (:mod:`experiments.tuned`); False: the controllers' defaults.
 
     Raises:
         WulinError: unknown scenario or controller, bad seeds or parameters.
@@ -82,6 +85,8 @@ def comparison_spec(scenario: str, controllers: Sequence[str], seeds: Sequence[i
              f"seeds = [{', '.join(str(int(s)) for s in seeds)}]"]
     if baseline:
         lines.append(f"baseline = {_toml_value(baseline)}")
+    if not tuned:
+        lines.append("tuned = false")
     for cname, params in (controller_params or {}).items():
         lines.append(f"\n[controller_params.{_toml_value(cname)}]")
         lines += [f"{k} = {_toml_value(v)}" for k, v in params.items() if v is not None]
@@ -118,3 +123,21 @@ def run_comparison(spec: ExperimentSpec, out: Path | None = None, *, workers: in
                                        if s.name == "controller" else s).reset_index(drop=True)
     summary = summary_table(runs, by=("controller",))
     return Comparison(spec=spec, runs=runs, summary=summary, folder=Path(out) if out else None)
+
+
+def describe_params(spec: ExperimentSpec) -> list[str]:
+    """One line per controller run with parameters other than its defaults (for reports)."""
+    lines = []
+    for sid in spec.scenarios:
+        for c in spec.controllers:
+            tuned = spec.tuned_params.get(sid, {}).get(c, {})
+            given = spec.controller_params.get(c, {})
+            merged = {**tuned, **given}
+            if not merged:
+                continue
+            shown = ", ".join(f"{k}={v}" for k, v in merged.items() if v is not None)
+            origin = "tuned" if tuned and not given else "given" if not tuned else "tuned + given"
+            lines.append(f"{c} ({origin}): {shown}")
+    if not spec.tuned:
+        lines.append("tuned parameters off: every controller with its defaults (--defaults)")
+    return lines

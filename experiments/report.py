@@ -21,7 +21,7 @@ import pandas as pd
 
 from experiments.kpis import LOS_LIMITS, los, summarise_signals
 from experiments.results import load_experiment, read_run_table
-from experiments.spec import scenario_label
+from experiments.spec import ExperimentSpec, scenario_label
 from experiments.stats import paired_differences, summary_table
 from sim.kpi_registry import (
     CHART_KPIS,
@@ -291,6 +291,17 @@ def _signal_table(per_controller: dict[str, pd.DataFrame], approach: dict[str, p
 
 
 # ------------------------------------------------------------------ assembly
+def _params_note(spec: ExperimentSpec) -> str:
+    """The parameters controllers ran with, where not their defaults (tuned or given)."""
+    from experiments.compare import describe_params
+
+    lines = describe_params(spec)
+    if not lines:
+        return ""
+    return ("<p class=meta>Controller parameters: "
+            + "<br>".join(html.escape(line) for line in lines) + "</p>")
+
+
 def build_report(exp_dir: Path | str, out: Path | None = None) -> Path:
     """Write ``report.html`` into an experiment folder (or ``out``); returns its path.
 
@@ -327,6 +338,7 @@ def build_report(exp_dir: Path | str, out: Path | None = None) -> Path:
         f"{' (uncommitted changes)' if manifest.get('git_dirty') else ''} · "
         f"SUMO {html.escape(manifest.get('versions', {}).get('eclipse-sumo', '?'))} · "
         f"created {html.escape(manifest.get('created', '?'))}</p>",
+        _params_note(spec),
         "<h2>Summary</h2><p>Mean over seeds ± half-width of the 95 % confidence interval "
         f"(Student t). {html.escape(COUNTING_RULE)} Control delay is the vehicle-weighted time "
         "loss on intersection approaches (HCM-style). "

@@ -110,7 +110,7 @@ def execute_run(spec: ExperimentSpec, key: RunKey, backend: str = "libsumo",
             extra_args=(*prepared.extra_args, *SUMO_ARGS),
             hooks=(prepared.hook,) if prepared.hook is not None else (),
             observers=(observer,),
-            controller_params=spec.controller_params.get(key.controller),
+            controller_params=spec.params_for(key),
             priority=prepared.priority,
         )
         edgedata = pd.DataFrame(read_edgedata(edgedata_out))

@@ -42,7 +42,10 @@ Other variation keys: ``plan = "plans/am.json"`` (a timing-plan file: JSON plans
 ``[variations.preemption]`` (:class:`Preemption`) and ``[variations.bus_priority]``
 (:class:`BusPriority`); see ``sim.priority`` and README section ``priority``.  Optional top-level keys: ``test``
 (``"t-test"`` or ``"wilcoxon"``), ``[controller_params.<name>]`` tables passed to
-``make_controller``.
+``make_controller``, ``tuned = false`` (run every controller with its defaults instead of its
+scenario's tuned parameters, :mod:`experiments.tuned`).  The tuned parameters in effect are
+looked up once, when the declaration is loaded, and recorded in ``resolved.json``
+(``tuned_params``), so a resumed experiment never mixes two tunings.
 
 :func:`load_spec` validates the whole declaration before anything runs; every problem is a
 :class:`~sim.errors.WulinError` naming the file, the line, the field and the fix.  The file
@@ -314,7 +317,9 @@ class RunKey:
     @property
     def run_id(self) -> str:
         """Folder name of the run (unique within an experiment)."""
-        return f"{scenario_label(self.scenario)}--{self.variation}--{self.controller}--s{self.seed}"
+        # policy:NAME or policy:PATH: no sub-folder, and no ':' (SUMO reads "a:b" as host:port)
+        controller = re.sub(r"[/\\:]", "_", self.controller)
+        return f"{scenario_label(self.scenario)}--{self.variation}--{controller}--s{self.seed}"
 
 
 @dataclass(frozen=True)
@@ -331,6 +336,9 @@ class ExperimentSpec:
         controller_params: Keyword arguments per controller name.
         test: Significance test for the paired differences.
         pedestrian_street_edges: Edges closed by ``pedestrian_street = true``.
+        tuned: Make each controller with its scenario's tuned parameters (where tuned).
+        tuned_params: The tuned parameters in effect: scenario -> controller -> params
+            (explicit ``controller_params`` override them).
         source: The TOML file (None when built in code).
         text: The TOML text as written.
     """
@@ -345,8 +353,16 @@ class ExperimentSpec:
     controller_params: dict[str, dict[str, Any]] = field(default_factory=dict)
     test: str = "t-test"
     pedestrian_street_edges: tuple[str, ...] = ()
+    tuned: bool = True
+    tuned_params: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     source: Path | None = None
     text: str = ""
+
+    def params_for(self, key: RunKey) -> dict[str, Any] | None:
+        """The keyword arguments ``key``'s controller is made with (tuned, then explicit)."""
+        merged = {**self.tuned_params.get(key.scenario, {}).get(key.controller, {}),
+                  **self.controller_params.get(key.controller, {})}
+        return merged or None
 
     def runs(self) -> list[RunKey]:
         """Every run, in a stable order (scenario, variation, controller, seed)."""
@@ -379,6 +395,9 @@ class ExperimentSpec:
             "pedestrian_street_edges": list(self.pedestrian_street_edges),
             "variations": [v.to_dict() for v in self.variations],
             "source": str(self.source) if self.source else None,
+            # only when they say something, so folders written before tuning resume unchanged
+            **({} if self.tuned else {"tuned": False}),
+            **({"tuned_params": self.tuned_params} if self.tuned_params else {}),
         }
 
 
@@ -421,6 +440,16 @@ class SpecFile(ConfigModel):
     test: str = "t-test"
     pedestrian_street_edges: UniqueNames = ()
     variations: Annotated[tuple[Variation, ...], BeforeValidator(_tables)] = ()
+    tuned: Bool = True
+    tuned_params: dict[str, dict[Name, dict[str, Any]]] = Field(default_factory=dict)
+
+    @field_validator("tuned_params")
+    @classmethod
+    def _recorded_only(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        if value and _context(info).get("check_refs", True):
+            raise ConfigIssue("is recorded by the runner from the scenarios' tuned files; set "
+                              "parameters in [controller_params.NAME] instead")
+        return value
 
     @field_validator("scenarios")
     @classmethod
@@ -441,11 +470,16 @@ class SpecFile(ConfigModel):
     @classmethod
     def _controllers_exist(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
         if _context(info).get("check_refs", True):
-            from controllers.base import available_controllers
+            from controllers.base import available_controllers, check_controller_name
 
             known = available_controllers()
             for c in value:
-                if c not in known:
+                if ":" in c and c.partition(":")[0] in known:
+                    try:
+                        check_controller_name(c)
+                    except WulinError as exc:
+                        raise ConfigIssue(str(exc)) from None
+                elif c not in known:
                     close = difflib.get_close_matches(c, known, n=1)
                     hint = f" (did you mean {close[0]!r}?)" if close else ""
                     raise ConfigIssue(f"unknown controller {c!r}{hint}; known: {', '.join(known)}")
@@ -494,8 +528,23 @@ class SpecFile(ConfigModel):
             variations=self.variations or (Variation("base"),),
             controller_params={k: dict(v) for k, v in self.controller_params.items()},
             test=self.test, pedestrian_street_edges=self.pedestrian_street_edges,
-            source=source, text=text,
+            tuned=self.tuned, tuned_params=self.tuned_params, source=source, text=text,
         )
+
+
+def _tuned_params(spec: ExperimentSpec) -> dict[str, dict[str, dict[str, Any]]]:
+    """Scenario -> controller -> tuned parameters, for the spec's controllers that are tuned."""
+    from experiments.tuned import load_tuned
+    from sim.scenario import load_scenario
+
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for sid in spec.scenarios:
+        tuned = load_tuned(load_scenario(sid))
+        found = {c: dict(tuned.controllers[c].params) for c in spec.controllers
+                 if tuned is not None and c in tuned.controllers and tuned.controllers[c].params}
+        if found:
+            out[sid] = found
+    return out
 
 
 def _check_controller_params(params: dict[str, dict[str, Any]]) -> None:
@@ -534,7 +583,8 @@ def parse_spec(text: str, *, source: Path | None = None, check_network: bool = T
         data.setdefault("name", source.stem)
     context = {"base": source.parent if source else Path.cwd(), "check_network": check_network}
     doc = validate(SpecFile, data, where, text=text, context=context)
-    return doc.to_spec(source.resolve() if source else None, text)
+    spec = doc.to_spec(source.resolve() if source else None, text)
+    return replace(spec, tuned_params=_tuned_params(spec)) if spec.tuned else spec
 
 
 def read_resolved(path: Path | str) -> ExperimentSpec:

@@ -34,6 +34,7 @@ COMMAND_MODULES = (
     "wulin.cmd_console",
     "wulin.cmd_benchmark",
     "wulin.cmd_optimise",
+    "wulin.cmd_tune",
 )
 
 app = typer.Typer(

@@ -92,6 +92,22 @@ def evaluate(
     console.print(f"{COUNTING_RULE}\n{FLAG_RULE}\nper-seed results: {csv}")
 
 
+def ship_policy(
+    run: Path = typer.Argument(..., help="Run folder written by `wulin train`."),
+    name: str = typer.Option(..., "--name", help="Name of the shipped policy (agents/policies/NAME)."),
+    command: str = typer.Option(..., "--command", help="The training command that made the run "
+                                "(recorded in provenance.json)."),
+    eval_seeds: str = typer.Option("1,2,3", "--eval-seeds", help="Seeds of the reported figures."),
+) -> None:
+    """Ship a trained policy in the repository: weights, config and provenance (agents.shipped)."""
+    from agents.shipped import ship_policy as ship
+
+    seeds = [int(s) for s in eval_seeds.split(",") if s.strip()]
+    dest = ship(run, name, command, seeds)
+    console.print(f"shipped -> {dest} (use: --controller policy:{name})")
+
+
 def register(app: typer.Typer) -> None:
     app.command("train")(train)
     app.command("evaluate")(evaluate)
+    app.command("ship-policy")(ship_policy)

@@ -114,10 +114,12 @@ def compare(
     out: Path | None = typer.Option(None, "--out", help="Keep the experiment folder here (resumable; "
                                     "`wulin report OUT` renders it). Default: a temporary folder."),
     workers: int | None = typer.Option(None, "--workers", help="Worker processes (default: one per core)."),
+    defaults: bool = typer.Option(False, "--defaults", help="Run every controller with its defaults, "
+                                  "not the scenario's tuned parameters (`wulin tune`)."),
     networks: list[Path] | None = NETWORKS_OPT,
 ) -> None:
     """Run controllers x seeds through the experiment runner; mean ± 95 % CI per controller."""
-    from experiments.compare import comparison_spec, run_comparison
+    from experiments.compare import comparison_spec, describe_params, run_comparison
     from experiments.spec import scenario_label
     from experiments.tables import COMPARE_KPIS, markdown_summary, rich_summary
     from sim.errors import WulinError
@@ -127,7 +129,11 @@ def compare(
         raise WulinError(f"--seeds: need at least 1, got {seeds}")
     names = [c.strip() for c in controllers_.split(",") if c.strip()]
     spec = comparison_spec(scenario, names, range(1, seeds + 1),
-                           description=f"wulin compare {scenario_label(scenario)}")
+                           description=f"wulin compare {scenario_label(scenario)}",
+                           tuned=not defaults)
+    params = describe_params(spec)
+    for line in params:
+        console.print(f"parameters: {line}", highlight=False)
     result = run_comparison(spec, out, workers=workers, console=console)
     sid = scenario_label(spec.scenarios[0])
     table = rich_summary(result.summary, COMPARE_KPIS, f"{sid}, seeds 1-{seeds} (mean ± 95 % CI over seeds)")
@@ -136,9 +142,11 @@ def compare(
     if out is not None:
         console.print(f"results: {out} (report: wulin report {out})")
     if markdown is not None:
-        md = [f"`wulin compare {sid} --seeds {seeds}` (mean ± 95 % CI over seeds 1-{seeds}; "
+        flag = " --defaults" if defaults else ""
+        md = [f"`wulin compare {sid} --seeds {seeds}{flag}` (mean ± 95 % CI over seeds 1-{seeds}; "
               "all vehicles due after the warm-up; teleports: mean per run)", "",
-              *markdown_summary(result.summary, COMPARE_KPIS)]
+              *markdown_summary(result.summary, COMPARE_KPIS),
+              *(["", *(f"- parameters: {line}" for line in params)] if params else [])]
         markdown.write_text("\n".join(md) + "\n")
         console.print(f"Markdown table -> {markdown}")
 

@@ -93,6 +93,8 @@ def simulate(
     param: list[str] = typer.Option(
         [], "--param", "-p", help="Controller parameter KEY=VALUE (repeatable), e.g. -p plans=plans.json"
     ),
+    tuned: bool = typer.Option(False, "--tuned", help="Use the scenario's tuned parameters for "
+                               "the controller (`wulin tune`); --param values win."),
     networks: list[Path] | None = NETWORKS_OPT,
 ) -> None:
     """Run a scenario with a controller and print its KPI table."""
@@ -110,6 +112,12 @@ def simulate(
         check_writable_dir(out)  # before the run, not after it
     params = parse_params(param)
     sc = load_scenario(scenario)
+    if tuned:
+        from experiments.tuned import effective_params
+
+        params = effective_params(sc, controller, params)
+        console.print(f"parameters: {params or 'the defaults (not tuned on this scenario)'}",
+                      highlight=False)
     console.print(
         f"[bold]{sc.id}[/]: {sc.description}\n"
         f"{format_clock(sc.begin)}-{format_clock(sc.end)}, warm-up {sc.warmup:g} s, "
