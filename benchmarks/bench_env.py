@@ -5,7 +5,9 @@ Prints simulated seconds per wall second and the ratios the issue asks for:
 * ``env / raw``: :class:`sim.env.WulinParallelEnv` (delta-t 5 s, random actions, default
   observation: stage one-hot, mask, density and queue of every lane, queue reward) against
   raw SUMO *with the same signal switching*: the env run records every signal state the
-  actuator writes (time, signal, state), and the raw run replays exactly those states at
+  actuator writes (time, signal, state) in a run of its own (``record``: recording costs
+  time, so the timed ``env`` run, same seed and actions, records nothing and must end in the
+  same state), and the raw run replays exactly those states at
   those times with nothing else (SUMO advances straight from one switching time to the
   next; no state is read, no decision made).  Same seed and same signal states give the same
   traffic, so the ratio is the env's own overhead -- target >= 0.85.  (Random switching
@@ -37,6 +39,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import subprocess
@@ -107,13 +110,16 @@ def measure_env(scenario: str | Scenario, seconds: float, backend: str,
 
     from sim.env import WulinParallelEnv
 
+    # ``record``: write every signal state the actuator sets (for the replay).  The recording
+    # costs the env time of its own, so the timed env run records nothing: a separate run
+    # (same seed, same actions) records, and the two runs' digests must agree.
     env = WulinParallelEnv(scenario, config={"delta_t": 5, "episode_seconds": seconds}, backend=backend)
     env.reset(seed=1)
     act = env.engine.actuator
     assert act is not None
     ids = env.engine.layout.signal_ids
     start = [(env.engine.time, s, st) for s, st in enumerate(act.states)]
-    act.record = True  # every state the actuator writes from now on
+    act.record = record is not None  # every state the actuator writes from now on
     rng = np.random.default_rng(0)
     K = env.engine.n_actions
     lanes = env.engine.layout.n_in
@@ -128,9 +134,11 @@ def measure_env(scenario: str | Scenario, seconds: float, backend: str,
     if record is not None:
         events = [[round(t, 6), ids[s], st] for t, s, st in [*start, *act.history]]
         record.write_text(json.dumps(events))
+    state = env.engine.state  # the last state read: equal in two runs of the same traffic
+    digest = hashlib.sha256(state.count.tobytes() + state.queue.tobytes()).hexdigest()[:16]
     env.close()
     return {"sim_s": sim_s, "wall_s": wall, "cpu_s": cpu, "decisions": steps,
-            "signals": len(env.possible_agents), "in_lanes": lanes}
+            "signals": len(env.possible_agents), "in_lanes": lanes, "digest": digest}
 
 
 def measure_sumorl(scenario: str, seconds: float, backend: str) -> dict:
@@ -195,8 +203,10 @@ def _child(kind: str, scenario: str, seconds: float) -> None:
         out = measure_raw(scenario, seconds, arg)
     elif name == "replay":
         out = measure_replay(scenario, seconds, arg, _record_file(arg))
-    elif name == "env":
+    elif name == "record":
         out = measure_env(scenario, seconds, arg, _record_file(arg))
+    elif name == "env":
+        out = measure_env(scenario, seconds, arg)
     elif name == "sumorl":
         out = measure_sumorl(scenario, seconds, arg)
     elif name == "scale":
@@ -253,12 +263,12 @@ def main() -> None:
     from rich.progress import track
 
     console = Console()
-    kinds = ["raw:libsumo", "env:libsumo", "replay:libsumo"]
+    kinds = ["raw:libsumo", "record:libsumo", "env:libsumo", "replay:libsumo"]
     have_rl = _have_sumorl()
     if have_rl:
         kinds.append("sumorl:libsumo")
     if not args.skip_traci:
-        kinds += ["raw:traci", "env:traci", "replay:traci"] + (["sumorl:traci"] if have_rl else [])
+        kinds += ["raw:traci", "record:traci", "env:traci", "replay:traci"] + (["sumorl:traci"] if have_rl else [])
     if not args.skip_scaling:
         kinds += ["scale:1", "scale:2", "scale:4"]
     console.print(f"scenario {scenario}, {args.seconds:g} simulated s per run, best of {args.repeat}, "
@@ -278,6 +288,11 @@ def main() -> None:
         if kind in rate:
             extra = {k: v for k, v in info[kind].items() if k not in ("sim_s", "wall_s")}
             console.print(f"  {kind:<15} {rate[kind]:9.0f} sim-s/wall-s  {extra if extra else ''}")
+
+    for b in ("libsumo", "traci"):
+        if len({info[k]["digest"] for k in (f"record:{b}", f"env:{b}") if k in info}) > 1:
+            console.print(f"[red]record:{b} and env:{b} ended in different states: the replay "
+                          "below is not the env's traffic[/]")
 
     def ratio(a: str, b: str, label: str, target: float) -> None:
         if a in rate and b in rate:

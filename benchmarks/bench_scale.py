@@ -13,7 +13,9 @@ simulation per process), the same demand and seed:
    the episode loop's (SUMO steps + state reading + controller), start-up and output
    parsing excluded as they are for raw SUMO;
 3. **PettingZoo env**: ``sim.env.WulinParallelEnv`` (delta-t 5 s, default observation and
-   reward, random actions), recording every signal state the actuator writes;
+   reward, random actions); a run of its own before the timed ones (same seed and actions)
+   records every signal state the actuator writes, since recording costs time of its own, and
+   every timed run must end in the recorded run's state;
 4. **raw replay**: raw SUMO setting exactly those states at those times
    (``setRedYellowGreenState``, advancing straight from one switching time to the next), no
    state read: the same traffic as the env, without the env.
@@ -132,8 +134,10 @@ def _child(kind: str, toml: Path, record: Path) -> None:
         out = measure_raw(sc)
     elif kind == "max-pressure":
         out = measure_max_pressure(sc)
-    elif kind == "env":
+    elif kind == "record":
         out = bench_env.measure_env(sc, sc.duration, "libsumo", record)
+    elif kind == "env":
+        out = bench_env.measure_env(sc, sc.duration, "libsumo")
     else:
         out = bench_env.measure_replay(sc, sc.duration, "libsumo", record)
     out["mib"] = _peak_mib() - base
@@ -213,11 +217,15 @@ def main() -> None:
               f"{args.seconds:g} s (randomTrips --period {args.period:g}, seed {args.seed}); "
               f"{os.cpu_count()} CPUs, load average {_load()}")
         record = folder / "switching.json"
+        recorded = run_child("record", toml, record)  # the switching the replay repeats
         kinds = ("raw", "max-pressure", "env", "replay")
         runs: dict[str, list[dict]] = {k: [] for k in kinds}
         for _ in range(max(args.repeat, 1)):  # interleaved: the machine's load drifts
             for k in kinds:
                 runs[k].append(run_child(k, toml, record))
+        if any(r["digest"] != recorded["digest"] for r in runs["env"]):
+            raise SystemExit("the timed env runs did not end in the recorded run's state: "
+                             "the replay would not be the env's traffic")
         res = {k: best(v) for k, v in runs.items()}
         print(f"{res['raw']['signals']} signals, {res['raw']['in_lanes']} controlled in-lanes; "
               f"load average at the end {_load()}")

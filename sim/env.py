@@ -445,6 +445,7 @@ class WulinParallelEnv(ParallelEnv):
         self._obs_space = {a: self.engine.agent_observation_space() for a in self.possible_agents}
         self._act_space = {a: self.engine.agent_action_space() for a in self.possible_agents}
         self._rng = np.random.default_rng()
+        self._mask_rows: list[np.ndarray] | None = None
 
     def observation_space(self, agent: str) -> spaces.Space:
         return self._obs_space[agent]
@@ -453,8 +454,29 @@ class WulinParallelEnv(ParallelEnv):
         return self._act_space[agent]
 
     def _infos(self) -> dict[str, dict[str, Any]]:
-        mask = self.engine.action_mask()
-        return {a: {"action_mask": mask[i]} for i, a in enumerate(self.possible_agents)}
+        # the mask never changes: each agent's row is made once, each step gets fresh dicts
+        if self._mask_rows is None:
+            mask = self.engine.action_mask()
+            mask.flags.writeable = False  # shared by every step's infos
+            self._mask_rows = list(mask)
+        rows = zip(self.possible_agents, self._mask_rows, strict=True)
+        return {a: {"action_mask": m} for a, m in rows}
+
+    def _stage_actions(self, actions: Mapping[str, Any]) -> np.ndarray:
+        """``[S]`` stage indices from the agents' actions (a missing agent: stage 0)."""
+        agents = self.possible_agents
+        values = [actions.get(ag, 0) for ag in agents]
+        try:  # one conversion for the whole list: ints, numpy scalars, 0-d or 1-element arrays
+            return np.array(values, dtype=np.int64).reshape(len(agents))
+        except (TypeError, ValueError):  # anything else, agent by agent (naming the bad one)
+            a = np.zeros(len(agents), dtype=np.int64)
+            for i, ag in enumerate(agents):
+                try:
+                    a[i] = int(np.asarray(values[i]).reshape(()))
+                except (TypeError, ValueError) as exc:
+                    raise WulinError(f"action of agent {ag!r}: expected one stage index, "
+                                     f"got {values[i]!r}") from exc
+            return a
 
     def reset(self, seed: int | None = None, options: dict[str, Any] | None = None):  # type: ignore[override]
         if seed is not None:
@@ -471,10 +493,7 @@ class WulinParallelEnv(ParallelEnv):
             raise WulinError("episode over; call reset() first")
         K = self.engine.n_actions
         if self.engine.config.action_mode == "stage":
-            a = np.zeros(len(self.possible_agents), dtype=np.int64)  # missing agent: stage 0
-            for i, ag in enumerate(self.possible_agents):
-                if ag in actions:
-                    a[i] = int(np.asarray(actions[ag]).reshape(()))
+            a = self._stage_actions(actions)
         else:
             a = np.zeros((len(self.possible_agents), K), dtype=np.float32)
             for i, ag in enumerate(self.possible_agents):

@@ -273,19 +273,52 @@ class StateReader:
         self._phase_stage, self._phase_transition = _phase_tables(layout)
         self._stage_flat, self._trans_flat, self._phase_base = _flat_phase_tables(
             self._phase_stage, self._phase_transition)
+        self._edge_tables()
 
     # -------------------------------------------------------------- lanes
-    def _getter(self, var: str) -> Any:
+    def _getter(self, var: str, domain: str = "lane") -> Any:
         """libsumo's compiled getter (skipping its Python wrapper, half the call cost)."""
         name = _GETTERS[var]
         low = getattr(getattr(self.sim.conn, "libsumo", None), "_libsumo", None)
-        fast = getattr(low, "lane_" + name, None) if low is not None else None
-        return fast or getattr(self.sim.conn.lane, name)
+        fast = getattr(low, f"{domain}_{name}", None) if low is not None else None
+        return fast or getattr(getattr(self.sim.conn, domain), name)
+
+    def _edge_tables(self) -> None:
+        """Each read lane's edge (a SUMO lane id is ``<edge>_<index>``), for :meth:`_counts`."""
+        edge_of = [lane.rsplit("_", 1)[0] for lane in self._lanes]
+        self._edges = tuple(dict.fromkeys(edge_of))
+        pos = {e: i for i, e in enumerate(self._edges)}
+        self._lane_edge = np.array([pos[e] for e in edge_of], dtype=np.int64)
+        self._lane_array = np.array(self._lanes, dtype=object)
+        self._by_edge = False  # the first read is lane by lane; it decides the next
+
+    def _counts(self) -> np.ndarray:
+        """Vehicles on every read lane; by edge first where that makes fewer calls.
+
+        An edge with no vehicle has none on any of its lanes, so when the last read found
+        few occupied edges, one call per edge finds them and only their lanes are read (on
+        the 256-signal grid about half the calls); when most edges are occupied, lane by lane.
+        """
+        f32 = np.float32
+        lanes = self._lanes
+        get = self._getter("count")
+        if not self._by_edge:
+            counts = np.fromiter(map(get, lanes), f32, len(lanes))
+        else:
+            edges = self._edges
+            busy = np.fromiter(map(self._getter("count", "edge"), edges), f32, len(edges))
+            sub = np.flatnonzero(busy[self._lane_edge])
+            counts = np.zeros(len(lanes), f32)
+            counts[sub] = np.fromiter(map(get, self._lane_array[sub]), f32, len(sub))
+        occupied = np.bincount(self._lane_edge, weights=counts, minlength=len(self._edges)) > 0
+        lanes_to_read = np.count_nonzero(occupied[self._lane_edge])
+        self._by_edge = len(self._edges) + lanes_to_read < len(lanes)
+        return counts
 
     def _read_lanes_libsumo(self, st: DistrictState) -> None:
         f32 = np.float32
+        counts = self._counts()
         lanes = self._lanes
-        counts = np.fromiter(map(self._getter("count"), lanes), f32, len(lanes))
         st.count[:] = counts[self._in_idx]
         st.out_count[:] = counts[self._out_idx]
         # halting vehicles and waiting time are 0 on an empty lane (both count the vehicles

@@ -122,6 +122,26 @@ def test_stage_actions_reach_the_actuator(tiny_scenario):
         env.close()
 
 
+def test_parallel_actions_of_any_scalar_kind(tiny_scenario):
+    """Actions as ints, numpy scalars, 0-d or one-element arrays (mixed) reach the same stages;
+    a missing agent asks for stage 0; an action that is no stage index is one clear error."""
+    env = WulinParallelEnv(tiny_scenario, config={"episode_seconds": 100, "min_green": 5})
+    try:
+        env.reset(seed=1)
+        agents = env.possible_agents
+        kinds = [1, np.int64(1), np.array(1), np.array([1])]
+        acts = {a: kinds[i % len(kinds)] for i, a in enumerate(agents[1:])}
+        for _ in range(4):
+            _, _, _, _, infos = env.step(acts)
+        stage = env.engine.actuator.stage
+        assert stage[0] == 0 and (stage[1:] == 1).all()
+        assert not infos[agents[0]]["action_mask"].flags.writeable
+        with pytest.raises(WulinError, match=repr(agents[0])):
+            env.step({agents[0]: np.array([1, 2])})
+    finally:
+        env.close()
+
+
 def test_padded_actions_keep_the_stage(tiny_scenario):
     """A signal with fewer stages than the largest one treats padded actions as 'keep'."""
     from sim.env import stage_decision

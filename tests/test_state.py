@@ -119,6 +119,32 @@ def test_batched_read_equals_per_lane_calls(
         assert seen > 0
 
 
+@pytest.mark.parametrize("by_edge", [True, False])
+def test_counts_by_edge_equal_lane_counts(grid_scenario: Scenario, by_edge: bool) -> None:
+    """Counts read edge first (only the occupied edges' lanes) equal one getter per lane, on
+    a network of two-lane edges; the reader picks edge first while few edges are occupied."""
+    layout = DistrictLayout.from_specs(load_signal_specs(grid_scenario.net_file))
+    with Simulation(grid_scenario, seed=2) as sim:
+        reader = StateReader(sim, layout, ("queue", "count"))
+        assert len(reader._edges) < len(reader._lanes)
+        reader.read()  # at the start the network is empty: the next read goes by edge
+        assert reader._by_edge
+        seen = 0.0
+        for t in (120, 600, 1500, 2400):
+            sim.step_until(grid_scenario.begin + t)
+            reader._by_edge = by_edge
+            state = reader.read()
+            lane = sim.conn.lane
+            want = [lane.getLastStepVehicleNumber(x) for x in layout.in_lanes]
+            assert np.array_equal(state.count, np.array(want, np.float32))
+            out = [lane.getLastStepVehicleNumber(x) for x in layout.out_lanes]
+            assert np.array_equal(state.out_count, np.array(out, np.float32))
+            halting = [lane.getLastStepHaltingNumber(x) for x in layout.in_lanes]
+            assert np.array_equal(state.queue, np.array(halting, np.float32))
+            seen += float(state.count.sum())
+        assert seen > 0
+
+
 def test_lane_variables_follow_state_fields() -> None:
     assert lane_variables(None) == LANE_VARIABLES
     assert lane_variables(("count", "out_count", "stage", "in_transition")) == ("count",)
