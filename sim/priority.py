@@ -14,8 +14,10 @@ emergency vehicles (:class:`EmergencyRun`) or bus priority (:class:`TransitPrior
 * **Bus priority**: each bus line (a SUMO flow of vClass ``bus``) gets a schedule from its
   route and stops: running time = route length / ``schedule_speed`` + its dwell times,
   spread evenly over the route's length; a bus is late when it has taken longer than that
-  to cover its distance so far (``late_after`` seconds of slack).  A late bus within
-  ``detect_distance`` of a signal gets at most one priority per signal per cycle (``min_interval``):
+  to cover its distance so far (``late_after`` seconds of slack); ``buses = "all"``: every bus
+  qualifies.  Such a bus within ``detect_distance`` of a signal gets at most one priority per
+  signal per cycle (``min_interval``), and with ``max_queue`` only while no in-lane it would
+  delay holds more halted vehicles than that (conditional priority):
   a green extension (its green held up to ``max_extension`` s longer) or an early green (the
   conflicting green cut, never below its minimum green).  Under SUMO programs this is done
   with phase durations and paid back at the next green of the other stage (fixed-time plans
