@@ -250,6 +250,27 @@ def test_every_bus_ignores_the_schedule(tiny_scenario: Scenario, tmp_path: Path)
     assert not late.grants and every.grants
 
 
+def test_emergency_vehicles_keep_sumos_defaults(tiny_scenario: Scenario, tmp_path: Path) -> None:
+    """The ambulance is SUMO's vClass emergency as SUMO defines it (keeping to the limit:
+    speedFactor 1 without deviation, Krauss sigma 0.5); police and fire engine differ only in
+    body (SUMO's passenger car and truck)."""
+    from sim.priority import EV_TYPE
+
+    runs = tuple(EmergencyRun(f"e{k}", ROUTE, 10.0 + k, kind)
+                 for k, kind in enumerate(("ambulance", "fire-engine", "police")))
+    add = write_emergency_vehicles(tmp_path / "ev.add.xml", runs)
+    with Simulation(tiny_scenario, seed=1, additional_files=[add]) as sim:
+        sim.start()
+        vt = sim.conn.vehicletype
+        got = {k: (vt.getSpeedFactor(f"{EV_TYPE}-{k}"), vt.getSpeedDeviation(f"{EV_TYPE}-{k}"),
+                   vt.getImperfection(f"{EV_TYPE}-{k}"), vt.getLength(f"{EV_TYPE}-{k}"),
+                   vt.getAccel(f"{EV_TYPE}-{k}"))
+               for k in ("ambulance", "fire-engine", "police")}
+    assert got["ambulance"] == (1.0, 0.0, 0.5, 6.5, 2.6)
+    assert got["fire-engine"] == (1.0, 0.0, 0.5, 7.1, 1.3)
+    assert got["police"] == (1.0, 0.0, 0.5, 5.0, 2.6)
+
+
 def test_idle_layer_changes_nothing(tiny_scenario: Scenario, tmp_path: Path) -> None:
     """A layer with nothing declared leaves the trips byte-identical."""
     from experiments.episode import run_episode
