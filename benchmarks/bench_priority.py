@@ -5,8 +5,9 @@ difference is the signal strategy's alone):
 
 * ``ev-none``: the emergency vehicle drives with its bluelight, no preemption;
 * ``ev-<mode>-<recovery>``: preemption (detection distance or green wave) with each recovery;
-* ``bus-none`` / ``bus-tsp`` / ``bus-tsp-all``: no emergency vehicle, bus priority off / on
-  for late buses / on for every bus.
+* ``bus-none`` / ``bus-tsp`` / ``bus-tsp-all`` / ``bus-tsp-cond``: no emergency vehicle, bus
+  priority off / on for late buses / on for every bus (20 s) / on for every bus (15 s) while
+  no lane it delays holds more than one halted vehicle (``max_queue = 1``).
 
 Prints per arm: emergency travel time and stops, general traffic's mean time loss (every
 vehicle due but emergency vehicles and buses), bus halted delay at signals, the clearance
@@ -14,6 +15,7 @@ audit, with 95 % intervals over seeds and paired t-tests against the arm's basel
 
     python benchmarks/bench_priority.py --seeds 3 --controller field --arms ev
     python benchmarks/bench_priority.py --seeds 3 --controller field --arms bus
+    python benchmarks/bench_priority.py --seeds 3 --controller max-pressure --arms bus
 
 Runs end at 08:00 by default (``--end 09:00`` for the whole peak): the emergency vehicle leaves
 at 07:30 and every recovery has ended long before; the measured hour is 07:00-08:00, so one
@@ -83,7 +85,10 @@ def _arms(modes: list[str], recoveries: list[str]) -> dict[str, tuple[PreemptSet
     arms["bus-tsp"] = (PreemptSettings(enabled=False), TransitPriority(), False)
     # every bus, late or not, with a 20 s extension: what priority can do at most here
     arms["bus-tsp-all"] = (PreemptSettings(enabled=False),
-                           TransitPriority(late_after=-math.inf, max_extension=20.0), False)
+                           TransitPriority(buses="all", max_extension=20.0), False)
+    # every bus, 15 s, only while no lane it delays holds more than one halted vehicle
+    arms["bus-tsp-cond"] = (PreemptSettings(enabled=False),
+                            TransitPriority(buses="all", max_extension=15.0, max_queue=1), False)
     return arms
 
 

@@ -159,6 +159,7 @@ class SignalFailure:
 EMERGENCY_VEHICLES = ("ambulance", "fire-engine", "police")
 PREEMPT_MODES = ("detection", "green-wave")
 RECOVERIES = ("best-way", "short-way", "long-way", "immediate")
+PRIORITY_BUSES = ("late", "all")
 MinGreen = Annotated[Number, Field(ge=4, le=60)]  # the plan checks' 4 s floor
 
 
@@ -197,7 +198,8 @@ class Preemption:
 
 @config_dataclass(frozen=True, config=DATACLASS_CONFIG)
 class BusPriority:
-    """Transit signal priority for late buses (``enabled = false``: measured, none given)."""
+    """Transit signal priority for late buses, or every bus (``enabled = false``: measured,
+    none given); ``max_queue``: only while no in-lane it delays holds more halted vehicles."""
 
     enabled: Bool = True
     lines: UniqueNames = ()
@@ -207,6 +209,8 @@ class BusPriority:
     max_extension: Annotated[Number, Field(ge=0, le=60)] = 15.0
     min_interval: Seconds | None = None  # None: the signal's cycle
     min_green: MinGreen = 5.0
+    buses: Annotated[str, AfterValidator(lambda v: _one_of(v, PRIORITY_BUSES))] = "late"
+    max_queue: Annotated[Number, Field(ge=0, le=200)] | None = None
 
 
 def _check_plan_file(plan: Path, context: dict[str, Any]) -> Path:

@@ -14,8 +14,10 @@ emergency vehicles (:class:`EmergencyRun`) or bus priority (:class:`TransitPrior
 * **Bus priority**: each bus line (a SUMO flow of vClass ``bus``) gets a schedule from its
   route and stops: running time = route length / ``schedule_speed`` + its dwell times,
   spread evenly over the route's length; a bus is late when it has taken longer than that
-  to cover its distance so far (``late_after`` seconds of slack).  A late bus within
-  ``detect_distance`` of a signal gets at most one priority per signal per cycle (``min_interval``):
+  to cover its distance so far (``late_after`` seconds of slack); ``buses = "all"``: every bus
+  qualifies.  Such a bus within ``detect_distance`` of a signal gets at most one priority per
+  signal per cycle (``min_interval``), and with ``max_queue`` only while no in-lane it would
+  delay holds more halted vehicles than that (conditional priority):
   a green extension (its green held up to ``max_extension`` s longer) or an early green (the
   conflicting green cut, never below its minimum green).  Under SUMO programs this is done
   with phase durations and paid back at the next green of the other stage (fixed-time plans
@@ -74,10 +76,19 @@ class PreemptSettings:
     recovery: str = "best-way"
 
 
-VEHICLES = {  # vClass emergency: (length m, max speed m/s, accel m/s2)
-    "ambulance": (6.5, 19.4, 2.6),
-    "fire-engine": (10.0, 16.7, 1.8),
-    "police": (5.0, 22.2, 3.0),
+# vClass emergency vTypes.  SUMO's own defaults for vClass emergency (SUMO 1.28, read back over
+# TraCI: length 6.5 m, accel 2.6 m/s2, decel 4.5 m/s2, maxSpeed 200 km/h, speedFactor 1 with no
+# deviation, sigma 0.5) are kept; only a body SUMO models as another class is taken from that
+# class's defaults (sumo.dlr.de/docs/Vehicle_Type_Parameter_Defaults.html): a police car is a
+# passenger car (length 5 m), a fire engine a truck (7.1 m, accel 1.3, decel 4, 130 km/h).
+# SUMO models driving above the speed limit only through a speedFactor the user sets
+# (sumo.dlr.de/docs/Simulation/Emergency.html); none is set, so every emergency vehicle keeps
+# to the limit (the ceiling on what preemption can save).
+VEHICLES: dict[str, dict[str, str]] = {
+    "ambulance": {"guiShape": "emergency"},
+    "fire-engine": {"guiShape": "firebrigade", "length": "7.1", "accel": "1.3", "decel": "4",
+                    "maxSpeed": "36.11"},
+    "police": {"guiShape": "police", "length": "5"},
 }
 
 
@@ -107,10 +118,8 @@ def write_emergency_vehicles(path: Path, runs: tuple[EmergencyRun, ...]) -> Path
     """A SUMO additional file with the emergency vType (bluelight device) and the vehicles."""
     lines = ["<additional>"]
     for kind in sorted({r.vehicle for r in runs}):
-        length, vmax, accel = VEHICLES[kind]
-        lines += [f'    <vType id="{EV_TYPE}-{kind}" vClass="emergency" guiShape="emergency" '
-                  f'length="{length:g}" maxSpeed="{vmax:g}" accel="{accel:g}" speedFactor="1.0" '
-                  'sigma="0">',
+        body = "".join(f' {k}="{v}"' for k, v in VEHICLES[kind].items())
+        lines += [f'    <vType id="{EV_TYPE}-{kind}" vClass="emergency"{body}>',
                   '        <param key="has.bluelight.device" value="true"/>', "    </vType>"]
     for run in sorted(runs, key=lambda r: r.depart):
         lines.append(f"    <vehicle id={quoteattr(run.id)} type=\"{EV_TYPE}-{run.vehicle}\" "

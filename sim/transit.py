@@ -1,9 +1,14 @@
-"""Transit signal priority: late buses get a green extension or an early green, within limits.
+"""Transit signal priority: buses get a green extension or an early green, within limits.
 
 Run by :class:`sim.priority.PriorityLayer` (which documents the rules) every step while a run
 declares bus priority.  Each bus line (a SUMO flow of vClass ``bus``) gets a schedule from its
-first bus's route and stops; a bus later than ``late_after`` seconds against it, within
-``detect_distance`` of a signal, gets at most one priority per signal per cycle.  Under SUMO
+first bus's route and stops; a bus later than ``late_after`` seconds against it (or, with
+``buses = "all"``, every bus), within ``detect_distance`` of a signal, gets at most one
+priority per signal per cycle.  With ``max_queue`` set, a priority is given only while no
+in-lane it would delay (a lane of a link not green in the bus's stage) holds more than that
+many halted vehicles: time is moved to the bus only where the other approaches do not need
+it (conditional priority; on the Wulin AM peak, near saturation, unconditional priority for
+every bus costs general traffic far more than the buses gain).  Under SUMO
 programs the phase durations are changed and paid back (:meth:`BusPriority._pay_back`);
 under the actuator the bus's stage replaces the controller's decision (:attr:`BusPriority.force`,
 applied by :class:`sim.priority.PriorityActuator`).
@@ -30,6 +35,8 @@ class TransitPriority:
     max_extension: float = 15.0
     min_interval: float | None = None  # None: the signal's cycle (one priority per cycle)
     min_green: float = 5.0
+    buses: str = "late"  # "late": behind schedule by more than late_after; "all": every bus
+    max_queue: float | None = None  # only while no in-lane it delays has more halted vehicles
 
 
 @dataclass
@@ -122,13 +129,15 @@ class BusPriority:
         speed = veh.getSpeed(vid)
         if speed < 0.1 and d < 80.0 and not veh.isStopped(vid):
             bus.signal_delay += self._step
-        if (not tp.enabled or bus.lateness <= tp.late_after or d > tp.detect_distance or tls not in self.specs
-                or tls in bus.granted):
+        late = tp.buses == "all" or bus.lateness > tp.late_after
+        if not tp.enabled or not late or d > tp.detect_distance or tls not in self.specs or tls in bus.granted:
             return
         interval = tp.min_interval if tp.min_interval is not None else self.specs[tls].cycle
         if t - self._last_grant.get(tls, -math.inf) < interval or tls in self._tsp:
             return
         if self.preemptor.active(tls) or self.preemptor.mode(tls) != "idle":  # type: ignore[union-attr]
+            return
+        if tp.max_queue is not None and self._losing_queue(tls, link) > tp.max_queue:
             return
         eta = d / max(speed, 5.0)
         kind = self._grant(tls, link, state, eta, t, vid)
@@ -136,6 +145,15 @@ class BusPriority:
             bus.granted.add(tls)
             self._last_grant[tls] = t
             self.grants.append((t, tls, vid, kind))
+
+    def _losing_queue(self, tls: str, link: int) -> float:
+        """The longest queue (halted vehicles) on an in-lane whose links a priority for ``link``
+        would delay: links not green in the bus's stage."""
+        spec = self.specs[tls]
+        stage = max(spec.stages, key=lambda st: st[link] in GREEN)
+        lanes = {m.in_lane for m in spec.movements if stage[m.index] not in GREEN}
+        halting = self.conn.lane.getLastStepHaltingNumber
+        return float(max((halting(ln) for ln in lanes), default=0))
 
     def _grant(self, tls: str, link: int, state: str, eta: float, t: float, vid: str) -> str:
         """Extend or advance the bus's green at ``tls``; returns what was done ("" for nothing)."""

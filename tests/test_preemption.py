@@ -7,6 +7,7 @@ step, so the checks see exactly what vehicles saw (independently of the layer's 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -175,20 +176,23 @@ def test_disabled_preemption_leaves_signals_alone(tiny_scenario: Scenario, tmp_p
     assert layer.emergency_rows()[0]["travel_time"] > 0
 
 
-def test_bus_priority_never_cuts_a_minimum_green(tiny_scenario: Scenario, tmp_path: Path) -> None:
-    """Buses late from the start get priority at every signal; every green SUMO shows still
-    lasts at least the minimum green."""
-    add = tmp_path / "bus.add.xml"
-    add.write_text('<additional><vType id="bus" vClass="bus" length="12"/>'
-                   '<flow id="busline" type="bus" begin="0" end="500" period="40" '
-                   'from="left0A0" to="B0right0"/>'
-                   '<flow id="busline2" type="bus" begin="10" end="500" period="40" '
-                   'from="bottom0A0" to="A1top0"/></additional>')
-    layout = _layout(tiny_scenario)
-    tp = TransitPriority(late_after=-math.inf, max_extension=20.0, min_interval=30.0, min_green=5.0)
+BUSES = ('<additional><vType id="bus" vClass="bus" length="12"/>'
+         '<flow id="busline" type="bus" begin="0" end="500" period="40" from="left0A0" to="B0right0"/>'
+         '<flow id="busline2" type="bus" begin="10" end="500" period="40" from="bottom0A0" '
+         'to="A1top0"/></additional>')
+
+
+def _bus_run(sc: Scenario, tmp: Path, tp: TransitPriority) -> tuple[PriorityLayer, list[float], list[float]]:
+    """Two bus lines across the tiny grid under its SUMO programs, stepped one second at a time.
+    Returns the layer, every green's length as SUMO showed it, and at each priority given the
+    longest queue on the in-lanes it delays (read in the step it was given)."""
+    add = tmp / "bus.add.xml"
+    add.write_text(BUSES)
+    layout = _layout(sc)
     layer = PriorityLayer((), None, tp)
     greens: list[float] = []
-    with Simulation(tiny_scenario, seed=1, additional_files=[add]) as sim:
+    queues: list[float] = []
+    with Simulation(sc, seed=1, additional_files=[add]) as sim:
         sim.start()
         layer.start(sim, layout.specs)
         since: dict[str, tuple[str, float]] = {}
@@ -196,7 +200,11 @@ def test_bus_priority_never_cuts_a_minimum_green(tiny_scenario: Scenario, tmp_pa
         while t < 590:
             sim.step_until(t + 1.0)
             t = sim.time
+            n = len(layer.grants)
             layer.poll(t)
+            for _, sig, bus, _ in layer.grants[n:]:
+                link = sim.conn.vehicle.getNextTLS(bus)[0][1]
+                queues.append(layer.bus._losing_queue(sig, link))  # type: ignore[union-attr]
             for spec in layout.specs:
                 cur = sim.conn.trafficlight.getRedYellowGreenState(spec.id)
                 st, t0 = since.get(spec.id, (cur, t))
@@ -206,10 +214,61 @@ def test_bus_priority_never_cuts_a_minimum_green(tiny_scenario: Scenario, tmp_pa
                     since[spec.id] = (cur, t)
                 else:
                     since.setdefault(spec.id, (cur, t))
+    return layer, greens[len(layout.specs):], queues
+
+
+@pytest.mark.parametrize("tp", [
+    TransitPriority(late_after=-math.inf, max_extension=20.0, min_interval=30.0, min_green=5.0),
+    TransitPriority(buses="all", max_queue=1, max_extension=15.0, min_interval=30.0, min_green=5.0),
+], ids=["late-from-start", "all-conditional"])
+def test_bus_priority_never_cuts_a_minimum_green(tiny_scenario: Scenario, tmp_path: Path,
+                                                  tp: TransitPriority) -> None:
+    """Buses get priority at every signal; every green SUMO shows still lasts at least the
+    minimum green."""
+    layer, greens, _ = _bus_run(tiny_scenario, tmp_path, tp)
     kinds = {g[3] for g in layer.grants}
     assert kinds & {"extension", "early-green"}, "no priority was given"
-    assert greens and min(greens[len(layout.specs):]) >= 5.0 - 1e-6
+    assert greens and min(greens) >= 5.0 - 1e-6
     assert layer.bus_rows()
+
+
+def test_conditional_priority_waits_for_the_other_approaches(tiny_scenario: Scenario, tmp_path: Path) -> None:
+    """With ``max_queue`` a priority is given only while no lane it delays holds more halted
+    vehicles (a bus waits for that moment); without it, priorities are given against queues."""
+    base = TransitPriority(buses="all", max_extension=15.0, min_interval=30.0)
+    free, _, free_q = _bus_run(tiny_scenario, tmp_path, base)
+    held, _, held_q = _bus_run(tiny_scenario, tmp_path, replace(base, max_queue=0))
+    assert held.grants and max(held_q) <= 0
+    assert max(free_q) > 0 and held.grants != free.grants
+
+
+def test_every_bus_ignores_the_schedule(tiny_scenario: Scenario, tmp_path: Path) -> None:
+    """``buses = "all"`` gives priority to buses the schedule finds on time; "late" does not."""
+    on_time = TransitPriority(late_after=1e6, min_interval=30.0)
+    late, _, _ = _bus_run(tiny_scenario, tmp_path, on_time)
+    every, _, _ = _bus_run(tiny_scenario, tmp_path, replace(on_time, buses="all"))
+    assert not late.grants and every.grants
+
+
+def test_emergency_vehicles_keep_sumos_defaults(tiny_scenario: Scenario, tmp_path: Path) -> None:
+    """The ambulance is SUMO's vClass emergency as SUMO defines it (keeping to the limit:
+    speedFactor 1 without deviation, Krauss sigma 0.5); police and fire engine differ only in
+    body (SUMO's passenger car and truck)."""
+    from sim.priority import EV_TYPE
+
+    runs = tuple(EmergencyRun(f"e{k}", ROUTE, 10.0 + k, kind)
+                 for k, kind in enumerate(("ambulance", "fire-engine", "police")))
+    add = write_emergency_vehicles(tmp_path / "ev.add.xml", runs)
+    with Simulation(tiny_scenario, seed=1, additional_files=[add]) as sim:
+        sim.start()
+        vt = sim.conn.vehicletype
+        got = {k: (vt.getSpeedFactor(f"{EV_TYPE}-{k}"), vt.getSpeedDeviation(f"{EV_TYPE}-{k}"),
+                   vt.getImperfection(f"{EV_TYPE}-{k}"), vt.getLength(f"{EV_TYPE}-{k}"),
+                   vt.getAccel(f"{EV_TYPE}-{k}"))
+               for k in ("ambulance", "fire-engine", "police")}
+    assert got["ambulance"] == (1.0, 0.0, 0.5, 6.5, 2.6)
+    assert got["fire-engine"] == (1.0, 0.0, 0.5, 7.1, 1.3)
+    assert got["police"] == (1.0, 0.0, 0.5, 5.0, 2.6)
 
 
 def test_idle_layer_changes_nothing(tiny_scenario: Scenario, tmp_path: Path) -> None:

@@ -53,6 +53,16 @@ def test_declaration_loads(tmp_path: Path, tiny_scenario: Scenario) -> None:
     assert spec.variation("ev-only").preemption.enabled is False  # type: ignore[union-attr]
 
 
+def test_conditional_priority_for_every_bus_loads(tmp_path: Path, tiny_scenario: Scenario) -> None:
+    """``buses`` and ``max_queue`` reach the layer's settings unchanged."""
+    from experiments.variations import _priority_layer
+
+    text = EMERGENCY.replace("max_extension = 10", 'max_extension = 10\nbuses = "all"\nmax_queue = 1')
+    v = load_spec(write_spec(tmp_path, spec_text(tiny_scenario, text))).variation("ev-preempt")
+    layer, _ = _priority_layer(v, tmp_path / "work")
+    assert layer.transit.buses == "all" and layer.transit.max_queue == 1
+
+
 @pytest.mark.parametrize("old,new,field,words", [
     ('"A0B0", "B0right0"', '"A0B0", "nowhere"', "emergency[0].route", "nowhere"),
     ('"A0B0", "B0right0"', '"A0B0", "left0A0"', "emergency[0].route", "does not lead on"),
@@ -60,6 +70,9 @@ def test_declaration_loads(tmp_path: Path, tiny_scenario: Scenario) -> None:
     ('recovery = "short-way"', 'recovery = "shortway"', "preemption.recovery", "did you mean"),
     ('mode = "green-wave"', 'mode = "wave"', "preemption.mode", "green-wave"),
     ("max_extension = 10", "max_extension = -1", "bus_priority.max_extension", ">= 0"),
+    ("max_extension = 10", 'max_extension = 10\nbuses = "every"', "bus_priority.buses", "late, all"),
+    ("max_extension = 10", "max_extension = 10\nmax_queue = -2", "bus_priority.max_queue", ">= 0"),
+    ("max_extension = 10", 'max_extension = 10\nmax_queue = "few"', "bus_priority.max_queue", "number"),
     ("depart = 150", "depart = 5000", "emergency[0].depart", "not inside"),
     ("repeats = 2", "repeats = 0", "emergency[0].repeats", ">= 1"),
 ])
@@ -67,7 +80,7 @@ def test_bad_inputs_name_line_and_field(tmp_path: Path, tiny_scenario: Scenario,
                                         field: str, words: str) -> None:
     text = spec_text(tiny_scenario, EMERGENCY.replace(old, new, 1))
     msg = _error(tmp_path, text)
-    assert field in msg and words in msg
+    assert field in msg and words in msg and "\n" not in msg.strip()
     assert "line " in msg and str(tmp_path) in msg
 
 
