@@ -215,7 +215,8 @@ class SignalBridge:
         tl = sim.conn.trafficlight
         self._set_state = tl.setRedYellowGreenState
         self._occupancy = sim.conn.inductionloop.getLastStepOccupancy
-        self._count = sim.conn.inductionloop.getLastStepVehicleNumber
+        self._passed = sim.conn.inductionloop.getIntervalVehicleNumber  # cumulative: one interval per run
+        self._passed_before: dict[str, int] = {}
 
     def show(self) -> None:
         """Give SUMO what each device's heads show now (only the signals that changed)."""
@@ -246,10 +247,17 @@ class SignalBridge:
                 self.unsafe.append(f"{self.sim.time:.0f} s {sid}: {'; '.join(bad)} ({before} -> {state})")
 
     def feed(self) -> None:
-        """What each detector saw during the step just run."""
-        occ, count = self._occupancy, self._count
+        """What each detector saw during the step just run: a vehicle on it, and the vehicles
+        that passed it (the difference of its cumulative count; a car standing on a loop is on
+        it at every step, but passes it once)."""
+        occ, before = self._occupancy, self._passed_before
         for sid, dets in self.loops.items():
-            self.devices[sid].unit.feed({d: DetectorReading(occ(lid) > 0, count(lid)) for d, lid in dets})
+            readings = {}
+            for d, lid in dets:
+                n = int(self._passed(lid))
+                readings[d] = DetectorReading(occ(lid) > 0, n - before.get(lid, 0))
+                before[lid] = n
+            self.devices[sid].unit.feed(readings)
 
 
 @dataclass
@@ -549,7 +557,9 @@ def detector_reader(layout: DistrictLayout) -> DetectorStateReader:
     """The state estimated from the devices' detectors: detector ``d`` of signal ``s`` is on the
     signal's ``d``-th in-lane (as :func:`_detectors` wires them)."""
     lanes = [list(range(int(layout.in_ptr[s]), int(layout.in_ptr[s + 1]))) for s in range(layout.n_signals)]
-    return DetectorStateReader(layout.in_lanes, [float(x) for x in layout.in_lane_length], layout.out_lanes, lanes)
+    speeds = {lane: v for spec in layout.specs for lane, v in spec.lane_speeds.items()}
+    return DetectorStateReader(layout.in_lanes, [float(x) for x in layout.in_lane_length],
+                               [speeds[lane] for lane in layout.in_lanes], layout.out_lanes, lanes)
 
 
 def _emergency(sim: Simulation, fld: _Field, layout: DistrictLayout,

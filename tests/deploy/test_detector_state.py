@@ -59,6 +59,19 @@ def test_the_queue_never_exceeds_what_the_lane_holds() -> None:
     assert q.queue[0] == 2.0
 
 
+def test_moving_vehicles_are_the_arrival_rate_times_the_free_flow_time() -> None:
+    q = LaneQueues([150.0, 150.0], speeds=[15.0, 15.0], window_s=1000)
+    for k in range(10):  # lane 0 flows: a car every 2 s, none stopped; lane 1 the same, then held
+        q.update(0, k % 2, 100 * (k % 2), present=False)
+        q.update(1, k % 2, 100 * (k % 2), present=False)
+    q.update(1, 0, 200, present=True)
+    assert q.queue == [0.0, 1.0]
+    rate1 = 5 / 11
+    # 0.5 car/s over the lane's 10 s; lane 1: its queue, and arrivals over the 142.5 m behind it
+    assert q.counts() == pytest.approx([0.5 * 10, 1.0 + rate1 * (150 - 7.5) / 15])
+    assert LaneQueues([150.0]).counts() == [0.0]  # without speeds: the queue only
+
+
 def _state(n_in: int, n_out: int, n_sig: int) -> SimpleNamespace:
     f = np.float32
     return SimpleNamespace(time=0.0, queue=np.zeros(n_in, f), count=np.zeros(n_in, f), out_count=np.zeros(n_out, f),
@@ -68,12 +81,14 @@ def _state(n_in: int, n_out: int, n_sig: int) -> SimpleNamespace:
 
 def test_detectors_map_to_their_lanes_and_downstream_lanes() -> None:
     # device 0: detectors 1, 2 on lanes a0, a1; device 1: detector 1 on lane b0, which a0 feeds
-    rd = DetectorStateReader(["a0", "a1", "b0"], [75.0, 75.0, 75.0], ["b0", "exit"], [[0, 1], [2]])
+    rd = DetectorStateReader(["a0", "a1", "b0"], [75.0, 75.0, 75.0], [15.0, 15.0, 15.0], ["b0", "exit"],
+                             [[0, 1], [2]])
     first = [DetectorSample(7, [0, 1], [200, 60], active=0b01, new=True), DetectorSample(3, [0], [200], 1, new=True)]
     rd.update(first)
     st = rd.read(_state(3, 2, 2), [1, 0], [4.0, 12.0], [False, True], 25200.0)
     assert st.queue.tolist() == [1.0, 0.0, 1.0]  # a0 and b0 see a standing car; a1 a car passing (1 in, 1 out)
-    assert st.count.tolist() == st.queue.tolist()  # a stop-bar loop sees only the queue
+    # count: a1's rate (1 car in 1 s) over its 5 s of free flow; a0, b0 no arrivals seen yet
+    assert st.count.tolist() == [1.0, 5.0, 1.0]
     assert st.out_count.tolist() == [1.0, 0.0]  # b0's estimate; a lane leaving the district: free
     assert st.stage.tolist() == [1, 0] and st.stage_time.tolist() == [4.0, 12.0]
     assert st.in_transition.tolist() == [False, True] and st.time == 25200.0
@@ -154,3 +169,23 @@ def test_net_snmp_reads_the_detector_objects(field) -> None:  # noqa: ANN001
     got = run("snmpget", *v3(creds.reader), "-Oqv", target(emu), *map(O.dotted, oids))
     assert got.returncode == 0, got.stderr
     assert got.stdout.split() == ["1", "3", "200", str(0b010)]
+
+
+def test_a_car_standing_on_a_loop_is_counted_once() -> None:
+    """The co-simulation's loops feed the devices' detectors: presence while a car is on the loop,
+    volume the cars that passed it (the cumulative count's difference), not the cars on it."""
+    pytest.importorskip("libsumo")
+    from deploy.sumo_bridge import SignalBridge
+
+    occupancy = iter([100.0, 100.0, 100.0, 40.0, 0.0])  # a car stands on the loop, then leaves
+    passed = iter([0, 0, 0, 1, 1])
+    loop = SimpleNamespace(getLastStepOccupancy=lambda _lid: next(occupancy),
+                           getIntervalVehicleNumber=lambda _lid: next(passed))
+    sim = SimpleNamespace(conn=SimpleNamespace(trafficlight=SimpleNamespace(setRedYellowGreenState=None),
+                                               inductionloop=loop))
+    fed: list[dict[int, DetectorReading]] = []
+    bridge = SignalBridge(sim, {"B1": SimpleNamespace(unit=SimpleNamespace(feed=fed.append))},  # type: ignore[arg-type]
+                          {}, {"B1": [(1, "loop")]})
+    for _ in range(5):
+        bridge.feed()
+    assert [(r[1].present, r[1].count) for r in fed] == [(True, 0), (True, 0), (True, 0), (True, 1), (False, 0)]
