@@ -21,13 +21,14 @@ each rule is one line):
   lane is held and falls by the vehicles counted leaving when it is served; a second in which
   the loop was never covered and sees nothing means no vehicle stands at the stop bar: the
   queue is 0; a loop that sees a vehicle now means at least 1; never more than the lane holds
-  (its length over :data:`JAM_SPACING_M`);
-* **moving vehicles** (the rest of SUMO's ``count``, which no stop-bar loop sees): by Little's
-  law, the arrival rate times the free-flow time over the part of the lane the queue leaves
-  (its speed limit), ``rate * (length - queue * JAM_SPACING_M) / speed``.
+  (its length over :data:`JAM_SPACING_M`).
 
-What the controllers get: ``queue`` the queue estimate; ``count`` queue plus moving vehicles;
-``out_count`` the estimate of the downstream lane where it is another signal's detected
+What the controllers get: ``queue`` the estimate; ``count`` the same estimate (a stop-bar loop
+sees only the vehicles the signal holds: the moving vehicles further up the lane, which SUMO's
+``count`` includes, are not seen, so max-pressure's pressure becomes a queue pressure.  Adding
+them by Little's law, arrival rate times free-flow time over the lane, was tried and is worse:
+that term is nearly constant, so it ranks stages by lane length and flow, not by what waits;
+see the README); ``out_count`` the estimate of the downstream lane where it is another signal's detected
 in-lane, 0 where it leaves the district (no detector there: taken as free); the stages from
 the devices' phase status, as with ``--state sumo``.  ``speed`` and ``waiting`` cannot be
 measured by a stop-bar count: a controller that reads them is refused (:func:`check_fields`)
@@ -66,15 +67,11 @@ class LaneQueues:
 
     Args:
         lengths: Each lane's length in metres (its storage).
-        speeds: Each lane's speed limit, m/s (``None``: moving vehicles not estimated).
         window_s: The arrival rate's time constant, seconds.
     """
 
-    def __init__(self, lengths: Sequence[float], speeds: Sequence[float] | None = None,
-                 window_s: float = RATE_WINDOW_S) -> None:
-        self.lengths = [float(x) for x in lengths]
-        self.speeds = [max(float(v), 0.1) for v in speeds] if speeds is not None else None
-        self.capacity = [max(1.0, x / JAM_SPACING_M) for x in self.lengths]
+    def __init__(self, lengths: Sequence[float], window_s: float = RATE_WINDOW_S) -> None:
+        self.capacity = [max(1.0, float(x) / JAM_SPACING_M) for x in lengths]
         self.window_s = float(window_s)
         self.queue = [0.0] * len(self.capacity)
         self.rate = [0.0] * len(self.capacity)  # vehicles per second
@@ -92,13 +89,6 @@ class LaneQueues:
         q = self.queue[lane] + self.rate[lane] * seconds - volume
         self.queue[lane] = min(max(q, 1.0 if present else 0.0), self.capacity[lane])
 
-    def counts(self) -> list[float]:
-        """Per lane, queue plus moving vehicles (module docstring)."""
-        if self.speeds is None:
-            return list(self.queue)
-        return [q + r * max(length - q * JAM_SPACING_M, 0.0) / v
-                for q, r, length, v in zip(self.queue, self.rate, self.lengths, self.speeds, strict=True)]
-
 
 class DetectorStateReader:
     """Builds the controllers' state from the devices' detector samples.
@@ -106,16 +96,15 @@ class DetectorStateReader:
     Args:
         in_lanes: The layout's in-lanes (the state's ``queue`` / ``count`` order).
         in_lengths: Their lengths, metres.
-        in_speeds: Their speed limits, m/s.
         out_lanes: The layout's out-lanes (``out_count`` order).
         detector_lanes: Per device (central's order), the in-lane index of detector ``d`` at
             position ``d - 1``.
         period_s: The detectors' ``volumeOccupancyPeriod``, seconds.
     """
 
-    def __init__(self, in_lanes: Sequence[str], in_lengths: Sequence[float], in_speeds: Sequence[float],
-                 out_lanes: Sequence[str], detector_lanes: Sequence[Sequence[int]], period_s: float = 1.0) -> None:
-        self.queues = LaneQueues(in_lengths, in_speeds)
+    def __init__(self, in_lanes: Sequence[str], in_lengths: Sequence[float], out_lanes: Sequence[str],
+                 detector_lanes: Sequence[Sequence[int]], period_s: float = 1.0) -> None:
+        self.queues = LaneQueues(in_lengths)
         self.detector_lanes = [list(x) for x in detector_lanes]
         self.period_s = float(period_s)
         pos = {lane: k for k, lane in enumerate(in_lanes)}
@@ -134,10 +123,10 @@ class DetectorStateReader:
     def read(self, into: Any, stage: Sequence[int], stage_time: Sequence[float],
              in_transition: Sequence[bool], time: float) -> Any:
         """Write the estimate and the devices' stages into ``into`` (a :class:`sim.state.DistrictState`)."""
-        n = self.queues.counts()
-        into.queue[:] = self.queues.queue
-        into.count[:] = n
-        into.out_count[:] = [n[k] if k >= 0 else 0.0 for k in self._out_from]
+        q = self.queues.queue
+        into.queue[:] = q
+        into.count[:] = q
+        into.out_count[:] = [q[k] if k >= 0 else 0.0 for k in self._out_from]
         into.stage[:] = stage
         into.stage_time[:] = stage_time
         into.in_transition[:] = in_transition

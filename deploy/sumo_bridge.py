@@ -557,9 +557,7 @@ def detector_reader(layout: DistrictLayout) -> DetectorStateReader:
     """The state estimated from the devices' detectors: detector ``d`` of signal ``s`` is on the
     signal's ``d``-th in-lane (as :func:`_detectors` wires them)."""
     lanes = [list(range(int(layout.in_ptr[s]), int(layout.in_ptr[s + 1]))) for s in range(layout.n_signals)]
-    speeds = {lane: v for spec in layout.specs for lane, v in spec.lane_speeds.items()}
-    return DetectorStateReader(layout.in_lanes, [float(x) for x in layout.in_lane_length],
-                               [speeds[lane] for lane in layout.in_lanes], layout.out_lanes, lanes)
+    return DetectorStateReader(layout.in_lanes, [float(x) for x in layout.in_lane_length], layout.out_lanes, lanes)
 
 
 def _emergency(sim: Simulation, fld: _Field, layout: DistrictLayout,
