@@ -22,7 +22,12 @@ counterpart over SNMP of the in-process :class:`sim.actuator.SignalActuator`:
 * **resume**: a device that reports anything but ``systemControl`` (it fell back after a
   silence, or restarted) is taken under central control again with its next command;
 * **release**: commands cleared, ``systemPatternControl`` 0: the devices return to their
-  time-of-day plans (as they do on their own when central control goes quiet).
+  time-of-day plans (as they do on their own when central control goes quiet);
+* **detectors** (``read_detectors``): the same GET also reads each device's detector objects
+  (``volumeOccupancySequence``, ``detectorVolume`` and ``detectorOccupancy`` of each detector,
+  ``vehicleDetectorStatusGroupActive``) into a :class:`DetectorSample` per device; take-over
+  sets ``volumeOccupancyPeriod`` to :data:`DETECTOR_PERIOD_S`, so each round reads one new
+  period (what central makes of them: :mod:`deploy.detector_state`).
 
 A device that does not answer is counted and skipped for the round; it keeps running (and,
 past its backup time, falls back to its plan by itself).  Standard library and ``deploy``
@@ -41,6 +46,7 @@ from deploy.snmp import Exchange, SnmpClient, SnmpError, exchange_all
 from sim.errors import WulinError
 
 KEEP = -1
+DETECTOR_PERIOD_S = 1  # volumeOccupancyPeriod under central control: one period per round
 _POLL = (O.PHASE_STATUS_GREENS, O.PHASE_STATUS_YELLOWS, O.PHASE_STATUS_NEXTS)
 
 
@@ -52,10 +58,26 @@ class DeviceLink:
     profile: DeviceProfile
     reader: SnmpClient
     writer: SnmpClient
+    detectors: int = 0  # detector inputs 1..detectors, read when central reads detectors
 
     @property
     def groups(self) -> int:
         return (max(self.profile.phases) + 7) // 8
+
+
+@dataclass
+class DetectorSample:
+    """One device's detector objects as last read (detector ``d`` at index ``d - 1``).
+
+    ``new`` says whether the round read a period not read before (``volumeOccupancySequence``
+    moved); ``sequence`` -1: none read yet, or the device restarted or fell back (its period
+    may differ until central takes it again), so the next reading is not taken as new."""
+
+    sequence: int = -1
+    volume: list[int] = field(default_factory=list)  # vehicles in the period
+    occupancy: list[int] = field(default_factory=list)  # 0-200, 0.5 % steps
+    active: int = 0  # vehicleDetectorStatusGroupActive: detector d sees a vehicle now at bit d - 1
+    new: bool = False
 
 
 @dataclass
@@ -85,6 +107,7 @@ class CentralStats:
     refused: int = 0
     resumed: int = 0  # devices taken back under central control after they fell back
     reports: int = 0  # SETs answered with a Report (a restarted device's new SNMP engine clock): re-sent
+    detector_gaps: int = 0  # detector periods published but never read (a lost poll)
     round_wall: list[float] = field(default_factory=list)  # every round: poll + commands
     decision_wall: list[float] = field(default_factory=list)  # the rounds that carried a decision
     round_cpu: list[float] = field(default_factory=list)  # the process's CPU seconds in each round (both ends)
@@ -104,21 +127,29 @@ class NtcipActuator:
         max_green: Per signal, seconds (the in-process actuator's rule).
         heartbeat_s: Re-send unchanged commands this often (keep it well under the backup time).
         backup_s: ``unitBackupTime`` written on take-over, seconds.
+        read_detectors: Poll the detector objects too (:attr:`samples`).
     """
 
     def __init__(self, links: Sequence[DeviceLink], max_green: Sequence[float], *, heartbeat_s: float = 2.0,
-                 backup_s: int = 10) -> None:
+                 backup_s: int = 10, read_detectors: bool = False) -> None:
         if len(max_green) != len(links):
             raise WulinError(f"NtcipActuator: {len(max_green)} maximum greens for {len(links)} devices")
         self.links, self.max_green = list(links), [float(x) for x in max_green]
         self.heartbeat_s, self.backup_s = float(heartbeat_s), int(backup_s)
         self.views = [SignalView() for _ in self.links]
+        self.read_detectors = read_detectors
+        self.samples = [DetectorSample() for _ in self.links]
         self.stats = CentralStats()
         self.timeout = max(lk.reader.timeout for lk in self.links) if self.links else 1.0
         self._stage_of = [{p: k for k, ps in enumerate(lk.profile.stage_phases) for p in ps} for lk in self.links]
         # what a round sends, built once: the poll's varbinds, and per stage its command bitmaps and varbinds
         self._poll_vbs = [[(c + (g,), None) for c in _POLL for g in range(1, lk.groups + 1)]
-                          + [(O.UNIT_CONTROL_STATUS, None)] for lk in self.links]
+                          + [(O.UNIT_CONTROL_STATUS, None)] + (_detector_varbinds(lk) if read_detectors else [])
+                          for lk in self.links]
+        # what take-over (and taking a device back) sets
+        self._take = [(O.UNIT_BACKUP_TIME, self.backup_s), (O.SYSTEM_PATTERN_CONTROL, O.PATTERN_FREE)]
+        if read_detectors:
+            self._take.append((O.VOLUME_OCCUPANCY_PERIOD, DETECTOR_PERIOD_S))
         self._commands = [[_stage_command(lk, k) for k in range(len(lk.profile.stage_phases))] for lk in self.links]
         self._command_vbs = [[_command_varbinds(lk, cmd) for cmd in cmds] for lk, cmds in zip(self.links, self._commands,
                                                                                              strict=True)]
@@ -127,7 +158,7 @@ class NtcipActuator:
     def take_control(self, now: float) -> None:
         """Backup time and free mode on every device; then one poll to learn where each is."""
         for lk in self.links:
-            self._set(lk, [(O.UNIT_BACKUP_TIME, self.backup_s), (O.SYSTEM_PATTERN_CONTROL, O.PATTERN_FREE)])
+            self._set(lk, self._take)
         self.poll(now)
         for v in self.views:  # each keeps its stage until asked otherwise, as in simulation
             v.green_start = v.since = now
@@ -156,7 +187,8 @@ class NtcipActuator:
         """Read every device's phase status (all GETs out at once) and update the views."""
         got = exchange_all([Exchange(lk.reader, "get", self._poll_vbs[i]) for i, lk in enumerate(self.links)],
                            self.timeout)
-        for ex, lk, v, stage_of in zip(got, self.links, self.views, self._stage_of, strict=True):
+        for ex, lk, v, stage_of, sample in zip(got, self.links, self.views, self._stage_of, self.samples, strict=True):
+            sample.new = False
             if ex.answer is None or ex.error is not None:
                 values = self._retry_get(lk, ex)
                 if values is None:
@@ -169,7 +201,25 @@ class NtcipActuator:
             self.stats.polls += 1
             shown = tuple(sum(int(values[c + (g,)]) << (8 * (g - 1)) for g in range(1, lk.groups + 1)) for c in _POLL)  # type: ignore[call-overload]
             _observe(v, (shown[0], shown[1], shown[2]), stage_of, now)
+            if self.read_detectors:
+                self._sample(lk, sample, values, v.in_control)
         self.stats.rounds += 1
+
+    def _sample(self, lk: DeviceLink, s: DetectorSample, values: dict[O.OID, object], in_control: bool) -> None:
+        """The detector objects of one poll; a period is new when the sequence moved."""
+        seq = int(values[O.VOLUME_OCCUPANCY_SEQUENCE])  # type: ignore[call-overload]
+        if s.sequence < 0 or not in_control:
+            s.new = False
+        else:
+            step = (seq - s.sequence) % 256
+            s.new = step > 0
+            self.stats.detector_gaps += max(step - 1, 0)
+        s.sequence = seq if in_control else -1
+        n = lk.detectors
+        s.volume = [int(values[O.DETECTOR_VOLUME + (d,)]) for d in range(1, n + 1)]  # type: ignore[call-overload]
+        s.occupancy = [int(values[O.DETECTOR_OCCUPANCY + (d,)]) for d in range(1, n + 1)]  # type: ignore[call-overload]
+        s.active = sum(int(values[O.DETECTOR_STATUS_ACTIVE + (g,)]) << (8 * (g - 1))  # type: ignore[call-overload]
+                       for g in range(1, (n + 7) // 8 + 1))
 
     def _retry_get(self, lk: DeviceLink, ex: Exchange) -> dict[O.OID, object] | None:
         """A poll that got no answer, or a Report (the device restarted: its SNMP engine clock
@@ -208,7 +258,7 @@ class NtcipActuator:
                 continue
             pairs = self._command_vbs[i][v.target]
             if not v.in_control:  # it fell back (silence past its backup time) or restarted
-                pairs = [(O.UNIT_BACKUP_TIME, self.backup_s), (O.SYSTEM_PATTERN_CONTROL, O.PATTERN_FREE), *pairs]
+                pairs = [*self._take, *pairs]
             batch.append((i, cmd, Exchange(lk.writer, "set", pairs)))
         exchange_all([ex for _, _, ex in batch], self.timeout)
         for i, cmd, ex in batch:  # type: ignore[assignment]
@@ -236,6 +286,14 @@ class NtcipActuator:
         """``(stage, stage_time, in_transition)`` per signal, as the in-process actuator's views."""
         return ([v.stage for v in self.views], [now - v.since for v in self.views],
                 [v.in_transition for v in self.views])
+
+
+def _detector_varbinds(lk: DeviceLink) -> list[tuple[O.OID, None]]:
+    """The detector objects a poll reads: sequence, each detector's volume and occupancy, presence."""
+    n = lk.detectors
+    return ([(O.VOLUME_OCCUPANCY_SEQUENCE, None)]
+            + [(c + (d,), None) for d in range(1, n + 1) for c in (O.DETECTOR_VOLUME, O.DETECTOR_OCCUPANCY)]
+            + [(O.DETECTOR_STATUS_ACTIVE + (g,), None) for g in range(1, (n + 7) // 8 + 1)])
 
 
 def _stage_command(lk: DeviceLink, k: int) -> tuple[int, int, int, int]:

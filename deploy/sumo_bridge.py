@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from controllers.plan import TimingPlan
 from deploy.central import CentralStats, DeviceLink, NtcipActuator
+from deploy.detector_state import DetectorStateReader, check_fields
 from deploy.detectors import DetectorReading
 from deploy.device_model import DeviceModel
 from deploy.emulator import ControllerEmulator
@@ -214,7 +215,8 @@ class SignalBridge:
         tl = sim.conn.trafficlight
         self._set_state = tl.setRedYellowGreenState
         self._occupancy = sim.conn.inductionloop.getLastStepOccupancy
-        self._count = sim.conn.inductionloop.getLastStepVehicleNumber
+        self._passed = sim.conn.inductionloop.getIntervalVehicleNumber  # cumulative: one interval per run
+        self._passed_before: dict[str, int] = {}
 
     def show(self) -> None:
         """Give SUMO what each device's heads show now (only the signals that changed)."""
@@ -245,10 +247,17 @@ class SignalBridge:
                 self.unsafe.append(f"{self.sim.time:.0f} s {sid}: {'; '.join(bad)} ({before} -> {state})")
 
     def feed(self) -> None:
-        """What each detector saw during the step just run."""
-        occ, count = self._occupancy, self._count
+        """What each detector saw during the step just run: a vehicle on it, and the vehicles
+        that passed it (the difference of its cumulative count; a car standing on a loop is on
+        it at every step, but passes it once)."""
+        occ, before = self._occupancy, self._passed_before
         for sid, dets in self.loops.items():
-            self.devices[sid].unit.feed({d: DetectorReading(occ(lid) > 0, count(lid)) for d, lid in dets})
+            readings = {}
+            for d, lid in dets:
+                n = int(self._passed(lid))
+                readings[d] = DetectorReading(occ(lid) > 0, n - before.get(lid, 0))
+                before[lid] = n
+            self.devices[sid].unit.feed(readings)
 
 
 @dataclass
@@ -271,6 +280,7 @@ class CosimResult:
     preempt: PreemptStats | None = None  # with emergency vehicles (``emergency`` given)
     cpu_time: float = 0.0  # the process's CPU seconds over the run (SUMO, devices and central share it)
     flash_entries: int = 0  # greens ended by a device's fail-safe flash (a restart, a monitor trip)
+    state: str = "sumo"  # where the controller's state came from: SUMO's lanes or the devices' detectors
 
 
 EMERGENCY_TYPE = "wulin-emergency"
@@ -328,9 +338,9 @@ def _per_signal(value: Any, s: int) -> float:
     return float(value[s]) if hasattr(value, "__len__") else float(value)
 
 
-def _detectors(spec: SignalSpec, lanes: Sequence[str]) -> tuple[dict[int, int], list[tuple[int, str]]]:
+def _detectors(spec: SignalSpec, lanes: Sequence[str], prefix: str) -> tuple[dict[int, int], list[tuple[int, str]]]:
     """Detector ``d`` (1-based) on in-lane ``d``, calling the phase of the first stage it has a
-    green link in; and the loop each detector reads."""
+    green link in; and the loop each detector reads (ids ``prefix + lane``)."""
     from sim.detectors import loop_id
 
     calls, loops = {}, []
@@ -338,8 +348,18 @@ def _detectors(spec: SignalSpec, lanes: Sequence[str]) -> tuple[dict[int, int], 
         links = [m.index for m in spec.movements if m.in_lane == lane]
         stage = next((k for k, st in enumerate(spec.stages) if any(st[i] in "Gg" for i in links)), 0)
         calls[d] = stage + 1  # single-ring profile: stage k is phase k + 1
-        loops.append((d, loop_id(lane)))
+        loops.append((d, loop_id(lane, prefix)))
     return calls, loops
+
+
+def _loop_prefix(stopbar: bool) -> str:
+    """Which loops feed the devices' detectors.  With the state from the devices they must see a
+    car standing at the stop line, so they are stop-bar presence loops
+    (:data:`sim.detectors.STOPBAR_SETBACK_M`); otherwise the stop-line loops the parity runs were
+    measured with (a standing car's front is exactly on them: they count, never hold presence)."""
+    from sim.detectors import PREFIX, STOPBAR_PREFIX
+
+    return STOPBAR_PREFIX if stopbar else PREFIX
 
 
 AGENT_IDLE_S = 0.5  # the loop advances the devices on the simulation clock; the agents need not wake for it
@@ -364,6 +384,7 @@ class _Field:
     central: NtcipActuator
     loops: dict[str, list[tuple[int, str]]]
     snmp: str = "3"
+    read_detectors: bool = False
 
     def stop(self) -> None:
         self._close_links()
@@ -379,25 +400,27 @@ class _Field:
         """A new central process: new SNMP sessions, nothing remembered but the counts kept for the report."""
         old = self.central
         self._close_links()
-        self.central = NtcipActuator(_links(self.emulators, self.snmp), old.max_green, heartbeat_s=old.heartbeat_s,
-                                     backup_s=old.backup_s)
+        self.central = NtcipActuator(_links(self.emulators, self.snmp, self.loops), old.max_green,
+                                     heartbeat_s=old.heartbeat_s, backup_s=old.backup_s,
+                                     read_detectors=self.read_detectors)
         self.central.stats = old.stats
         return self.central
 
 
-def _links(emus: Sequence[ControllerEmulator], snmp: str) -> list[DeviceLink]:
-    """The central system's two SNMP sessions (read, write) to each device."""
+def _links(emus: Sequence[ControllerEmulator], snmp: str, loops: Mapping[str, Sequence[object]]) -> list[DeviceLink]:
+    """The central system's two SNMP sessions (read, write) to each device, and its detector count."""
     out = []
     for emu in emus:
+        sid = emu.profile.signal_id
         creds = emu.credentials if snmp == "3" else replace(emu.credentials, snmp="2c")
-        out.append(DeviceLink(emu.profile.signal_id, emu.profile,
+        out.append(DeviceLink(sid, emu.profile,
                               snmp_session(emu.host, emu.port, creds, False, LINK_TIMEOUT, 0),
-                              snmp_session(emu.host, emu.port, creds, True, LINK_TIMEOUT, 0)))
+                              snmp_session(emu.host, emu.port, creds, True, LINK_TIMEOUT, 0), len(loops[sid])))
     return out
 
 
 def _start_field(layout: DistrictLayout, params: Mapping[str, Any], clock: _Clock, snmp: str,
-                 backup_s: int, heartbeat_s: float) -> _Field:
+                 backup_s: int, heartbeat_s: float, read_detectors: bool = False) -> _Field:
     """One emulator per signal on loopback, and the central link to each."""
     emus: list[ControllerEmulator] = []
     loops, max_greens = {}, []
@@ -406,7 +429,7 @@ def _start_field(layout: DistrictLayout, params: Mapping[str, Any], clock: _Cloc
             g = {k: _per_signal(params.get(k, d), s) for k, d in
                  (("min_green", 5.0), ("max_green", 90.0), ("yellow", 3.0), ("all_red", 2.0))}
             plan = device_plan(spec, g["min_green"], g["max_green"], g["yellow"], g["all_red"])
-            calls, loops[spec.id] = _detectors(spec, layout.in_lanes[layout.signal_slice(s)])
+            calls, loops[spec.id] = _detectors(spec, layout.in_lanes[layout.signal_slice(s)], _loop_prefix(read_detectors))
             emu = ControllerEmulator(single_ring_profile(spec.id, spec.n_stages), plan, clock=clock,
                                      tod_start=clock.t, conflicts=spec.conflicts, detectors=calls,
                                      snmp_v2c=snmp == "2c", idle_s=AGENT_IDLE_S).start()
@@ -416,21 +439,24 @@ def _start_field(layout: DistrictLayout, params: Mapping[str, Any], clock: _Cloc
         for e in emus:
             e.stop()
         raise
-    central = NtcipActuator(_links(emus, snmp), max_greens, heartbeat_s=heartbeat_s, backup_s=backup_s)
-    return _Field(emus, central, loops, snmp)
+    central = NtcipActuator(_links(emus, snmp, loops), max_greens, heartbeat_s=heartbeat_s, backup_s=backup_s,
+                            read_detectors=read_detectors)
+    return _Field(emus, central, loops, snmp, read_detectors)
 
 
 def run_cosim(scenario: Scenario, controller: Any, seed: int, *, snmp: str = "3", backup_s: int = 10,
               heartbeat_s: float = 2.0, end: float | None = None,
               faults: Callable[[float, Sequence[ControllerEmulator]], None] | None = None,
               emergency: EmergencyOptions | None = None,
-              fault: FaultRun | None = None) -> CosimResult:
+              fault: FaultRun | None = None, state: str = "sumo") -> CosimResult:
     """SUMO, one emulated controller per signal and ``controller`` centrally, in lockstep.
 
     Each second: the devices tick to the simulation time; central polls them over SNMP
     (their phase status gives the controller its stages), at each ``decision_interval`` reads
-    the lanes from SUMO (the parity set-up: the same state as in simulation) and asks the
-    controller, then commands the devices; the devices' heads set SUMO's signals (checked for
+    the lanes from SUMO (``state="sumo"``, the parity set-up: the same state as in simulation)
+    or estimates them from the devices' detector objects read in the same poll
+    (``state="devices"``, :mod:`deploy.detector_state`) and asks the controller, then
+    commands the devices; the devices' heads set SUMO's signals (checked for
     safety), SUMO steps, its stop-line loops feed the devices' detectors.
 
     Args:
@@ -447,11 +473,14 @@ def run_cosim(scenario: Scenario, controller: Any, seed: int, *, snmp: str = "3"
             (:mod:`deploy.preempt_cosim`); ``None``: none.
         fault: One of the named faults of :mod:`deploy.cosim_faults` (it also takes central
             down for ``central-crash``); its outcome is read from it after the run.
+        state: Where the controller's state comes from: ``"sumo"`` or ``"devices"``.
 
     Raises:
-        WulinError: a controller that does not decide stages, or a network the devices cannot run.
+        WulinError: a controller that does not decide stages, an unknown ``state`` or a
+            controller that reads what the detectors cannot give, or a network the devices
+            cannot run.
     """
-    from sim.detectors import LaneCounter, write_stopline_loops
+    from sim.detectors import STOPBAR_PREFIX, STOPBAR_SETBACK_M, LaneCounter, write_stopline_loops
     from sim.kpi import network_kpis, read_tripinfo
     from sim.state import DistrictLayout, DistrictState, StateReader
     from sim.topology import load_signal_specs
@@ -460,27 +489,37 @@ def run_cosim(scenario: Scenario, controller: Any, seed: int, *, snmp: str = "3"
     if caps.native or caps.whole_cycles:
         raise WulinError(f"controller {controller.name!r}: the co-simulation drives controllers that choose "
                          "stages (act); native programs and whole-cycle planners are not supported")
+    if state not in STATE_SOURCES:
+        raise WulinError(f"state source {state!r}: expected one of {', '.join(STATE_SOURCES)}")
+    if state == "devices":
+        check_fields(str(controller.name), fields_read(controller))
     layout = DistrictLayout.from_specs(load_signal_specs(scenario.net_file))
     controller.reset(layout, seed)
     stop = min(end if end is not None else scenario.end, scenario.end)
     scenario = replace(scenario, end=stop)
     t_start, c_start = time.perf_counter(), time.process_time()
     with tempfile.TemporaryDirectory(prefix="wulin-cosim-") as work:
-        loops_file = write_stopline_loops(layout, Path(work) / "stopline.add.xml")
-        sim = Simulation(scenario, seed=seed, tripinfo=True, additional_files=[loops_file])
+        loops_files = [write_stopline_loops(layout, Path(work) / "stopline.add.xml")]
+        if state == "devices":  # the devices' stop-bar presence loops (see _loop_prefix)
+            loops_files.append(write_stopline_loops(layout, Path(work) / "stopbar.add.xml", STOPBAR_SETBACK_M,
+                                                    STOPBAR_PREFIX))
+        sim = Simulation(scenario, seed=seed, tripinfo=True, additional_files=loops_files)
         sim.start()
         clock = _Clock(sim.time)
-        fld = _start_field(layout, controller.actuator_params, clock, snmp, backup_s, heartbeat_s)
+        fld = _start_field(layout, controller.actuator_params, clock, snmp, backup_s, heartbeat_s, state == "devices")
         try:
             if caps.lane_counts:
                 controller.attach_lane_counter(LaneCounter(sim, layout))
             bridge = SignalBridge(sim, dict(zip(layout.signal_ids, fld.emulators, strict=True)),
                                   {s.id: s for s in layout.specs}, fld.loops)
-            reader = StateReader(sim, layout)
-            reader.subscribe()
-            state = DistrictState.empty(layout, sim.time)
+            if state == "devices":
+                reader: Any = detector_reader(layout)
+            else:
+                reader = StateReader(sim, layout)
+                reader.subscribe()
+            snapshot = DistrictState.empty(layout, sim.time)
             ev = _emergency(sim, fld, layout, emergency) if emergency is not None else None
-            _lockstep(sim, fld, bridge, controller, reader, state, clock, stop, faults, ev, fault)
+            _lockstep(sim, fld, bridge, controller, reader, snapshot, clock, stop, faults, ev, fault)
             if ev is not None:
                 ev[0].release()
             alarms = sum(e.unit.monitor.tripped for e in fld.emulators)
@@ -494,7 +533,31 @@ def run_cosim(scenario: Scenario, controller: Any, seed: int, *, snmp: str = "3"
     return CosimResult(scenario.id, str(controller.name), seed, trips, network, time.perf_counter() - t_start,
                        stop - scenario.begin, bridge.unsafe, bridge.unsafe_count, alarms, fallbacks,
                        fld.central.stats, snmp, ev[0].stats if ev is not None else None,
-                       time.process_time() - c_start, bridge.flash_entries)
+                       time.process_time() - c_start, bridge.flash_entries, state)
+
+
+STATE_SOURCES = ("sumo", "devices")
+
+
+def fields_read(controller: Any) -> tuple[str, ...]:
+    """The state fields a controller reads: its ``state_fields``; for a trained policy, what its
+    observation reads; otherwise every lane variable."""
+    from sim.observations import needed_variables
+    from sim.state import LANE_VARIABLES
+
+    fields = tuple(getattr(controller, "state_fields", ()) or ())
+    env = getattr(controller, "env_config", None)
+    if not fields and env is not None:
+        # acting computes no reward: "queue" adds nothing to the base set (queue and count)
+        fields = needed_variables(tuple(env.observation), "queue")
+    return fields or LANE_VARIABLES
+
+
+def detector_reader(layout: DistrictLayout) -> DetectorStateReader:
+    """The state estimated from the devices' detectors: detector ``d`` of signal ``s`` is on the
+    signal's ``d``-th in-lane (as :func:`_detectors` wires them)."""
+    lanes = [list(range(int(layout.in_ptr[s]), int(layout.in_ptr[s + 1]))) for s in range(layout.n_signals)]
+    return DetectorStateReader(layout.in_lanes, [float(x) for x in layout.in_lane_length], layout.out_lanes, lanes)
 
 
 def _emergency(sim: Simulation, fld: _Field, layout: DistrictLayout,
@@ -552,10 +615,16 @@ def _central_round(central: NtcipActuator, controller: Any, reader: Any, state: 
     t0, c0 = time.perf_counter(), time.process_time()
     central.poll(t)
     link, link_cpu = time.perf_counter() - t0, time.process_time() - c0
+    devices = isinstance(reader, DetectorStateReader)
+    if devices:  # every period read goes into the estimate, decision or not
+        reader.update(central.samples)
     decided = t >= next_decision - 1e-9
     if decided:  # the controller's own time is not the link's
         stage, stage_time, in_transition = central.stage_views(t)
-        reader.read(into=state, stage=stage, stage_time=stage_time, in_transition=in_transition)
+        if devices:
+            reader.read(state, stage, stage_time, in_transition, t)
+        else:
+            reader.read(into=state, stage=stage, stage_time=stage_time, in_transition=in_transition)
         central.request(controller.act(state).tolist())
         next_decision += di
     t0, c0 = time.perf_counter(), time.process_time()

@@ -19,22 +19,28 @@ if TYPE_CHECKING:
     from sim.state import DistrictLayout
 
 PREFIX = "wulin_sl_"
+STOPBAR_PREFIX = "wulin_sb_"
+STOPBAR_SETBACK_M = 3.0
+"""A stop-bar presence loop's distance from the lane's end: inside the footprint of a car
+standing at the stop line (its front stops about 1 m before the lane's end, exactly on a loop
+at 1 m, which then never sees it)."""
 _PERIOD = 10**6  # one interval for the whole run: interval counts are cumulative
 
 
-def loop_id(lane: str) -> str:
-    return f"{PREFIX}{lane}"
+def loop_id(lane: str, prefix: str = PREFIX) -> str:
+    return f"{prefix}{lane}"
 
 
-def write_stopline_loops(layout: DistrictLayout, path: Path) -> Path:
-    """Write E1 loops at the stop line of every in-lane of ``layout`` to ``path``."""
+def write_stopline_loops(layout: DistrictLayout, path: Path, setback: float = 1.0, prefix: str = PREFIX) -> Path:
+    """Write E1 loops ``setback`` metres before the stop line of every in-lane of ``layout`` to
+    ``path`` (ids ``prefix + lane``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = ["<additional>"]
     for lane, length in zip(layout.in_lanes, layout.in_lane_length, strict=True):
-        pos = max(float(length) - 1.0, 0.1)
+        pos = max(float(length) - setback, 0.1)
         lines.append(
-            f"    <inductionLoop id={quoteattr(loop_id(lane))} lane={quoteattr(lane)} "
+            f"    <inductionLoop id={quoteattr(loop_id(lane, prefix))} lane={quoteattr(lane)} "
             f'pos="{pos:.2f}" period="{_PERIOD}" file="NUL"/>'
         )
     lines.append("</additional>")

@@ -16,6 +16,9 @@ def cosim(
     seed: int = typer.Option(1, "--seed", help="SUMO random seed."),
     param: list[str] = typer.Option([], "--param", "-p", help="Controller parameter KEY=VALUE (repeatable)."),
     snmp: str = typer.Option("3", "--snmp", help="3 (SNMPv3 authPriv, the default) or 2c."),
+    state: str = typer.Option("sumo", "--state", help="Where the controller's state comes from: sumo (SUMO's lanes, "
+                              "the parity set-up; the default) or devices (estimated from the devices' detector "
+                              "objects read over SNMP)."),
     backup_time: int = typer.Option(10, "--backup-time", help="The devices' unitBackupTime, seconds (1-255)."),
     until: str | None = typer.Option(None, "--until", help="Stop early at this clock time (HH:MM)."),
     emergency: list[str] = typer.Option([], "--emergency", help="An emergency vehicle TIME,FROM_EDGE,TO_EDGE "
@@ -38,7 +41,7 @@ def cosim(
 ) -> None:
     """SUMO, one NTCIP emulator per signal (SNMP on loopback) and the controller centrally, in lockstep."""
     from controllers.base import make_controller
-    from deploy.sumo_bridge import run_cosim
+    from deploy.sumo_bridge import STATE_SOURCES, run_cosim
     from sim.clock import parse_clock
     from sim.errors import WulinError
     from sim.kpi import summarise
@@ -49,6 +52,8 @@ def cosim(
     check_seed(seed, "--seed")
     if snmp not in ("3", "2c"):
         raise WulinError(f"--snmp: expected 3 or 2c, got {snmp!r}")
+    if state not in STATE_SOURCES:
+        raise WulinError(f"--state: expected {' or '.join(STATE_SOURCES)}, got {state!r}")
     if not 1 <= backup_time <= 255:
         raise WulinError(f"--backup-time: {backup_time} s is outside 1-255 s")
     sc = load_scenario(scenario)
@@ -66,9 +71,9 @@ def cosim(
         if sc.begin + fault_at >= end:
             raise WulinError(f"--fault-at: {fault_at:g} s is after the run's end ({format_clock(end)})")
     console.print(f"[bold]{sc.id}[/] {format_clock(sc.begin)}-{format_clock(end)}: [bold]{controller}[/] central over "
-                  f"NTCIP (SNMP v{snmp}) to one emulated controller per signal, seed {seed}")
+                  f"NTCIP (SNMP v{snmp}) to one emulated controller per signal, state from {state}, seed {seed}")
     res = run_cosim(sc, ctl, seed, snmp=snmp, backup_s=backup_time, end=end, emergency=ev,
-                   fault=injected)
+                   fault=injected, state=state)
     console.print(kpi_table(f"{sc.id} · {controller} over NTCIP · seed {seed}", summarise(res.trips), res.network))
     console.print(link_table(res))
     if injected is not None:
@@ -138,12 +143,15 @@ def link_table(res) -> Table:  # noqa: ANN001 - deploy.sumo_bridge.CosimResult (
         ("central rounds (poll + commands)", f"{c.rounds:,}"),
         ("status GETs / command SETs", f"{c.polls:,} / {c.sets:,}"),
         ("no answer / refused", f"{c.timeouts} / {c.refused}"),
+        ("state read from", "the devices' detectors" if res.state == "devices" else "SUMO"),
         ("round, median / p95 / max", f"{_ms(c.round_wall, .5)} / {_ms(c.round_wall, .95)} / {_ms(c.round_wall, 1)}"),
         ("round, process CPU, median / p95", f"{_ms(c.round_cpu, .5)} / {_ms(c.round_cpu, .95)}"),
         ("decision round, median / p95", f"{_ms(c.decision_wall, .5)} / {_ms(c.decision_wall, .95)}"),
         ("simulated / wall", f"{res.sim_time:,.0f} s / {res.wall_time:,.1f} s "
                              f"({res.sim_time / max(res.wall_time, 1e-9):,.1f}x real time)"),
     ]
+    if res.state == "devices":
+        rows.insert(-1, ("detector periods never read (lost polls)", f"{c.detector_gaps}"))
     for k, v in rows:
         t.add_row(k, v)
     for line in res.unsafe[:5]:

@@ -77,3 +77,44 @@ def test_a_device_cut_off_falls_back_safely_and_central_resumes() -> None:
     begin = 7 * 3600
     assert begin + 60 < seen["fell back"] <= begin + 60 + 10 + 1  # within unitBackupTime
     assert seen["fell back"] < seen["resumed"] <= begin + 60 + 35
+
+
+def test_closed_loop_with_the_state_from_the_devices_detectors() -> None:
+    """``--state devices``: central reads every device's detector objects in its poll and the
+    controller decides from their estimate; the loop stays safe."""
+    from deploy import sumo_bridge as sb
+
+    seen: list[tuple[float, float]] = []
+    orig = sb._central_round
+
+    def spy(central, controller, reader, state, t, next_decision, di):  # noqa: ANN001, ANN202
+        out = orig(central, controller, reader, state, t, next_decision, di)
+        if out != next_decision:  # a decision: what the controller read
+            seen.append((float(state.queue.sum()), float(state.out_count.sum())))
+        return out
+
+    sb._central_round = spy
+    try:
+        res = _run(300, state="devices")
+    finally:
+        sb._central_round = orig
+    assert res.state == "devices" and res.unsafe_count == 0 and res.alarms == 0 and res.fallbacks == 0
+    c = res.central
+    assert c.refused == 0 and c.timeouts <= 3 and c.detector_gaps <= c.timeouts
+    assert c.rounds == 1 + 300 and c.sets > 9 and len(seen) == 60
+    assert max(q for q, _ in seen) >= 1 and max(o for _, o in seen) >= 1  # queues seen, downstream too
+
+
+def test_state_source_errors() -> None:
+    from controllers.base import make_controller
+    from deploy.sumo_bridge import run_cosim
+    from sim.errors import WulinError
+    from sim.scenario import load_scenario
+    from tests.test_cli import wulin
+
+    sc = load_scenario("grid-am-v1")
+    with pytest.raises(WulinError, match="reads speed"):  # refused before SUMO starts
+        run_cosim(sc, make_controller("schedule-driven"), 1, state="devices")
+    bad = wulin("cosim", "grid-am-v1", "-c", "max-pressure", "--state", "detectors", "--until", "07:01")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr.strip().splitlines() == ["error: --state: expected sumo or devices, got 'detectors'"]
