@@ -65,18 +65,20 @@ class StopRequest:
 @contextmanager
 def stop_on_signals(stop: StopRequest) -> Iterator[None]:
     """Ctrl-C and SIGTERM ask ``stop`` to stop (between rounds) instead of raising mid-round."""
-    names = {signal.SIGINT: "interrupted (Ctrl-C)", signal.SIGTERM: "terminated (SIGTERM)"}
-    old: dict[int, Any] = {}
+    def handler(signum: int, _frame: object) -> None:
+        stop.set("interrupted (Ctrl-C)" if signum == signal.SIGINT else "terminated (SIGTERM)")
+
+    old: dict[signal.Signals, Any] = {}
     try:
-        for sig, why in names.items():
-            old[sig] = signal.signal(sig, lambda _s, _f, why=why: stop.set(why))
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            old[sig] = signal.signal(sig, handler)
     except ValueError:  # not the main thread (an embedding program): its handlers stay
         pass
     try:
         yield
     finally:
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
+        for sig, before in old.items():
+            signal.signal(sig, before)
 
 
 @dataclass

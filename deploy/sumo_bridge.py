@@ -44,7 +44,7 @@ from controllers.plan import TimingPlan
 from deploy.central import CentralStats, DeviceLink, NtcipActuator, check_stage_chooser
 from deploy.central import central_round as _central_round  # (a name tests patch)
 from deploy.detector_state import DetectorStateReader, check_fields
-from deploy.detectors import DetectorReading
+from deploy.detectors import DetectorReading, detector_calls
 from deploy.device_model import DeviceModel
 from deploy.emulator import ControllerEmulator
 from deploy.ntcip import snmp_session
@@ -340,17 +340,11 @@ def _per_signal(value: Any, s: int) -> float:
 
 
 def _detectors(spec: SignalSpec, lanes: Sequence[str], prefix: str) -> tuple[dict[int, int], list[tuple[int, str]]]:
-    """Detector ``d`` (1-based) on in-lane ``d``, calling the phase of the first stage it has a
-    green link in; and the loop each detector reads (ids ``prefix + lane``)."""
+    """Detector ``d`` (1-based) on in-lane ``d`` (:func:`deploy.detectors.detector_calls`); and
+    the loop each detector reads (ids ``prefix + lane``)."""
     from sim.detectors import loop_id
 
-    calls, loops = {}, []
-    for d, lane in enumerate(lanes, 1):
-        links = [m.index for m in spec.movements if m.in_lane == lane]
-        stage = next((k for k, st in enumerate(spec.stages) if any(st[i] in "Gg" for i in links)), 0)
-        calls[d] = stage + 1  # single-ring profile: stage k is phase k + 1
-        loops.append((d, loop_id(lane, prefix)))
-    return calls, loops
+    return detector_calls(spec, lanes), [(d, loop_id(lane, prefix)) for d, lane in enumerate(lanes, 1)]
 
 
 def _loop_prefix(stopbar: bool) -> str:

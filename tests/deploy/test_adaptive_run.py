@@ -16,13 +16,23 @@ from controllers.plan import TimingPlan
 from deploy import adaptive_service
 from deploy import oids as O
 from deploy.adaptive import AdaptiveConfig, AdaptiveRow, AdaptiveStore
-from deploy.detectors import DetectorReading
+from deploy.detectors import DetectorReading, detector_calls
 from deploy.emulator import ControllerEmulator
 from deploy.secrets import SecretsFile
 from deploy.service import DeployOptions
 from deploy.store import PlanStore, Refused
 
-from .conftest import ANN, BOB, CAPS, ROOT, add_users, conflicts_for, make_plan, make_profile, propose
+from .conftest import (
+    ANN,
+    BOB,
+    CAPS,
+    ROOT,
+    add_users,
+    conflicts_for,
+    make_plan,
+    make_profile,
+    propose,
+)
 from .test_adaptive import EVIDENCE
 from .test_cli_plan import as_user
 
@@ -57,13 +67,10 @@ def _grid():  # noqa: ANN202 - sim.topology.SignalSpec per signal
 
 
 def _emulator(sid: str, clock: SwitchClock) -> ControllerEmulator:
-    """Detector ``d`` on the signal's ``d``-th in-lane, calling the phase of the stage it is green in."""
+    """One detector per in-lane, as central control reads them."""
     spec = _grid()[sid]
-    calls = {d: 1 + next(k for k, st in enumerate(spec.stages) if any(st[m.index] in "Gg" for m in spec.movements
-                                                                       if m.in_lane == lane))
-             for d, lane in enumerate(spec.in_lanes, 1)}
     return ControllerEmulator(make_profile(sid), _plan(sid, "local"), CAPS, clock=clock, verify_s=1,
-                              conflicts=conflicts_for(sid), detectors=calls).start()
+                              conflicts=conflicts_for(sid), detectors=detector_calls(spec)).start()
 
 
 @dataclass
