@@ -7,17 +7,17 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
 
 from controllers.plan import TimingPlan
-from deploy import adaptive_service
+from deploy import adaptive_service, service
 from deploy import oids as O
 from deploy.adaptive import AdaptiveConfig, AdaptiveRow, AdaptiveStore
 from deploy.detectors import DetectorReading, detector_calls
-from deploy.emulator import ControllerEmulator
+from deploy.emulator import ControllerEmulator, SwitchClock
 from deploy.secrets import SecretsFile
 from deploy.service import DeployOptions
 from deploy.store import PlanStore, Refused
@@ -39,19 +39,6 @@ from .test_cli_plan import as_user
 SIGNALS = ("A0", "B1")  # not neighbours: no lane between them, so one's queue is not the other's out_count
 BACKUP_S, HEARTBEAT_S = 4, 1.0  # a run of 12 s outlasts the backup time three times
 OPTS = DeployOptions(activation_timeout_s=10)
-
-
-class SwitchClock:
-    """A device clock that runs fast while the fallback plans are deployed, then at wall speed."""
-
-    def __init__(self, scale: float) -> None:
-        self.scale, self.base, self.t = scale, time.monotonic(), 0.0
-
-    def __call__(self) -> float:
-        return self.t + (time.monotonic() - self.base) * self.scale
-
-    def set_scale(self, scale: float) -> None:
-        self.t, self.base, self.scale = self(), time.monotonic(), scale
 
 
 def _plan(sid: str, name: str) -> TimingPlan:
@@ -114,11 +101,13 @@ def deployed(tmp_path: Path) -> Iterator[Field]:
             emus[sid] = _emulator(sid, clock)
         f = _field(tmp_path, emus, clocks)
         AdaptiveStore(f.store).approve(f.ref, BOB)
-        out = adaptive_service.deploy(f.store, f.ref, ANN, OPTS)
-        assert out.ok, out.message
-        for sid, clock in zip(SIGNALS, clocks, strict=True):
+        for h in AdaptiveStore(f.store).get(f.ref).config.fallback.values():  # fast: each waits for a cycle
+            assert service.deploy(f.store, h, ANN, replace(OPTS, activation="schedule")).ok
+        for sid, clock in zip(SIGNALS, clocks, strict=True):  # wall speed before central control begins
             with emus[sid].lock:
                 clock.set_scale(1.0)
+        out = adaptive_service.deploy(f.store, f.ref, ANN, OPTS)
+        assert out.ok, out.message
         yield f
     finally:
         for e in emus.values():
