@@ -24,14 +24,19 @@ an approval binds the controller, its bounds and every fallback plan at once.
 
 :class:`AdaptiveStore` keeps configurations beside the plans in the plan store (same
 database, same users, same signing key and audit chain) with the plans' rules:
-``proposed -> approved -> deploying -> deployed -> rolled_back`` (``failed`` when a deploy
-stops, ``rejected`` by a supervisor); the proposer is an engineer or supervisor, the approver
+``proposed -> approved -> deploying -> deployed -> rolling_back -> rolled_back`` (``failed``
+when a deploy or rollback stops, ``rejected`` by a supervisor; ``rolling_back`` is what a
+central process, :mod:`deploy.adaptive_run`, sees to stop before the rollback releases the
+devices, so it does not take them again); the proposer is an engineer or supervisor, the approver
 a supervisor who is not the proposer; an approval is signed (:func:`deploy.signing.approval_mac`
 over the configuration's hash) and checked again at deploy and rollback, so an edited row or a
 forged approval deploys nothing; every action, refused ones too, is in the audit log.  A
 configuration can be approved only when each fallback plan is itself approved (or deployed)
 with a signature that verifies, and fits the bounds.  The device side (download the fallback
-plans, verify, switch to central control; and back) is :mod:`deploy.adaptive_service`.
+plans, verify, switch to central control; and back) is :mod:`deploy.adaptive_service`; the
+process that then drives the devices (``wulin adaptive run``, which only a deployed
+configuration whose approval verifies may start, audited at start and stop) is
+:mod:`deploy.adaptive_run`.
 """
 
 from __future__ import annotations

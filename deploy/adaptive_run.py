@@ -45,6 +45,27 @@ ROUND_S = 1.0  # one poll (and detector period) a second, as in the co-simulatio
 KEEP_ROUNDS = 3600  # round timings kept for the percentiles (an hour): a process runs for days
 
 
+@dataclass(frozen=True)
+class RunOptions:
+    """How a run goes: its length (``None``: until stopped), status lines, the end, the link."""
+
+    for_s: float | None = None
+    status_every_s: float = 10.0
+    release: bool = False  # on stop, release the devices at once (else: their watchdogs)
+    link_timeout_s: float = 0.3  # seconds to wait for the devices' answers in a round
+
+    def check(self) -> RunOptions:
+        """Raises WulinError naming the option that cannot work."""
+        if self.for_s is not None and not self.for_s > 0:
+            raise WulinError(f"--for: {self.for_s:g} s must be above 0")
+        if not self.status_every_s > 0:
+            raise WulinError(f"--status-every: {self.status_every_s:g} s must be above 0")
+        if not 0 < self.link_timeout_s < ROUND_S:
+            raise WulinError(f"--link-timeout: {self.link_timeout_s:g} s must be above 0 and under the "
+                             f"{ROUND_S:g} s round")
+        return self
+
+
 class StopRequest:
     """Why the run should stop (set by a signal handler, or the loop itself); ``None``: keep on.
 
@@ -128,21 +149,21 @@ def time_of_day() -> float:
     return now.hour * 3600 + now.minute * 60 + now.second + now.microsecond / 1e6
 
 
-def run_rounds(central: NtcipActuator, controller: Any, reader: Any, state: Any, stop: StopRequest, *,
-               for_s: float | None = None, status_every_s: float = 10.0,
-               on_status: Callable[[RunStatus], None] | None = None,
+def run_rounds(central: NtcipActuator, controller: Any, reader: Any, state: Any, stop: StopRequest,
+               options: RunOptions, *, on_status: Callable[[RunStatus], None] | None = None,
                still_deployed: Callable[[], str | None] | None = None,
                clock: Callable[[], float] = time.monotonic, round_s: float = ROUND_S) -> RunResult:
     """Take the devices and run rounds every ``round_s`` wall seconds until ``stop`` is set,
-    ``for_s`` seconds have passed or ``still_deployed()`` says why not (checked every round).
+    ``options.for_s`` seconds have passed or ``still_deployed()`` says why not (every round).
 
     Args:
         central: The link to the devices (``read_detectors`` on).
         controller: Reset already on the layout; asked every ``decision_interval``.
         reader: Fills ``state`` from the devices' detector samples.
         state: The controller's :class:`sim.state.DistrictState`.
-        on_status: Called every ``status_every_s`` with the live figures.
+        on_status: Called every ``options.status_every_s`` with the live figures.
     """
+    for_s, status_every_s = options.for_s, options.status_every_s
     di, m0, tod0 = float(controller.decision_interval), clock(), time_of_day()
     st = RunStatus(devices=len(central.links))
     central.take_control(tod0)
@@ -203,41 +224,47 @@ def _sleep_until(when: float, stop: StopRequest, clock: Callable[[], float]) -> 
 
 @dataclass
 class FieldDevices:
-    """Each signal's adapter (credentials from the secrets file) and the central link over it."""
+    """Each signal's adapter (credentials from the secrets file) and the central link over them."""
 
     adapters: list[NtcipAdapter]
-    links: list[DeviceLink]
+    central: NtcipActuator
 
     def close(self) -> None:
         for ad in self.adapters:
             ad.close()
 
 
-def connect(store: Any, cfg: AdaptiveConfig, stages: Mapping[str, int], detectors: Mapping[str, int],
+def connect(store: Any, cfg: AdaptiveConfig, specs: Mapping[str, Any], controller_max_green: Any,
             timeout: float) -> FieldDevices:
     """The registered device of each of ``cfg``'s signals (sorted, the layout's order), checked
-    against the network: ``stages[sid]`` stages, ``detectors[sid]`` detectors (one per in-lane).
+    against its signal in the network (``specs``: :class:`sim.topology.SignalSpec` by id): as many
+    stages, a detector per in-lane; and the central link to them (detectors read, the bounds'
+    heartbeat and backup time, each maximum green the controller's held to the bound).
 
     Raises:
         WulinError: a signal with no registered device or credentials, a device whose profile
             or detectors do not fit the network, or one that does not answer.
     """
-    out = FieldDevices([], [])
+    adapters: list[NtcipAdapter] = []
+    links: list[DeviceLink] = []
     try:
         for sid in sorted(cfg.fallback):
-            dev = store.device(sid)
-            if len(dev.profile.stage_phases) != stages[sid]:
+            dev, spec = store.device(sid), specs[sid]
+            if len(dev.profile.stage_phases) != spec.n_stages:
                 raise WulinError(f"signal {sid!r}: its device serves {len(dev.profile.stage_phases)} stages, "
-                                 f"the network's signal has {stages[sid]}")
+                                 f"the network's signal has {spec.n_stages}")
             ad = adapter_for(dev, timeout=timeout, retries=1)
-            out.adapters.append(ad)
-            _check_detectors(ad, sid, detectors[sid])
+            adapters.append(ad)
+            _check_detectors(ad, sid, len(spec.in_lanes))
             ad.retries = ad.reader.retries = 0  # from here on a silent device must not stall a round
-            out.links.append(DeviceLink(sid, dev.profile, ad.reader, ad.writer, detectors[sid]))
+            links.append(DeviceLink(sid, dev.profile, ad.reader, ad.writer, len(spec.in_lanes)))
     except BaseException:
-        out.close()
+        for ad in adapters:
+            ad.close()
         raise
-    return out
+    b = cfg.bounds
+    return FieldDevices(adapters, NtcipActuator(links, max_greens(b.max_green, controller_max_green, len(links)),
+                                                heartbeat_s=b.heartbeat, backup_s=b.backup_time, read_detectors=True))
 
 
 def _check_detectors(ad: NtcipAdapter, sid: str, need: int) -> None:
@@ -252,7 +279,7 @@ def _check_detectors(ad: NtcipAdapter, sid: str, need: int) -> None:
 
 def release(devices: FieldDevices) -> dict[str, str]:
     """Every device back on its time-of-day plan at once, as rollback does; signal -> "" or why not."""
-    return {lk.signal_id: _to_plan(ad) for ad, lk in zip(devices.adapters, devices.links, strict=True)}
+    return {ad.profile.signal_id: _to_plan(ad) for ad in devices.adapters}
 
 
 def max_greens(bound: float, controller_max: Any, n: int) -> list[float]:

@@ -29,7 +29,9 @@ counterpart over SNMP of the in-process :class:`sim.actuator.SignalActuator`:
   sets ``volumeOccupancyPeriod`` to :data:`DETECTOR_PERIOD_S`, so each round reads one new
   period (what central makes of them: :mod:`deploy.detector_state`).
 
-A device that does not answer is counted and skipped for the round; it keeps running (and,
+:func:`central_round` is one round (poll, decide when due, command), the same in the
+co-simulation (``wulin cosim``) and on the wall clock (``wulin adaptive run``,
+:mod:`deploy.adaptive_run`).  A device that does not answer is counted and skipped for the round; it keeps running (and,
 past its backup time, falls back to its plan by itself).  Standard library and ``deploy``
 only: decisions arrive as plain lists.
 """

@@ -3,8 +3,10 @@
 The same store, log-in and roles as ``wulin plan``: an engineer proposes a configuration
 (controller, parameters, bounds, each signal's fallback plan by hash), a supervisor other than
 the proposer approves it (signed), an engineer deploys it (fallback plans first, verified, then
-central control) and a supervisor rolls it back.  The work lives in :mod:`deploy.adaptive` and
-:mod:`deploy.adaptive_service`.
+central control), an engineer or supervisor runs the central process that drives the devices
+(``run``: the controller, its detector state and the NTCIP link composed here, the loop in
+:mod:`deploy.adaptive_run`) and a supervisor rolls it back.  The work lives in
+:mod:`deploy.adaptive`, :mod:`deploy.adaptive_service` and :mod:`deploy.adaptive_run`.
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ from wulin.cmd_plan import (
     console,
 )
 
-adaptive_app = typer.Typer(help="Central adaptive control: propose, approve, deploy and roll back a controller "
-                           "configuration with its fallback plans.", no_args_is_help=True)
+adaptive_app = typer.Typer(help="Central adaptive control: propose, approve, deploy, run and roll back a "
+                           "controller configuration with its fallback plans.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -173,49 +175,38 @@ def run(ref: str = typer.Argument(..., help="Hash of a deployed configuration (o
         user: str | None = USER_OPT, token: str | None = TOKEN_OPT, password_stdin: bool = PW_STDIN_OPT,
         store: str = STORE_OPT) -> None:
     """Drive the devices of a deployed configuration centrally, every second on the wall clock."""
-    from sim.errors import WulinError
+    from deploy.adaptive_run import RunOptions
 
-    if for_s is not None and not for_s > 0:
-        raise WulinError(f"--for: {for_s:g} s must be above 0")
-    if not status_every > 0:
-        raise WulinError(f"--status-every: {status_every:g} s must be above 0")
-    if not 0 < link_timeout < 1:
-        raise WulinError(f"--link-timeout: {link_timeout:g} s must be above 0 and under the 1 s round")
+    opts = RunOptions(for_s, status_every, release, link_timeout).check()
     s, a = _astore(store)
     who = _login(s, user, token, password_stdin)
     rec = a.get(ref)
     ctl, layout = _central_parts(rec.config, scenario)
     rec = a.begin(rec.hash, who, "run", {"signals": sorted(rec.config.fallback), "scenario": scenario,
                                           "for_s": for_s, "release": release})
-    _run_started(s, a, rec, who, ctl, layout, for_s, release, status_every, link_timeout)
+    _run_started(s, a, rec, who, ctl, layout, opts)
 
 
-def _run_started(s, a, rec, who, ctl, layout, for_s, release, status_every, link_timeout) -> None:  # noqa: ANN001, PLR0913
+def _run_started(s, a, rec, who, ctl, layout, opts) -> None:  # noqa: ANN001
     """The run once audited as started: connect, run, stop (audited however it ends)."""
     from deploy import adaptive_run as ar
-    from deploy.central import NtcipActuator
     from deploy.sumo_bridge import detector_reader
     from sim.state import DistrictState
 
-    cfg, stop, out = rec.config, ar.StopRequest(), None
+    cfg, stop, out, b = rec.config, ar.StopRequest(), None, rec.config.bounds
     try:
-        specs = {sp.id: sp for sp in layout.specs}
-        devices = ar.connect(s, cfg, {k: sp.n_stages for k, sp in specs.items()},
-                             {k: len(sp.in_lanes) for k, sp in specs.items()}, link_timeout)
+        devices = ar.connect(s, cfg, {sp.id: sp for sp in layout.specs}, ctl.actuator_params.get("max_green"),
+                             opts.link_timeout_s)
         try:
-            b = cfg.bounds
-            central = NtcipActuator(devices.links, ar.max_greens(b.max_green, ctl.actuator_params.get("max_green"),
-                                                                 layout.n_signals),
-                                    heartbeat_s=b.heartbeat, backup_s=b.backup_time, read_detectors=True)
-            console.print(f"running {rec.hash[:12]} {cfg.name}: {cfg.controller} over {len(devices.links)} device(s), "
-                          f"state from their detectors, a round a second, decisions every {ctl.decision_interval:g} s, "
-                          f"heartbeat {b.heartbeat:g} s, unitBackupTime {b.backup_time} s; Ctrl-C stops", highlight=False)
+            console.print(f"running {rec.hash[:12]} {cfg.name}: {cfg.controller} over {len(devices.adapters)} "
+                          f"device(s), state from their detectors, a round a second, decisions every "
+                          f"{ctl.decision_interval:g} s, heartbeat {b.heartbeat:g} s, unitBackupTime {b.backup_time} s; "
+                          "Ctrl-C stops", highlight=False)
             with ar.stop_on_signals(stop):
-                out = ar.run_rounds(central, ctl, detector_reader(layout), DistrictState.empty(layout), stop,
-                                    for_s=for_s, status_every_s=status_every,
-                                    on_status=lambda st: console.print(st.line(), highlight=False),
+                out = ar.run_rounds(devices.central, ctl, detector_reader(layout), DistrictState.empty(layout), stop,
+                                    opts, on_status=lambda st: console.print(st.line(), highlight=False),
                                     still_deployed=lambda: _not_deployed(a, rec.hash))
-            released = ar.release(devices) if release else None
+            released = ar.release(devices) if opts.release and not out.by_store else None
         finally:
             devices.close()
     except BaseException as exc:
