@@ -182,13 +182,13 @@ def run_rounds(central: NtcipActuator, controller: Any, reader: Any, state: Any,
         next_decision = central_round(central, controller, reader, state, t, next_decision, di)
         st.rounds += 1
         st.decisions += next_decision != before
+        window += 1  # rounds since the last status line
         if clock() >= next_status:
             _status(st, central, clock() - m0, window)
             window = 0
             if on_status is not None:
                 on_status(st)
             next_status += status_every_s
-        window += 1
         next_round += round_s
         if clock() > next_round + round_s:  # held up over a round: skip, never bunch rounds
             st.late_rounds += 1
@@ -202,7 +202,8 @@ def _status(st: RunStatus, central: NtcipActuator, elapsed: float, window: int) 
     """Fill the live figures; trims what a long run keeps (round timings, the SNMP wire logs)."""
     c = central.stats
     st.elapsed_s = elapsed
-    st.round_p95_ms = _percentile(c.round_wall[-window:] if window else c.round_wall, 0.95) * 1e3
+    if window:  # (none since the last line: that line's figure stands)
+        st.round_p95_ms = _percentile(c.round_wall[-window:], 0.95) * 1e3
     st.in_control = sum(v.reachable and v.in_control for v in central.views)
     st.unanswered = sum(not v.reachable for v in central.views)
     st.resumed, st.timeouts = c.resumed, c.timeouts
