@@ -24,14 +24,19 @@ an approval binds the controller, its bounds and every fallback plan at once.
 
 :class:`AdaptiveStore` keeps configurations beside the plans in the plan store (same
 database, same users, same signing key and audit chain) with the plans' rules:
-``proposed -> approved -> deploying -> deployed -> rolled_back`` (``failed`` when a deploy
-stops, ``rejected`` by a supervisor); the proposer is an engineer or supervisor, the approver
+``proposed -> approved -> deploying -> deployed -> rolling_back -> rolled_back`` (``failed``
+when a deploy or rollback stops, ``rejected`` by a supervisor; ``rolling_back`` is what a
+central process, :mod:`deploy.adaptive_run`, sees to stop before the rollback releases the
+devices, so it does not take them again); the proposer is an engineer or supervisor, the approver
 a supervisor who is not the proposer; an approval is signed (:func:`deploy.signing.approval_mac`
 over the configuration's hash) and checked again at deploy and rollback, so an edited row or a
 forged approval deploys nothing; every action, refused ones too, is in the audit log.  A
 configuration can be approved only when each fallback plan is itself approved (or deployed)
 with a signature that verifies, and fits the bounds.  The device side (download the fallback
-plans, verify, switch to central control; and back) is :mod:`deploy.adaptive_service`.
+plans, verify, switch to central control; and back) is :mod:`deploy.adaptive_service`; the
+process that then drives the devices (``wulin adaptive run``, which only a deployed
+configuration whose approval verifies may start, audited at start and stop) is
+:mod:`deploy.adaptive_run`.
 """
 
 from __future__ import annotations
@@ -273,15 +278,17 @@ class AdaptiveStore:
         return cfg
 
     # ------------------------------------------------------------------ deploy and rollback records
-    def begin(self, ref: str, actor: Principal, action: str) -> AdaptiveRecord:
-        """Check that ``ref`` may be deployed (``deploy``) or rolled back (``rollback``) by ``actor``."""
+    def begin(self, ref: str, actor: Principal, action: str, detail: dict[str, Any] | None = None) -> AdaptiveRecord:
+        """Check that ``ref`` may be deployed (``deploy``), rolled back (``rollback``) or run by a
+        central process (``run``: it must be deployed) by ``actor``; audited with ``detail``."""
         from deploy.store import DEPLOYERS, SUPERVISORS
 
-        expected = {"deploy": ("approved", "failed", "rolled_back"), "rollback": ("deployed", "failed")}[action]
+        expected = {"deploy": ("approved", "failed", "rolled_back"), "rollback": ("deployed", "failed", "rolling_back"),
+                    "run": ("deployed",)}[action]
 
         def go(s: Session) -> AdaptiveRecord:
             row = self._row(s, ref)
-            self.store._user(s, actor, DEPLOYERS if action == "deploy" else SUPERVISORS)
+            self.store._user(s, actor, SUPERVISORS if action == "rollback" else DEPLOYERS)
             if row.state not in expected:
                 raise Refused(f"adaptive configuration {row.hash[:12]} is {row.state}; {action} needs "
                               f"{' or '.join(expected)}")
@@ -291,7 +298,9 @@ class AdaptiveStore:
                 if problems:
                     raise Refused("; ".join(problems))
                 self._transition(s, row, "deploying", expected)
-            self.store._append(s, actor, f"adaptive.{action}.start", row.hash, "ok", {})
+            elif action == "rollback":  # a running central process sees it and stops (deploy.adaptive_run)
+                self._transition(s, row, "rolling_back", expected)
+            self.store._append(s, actor, f"adaptive.{action}.start", row.hash, "ok", detail or {})
             return self._record(row)
 
         return self.store._run(actor, f"adaptive.{action}", ref, go)
@@ -300,13 +309,25 @@ class AdaptiveStore:
         """Record how a deploy (``deployed`` / ``failed``) or rollback (``rolled_back`` / ``failed``) ended."""
         def go(s: Session) -> AdaptiveRecord:
             row = self._row(s, ref)
-            before = ("deploying",) if action == "deploy" else ("deployed", "failed")
+            before = ("deploying",) if action == "deploy" else ("rolling_back",)
             extra = {"deployed_at": now_iso()} if state == "deployed" else {}
             self._transition(s, row, state, before, note=str(detail.get("message", "")), **extra)
             self.store._append(s, actor, f"adaptive.{action}.finish", row.hash, state, detail)
             return self._record(row)
 
         return self.store._run(actor, f"adaptive.{action}.finish", ref, go)
+
+    def note(self, ref: str, actor: Principal, action: str, outcome: str, detail: dict[str, Any]) -> None:
+        """Append ``action`` (a central process's stop: ``adaptive.run.stop``) to the audit chain."""
+        def go(s: Session) -> None:
+            self.store._append(s, actor, action, self._row(s, ref).hash, outcome, detail)
+
+        self.store._run(actor, action, ref, go)
+
+    def state_of(self, ref: str) -> str:
+        """Where ``ref`` stands now (one query: a central process asks every round)."""
+        with self.store._tx() as s:
+            return self._row(s, ref).state
 
     def get(self, ref: str) -> AdaptiveRecord:
         with self.store._tx() as s:

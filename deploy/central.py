@@ -29,17 +29,22 @@ counterpart over SNMP of the in-process :class:`sim.actuator.SignalActuator`:
   sets ``volumeOccupancyPeriod`` to :data:`DETECTOR_PERIOD_S`, so each round reads one new
   period (what central makes of them: :mod:`deploy.detector_state`).
 
-A device that does not answer is counted and skipped for the round; it keeps running (and,
+:func:`central_round` is one round (poll, decide when due, command), the same in the
+co-simulation (``wulin cosim``) and on the wall clock (``wulin adaptive run``,
+:mod:`deploy.adaptive_run`).  A device that does not answer is counted and skipped for the round; it keeps running (and,
 past its backup time, falls back to its plan by itself).  Standard library and ``deploy``
 only: decisions arrive as plain lists.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from deploy import oids as O
+from deploy.detector_state import DetectorStateReader
 from deploy.phase_engine import bits
 from deploy.profile import DeviceProfile
 from deploy.snmp import Exchange, SnmpClient, SnmpError, exchange_all
@@ -286,6 +291,40 @@ class NtcipActuator:
         """``(stage, stage_time, in_transition)`` per signal, as the in-process actuator's views."""
         return ([v.stage for v in self.views], [now - v.since for v in self.views],
                 [v.in_transition for v in self.views])
+
+
+def check_stage_chooser(controller: Any) -> None:
+    """Refuse a controller central control cannot drive: it must choose stages (``act``)."""
+    caps = controller.capabilities
+    if caps.native or caps.whole_cycles:
+        raise WulinError(f"controller {controller.name!r}: central control drives controllers that choose "
+                         "stages (act); native programs and whole-cycle planners are not supported")
+
+
+def central_round(central: NtcipActuator, controller: Any, reader: Any, state: Any, t: float,
+                  next_decision: float, di: float) -> float:
+    """One round of central control (the co-simulation's and the field's): poll, decide when due,
+    command; returns the time of the next decision.  ``reader`` fills ``state``: a
+    :class:`~deploy.detector_state.DetectorStateReader`, or the co-simulation's reader of SUMO's lanes."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    central.poll(t)
+    link, link_cpu = time.perf_counter() - t0, time.process_time() - c0
+    devices = isinstance(reader, DetectorStateReader)
+    if devices:  # every period read goes into the estimate, decision or not
+        reader.update(central.samples)
+    decided = t >= next_decision - 1e-9
+    if decided:  # the controller's own time is not the link's
+        stage, stage_time, in_transition = central.stage_views(t)
+        if devices:
+            reader.read(state, stage, stage_time, in_transition, t)
+        else:
+            reader.read(into=state, stage=stage, stage_time=stage_time, in_transition=in_transition)
+        central.request(controller.act(state).tolist())
+        next_decision += di
+    t0, c0 = time.perf_counter(), time.process_time()
+    central.command(t)
+    central.stats.note_round(link + time.perf_counter() - t0, decided, link_cpu + time.process_time() - c0)
+    return next_decision
 
 
 def _detector_varbinds(lk: DeviceLink) -> list[tuple[O.OID, None]]:

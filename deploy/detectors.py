@@ -14,8 +14,9 @@ SUMO's induction loops; tests feed them directly).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from deploy.phase_engine import bit
 
@@ -74,3 +75,16 @@ class DetectorBank:
             if p and self.present.get(d):
                 out |= bit(p)
         return out
+
+
+def detector_calls(spec: Any, lanes: Sequence[str] | None = None) -> dict[int, int]:
+    """One stop-bar detector per incoming lane, as the co-simulation and central control wire
+    them: detector ``d`` (1-based) on ``lanes[d - 1]`` (default: the signal's in-lanes in order),
+    calling the phase of the first stage that has a green link from that lane (a single-ring
+    profile: stage ``k`` is phase ``k + 1``).  ``spec`` is a :class:`sim.topology.SignalSpec`."""
+    calls = {}
+    for d, lane in enumerate(spec.in_lanes if lanes is None else lanes, 1):
+        links = [m.index for m in spec.movements if m.in_lane == lane]
+        stage = next((k for k, st in enumerate(spec.stages) if any(st[i] in "Gg" for i in links)), 0)
+        calls[d] = stage + 1
+    return calls

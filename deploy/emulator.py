@@ -9,6 +9,7 @@ object: ``emu.db``, ``emu.active_pattern``, ``emu.arm(...)`` come from the model
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -27,7 +28,8 @@ from deploy.profile import Capabilities, DeviceProfile
 from deploy.secrets import DeviceCredentials
 from deploy.snmp import Pdu, WireRecord
 
-__all__ = ["FAULT_NAMES", "LOCAL_PATTERN", "N_ACTIONS", "TOD_ACTION", "ControllerEmulator", "Faults", "ObjSpec"]
+__all__ = ["FAULT_NAMES", "LOCAL_PATTERN", "N_ACTIONS", "TOD_ACTION", "ControllerEmulator", "Faults", "ObjSpec",
+           "SwitchClock"]
 
 
 class ControllerEmulator(DeviceModel):
@@ -97,3 +99,19 @@ class ControllerEmulator(DeviceModel):
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class SwitchClock:
+    """A clock (``clock=``) that runs ``scale`` times wall speed until :meth:`set_scale`: fast while
+    plans are deployed (each waits for a cycle boundary), then at wall speed for a central
+    process on the wall clock (``unitBackupTime`` in wall seconds).  Change it under the
+    emulator's lock."""
+
+    def __init__(self, scale: float) -> None:
+        self.scale, self.base, self.t = float(scale), time.monotonic(), 0.0
+
+    def __call__(self) -> float:
+        return self.t + (time.monotonic() - self.base) * self.scale
+
+    def set_scale(self, scale: float) -> None:
+        self.t, self.base, self.scale = self(), time.monotonic(), float(scale)

@@ -41,9 +41,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from controllers.plan import TimingPlan
-from deploy.central import CentralStats, DeviceLink, NtcipActuator
+from deploy.central import CentralStats, DeviceLink, NtcipActuator, check_stage_chooser
+from deploy.central import central_round as _central_round  # (a name tests patch)
 from deploy.detector_state import DetectorStateReader, check_fields
-from deploy.detectors import DetectorReading
+from deploy.detectors import DetectorReading, detector_calls
 from deploy.device_model import DeviceModel
 from deploy.emulator import ControllerEmulator
 from deploy.ntcip import snmp_session
@@ -339,17 +340,11 @@ def _per_signal(value: Any, s: int) -> float:
 
 
 def _detectors(spec: SignalSpec, lanes: Sequence[str], prefix: str) -> tuple[dict[int, int], list[tuple[int, str]]]:
-    """Detector ``d`` (1-based) on in-lane ``d``, calling the phase of the first stage it has a
-    green link in; and the loop each detector reads (ids ``prefix + lane``)."""
+    """Detector ``d`` (1-based) on in-lane ``d`` (:func:`deploy.detectors.detector_calls`); and
+    the loop each detector reads (ids ``prefix + lane``)."""
     from sim.detectors import loop_id
 
-    calls, loops = {}, []
-    for d, lane in enumerate(lanes, 1):
-        links = [m.index for m in spec.movements if m.in_lane == lane]
-        stage = next((k for k, st in enumerate(spec.stages) if any(st[i] in "Gg" for i in links)), 0)
-        calls[d] = stage + 1  # single-ring profile: stage k is phase k + 1
-        loops.append((d, loop_id(lane, prefix)))
-    return calls, loops
+    return detector_calls(spec, lanes), [(d, loop_id(lane, prefix)) for d, lane in enumerate(lanes, 1)]
 
 
 def _loop_prefix(stopbar: bool) -> str:
@@ -485,10 +480,8 @@ def run_cosim(scenario: Scenario, controller: Any, seed: int, *, snmp: str = "3"
     from sim.state import DistrictLayout, DistrictState, StateReader
     from sim.topology import load_signal_specs
 
+    check_stage_chooser(controller)
     caps = controller.capabilities
-    if caps.native or caps.whole_cycles:
-        raise WulinError(f"controller {controller.name!r}: the co-simulation drives controllers that choose "
-                         "stages (act); native programs and whole-cycle planners are not supported")
     if state not in STATE_SOURCES:
         raise WulinError(f"state source {state!r}: expected one of {', '.join(STATE_SOURCES)}")
     if state == "devices":
@@ -607,30 +600,6 @@ def _lockstep(sim: Simulation, fld: _Field, bridge: SignalBridge, controller: An
             emergency[0].step(t, emergency[1])
         if int(t) % 600 == 0:  # bounded logs over a long run
             _clear_logs(fld)
-
-
-def _central_round(central: NtcipActuator, controller: Any, reader: Any, state: Any, t: float,
-                   next_decision: float, di: float) -> float:
-    """Poll, decide when due, command; returns the time of the next decision."""
-    t0, c0 = time.perf_counter(), time.process_time()
-    central.poll(t)
-    link, link_cpu = time.perf_counter() - t0, time.process_time() - c0
-    devices = isinstance(reader, DetectorStateReader)
-    if devices:  # every period read goes into the estimate, decision or not
-        reader.update(central.samples)
-    decided = t >= next_decision - 1e-9
-    if decided:  # the controller's own time is not the link's
-        stage, stage_time, in_transition = central.stage_views(t)
-        if devices:
-            reader.read(state, stage, stage_time, in_transition, t)
-        else:
-            reader.read(into=state, stage=stage, stage_time=stage_time, in_transition=in_transition)
-        central.request(controller.act(state).tolist())
-        next_decision += di
-    t0, c0 = time.perf_counter(), time.process_time()
-    central.command(t)
-    central.stats.note_round(link + time.perf_counter() - t0, decided, link_cpu + time.process_time() - c0)
-    return next_decision
 
 
 def _clear_logs(fld: _Field) -> None:

@@ -1,10 +1,12 @@
-"""``wulin adaptive ...``: central adaptive control as an approved thing (propose, approve, deploy, roll back).
+"""``wulin adaptive ...``: central adaptive control as an approved thing (propose, approve, deploy, run, roll back).
 
 The same store, log-in and roles as ``wulin plan``: an engineer proposes a configuration
 (controller, parameters, bounds, each signal's fallback plan by hash), a supervisor other than
 the proposer approves it (signed), an engineer deploys it (fallback plans first, verified, then
-central control) and a supervisor rolls it back.  The work lives in :mod:`deploy.adaptive` and
-:mod:`deploy.adaptive_service`.
+central control), an engineer or supervisor runs the central process that drives the devices
+(``run``: the controller, its detector state and the NTCIP link composed here, the loop in
+:mod:`deploy.adaptive_run`) and a supervisor rolls it back.  The work lives in
+:mod:`deploy.adaptive`, :mod:`deploy.adaptive_service` and :mod:`deploy.adaptive_run`.
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ from wulin.cmd_plan import (
     console,
 )
 
-adaptive_app = typer.Typer(help="Central adaptive control: propose, approve, deploy and roll back a controller "
-                           "configuration with its fallback plans.", no_args_is_help=True)
+adaptive_app = typer.Typer(help="Central adaptive control: propose, approve, deploy, run and roll back a "
+                           "controller configuration with its fallback plans.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -127,3 +129,118 @@ def show(ref: str = typer.Argument(..., help="Configuration hash (or a unique pr
     r = a.get(ref)
     console.print(f"{r.hash}  {_state(r.state)}  {r.name}")
     console.print_json(r.config.to_json())
+
+
+def _central_parts(cfg, scenario: str | None):  # noqa: ANN001, ANN202 - (controller, layout), imported lazily
+    """The configured controller, reset on the layout of the configuration's signals (from
+    ``--scenario``'s network: a configuration names no network), refused where central control
+    from the devices' detectors cannot run it (as ``wulin cosim --state devices``)."""
+    from controllers.base import make_controller
+    from deploy.central import check_stage_chooser
+    from deploy.detector_state import check_fields
+    from deploy.sumo_bridge import fields_read
+    from sim.errors import WulinError
+    from sim.scenario import load_scenario
+    from sim.state import DistrictLayout
+    from sim.topology import load_signal_specs
+
+    if scenario is None:
+        raise WulinError("--scenario: the configuration names no network; give the scenario (id or .toml) whose "
+                         "network holds its signals (the lanes the devices' detectors are on)")
+    sc = load_scenario(scenario)
+    specs = load_signal_specs(sc.net_file)
+    missing = sorted(set(cfg.fallback) - set(specs))
+    if missing:
+        raise WulinError(f"--scenario {sc.id}: its network {sc.net_file.name} has no signal {', '.join(missing)} "
+                         "of the configuration")
+    ctl = make_controller(cfg.controller, **cfg.params)
+    check_stage_chooser(ctl)
+    check_fields(str(ctl.name), fields_read(ctl))
+    layout = DistrictLayout.from_specs([specs[sid] for sid in cfg.fallback])
+    ctl.reset(layout, 1)
+    return ctl, layout
+
+
+@adaptive_app.command("run")
+def run(ref: str = typer.Argument(..., help="Hash of a deployed configuration (or a unique prefix)."),
+        scenario: str | None = typer.Option(None, "--scenario", help="Scenario (id or .toml) whose network holds "
+                                            "the configuration's signals: each signal's lanes and stages."),
+        for_s: float | None = typer.Option(None, "--for", help="Stop after this many seconds (default: until "
+                                           "Ctrl-C or SIGTERM)."),
+        release: bool = typer.Option(False, "--release", help="On stop, release every device to its time-of-day "
+                                     "plan at once (as rollback does) instead of leaving it to its watchdog."),
+        status_every: float = typer.Option(10.0, "--status-every", help="Seconds between status lines."),
+        link_timeout: float = typer.Option(0.3, "--link-timeout", help="Seconds to wait for the devices' answers "
+                                           "in a round (under the 1 s round)."),
+        user: str | None = USER_OPT, token: str | None = TOKEN_OPT, password_stdin: bool = PW_STDIN_OPT,
+        store: str = STORE_OPT) -> None:
+    """Drive the devices of a deployed configuration centrally, every second on the wall clock."""
+    from deploy.adaptive_run import RunOptions
+
+    opts = RunOptions(for_s, status_every, release, link_timeout).check()
+    s, a = _astore(store)
+    who = _login(s, user, token, password_stdin)
+    rec = a.get(ref)
+    ctl, layout = _central_parts(rec.config, scenario)
+    rec = a.begin(rec.hash, who, "run", {"signals": sorted(rec.config.fallback), "scenario": scenario,
+                                          "for_s": for_s, "release": release})
+    _run_started(s, a, rec, who, ctl, layout, opts)
+
+
+def _run_started(s, a, rec, who, ctl, layout, opts) -> None:  # noqa: ANN001
+    """The run once audited as started: connect, run, stop (audited however it ends)."""
+    from deploy import adaptive_run as ar
+    from deploy.sumo_bridge import detector_reader
+    from sim.state import DistrictState
+
+    cfg, stop, out, b = rec.config, ar.StopRequest(), None, rec.config.bounds
+    try:
+        devices = ar.connect(s, cfg, {sp.id: sp for sp in layout.specs}, ctl.actuator_params.get("max_green"),
+                             opts.link_timeout_s)
+        try:
+            console.print(f"running {rec.hash[:12]} {cfg.name}: {cfg.controller} over {len(devices.adapters)} "
+                          f"device(s), state from their detectors, a round a second, decisions every "
+                          f"{ctl.decision_interval:g} s, heartbeat {b.heartbeat:g} s, unitBackupTime {b.backup_time} s; "
+                          "Ctrl-C stops", highlight=False)
+            with ar.stop_on_signals(stop):
+                out = ar.run_rounds(devices.central, ctl, detector_reader(layout), DistrictState.empty(layout), stop,
+                                    opts, on_status=lambda st: console.print(st.line(), highlight=False),
+                                    still_deployed=lambda: _not_deployed(a, rec.hash))
+            released = ar.release(devices) if opts.release and not out.by_store else None
+        finally:
+            devices.close()
+    except BaseException as exc:
+        why = stop.reason or f"{type(exc).__name__}: {exc}"
+        a.note(rec.hash, who, "adaptive.run.stop", "failed", {"reason": why, "rounds": out.status.rounds if out else 0})
+        raise
+    _run_stopped(a, rec, who, out, released)
+
+
+def _not_deployed(a, h: str) -> str | None:  # noqa: ANN001
+    state = a.state_of(h)
+    return None if state == "deployed" else f"the configuration is {state} now (a rollback began)"
+
+
+def _run_stopped(a, rec, who, out, released: dict[str, str] | None) -> None:  # noqa: ANN001
+    st = out.status
+    console.print(st.line(), highlight=False)
+    console.print(f"stopped: {out.reason}; {st.rounds:,} rounds, {st.decisions:,} decisions, round median / p95 / max "
+                  f"{out.percentile_ms(.5):.1f} / {out.percentile_ms(.95):.1f} / {out.percentile_ms(1):.1f} ms",
+                  highlight=False)
+    bad = {sid: why for sid, why in (released or {}).items() if why}
+    if out.by_store:
+        console.print("the devices were not taken again: the rollback returns them to their time-of-day plans",
+                      highlight=False)
+    elif released is None:
+        console.print(f"the devices were left under central control: each falls back to its verified fallback plan "
+                      f"by its watchdog within unitBackupTime ({rec.config.bounds.backup_time} s)", highlight=False)
+    else:
+        console.print(f"released {len(released) - len(bad)} of {len(released)} device(s) to their time-of-day plans"
+                      + "".join(f"; {sid}: {why}" for sid, why in bad.items()), highlight=False)
+    detail = {"reason": out.reason, "rounds": st.rounds, "decisions": st.decisions, "late_rounds": st.late_rounds,
+              "taken_again": st.resumed, "round_p95_ms": round(out.percentile_ms(.95), 1),
+              "released": released if released is not None else "no: left to the rollback" if out.by_store
+              else "no: left to the watchdogs"}
+    a.note(rec.hash, who, "adaptive.run.stop", "failed" if bad else "ok", detail)
+    if bad:
+        raise typer.Exit(1)

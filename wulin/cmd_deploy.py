@@ -126,11 +126,15 @@ def start(
     networks: list[Path] | None = NETWORKS_OPT,
     tod: str = typer.Option("00:00", "--tod", help="The emulators' time of day at start (HH:MM); their "
                             "time-base schedule runs on it."),
+    lane_detectors: bool = typer.Option(False, "--lane-detectors", help="One stop-bar detector per incoming lane "
+                                        "(detector d on in-lane d), as `wulin adaptive run` reads them; "
+                                        "default: one per phase."),
 ) -> None:
     """Run one emulated controller per signal, each running the network's own program."""
     from dataclasses import replace
 
     from controllers.fixed_time import plan_from_spec
+    from deploy.detectors import detector_calls
     from deploy.emulator import ControllerEmulator
     from deploy.profile import bounds_admitting, single_ring_profile
     from deploy.secrets import SecretsFile
@@ -170,7 +174,8 @@ def start(
             profile = single_ring_profile(sid, len(base.stages), cycle_bounds=bounds_admitting(base))
             try:
                 emu = ControllerEmulator(profile, base, port=port + k, time_scale=time_scale,
-                                         snmp_v2c=snmp_v2c, tod_start=tod_start).start()
+                                         snmp_v2c=snmp_v2c, tod_start=tod_start,
+                                         detectors=detector_calls(spec) if lane_detectors else None).start()
             except OSError as exc:
                 raise WulinError(f"port {port + k} is taken ({exc.strerror}); choose another --port") from None
             emus.append(emu)
