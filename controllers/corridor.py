@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -88,7 +89,7 @@ def corridor_by_name(net_file: Path | str, layout: DistrictLayout, road: str,
         # the successor goes on from e's end and does not turn back to e's start
         cands = [f for f in to.getOutgoing() if f.getID() in ids and f.getToNode() != frm]
         if cands:
-            f = max(cands, key=lambda f, e=e: straightness(e, f))
+            f = max(cands, key=partial(straightness, e))
             if f.getID() not in has_prev:
                 nxt[e.getID()] = f
                 has_prev.add(f.getID())

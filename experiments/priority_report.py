@@ -21,6 +21,7 @@ from experiments.priority_kpis import per_line
 from experiments.results import read_run_table
 from experiments.time_space import StopLine, Trajectory, draw_time_space, intervals_from_states
 
+
 def priority_section(exp_dir: Path, spec: Any, runs: pd.DataFrame, png: Any) -> str:
     """HTML for the section ("" when no run declared emergency vehicles or bus priority)."""
     parts: list[str] = []
