@@ -12,8 +12,8 @@ the approach lanes; a corridor whose signals all lie on a better-ranked one is d
 first :data:`DEFAULT_LIMIT` are the main corridors.  The name is the road name most of the
 corridor's length carries (the edges' ``name``), else ``first-last`` signal ids.
 
-On Wulin this gives the east-west arterials by their names (six signals each; see the README's
-``optimise`` section for the ranking on the AM peak); the green wave
+On the Wulin AM peak this gives Huancheng N Rd (from the Wulinmen junction, which Tianmushan Rd
+enters straight on), Qingchun Rd and Fengqi Rd; on the grid, straight rows and columns.  The green wave
 (:mod:`controllers.corridor`) takes a road by name, and this module returns the same
 :class:`~controllers.corridor.CorridorRoute` per direction, with the through links and the
 travel times at the speed limit that the progression (:mod:`controllers.progression`) needs.
