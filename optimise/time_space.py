@@ -164,6 +164,8 @@ def corridor_report(folder: Path, corridors: Sequence[MainCorridor], before: Seq
         rows += bandwidth_rows(c, old, new, period.start, horizon)
         span = DIAGRAM_CYCLES * max(p[s].cycle for p in (old, new) for s in c.forward.signals)
         name = f"time_space_{slug(c.name)}.png"
+        if name in files:  # two corridors on one road (a one-way stretch splits it)
+            name = f"time_space_{slug(c.name)}-{len(files) + 1}.png"
         draw(folder / name, c, panel(c, old, period.start, span), panel(c, new, period.start, span), span,
              f"{c.name}, {title}: time-space diagram")
         files.append(name)
