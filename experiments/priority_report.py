@@ -3,8 +3,8 @@
 For each variation that ran emergency vehicles: the time-space diagram of the first seed's
 first emergency vehicle per controller (its distance along the route against time, with the
 state of its link at each signal drawn as a band at the signal's stop line: green, yellow,
-red; drawn by :mod:`experiments.time_space`), and, for variations with bus priority, the per-line table (delay halted at signals,
-lateness, share on time; mean over seeds).  The KPIs themselves (travel time, stops,
+red; drawn by :mod:`experiments.time_space`), and, for variations with bus priority, the
+per-line table (delay halted at signals, lateness, share on time; mean over seeds).  The KPIs themselves (travel time, stops,
 clearance violations, general traffic's time loss, cross-street queue peaks, bus delay) are
 in the report's summary and paired-difference tables, from the KPI registry.
 """
