@@ -3,9 +3,10 @@
 The corridor is the straightest road through the plan's signal: from the signal, each way,
 the next edge is the one that turns least (under :data:`MAX_TURN_DEG`), as far as the network
 goes; of the signal's axes the one with the most signals is drawn.  For each signal on it the
-diagram shows, over two cycles, when a stage gives green to a straight movement along the
-corridor (a ``dir="s"`` connection of that signal whose approach is parallel to the corridor):
-the proposal for its own signal, the live plan elsewhere, grey where no plan is on record.
+diagram shows, over two cycles, when the straight movements along the corridor (the
+``dir="s"`` connections of that signal whose approach is parallel to it) have green, yellow or
+red (:meth:`TimingPlan.timeline`, the plan timeline the optimiser's diagrams draw too): the
+proposal for its own signal, the live plan elsewhere, grey where no plan is on record.
 Light XML read (no SUMO); ids are escaped in the SVG.
 """
 
@@ -17,12 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+from console.diagrams import COLOURS as STAGE_COLOURS
 from controllers.plan import TimingPlan
 from sim.errors import WulinError
 
 MAX_TURN_DEG = 35.0
 MAX_HOPS = 40
 PARALLEL_COS = 0.9
+COLOURS = {"G": STAGE_COLOURS["green"], "y": STAGE_COLOURS["yellow"], "r": STAGE_COLOURS["red"]}
 
 
 @dataclass(frozen=True)
@@ -113,29 +116,23 @@ def corridor(roads: Roads, signal_id: str) -> Corridor:
     return best
 
 
-def serves(roads: Roads, signal_id: str, heading: tuple[float, float], state: str) -> bool:
-    """Whether a stage (its green state string) gives green to a straight movement along ``heading``."""
+def through_links(roads: Roads, signal_id: str, heading: tuple[float, float]) -> list[int]:
+    """The signal's straight links whose approach is parallel to ``heading`` (either way)."""
+    out = []
     for index, src in roads.straight.get(signal_id, []):
         e = roads.edges.get(src)
-        if e and abs(e.heading[0] * heading[0] + e.heading[1] * heading[1]) >= PARALLEL_COS \
-                and 0 <= index < len(state) and state[index] in "Gg":
-            return True
-    return False
-
-
-def _bars(plan: TimingPlan, green_ok: list[bool], span: float) -> list[tuple[float, float, bool]]:
-    """(start, length, corridor green) of each stage's split, repeated over ``span`` seconds."""
-    out, t0 = [], (plan.offset % plan.cycle) - plan.cycle
-    while t0 < span:
-        for k, start in enumerate(plan.stage_starts):
-            out.append((t0 + start, plan.stages[k].green, green_ok[k]))
-            out.append((t0 + start + plan.stages[k].green, plan.split(k) - plan.stages[k].green, False))
-        t0 += plan.cycle
+        if e and abs(e.heading[0] * heading[0] + e.heading[1] * heading[1]) >= PARALLEL_COS:
+            out.append(index)
     return out
 
 
+def serves(roads: Roads, signal_id: str, heading: tuple[float, float], state: str) -> bool:
+    """Whether a stage (its green state string) gives green to a straight movement along ``heading``."""
+    return any(0 <= i < len(state) and state[i] in "Gg" for i in through_links(roads, signal_id, heading))
+
+
 def time_space_svg(roads: Roads, line: Corridor, plans: dict[str, TimingPlan]) -> str:
-    """The diagram: distance up, two cycles of time across; green where the corridor has green."""
+    """The diagram: distance up, two cycles of time across; the corridor's green, yellow and red."""
     span = 2 * max((p.cycle for p in plans.values()), default=90.0)
     top = max((d for _, d in line.signals), default=0.0) or 1.0
     w, h, left = 720.0, 60.0 + 40.0 * len(line.signals), 70.0
@@ -149,12 +146,9 @@ def time_space_svg(roads: Roads, line: Corridor, plans: dict[str, TimingPlan]) -
             parts.append(f'<rect x="{left}" y="{y - 4:.1f}" width="{span * sx:.1f}" height="8" fill="#bbb">'
                          '<title>no plan on record</title></rect>')
             continue
-        ok = [serves(roads, sid, line.heading, st.state) for st in plan.stages]
-        for start, length, green in _bars(plan, ok, span):
-            a, b = max(start, 0.0), min(start + length, span)
-            if b > a:
-                parts.append(f'<rect x="{left + a * sx:.1f}" y="{y - 4:.1f}" width="{(b - a) * sx:.1f}" height="8" '
-                             f'fill="{"#2e9e44" if green else "#c8342b"}"/>')
+        for iv in plan.timeline(through_links(roads, sid, line.heading), 0.0, span):
+            parts.append(f'<rect x="{left + iv.start * sx:.1f}" y="{y - 4:.1f}" width="{(iv.end - iv.start) * sx:.1f}" '
+                         f'height="8" fill="{COLOURS[iv.colour]}"/>')
     parts.append(f'<text x="{left}" y="{h - 8:.0f}" font-size="11">0 s</text>'
                  f'<text x="{left + span * sx - 40:.1f}" y="{h - 8:.0f}" font-size="11">{span:g} s</text></svg>')
     return "".join(parts)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -88,13 +89,7 @@ def corridor_by_name(net_file: Path | str, layout: DistrictLayout, road: str,
         # the successor goes on from e's end and does not turn back to e's start
         cands = [f for f in to.getOutgoing() if f.getID() in ids and f.getToNode() != frm]
         if cands:
-            def straightness(f: Any, e: Any = e) -> float:
-                (x0, y0), (x1, y1) = e.getShape()[-2], e.getShape()[-1]
-                (u0, v0), (u1, v1) = f.getShape()[0], f.getShape()[1]
-                a, b = (x1 - x0, y1 - y0), (u1 - u0, v1 - v0)
-                na, nb = math.hypot(*a) or 1.0, math.hypot(*b) or 1.0
-                return (a[0] * b[0] + a[1] * b[1]) / (na * nb)
-            f = max(cands, key=straightness)
+            f = max(cands, key=partial(straightness, e))
             if f.getID() not in has_prev:
                 nxt[e.getID()] = f
                 has_prev.add(f.getID())
@@ -123,6 +118,15 @@ def corridor_by_name(net_file: Path | str, layout: DistrictLayout, road: str,
     else:
         best = max(routes, key=lambda r: (len(r[0].signals), course(r)[0], course(r)[1]))
     return best[0]
+
+
+def straightness(e: Any, f: Any) -> float:
+    """Cosine of the turn from sumolib edge ``e``'s last shape segment onto ``f``'s first (1: straight on)."""
+    (x0, y0), (x1, y1) = e.getShape()[-2], e.getShape()[-1]
+    (u0, v0), (u1, v1) = f.getShape()[0], f.getShape()[1]
+    a, b = (x1 - x0, y1 - y0), (u1 - u0, v1 - v0)
+    na, nb = math.hypot(*a) or 1.0, math.hypot(*b) or 1.0
+    return (a[0] * b[0] + a[1] * b[1]) / (na * nb)
 
 
 def _chain_route(chain: Sequence[Any], enters: dict[str, str], road: str

@@ -38,7 +38,7 @@ import json
 import math
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -78,6 +78,21 @@ def sha256_hex(text: str) -> str:
 
 
 # --------------------------------------------------------------------------- values
+@dataclass(frozen=True)
+class Interval:
+    """A stretch of time in which some links of a signal show one colour.
+
+    Attributes:
+        start: Seconds (of the day, or of whatever clock the caller uses).
+        end: Seconds, after ``start``.
+        colour: ``"G"`` green, ``"y"`` yellow, ``"r"`` red.
+    """
+
+    start: float
+    end: float
+    colour: str
+
+
 @dataclass(frozen=True)
 class PlanStage:
     """One stage: which links are green, and for how long.
@@ -248,6 +263,34 @@ class TimingPlan:
     def with_offset(self, offset: float) -> TimingPlan:
         """The same plan with a new offset (taken modulo the cycle)."""
         return replace(self, offset=float(offset) % self.cycle if self.cycle > 0 else float(offset))
+
+    def timeline(self, links: Collection[int], start: float, end: float) -> list[Interval]:
+        """What ``links`` show from ``start`` to ``end`` (seconds of the day), as SUMO runs it.
+
+        Green (``"G"``) while any of them is green, else yellow (``"y"``) while any shows
+        yellow, else red (``"r"``); from :meth:`sumo_phases`, with stage 0's green starting
+        whenever the time of day modulo the cycle equals the offset.  Touching intervals of one
+        colour are merged; the first and last are clipped to ``[start, end]``.
+        """
+        out: list[Interval] = []
+        if self.cycle <= 0 or end <= start:
+            return out
+        phases = self.sumo_phases()
+        if sum(dur for dur, _, _ in phases) <= 0:
+            return out
+        t = start - (start - self.offset) % self.cycle
+        while t < end:
+            for dur, state, _ in phases:
+                chars = {state[i] for i in links if 0 <= i < len(state)}
+                colour = "G" if chars & {"G", "g"} else "y" if "y" in chars else "r"
+                a, b = max(t, start), min(t + dur, end)
+                if b > a:
+                    if out and out[-1].colour == colour and out[-1].end >= a:
+                        out[-1] = Interval(out[-1].start, float(b), colour)
+                    else:
+                        out.append(Interval(float(a), float(b), colour))
+                t += dur
+        return out
 
     # ---------------------------------------------------------------- SUMO
     def sumo_phases(self) -> list[tuple[float, str, str]]:

@@ -3,8 +3,8 @@
 For each variation that ran emergency vehicles: the time-space diagram of the first seed's
 first emergency vehicle per controller (its distance along the route against time, with the
 state of its link at each signal drawn as a band at the signal's stop line: green, yellow,
-red), and, for variations with bus priority, the per-line table (delay halted at signals,
-lateness, share on time; mean over seeds).  The KPIs themselves (travel time, stops,
+red; drawn by :mod:`experiments.time_space`), and, for variations with bus priority, the
+per-line table (delay halted at signals, lateness, share on time; mean over seeds).  The KPIs themselves (travel time, stops,
 clearance violations, general traffic's time loss, cross-street queue peaks, bus delay) are
 in the report's summary and paired-difference tables, from the KPI registry.
 """
@@ -19,8 +19,7 @@ import pandas as pd
 
 from experiments.priority_kpis import per_line
 from experiments.results import read_run_table
-
-_COLOURS = {"G": "#2a9d3c", "g": "#2a9d3c", "y": "#e9b500", "Y": "#e9b500"}
+from experiments.time_space import StopLine, Trajectory, draw_time_space, intervals_from_states
 
 
 def priority_section(exp_dir: Path, spec: Any, runs: pd.DataFrame, png: Any) -> str:
@@ -65,13 +64,10 @@ def _time_space(exp_dir: Path, run_id: str, title: str) -> Any:
     vid = trace.vehicle.iloc[0]
     trace, sig = trace[trace.vehicle == vid], sig[sig.vehicle == vid]
     t0 = float(trace.time.min())
-    for (_, stopline), g in sig.groupby(["signal", "stopline"]):
-        for t, state in zip(g.time, g.state, strict=True):
-            ax.plot([t - t0, t - t0 + 1], [stopline, stopline], lw=5, solid_capstyle="butt",
-                    color=_COLOURS.get(state, "#c0392b"))
-    for name, g in sig.groupby("signal"):
-        ax.annotate(str(name), (0, float(g.stopline.iloc[0])), fontsize=7, va="bottom")
-    ax.plot(trace.time - t0, trace.distance, color="black", lw=1.5, label=str(vid))
+    stop_lines = [StopLine(str(name), float(stopline), intervals_from_states(g.time - t0, g.state))
+                  for (name, stopline), g in sig.groupby(["signal", "stopline"])]
+    path = Trajectory(tuple(trace.time - t0), tuple(trace.distance), label=str(vid))
+    draw_time_space(ax, stop_lines, [path])
     ax.set_xlabel(f"seconds after departure ({vid})")
     ax.set_ylabel("distance along the route (m)")
     ax.set_title(title)

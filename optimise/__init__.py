@@ -8,6 +8,8 @@
 * :mod:`~optimise.search`: CMA-ES over the screen, checkpointed every generation.
 * :mod:`~optimise.verify`: SUMO micro runs of candidate plans through the experiment runner.
 * :mod:`~optimise.output`: plans, schedules, change table and convergence plot on disk.
+* :mod:`~optimise.time_space`: the main corridors' time-space diagrams and through bandwidths,
+  current plans against optimised ones.
 * :mod:`~optimise.run`: the whole ``wulin plan optimise`` job, period by period.
 
 A top-level package in the experiments' layer (DESIGN.md has no place for an optimiser): it

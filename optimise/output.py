@@ -6,8 +6,10 @@
     OUT/plans/current/<signal>.json    the plan that runs outside the periods (the network's)
     OUT/schedules/<signal>.json        TimeOfDaySchedule: current plan at 00:00, the optimised
                                        plan at each period's start, current again at its end
-    OUT/<PERIOD>/changes.md            per signal: cycle, splits, offset, current -> optimised
+    OUT/<PERIOD>/changes.md            per signal: cycle, splits, offset, current -> optimised;
+                                       the main corridors' through bandwidths and diagrams
     OUT/<PERIOD>/convergence.png       best and mean objective per generation
+    OUT/<PERIOD>/time_space_<corridor>.png  before/after time-space diagram (optimise.time_space)
     OUT/<PERIOD>/result.json           objectives (screen, SUMO), warm starts, timings
 """
 
@@ -77,8 +79,6 @@ def change_table(old: Sequence[TimingPlan], new: Sequence[TimingPlan]) -> str:
 
 def convergence_plot(path: Path, history: list[dict[str, float]], title: str) -> None:
     """Best-so-far and generation-mean objective per generation (PNG)."""
-    import io
-
     import matplotlib
 
     matplotlib.use("Agg")
@@ -92,7 +92,18 @@ def convergence_plot(path: Path, history: list[dict[str, float]], title: str) ->
     ax.set_ylabel("screen objective (s/veh)")
     ax.set_title(title)
     ax.legend()
-    fig.tight_layout()
+    save_png(fig, path)
+
+
+def save_png(fig: Any, path: Path, layout: bool = True) -> None:
+    """Write a matplotlib figure as PNG at its own size (figsize x dpi), atomically, and close it
+    (``layout``: apply ``tight_layout`` first)."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    if layout:
+        fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     plt.close(fig)

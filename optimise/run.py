@@ -182,7 +182,7 @@ def _candidates(pb: Problem, state: Any, warm: dict[str, np.ndarray]
 def optimise_period(scenario: Any, period: Any, opts: OptimiseOptions, console: Any = None,
                     say: Callable[[str], None] = print) -> dict[str, Any]:
     """Search, verify and compare one period; returns its result document (also written)."""
-    from optimise import output
+    from optimise import output, time_space
     from optimise.verify import check_runnable, compare_controllers, verify_candidates
 
     folder = opts.out / period.name
@@ -221,8 +221,12 @@ def optimise_period(scenario: Any, period: Any, opts: OptimiseOptions, console: 
     best = [replace(p, name=f"optimised {period.label}", source=f"optimise ({chosen})") for p in best]
     output.write_plans(opts.out / "plans" / period.name, best)
     output.write_plan_list(folder / "optimised.json", best)
-    output.write_text(folder / "changes.md", output.change_table(pb.current, best))
     output.convergence_plot(folder / "convergence.png", state.history, f"{scenario.id} {period.label}")
+    corridors = time_space.corridor_report(folder, time_space.corridors_for(scenario, period, pb.specs),
+                                           pb.current, best, period, f"{scenario.id} {period.label}")
+    output.write_text(folder / "changes.md", output.change_table(pb.current, best)
+                      + "\n![convergence](convergence.png)\n" + corridors.markdown)
+    doc["bandwidth"] = [r.to_dict() for r in corridors.rows]
     doc["chosen"] = chosen
     if opts.compare:
         runs = compare_controllers(scenario, period, folder / "optimised.json", opts.held_out_seeds,

@@ -77,6 +77,10 @@ def plan_optimise(
             line += "; held-out mean time loss " + ", ".join(
                 f"{c} {v['mean']:.1f} s" for c, v in d["held_out"].items())
         console.print(line, highlight=False)
+        if d.get("bandwidth"):
+            console.print(f"{d['period']}: through bandwidth at the speed limit, s (current -> optimised): "
+                          + "; ".join(f"{b['corridor']} {b['heading']} {b['before_s']:g} -> {b['after_s']:g}"
+                                      for b in d["bandwidth"]), highlight=False)
     console.print(f"plans -> {out}/plans/, schedules -> {out}/schedules/", highlight=False)
 
 

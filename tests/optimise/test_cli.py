@@ -51,9 +51,15 @@ def test_outputs_are_checked_plans_and_schedules(tiny_scenario: Scenario, tmp_pa
     assert [p.plan_hash() for p in load_plans(out / "P" / "optimised.json")] == \
         [plans[p.signal_id].plan_hash() for p in load_plans(out / "P" / "optimised.json")]
     assert (out / "P" / "convergence.png").read_bytes()[:4] == b"\x89PNG"
-    assert "| A0 |" in (out / "P" / "changes.md").read_text()
+    changes = (out / "P" / "changes.md").read_text()
+    assert "| A0 |" in changes
     doc = json.loads((out / "P" / "result.json").read_text())
     assert doc["generations"] == 2 and set(doc["warm_starts"]) == {"webster", "current"}
+    # the main corridors: bandwidth table, diagrams linked from changes.md, the terminal line
+    pngs = sorted(p.name for p in (out / "P").glob("time_space_*.png"))
+    assert pngs and all(f"]({name})" in changes for name in pngs)
+    assert "through bandwidth at the speed limit" in changes and "through bandwidth" in text
+    assert doc["bandwidth"] and all(f"| {b['corridor']} | {b['heading']} |" in changes for b in doc["bandwidth"])
 
 
 @pytest.mark.parametrize(("args", "needle"), [
