@@ -183,7 +183,8 @@ def _ms(xs: list[float], q: float) -> str:
 def link_table(res) -> Table:  # noqa: ANN001 - deploy.sumo_bridge.CosimResult (imported lazily)
     """Safety and the central link's figures of one run."""
     c = res.central
-    t = Table(title="central control over NTCIP", show_header=True, header_style="bold")
+    title = "central control over NTCIP" if res.controller != FIELD else "the devices' own plans (no central control)"
+    t = Table(title=title, show_header=True, header_style="bold")
     t.add_column("figure")
     t.add_column("value", justify="right")
     rows = [
