@@ -180,12 +180,18 @@ class Preempting:
 class PriorityAsk:
     """What a transit priority request asks of the engine (deciseconds): hold ``stage``'s green
     up to ``extend`` past its timed end; end any other green up to ``early`` before its timed
-    end (never inside its minimum green).  ``held_since``: when the extension began."""
+    end (never inside its minimum green).  ``held_since``: when the extension began (until the
+    green it holds ends).  What was given, for the request's service record: ``extended``
+    (deciseconds of green past the timed end) and ``early_ends`` / ``early_cut`` (greens ended
+    early, deciseconds taken from them)."""
 
     stage: int
     extend: int
     early: int
     held_since: int | None = None
+    extended: int = 0
+    early_ends: int = 0
+    early_cut: int = 0
 
 
 @dataclass
@@ -280,7 +286,20 @@ class PhaseEngine:
         if reason:
             nxt = self._next_stage(timing)
             if nxt is not None:
+                self._note_priority(timing, tod, reason)
                 st.interval, st.elapsed, st.next_stage, st.end_reason = YELLOW, 0, nxt, reason
+
+    def _note_priority(self, timing: Timing, tod: int, reason: str) -> None:
+        """Record what a priority gave as the green it changed ends (an extension, an early end)."""
+        pr, st = self.priority, self.state
+        if pr is None:
+            return
+        if st.stage == pr.stage and pr.held_since is not None:
+            pr.extended += tod - pr.held_since
+            pr.held_since = None
+        elif reason == "priority early":
+            pr.early_ends += 1
+            pr.early_cut += self._time_left(timing, tod, timing.stages[st.stage])
 
     def _take_calls(self, timing: Timing, presence: int) -> None:
         st, c = self.state, self.commands

@@ -17,7 +17,12 @@ timing plan, with the plan store's own rules, kept minimal:
   ``preempt-propose``, ``preempt-approve``, ``preempt-reject``, ``preempt-push``).
 
 :func:`push_preempt` writes the approved table to a controller (one SET PDU per preempt row)
-and reads it back; a readback that differs is reported as failed.  :class:`PreemptApprovals`
+and reads it back; a readback that differs is reported as failed; the actor must be one who
+may deploy plans (an engineer or a supervisor).  :func:`push_registered` (``wulin plan preempt
+push``) does it for the signal's registered controller, as a plan deploy reaches it (the
+store's device record, credentials from the secrets file), after the same checks as an
+approval (the table against the device's profile) and refused while a plan deploy or rollback
+holds the signal.  :class:`PreemptApprovals`
 works on a :class:`~deploy.store.PlanStore` (its users, key, audit log and database; it adds
 one table), rather than inside it, so the plan store's module does not grow another concern.
 """
@@ -36,8 +41,10 @@ from deploy.preempt import N_PREEMPTS
 from deploy.preempt_config import PreemptConfig
 from deploy.signing import ApprovalClaim, approval_mac, same
 from deploy.storebase import Base, Refused, now_iso
+from sim.errors import WulinError
 
 if TYPE_CHECKING:
+    from deploy.secrets import SecretsFile
     from deploy.snmp import SnmpClient
     from deploy.store import PlanStore
 
@@ -184,11 +191,7 @@ def push_preempt(approvals: PreemptApprovals, ref: str, actor: Principal, client
     Returns:
         Whether the device holds exactly the approved table afterwards.
     """
-    try:
-        cfg = approvals.approved_preempt(ref)
-    except Refused as exc:
-        approvals.store.log(actor, "preempt-push", ref, "refused", {"reason": str(exc)})
-        raise
+    cfg = _approved_for_push(approvals, ref, actor)
     h = cfg.config_hash()
     binds = cfg.varbinds()
     per_row = len(binds) // N_PREEMPTS
@@ -202,3 +205,66 @@ def push_preempt(approvals: PreemptApprovals, ref: str, actor: Principal, client
     approvals.store.log(actor, "preempt-push", h, "ok" if ok else "failed",
               {"signal_id": cfg.signal_id, "readback_sha256": back.config_hash()})
     return ok
+
+
+def _approved_for_push(approvals: PreemptApprovals, ref: str, actor: Principal) -> PreemptConfig:
+    """The approved configuration ``ref``, if ``actor`` may push it (else refused, audited)."""
+    from deploy.store import DEPLOYERS
+
+    approvals.store._run(actor, "preempt-push", ref,  # a refusal is audited by the store
+                         lambda s: approvals.store._user(s, actor, DEPLOYERS))
+    try:
+        return approvals.approved_preempt(ref)
+    except Refused as exc:
+        approvals.store.log(actor, "preempt-push", ref, "refused", {"reason": str(exc)})
+        raise
+
+
+@dataclass(frozen=True)
+class PushResult:
+    """What a push to a registered controller did."""
+
+    hash: str
+    signal_id: str
+    ok: bool  # the device holds exactly the approved table
+
+
+def push_registered(approvals: PreemptApprovals, ref: str, signal_id: str, actor: Principal,
+                    secrets: SecretsFile | None = None) -> PushResult:
+    """Push the approved configuration ``ref`` to the registered controller of ``signal_id``.
+
+    Raises:
+        Refused: not approved (or the approval does not verify), a role that may not push, a
+            table for another signal or one the device's profile cannot serve, no registered
+            controller, or a plan deploy or rollback holding the signal (all audited).
+        WulinError: the controller did not take the table (audited as failed).
+    """
+    from deploy.ntcip import adapter_for
+    from deploy.snmp import SnmpError, SnmpTimeout
+
+    cfg = _approved_for_push(approvals, ref, actor)
+    h, store = cfg.config_hash(), approvals.store
+    try:
+        if cfg.signal_id != signal_id:
+            raise Refused(f"preempt configuration {h[:12]} is for signal {cfg.signal_id!r}, not {signal_id!r}")
+        device = store.device(signal_id)
+        problems = cfg.problems(device.profile)
+        if problems:
+            raise Refused(f"preempt configuration {h[:12]} does not fit {signal_id}'s controller: " + "; ".join(problems))
+        lease = store.lease(signal_id)
+        if lease is not None:
+            raise Refused(f"signal {signal_id!r}: a plan {lease.purpose} by {lease.actor} holds it; push once it "
+                          f"has finished (or `wulin plan recover {signal_id}`)")
+        ad = adapter_for(device, secrets)
+    except Refused as exc:
+        store.log(actor, "preempt-push", h, "refused", {"reason": str(exc)})
+        raise
+    try:
+        ok = push_preempt(approvals, h, actor, ad.writer)
+    except (SnmpError, SnmpTimeout) as exc:
+        store.log(actor, "preempt-push", h, "failed", {"signal_id": signal_id, "error": str(exc)})
+        raise WulinError(f"signal {signal_id!r}: the controller did not take preempt configuration {h[:12]} "
+                         f"({exc}); rows written before the error stay written, read them back with a new push") from None
+    finally:
+        ad.close()
+    return PushResult(h, signal_id, ok)

@@ -50,6 +50,19 @@ DEFAULTS = {O.PRIORITY_MAX_EXTENSION: 10, O.PRIORITY_MAX_EARLY: 10, O.PRIORITY_L
 
 
 @dataclass
+class Given:
+    """What the device's priority changed over its run (deciseconds), for reports: requests
+    whose service changed the timing, green extensions and their length, greens ended early
+    and the time taken from them.  Not an NTCIP object (read in-process)."""
+
+    requests_changed: int = 0
+    extensions: int = 0
+    extended: int = 0
+    early_ends: int = 0
+    early_cut: int = 0
+
+
+@dataclass
 class _Request:
     phase: int = 0
     since: int = 0
@@ -72,6 +85,7 @@ class Priority:
         self.served = 0
         self.last_service: int | None = None
         self._ask: PriorityAsk | None = None
+        self.given = Given()
 
     def objects(self) -> list[tuple[O.OID, str, str, str, int, int, Any]]:
         """``(oid, access, kind, type, lo, hi, value)`` of every priority object at power-on."""
@@ -112,6 +126,7 @@ class Priority:
                 q.phase, q.since, q.was_green = phase, now, False
                 q.state = WAITING if phase else IDLE
         if preempting:
+            self._close(now)
             self._ask = engine.priority = None
             if self.active is not None:
                 self.requests[self.active].state, self.active = WAITING, None
@@ -155,8 +170,25 @@ class Priority:
 
     def _end(self, engine: PhaseEngine, now: int, served: bool) -> None:
         assert self.active is not None
+        self._close(now)
         self.requests[self.active].state = SERVED if served else IDLE
         if served:
             self.served += 1
             self.last_service = now
         self.active, self._ask, engine.priority = None, None, None
+
+    def _close(self, now: int) -> None:
+        """Add what the request being dropped was given to :attr:`given` (an extension still
+        running ends now: its green ends at this tick without the request)."""
+        ask = self._ask
+        if ask is None:
+            return
+        if ask.held_since is not None:
+            ask.extended += now - ask.held_since
+            ask.held_since = None
+        g = self.given
+        g.requests_changed += bool(ask.extended or ask.early_ends)
+        g.extensions += ask.extended > 0
+        g.extended += ask.extended
+        g.early_ends += ask.early_ends
+        g.early_cut += ask.early_cut

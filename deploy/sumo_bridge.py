@@ -49,6 +49,7 @@ from deploy.device_model import DeviceModel
 from deploy.emulator import ControllerEmulator
 from deploy.ntcip import snmp_session
 from deploy.preempt_cosim import EmergencyOptions, EmergencyPreemptor, PreemptStats
+from deploy.priority_cosim import BusOptions, BusRequester, BusStats, NextSignal
 from deploy.profile import single_ring_profile
 from sim.errors import WulinError
 from sim.scenario import load_scenario
@@ -282,6 +283,7 @@ class CosimResult:
     cpu_time: float = 0.0  # the process's CPU seconds over the run (SUMO, devices and central share it)
     flash_entries: int = 0  # greens ended by a device's fail-safe flash (a restart, a monitor trip)
     state: str = "sumo"  # where the controller's state came from: SUMO's lanes or the devices' detectors
+    buses: BusStats | None = None  # with bus priority requests (``buses`` given)
 
 
 EMERGENCY_TYPE = "wulin-emergency"
@@ -319,6 +321,50 @@ class SumoTraffic:
 
     def halted(self, vid: str) -> bool:
         return bool(self.sim._call(lambda: self.sim.conn.vehicle.getSpeed(vid)) < 0.1)
+
+
+class SumoBuses:
+    """What :class:`deploy.priority_cosim.BusRequester` reads of the simulation: the buses
+    (vClass ``bus``), their next signal, and their lateness against their line's schedule as
+    :mod:`sim.transit` computes it (``schedule_speed`` m/s plus the dwell times)."""
+
+    def __init__(self, sim: Simulation, schedule_speed: float = 5.0) -> None:
+        self.sim, self.speed = sim, schedule_speed
+        self.schedules: dict[str, float] = {}  # line -> scheduled seconds per metre
+        self.depart: dict[str, float] = {}
+
+    def departed_buses(self) -> list[str]:
+        from sim.transit import bus_line, schedule_per_metre
+
+        c = self.sim.conn
+        ids = self.sim._call(c.simulation.getDepartedIDList)
+        out = [v for v in ids if self.sim._call(lambda v=v: c.vehicle.getVehicleClass(v)) == "bus"]
+        for v in out:
+            self.depart[v] = self.sim.time
+            line = bus_line(v)
+            if line not in self.schedules:
+                self.schedules[line] = self.sim._call(lambda v=v: schedule_per_metre(c, v, self.speed))
+        return out
+
+    def arrived(self) -> list[str]:
+        return list(self.sim._call(self.sim.conn.simulation.getArrivedIDList))
+
+    def next_signal(self, vid: str) -> NextSignal | None:
+        got = self.sim._call(lambda: self.sim.conn.vehicle.getNextTLS(vid))
+        return NextSignal(str(got[0][0]), int(got[0][1]), float(got[0][2])) if got else None
+
+    def lateness(self, vid: str, now: float) -> float:
+        from sim.transit import bus_line, lateness
+
+        dist = self.sim._call(lambda: self.sim.conn.vehicle.getDistance(vid))
+        return lateness(now - self.depart[vid], dist, self.schedules[bus_line(vid)])
+
+    def waiting_at_signal(self, vid: str) -> bool:
+        from sim.transit import waiting_at_signal
+
+        veh, nxt = self.sim.conn.vehicle, self.next_signal(vid)
+        speed = self.sim._call(lambda: veh.getSpeed(vid))
+        return nxt is not None and waiting_at_signal(speed, nxt.metres, self.sim._call(lambda: veh.isStopped(vid)))
 
 
 def device_plan(spec: SignalSpec, min_green: float, max_green: float, yellow: float, all_red: float) -> TimingPlan:
@@ -439,11 +485,11 @@ def _start_field(layout: DistrictLayout, params: Mapping[str, Any], clock: _Cloc
     return _Field(emus, central, loops, snmp, read_detectors)
 
 
-def run_cosim(scenario: Scenario, controller: Any, seed: int, *, snmp: str = "3", backup_s: int = 10,
+def run_cosim(scenario: Scenario, controller: Any | None, seed: int, *, snmp: str = "3", backup_s: int = 10,
               heartbeat_s: float = 2.0, end: float | None = None,
               faults: Callable[[float, Sequence[ControllerEmulator]], None] | None = None,
               emergency: EmergencyOptions | None = None,
-              fault: FaultRun | None = None, state: str = "sumo") -> CosimResult:
+              fault: FaultRun | None = None, state: str = "sumo", buses: BusOptions | None = None) -> CosimResult:
     """SUMO, one emulated controller per signal and ``controller`` centrally, in lockstep.
 
     Each second: the devices tick to the simulation time; central polls them over SNMP
@@ -457,6 +503,8 @@ def run_cosim(scenario: Scenario, controller: Any, seed: int, *, snmp: str = "3"
     Args:
         scenario: The scenario to run.
         controller: A controller that decides stages (``act``); reset here on the network.
+            ``None``: no central control; each device runs its own time-of-day plan (the
+            network's program, :func:`device_plan`) and the run is named ``field``.
         seed: SUMO's seed.
         snmp: ``"3"`` (SNMPv3 authPriv) or ``"2c"``.
         backup_s: The devices' ``unitBackupTime``.
@@ -469,6 +517,8 @@ def run_cosim(scenario: Scenario, controller: Any, seed: int, *, snmp: str = "3"
         fault: One of the named faults of :mod:`deploy.cosim_faults` (it also takes central
             down for ``central-crash``); its outcome is read from it after the run.
         state: Where the controller's state comes from: ``"sumo"`` or ``"devices"``.
+        buses: SUMO's buses raise the devices' transit priority requests over SNMP
+            (:mod:`deploy.priority_cosim`); ``None``: none.
 
     Raises:
         WulinError: a controller that does not decide stages, an unknown ``state`` or a
@@ -480,14 +530,13 @@ def run_cosim(scenario: Scenario, controller: Any, seed: int, *, snmp: str = "3"
     from sim.state import DistrictLayout, DistrictState, StateReader
     from sim.topology import load_signal_specs
 
-    check_stage_chooser(controller)
-    caps = controller.capabilities
     if state not in STATE_SOURCES:
         raise WulinError(f"state source {state!r}: expected one of {', '.join(STATE_SOURCES)}")
-    if state == "devices":
-        check_fields(str(controller.name), fields_read(controller))
+    if controller is not None:
+        _check_controller(controller, state)
     layout = DistrictLayout.from_specs(load_signal_specs(scenario.net_file))
-    controller.reset(layout, seed)
+    if controller is not None:
+        controller.reset(layout, seed)
     stop = min(end if end is not None else scenario.end, scenario.end)
     scenario = replace(scenario, end=stop)
     t_start, c_start = time.perf_counter(), time.process_time()
@@ -499,9 +548,10 @@ def run_cosim(scenario: Scenario, controller: Any, seed: int, *, snmp: str = "3"
         sim = Simulation(scenario, seed=seed, tripinfo=True, additional_files=loops_files)
         sim.start()
         clock = _Clock(sim.time)
-        fld = _start_field(layout, controller.actuator_params, clock, snmp, backup_s, heartbeat_s, state == "devices")
+        params = controller.actuator_params if controller is not None else {}
+        fld = _start_field(layout, params, clock, snmp, backup_s, heartbeat_s, state == "devices")
         try:
-            if caps.lane_counts:
+            if controller is not None and controller.capabilities.lane_counts:
                 controller.attach_lane_counter(LaneCounter(sim, layout))
             bridge = SignalBridge(sim, dict(zip(layout.signal_ids, fld.emulators, strict=True)),
                                   {s.id: s for s in layout.specs}, fld.loops)
@@ -509,12 +559,15 @@ def run_cosim(scenario: Scenario, controller: Any, seed: int, *, snmp: str = "3"
                 reader: Any = detector_reader(layout)
             else:
                 reader = StateReader(sim, layout)
-                reader.subscribe()
+                if controller is not None:
+                    reader.subscribe()
             snapshot = DistrictState.empty(layout, sim.time)
             ev = _emergency(sim, fld, layout, emergency) if emergency is not None else None
-            _lockstep(sim, fld, bridge, controller, reader, snapshot, clock, stop, faults, ev, fault)
+            bus = _buses(sim, fld, layout, buses) if buses is not None else None
+            _lockstep(sim, fld, bridge, controller, reader, snapshot, clock, stop, faults, ev, fault, bus)
             if ev is not None:
                 ev[0].release()
+            bus_stats = _bus_figures(bus[0], fld.emulators) if bus is not None else None
             alarms = sum(e.unit.monitor.tripped for e in fld.emulators)
             fallbacks = sum(e.backup_fallbacks for e in fld.emulators)
         finally:
@@ -523,10 +576,18 @@ def run_cosim(scenario: Scenario, controller: Any, seed: int, *, snmp: str = "3"
         trips = read_tripinfo(sim.tripinfo_file, scenario.measure_begin)
         network = network_kpis(sim.statistics_file, trips)
         sim.cleanup()
-    return CosimResult(scenario.id, str(controller.name), seed, trips, network, time.perf_counter() - t_start,
+    name = str(controller.name) if controller is not None else "field"
+    return CosimResult(scenario.id, name, seed, trips, network, time.perf_counter() - t_start,
                        stop - scenario.begin, bridge.unsafe, bridge.unsafe_count, alarms, fallbacks,
                        fld.central.stats, snmp, ev[0].stats if ev is not None else None,
-                       time.process_time() - c_start, bridge.flash_entries, state)
+                       time.process_time() - c_start, bridge.flash_entries, state, bus_stats)
+
+
+def _check_controller(controller: Any, state: str) -> None:
+    """A controller the closed loop can drive, reading only what ``state`` gives."""
+    check_stage_chooser(controller)
+    if state == "devices":
+        check_fields(str(controller.name), fields_read(controller))
 
 
 STATE_SOURCES = ("sumo", "devices")
@@ -567,15 +628,33 @@ def _emergency(sim: Simulation, fld: _Field, layout: DistrictLayout,
     return pre, SumoTraffic(sim)
 
 
+def _buses(sim: Simulation, fld: _Field, layout: DistrictLayout, options: BusOptions) -> tuple[BusRequester, SumoBuses]:
+    """The bus requester over every device, and its view of SUMO's buses."""
+    req = BusRequester(options, {lk.signal_id: lk for lk in fld.central.links},
+                       {s.id: tuple(s.stages) for s in layout.specs}, sim.scenario.step_length)
+    return req, SumoBuses(sim)
+
+
+def _bus_figures(req: BusRequester, emus: Sequence[ControllerEmulator]) -> BusStats:
+    """The requester's counts, every request cancelled, and what each device's engine gave."""
+    req.release()
+    for e in emus:
+        with e.lock:
+            req.stats.add_device(e.unit.priority.served, e.unit.priority.given)
+    return req.stats
+
+
 def _lockstep(sim: Simulation, fld: _Field, bridge: SignalBridge, controller: Any, reader: Any, state: Any,
               clock: _Clock, stop: float, faults: Callable[[float, Sequence[ControllerEmulator]], None] | None,
               emergency: tuple[EmergencyPreemptor, SumoTraffic] | None = None,
-              fault: FaultRun | None = None) -> None:
-    """The loop of :func:`run_cosim`, one simulation step at a time."""
+              fault: FaultRun | None = None, buses: tuple[BusRequester, SumoBuses] | None = None) -> None:
+    """The loop of :func:`run_cosim`, one simulation step at a time (``controller`` None: no
+    central control, the devices run their own plans)."""
     emus = fld.emulators
-    di, t = float(controller.decision_interval), sim.time
+    di, t = float(controller.decision_interval) if controller is not None else 0.0, sim.time
     next_decision, was_down = t, False
-    fld.central.take_control(t)
+    if controller is not None:
+        fld.central.take_control(t)
     while t < stop - 1e-9:
         clock.t = t
         if faults is not None:
@@ -586,11 +665,11 @@ def _lockstep(sim: Simulation, fld: _Field, bridge: SignalBridge, controller: An
             with e.lock:
                 e.advance()
         down = fault is not None and fault.central_down(t)
-        if was_down and not down:  # a new central process starts and takes the devices again
+        if was_down and not down and controller is not None:  # a new central process starts and takes the devices again
             fld.restart_central().take_control(t)
             next_decision = t
         was_down = down
-        if not down:
+        if not down and controller is not None:
             next_decision = _central_round(fld.central, controller, reader, state, t, next_decision, di)
         bridge.show()
         sim.step()
@@ -598,6 +677,8 @@ def _lockstep(sim: Simulation, fld: _Field, bridge: SignalBridge, controller: An
         t = sim.time
         if emergency is not None:  # the vehicles as this step left them set the preempt inputs
             emergency[0].step(t, emergency[1])
+        if buses is not None:
+            buses[0].step(t, buses[1])
         if int(t) % 600 == 0:  # bounded logs over a long run
             _clear_logs(fld)
 

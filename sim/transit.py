@@ -39,6 +39,34 @@ class TransitPriority:
     max_queue: float | None = None  # only while no in-lane it delays has more halted vehicles
 
 
+SIGNAL_RANGE_M = 80.0  # a bus halted this close to its next signal (not at a stop) waits for it
+
+
+def bus_line(vid: str) -> str:
+    """A bus's line: the id of the flow it belongs to (SUMO names a flow's vehicles ``flow.n``)."""
+    return vid.rsplit(".", 1)[0]
+
+
+def schedule_per_metre(conn: Any, vid: str, speed: float) -> float:
+    """A line's scheduled seconds per metre, from one of its buses' route and stops: running
+    time at ``speed`` m/s plus the dwell times, spread over the route."""
+    veh, lane = conn.vehicle, conn.lane
+    length = sum(lane.getLength(f"{e}_0") for e in veh.getRoute(vid))
+    dwell = sum(max(s.duration, 0.0) for s in veh.getStops(vid))
+    return (length / speed + dwell) / max(length, 1.0)
+
+
+def lateness(elapsed: float, distance: float, per_metre: float) -> float:
+    """Seconds behind schedule after ``elapsed`` s and ``distance`` m (negative: early)."""
+    return elapsed - distance * per_metre
+
+
+def waiting_at_signal(speed: float, metres: float, at_stop: bool) -> bool:
+    """Whether a bus is held by its next signal: halted within :data:`SIGNAL_RANGE_M` of it,
+    not at a stop (what ``bus_signal_delay`` counts)."""
+    return speed < 0.1 and metres < SIGNAL_RANGE_M and not at_stop
+
+
 @dataclass
 class _Tsp:
     """A bus priority at a SUMO program: what was done, for which link, seconds, phase seen."""
@@ -92,7 +120,7 @@ class BusPriority:
         assert tp is not None
         for vid in self.conn.simulation.getDepartedIDList():
             if veh.getVehicleClass(vid) == "bus":
-                line = vid.rsplit(".", 1)[0]
+                line = bus_line(vid)
                 if not tp.lines or line in tp.lines:
                     self.buses[vid] = _Bus(line, t)
                     self._schedule(line, vid)
@@ -107,27 +135,21 @@ class BusPriority:
 
     def _schedule(self, line: str, vid: str) -> None:
         """The line's scheduled seconds per metre (from its first bus's route and stops)."""
-        if line in self.schedules:
-            return
-        veh, lane = self.conn.vehicle, self.conn.lane
-        length = sum(lane.getLength(f"{e}_0") for e in veh.getRoute(vid))
-        dwell = sum(max(s.duration, 0.0) for s in veh.getStops(vid))
-        tp = self.settings
-        assert tp is not None
-        self.schedules[line] = (length / tp.schedule_speed + dwell) / max(length, 1.0)
+        if line not in self.schedules:
+            self.schedules[line] = schedule_per_metre(self.conn, vid, self.settings.schedule_speed)
 
     def _bus_step(self, vid: str, bus: _Bus, t: float) -> None:
         veh = self.conn.vehicle
         tp = self.settings
         assert tp is not None
         dist = veh.getDistance(vid)
-        bus.lateness = (t - bus.depart) - dist * self.schedules[bus.line]
+        bus.lateness = lateness(t - bus.depart, dist, self.schedules[bus.line])
         upcoming = veh.getNextTLS(vid)
         if not upcoming:
             return
         tls, link, d, state = upcoming[0]
         speed = veh.getSpeed(vid)
-        if speed < 0.1 and d < 80.0 and not veh.isStopped(vid):
+        if waiting_at_signal(speed, d, veh.isStopped(vid)):
             bus.signal_delay += self._step
         late = tp.buses == "all" or bus.lateness > tp.late_after
         if not tp.enabled or not late or d > tp.detect_distance or tls not in self.specs or tls in bus.granted:

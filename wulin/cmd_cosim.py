@@ -12,7 +12,8 @@ console = Console()
 def cosim(
     scenario: str = typer.Argument(..., help="Scenario id (see `wulin scenarios`) or a .toml path."),
     controller: str = typer.Option(..., "--controller", "-c", help="A controller that chooses stages "
-                                   "(max-pressure, sotl, ... ; see `wulin controllers`)."),
+                                   "(max-pressure, sotl, ... ; see `wulin controllers`), or field: no central "
+                                   "control, each device runs its own time-of-day plan (the network's program)."),
     seed: int = typer.Option(1, "--seed", help="SUMO random seed."),
     param: list[str] = typer.Option([], "--param", "-p", help="Controller parameter KEY=VALUE (repeatable)."),
     snmp: str = typer.Option("3", "--snmp", help="3 (SNMPv3 authPriv, the default) or 2c."),
@@ -31,6 +32,11 @@ def cosim(
     preempt_approved: list[str] = typer.Option([], "--preempt-approved", help="Hash of an approved preempt "
                                                "configuration to install on its signal (repeatable; others get "
                                                "one preempt per stage)."),
+    bus_priority: str | None = typer.Option(None, "--bus-priority", help="SUMO's buses raise the devices' "
+                                            "transit priority requests over SNMP: late (behind schedule by "
+                                            "more than 30 s) or all; none follows the buses and raises nothing."),
+    bus_distance: float = typer.Option(150.0, "--bus-distance", help="Metres before a signal at which a bus "
+                                       "raises its request."),
     store: str = typer.Option("runs/plan-store.sqlite", "--store", envvar="WULIN_STORE",
                               help="Plan store holding the approved preempt configurations."),
     fault: str | None = typer.Option(None, "--fault", help="Inject a fault: loss-all, loss-one, intermittent, late, "
@@ -60,7 +66,11 @@ def cosim(
     end = parse_clock(until, "--until") if until is not None else sc.end
     if not sc.begin < end <= sc.end:
         raise WulinError(f"--until: {until} is outside the scenario's {format_clock(sc.begin)}-{format_clock(sc.end)}")
-    ctl = make_controller(controller, **parse_params(param))
+    ctl = None if controller == FIELD else make_controller(controller, **parse_params(param))
+    if ctl is None and (param or fault is not None or state != "sumo"):
+        raise WulinError("-c field: the devices run their own plans; --param, --fault and --state devices "
+                         "need a central controller")
+    buses = bus_options(bus_priority, bus_distance) if bus_priority is not None else None
     ev = emergency_options(emergency, preempt_distance, not no_preempt, preempt_approved, store) if emergency else None
     injected = None
     if fault is not None:
@@ -70,16 +80,57 @@ def cosim(
         injected = FaultRun(FaultSpec(fault, fault_at, fault_for, fault_device), sc.begin, LINK_TIMEOUT)
         if sc.begin + fault_at >= end:
             raise WulinError(f"--fault-at: {fault_at:g} s is after the run's end ({format_clock(end)})")
-    console.print(f"[bold]{sc.id}[/] {format_clock(sc.begin)}-{format_clock(end)}: [bold]{controller}[/] central over "
-                  f"NTCIP (SNMP v{snmp}) to one emulated controller per signal, state from {state}, seed {seed}")
+    how = (f"[bold]{controller}[/] central over NTCIP (SNMP v{snmp}) to one emulated controller per signal, "
+           f"state from {state}" if ctl is not None else
+           f"no central control: one emulated controller per signal runs its own plan (SNMP v{snmp})")
+    console.print(f"[bold]{sc.id}[/] {format_clock(sc.begin)}-{format_clock(end)}: {how}, seed {seed}")
     res = run_cosim(sc, ctl, seed, snmp=snmp, backup_s=backup_time, end=end, emergency=ev,
-                   fault=injected, state=state)
+                   fault=injected, state=state, buses=buses)
     console.print(kpi_table(f"{sc.id} · {controller} over NTCIP · seed {seed}", summarise(res.trips), res.network))
     console.print(link_table(res))
     if injected is not None:
         console.print(fault_table(injected.summary(), res.unsafe_count))
     if res.preempt is not None:
         console.print(emergency_table(res.preempt, ev is not None and ev.preempt))
+    if res.buses is not None:
+        console.print(bus_table(res.buses, res.trips, bus_priority or ""))
+
+
+FIELD = "field"
+
+
+def bus_options(mode: str, distance: float):  # noqa: ANN201 - deploy.priority_cosim.BusOptions
+    """``--bus-priority late|all|none`` and ``--bus-distance`` as :class:`BusOptions`."""
+    from deploy.priority_cosim import BUS_MODES, BusOptions
+    from sim.errors import WulinError
+
+    if mode not in (*BUS_MODES, "none"):
+        raise WulinError(f"--bus-priority: expected late, all or none, got {mode!r}")
+    if not distance > 0:
+        raise WulinError(f"--bus-distance: {distance} m must be above 0")
+    return BusOptions(buses=mode if mode != "none" else "all", distance=distance, request=mode != "none")
+
+
+def bus_table(stats, trips, mode: str) -> Table:  # noqa: ANN001 - deploy.priority_cosim.BusStats, pd.DataFrame
+    """The buses' delay at signals, the requests raised over SNMP and what the devices gave."""
+    from sim.priority import general_traffic
+
+    g = stats.given
+    delay = stats.mean_signal_delay
+    t = Table(title=f"bus priority requests over SNMP ({mode})", header_style="bold")
+    t.add_column("figure")
+    t.add_column("value", justify="right")
+    for k, v in [("buses followed", f"{stats.buses}"),
+                 ("bus delay halted at signals (per bus)", "-" if delay is None else f"{delay:.1f} s"),
+                 ("general time loss (every vehicle due but buses)", f"{general_traffic(trips).time_loss.mean():.2f} s"),
+                 ("requests raised / cancelled over SNMP", f"{stats.requests} / {stats.cancels}"),
+                 ("failed SETs / no free request object", f"{stats.failed_sets} / {stats.no_free_request}"),
+                 ("requests served (the devices' wulinPriorityServed)", f"{stats.served}"),
+                 ("requests whose service changed the timing (grants)", f"{g.requests_changed}"),
+                 ("green extensions: count, seconds", f"{g.extensions}, {g.extended / 10:.0f} s"),
+                 ("greens ended early: count, seconds cut", f"{g.early_ends}, {g.early_cut / 10:.0f} s")]:
+        t.add_row(k, v)
+    return t
 
 
 def emergency_options(specs: list[str], distance: float, preempt: bool, approved: list[str], store: str):  # noqa: ANN201
@@ -132,7 +183,8 @@ def _ms(xs: list[float], q: float) -> str:
 def link_table(res) -> Table:  # noqa: ANN001 - deploy.sumo_bridge.CosimResult (imported lazily)
     """Safety and the central link's figures of one run."""
     c = res.central
-    t = Table(title="central control over NTCIP", show_header=True, header_style="bold")
+    title = "central control over NTCIP" if res.controller != FIELD else "the devices' own plans (no central control)"
+    t = Table(title=title, show_header=True, header_style="bold")
     t.add_column("figure")
     t.add_column("value", justify="right")
     rows = [

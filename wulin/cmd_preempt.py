@@ -1,4 +1,4 @@
-"""``wulin plan preempt``: preempt configurations proposed, approved and listed in the plan store."""
+"""``wulin plan preempt``: preempt configurations proposed, approved, listed and pushed (plan store)."""
 
 from __future__ import annotations
 
@@ -64,6 +64,26 @@ def list_(signal: str | None = typer.Option(None, "--signal"), store: str = STOR
         dwell = ", ".join(f"{p.number}: dwell {list(p.dwell_phases)}" for p in r.config.preempts)
         t.add_row(r.hash[:12], r.signal_id, r.state, r.proposed_by, r.approved_by or "-", dwell)
     console.print(t)
+
+
+@preempt_app.command("push")
+def push(ref: str = typer.Argument(..., help="Hash of an approved preempt configuration."),
+         signal: str = typer.Option(..., "--signal", help="The signal whose registered controller gets it (must be "
+                                    "the configuration's)."),
+         user: str | None = USER_OPT, token: str | None = TOKEN_OPT, password_stdin: bool = PW_STDIN_OPT,
+         store: str = STORE_OPT) -> None:
+    """Write an approved preempt table to its signal's registered controller and read it back (audited)."""
+    from deploy.preempt_store import push_registered
+
+    ap = _approvals(store)
+    who = _login(ap.store, user, token, password_stdin)
+    r = push_registered(ap, ref, signal, who)
+    if not r.ok:
+        console.print(f"[red]failed[/]: {signal}'s controller does not read back preempt configuration "
+                      f"{r.hash[:12]} as approved (audited)", highlight=False)
+        raise typer.Exit(1)
+    console.print(f"pushed preempt configuration {r.hash[:12]} to {signal} as {who.name}: the readback equals "
+                  "the approved table", highlight=False)
 
 
 def register(app: typer.Typer) -> None:
