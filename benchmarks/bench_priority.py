@@ -14,6 +14,7 @@ vehicle due but emergency vehicles and buses), bus halted delay at signals, the 
 audit, with 95 % intervals over seeds and paired t-tests against the arm's baseline.
 
     python benchmarks/bench_priority.py --seeds 3 --controller field --arms ev
+    python benchmarks/bench_priority.py --seeds 3 --controller field --arms ev --route huancheng
     python benchmarks/bench_priority.py --seeds 3 --controller field --arms bus
     python benchmarks/bench_priority.py --seeds 3 --controller max-pressure --arms bus
 
@@ -45,12 +46,16 @@ from sim.priority import (
 )
 
 SCENARIO = "wulin-am-peak-v1"
-# west to east across the district, 6 signals each (Huancheng W Rd .. Jianguo N Rd)
+# west to east across the district, 6 signals each (Huancheng W Rd or Wulinmen .. Jianguo N Rd)
 ROUTES = {
     "tiyuchang": ("f_ty_w-hw_ty hw_ty-wl_ty wl_ty-sq_sw sq_sw-ya_ty ya_ty-zs_ty zs_ty-zh_ty "
                   "zh_ty-jg_ty jg_ty-f_ty_e").split(),
     "fengqi": ("f_fq_w-hw_fq hw_fq-fq_hx fq_hx-wl_fq wl_fq-ya_fq ya_fq-zs_fq zs_fq-zh_fq "
                "zh_fq-jg_fq jg_fq-f_fq_e").split(),
+    "qingchun": ("f_hw_s-hw_qc hw_qc-wl_qc wl_qc-ya_qc ya_qc-zs_qc zs_qc-zh_qc zh_qc-jg_qc "
+                 "jg_qc-f_qc_e").split(),
+    "huancheng": ("f_tianmushan-wulinmen wulinmen-wl_hn wl_hn-sq_nw sq_nw-ya_hn ya_hn-zs_hn "
+                  "zs_hn-zh_hn zh_hn-jg_hn jg_hn-f_hn_e").split(),
 }
 DEPART = 27000.0  # 07:30
 
