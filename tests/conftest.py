@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 from pathlib import Path
 
@@ -12,6 +13,18 @@ from sim.tools import sumo_binary
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Give Ctrl-C back when the runner was started with SIGINT ignored.
+
+    A background job of a non-interactive shell starts with SIGINT ignored; Python then keeps
+    it ignored, ``_thread.interrupt_main`` does nothing and the worker processes the tests
+    interrupt inherit the ignored signal, so the Ctrl-C tests would fail for the way pytest
+    was launched. The interactive default is restored.
+    """
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def make_grid_network(out: Path, n: int = 2, lanes: int = 1, length: float = 150.0) -> Path:
