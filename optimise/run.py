@@ -75,6 +75,7 @@ class Problem:
     specs: list[Any]
     current: list[TimingPlan]
     webster: list[TimingPlan]
+    floor_plans: dict[str, list[TimingPlan]]
     chosen: list[int]
     space: Any
     objective: Any
@@ -94,6 +95,7 @@ def build_problem(scenario: Any, period: Any, opts: OptimiseOptions) -> Problem:
     from optimise.model import build_model
     from optimise.screen import Objective, demand_draws
     from optimise.space import PlanSpace
+    from optimise.warmstart import webster_floor_plans
     from sim.state import DistrictLayout
     from sim.topology import load_signal_specs
 
@@ -105,19 +107,24 @@ def build_problem(scenario: Any, period: Any, opts: OptimiseOptions) -> Problem:
     current = [plan_from_spec(sp) for sp in specs]
     web = webster_plans(scenario, layout, (period.start, period.end), min_cycle=opts.min_cycle,
                         max_cycle=opts.max_cycle)
-    space = PlanSpace.build([web[i] for i in chosen], limits, min_green=opts.min_green,
+    floor = webster_floor_plans(scenario, period, specs, min_green=max(limits.min_green_floor, opts.min_green),
+                                min_cycle=opts.min_cycle, max_cycle=opts.max_cycle)
+    # the space's minimum greens are the checks' (the floor plans'), not Webster's 7 s default
+    space = PlanSpace.build([next(iter(floor.values()))[i] for i in chosen], limits, min_green=opts.min_green,
                             common_cycle=opts.common_cycle, name=f"optimised {period.label}")
     model = build_model(scenario, period, specs, current)
     draws = demand_draws(model, list(opts.demand_factors), list(range(1, opts.seeds + 1)))
-    return Problem(scenario, period, specs, current, web, chosen, space,
+    return Problem(scenario, period, specs, current, web, floor, chosen, space,
                    Objective(model, draws, opts.weights), limits)
 
 
 def warm_starts(pb: Problem, opts: OptimiseOptions, say: Callable[[str], None]) -> dict[str, np.ndarray]:
-    """Named starting vectors: Webster, the current plans, max-pressure's shares."""
+    """Named starting vectors: Webster, Webster at the checks' floor, the current plans,
+    max-pressure's shares."""
     sub = [pb.current[i] for i in pb.chosen]
     warm = {"webster": pb.space.encode([pb.webster[i] for i in pb.chosen]),
             "current": pb.space.encode(sub)}
+    warm |= {name: pb.space.encode([plans[i] for i in pb.chosen]) for name, plans in pb.floor_plans.items()}
     if opts.distill:
         from optimise.warmstart import distilled_plans, observe_max_pressure
 
@@ -159,18 +166,22 @@ def _search(pb: Problem, opts: OptimiseOptions, warm: dict[str, np.ndarray], fol
 
 def _candidates(pb: Problem, state: Any, warm: dict[str, np.ndarray]
                 ) -> tuple[dict[str, list[TimingPlan]], dict[str, str]]:
-    """What goes to SUMO: the screen's best, the current and Webster plans exactly as they are,
-    and max-pressure's shares when they were the best warm start; SUMO's ranking decides.
-    A plan set failing the plan checks (a current plan with a cycle outside the bounds, say)
-    is left out, with the reason."""
+    """What goes to SUMO: the screen's best, the current, Webster and Webster-at-the-floor plans
+    exactly as they are, and max-pressure's shares when they were the best warm start; SUMO's
+    ranking decides.  A plan set failing the plan checks (a current plan with a cycle outside
+    the bounds, say) is left out, with the reason."""
     chosen = set(pb.chosen)
+
+    def only_chosen(plans: list[TimingPlan]) -> list[TimingPlan]:
+        return [p if i in chosen else c for i, (p, c) in enumerate(zip(plans, pb.current, strict=True))]
+
     out = {"screen-best": pb.assemble(state.best_x), "current": list(pb.current),
-           "webster": [w if i in chosen else c for i, (w, c) in enumerate(zip(pb.webster, pb.current,
-                                                                                strict=True))]}
+           "webster": only_chosen(pb.webster)}
+    out |= {name: only_chosen(plans) for name, plans in pb.floor_plans.items()}
     if min(state.warm, key=state.warm.__getitem__) == "max-pressure" and "max-pressure" in warm:
         out["max-pressure"] = pb.assemble(warm["max-pressure"])
     dropped = {}
-    for name in ("current", "webster"):
+    for name in ("current", "webster", *pb.floor_plans):
         try:
             pb.space.check([out[name][i] for i in pb.chosen], [pb.specs[i] for i in pb.chosen], pb.limits)
         except WulinError as exc:

@@ -1,5 +1,14 @@
 """Starting points for the search: Webster's plans and the green shares max-pressure produced.
 
+*Webster at the checks' floor*: Webster's formula is run again with the smallest minimum green
+the plan checks allow (``PlanLimits.min_green_floor``, or ``--min-green`` or a stage's walk and
+pedestrian clearance where higher) instead of its own 7 s default, at its cycle and at shorter
+ones (``CYCLE_FACTORS`` x Webster's cycle, never below ``--min-cycle``).  Webster's cycle formula
+assumes random arrivals and a fixed lost time; in SUMO the Wulin peaks lose less with shorter
+cycles (README, optimiser section), and the screen, coarse near the optimum, cannot be trusted
+to find that direction in 137 variables.  These few structured plan sets are warm starts and
+are all verified in SUMO (:func:`optimise.run._candidates`), so SUMO, not the screen, decides.
+
 *Policy distillation*: max-pressure runs the period once in SUMO (seed 1) with an observer
 reading each signal's stage at every decision; the time each stage held (its clearance
 included, as the state reports it) gives its share of the cycle, and the number of stage
@@ -64,6 +73,41 @@ def distilled_plans(history: StageHistory, specs: list[SignalSpec], base: list[T
         greens = [max(st.min_green, round(effective * w)) for st, w in zip(plan.stages, share, strict=True)]
         out.append(replace(plan.with_splits(greens), name="max-pressure shares", source="distilled"))
     return out
+
+
+CYCLE_FACTORS = (1.0, 0.9, 0.8)
+
+
+def webster_floor_plans(scenario: Scenario, period: Period, specs: list[SignalSpec], *, min_green: float,
+                        min_cycle: float, max_cycle: float,
+                        factors: tuple[float, ...] = CYCLE_FACTORS) -> dict[str, list[TimingPlan]]:
+    """Webster's plans at minimum green ``min_green``, one plan set per cycle factor.
+
+    Named ``webster-min<G>-c<percent>``; a scaled cycle is clipped to ``[min_cycle, max_cycle]`` and to
+    what the stages' minimum greens and clearances need; the greens keep Webster's ratios.
+    """
+    from controllers.webster.plans import webster_plan
+    from sim.demand import lane_flows_from_demand
+    from sim.state import DistrictLayout
+
+    flows = lane_flows_from_demand(scenario, DistrictLayout.from_specs(specs), (period.start, period.end))
+    base = [webster_plan(sp, flows, min_green=min_green, min_cycle=min_cycle, max_cycle=max_cycle,
+                         name="webster at the floor") for sp in specs]
+    out = {}
+    for f in factors:
+        plans = base
+        if f != 1.0:
+            plans = [webster_plan(sp, flows, min_green=min_green, name="webster at the floor",
+                                  cycle=_scaled_cycle(p, f, min_green, min_cycle, max_cycle))
+                     for sp, p in zip(specs, base, strict=True)]
+        out[f"webster-min{min_green:g}-c{round(f * 100)}"] = plans
+    return out
+
+
+def _scaled_cycle(plan: TimingPlan, factor: float, min_green: float, min_cycle: float, max_cycle: float) -> float:
+    need = len(plan.stages) * (min_green + plan.clearance)
+    # above max_cycle only when the minimum greens cannot fit (PlanSpace.build then says so)
+    return float(max(need, min(max_cycle, max(plan.cycle * factor, min_cycle))))
 
 
 def observe_max_pressure(scenario: Scenario, period: Period, specs: list[SignalSpec],

@@ -54,7 +54,8 @@ def test_outputs_are_checked_plans_and_schedules(tiny_scenario: Scenario, tmp_pa
     changes = (out / "P" / "changes.md").read_text()
     assert "| A0 |" in changes
     doc = json.loads((out / "P" / "result.json").read_text())
-    assert doc["generations"] == 2 and set(doc["warm_starts"]) == {"webster", "current"}
+    assert doc["generations"] == 2 and set(doc["warm_starts"]) == {
+        "webster", "current", "webster-min4-c100", "webster-min4-c90", "webster-min4-c80"}
     # the main corridors: bandwidth table, diagrams linked from changes.md, the terminal line
     pngs = sorted(p.name for p in (out / "P").glob("time_space_*.png"))
     assert pngs and all(f"]({name})" in changes for name in pngs)

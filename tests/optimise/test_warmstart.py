@@ -1,0 +1,29 @@
+"""Webster at the plan checks' floor: the structured warm starts the optimiser verifies in SUMO."""
+
+from __future__ import annotations
+
+from optimise.run import Problem
+from optimise.warmstart import CYCLE_FACTORS, webster_floor_plans
+
+
+def test_floor_plans_keep_the_checks_and_scale_the_cycle(tiny_problem: Problem) -> None:
+    pb = tiny_problem
+    floor = pb.limits.min_green_floor
+    assert list(pb.floor_plans) == [f"webster-min{floor:g}-c{round(f * 100)}" for f in CYCLE_FACTORS]
+    full = pb.floor_plans[f"webster-min{floor:g}-c100"]
+    for plans in pb.floor_plans.values():
+        # every plan set passes the same checks as Webster's (check raises on a violation;
+        # what it returns are notes on the network's own intergreens, the same for both)
+        assert pb.space.check(plans, pb.specs, pb.limits) == pb.space.check(pb.webster, pb.specs, pb.limits)
+        for p, w, base in zip(plans, pb.webster, full, strict=True):
+            assert all(st.green >= floor for st in p.stages)
+            assert [st.state for st in p.stages] == [st.state for st in w.stages]
+            assert pb.limits.min_cycle <= p.cycle <= base.cycle
+    # the space's minimum greens are the checks' floor, not Webster's 7 s default
+    assert min(min(g) for g in pb.space.min_greens) == floor < min(st.green for w in pb.webster for st in w.stages)
+    # with room below Webster's cycle, a factor shortens every signal's cycle, down to what
+    # its minimum greens and clearances need
+    roomy = webster_floor_plans(pb.scenario, pb.period, pb.specs, min_green=floor, min_cycle=10.0, max_cycle=120.0)
+    for p, b in zip(roomy[f"webster-min{floor:g}-c80"], roomy[f"webster-min{floor:g}-c100"], strict=True):
+        need = len(p.stages) * (floor + p.clearance)
+        assert p.cycle == max(need, round(0.8 * b.cycle)) < b.cycle
