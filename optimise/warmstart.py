@@ -93,15 +93,12 @@ def webster_floor_plans(scenario: Scenario, period: Period, specs: list[SignalSp
     flows = lane_flows_from_demand(scenario, DistrictLayout.from_specs(specs), (period.start, period.end))
     base = [webster_plan(sp, flows, min_green=min_green, min_cycle=min_cycle, max_cycle=max_cycle,
                          name="webster at the floor") for sp in specs]
-    out = {}
-    for f in factors:
-        plans = base
-        if f != 1.0:
-            plans = [webster_plan(sp, flows, min_green=min_green, name="webster at the floor",
-                                  cycle=_scaled_cycle(p, f, min_green, min_cycle, max_cycle))
-                     for sp, p in zip(specs, base, strict=True)]
-        out[f"webster-min{min_green:g}-c{round(f * 100)}"] = plans
-    return out
+    # every set is re-timed to its clipped cycle, factor 1 included: Webster's whole-second
+    # greens can sum to a second below ``min_cycle``
+    return {f"webster-min{min_green:g}-c{round(f * 100)}":
+            [webster_plan(sp, flows, min_green=min_green, name="webster at the floor",
+                          cycle=_scaled_cycle(p, f, min_green, min_cycle, max_cycle))
+             for sp, p in zip(specs, base, strict=True)] for f in factors}
 
 
 def _scaled_cycle(plan: TimingPlan, factor: float, min_green: float, min_cycle: float, max_cycle: float) -> float:

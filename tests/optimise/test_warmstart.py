@@ -27,3 +27,17 @@ def test_floor_plans_keep_the_checks_and_scale_the_cycle(tiny_problem: Problem) 
     for p, b in zip(roomy[f"webster-min{floor:g}-c80"], roomy[f"webster-min{floor:g}-c100"], strict=True):
         need = len(p.stages) * (floor + p.clearance)
         assert p.cycle == max(need, round(0.8 * b.cycle)) < b.cycle
+
+
+def test_floor_plans_never_fall_below_the_minimum_cycle() -> None:
+    # on the Wulin AM peak Webster's whole-second greens at a 4 s minimum add up to 39 s at
+    # wl_hn, a second under the bound; every set is re-timed to its clipped cycle
+    from optimise.periods import Period
+    from sim.scenario import load_scenario
+    from sim.topology import load_signal_specs
+
+    sc = load_scenario("wulin-am-peak-v1")
+    specs = list(load_signal_specs(sc.net_file).values())
+    sets = webster_floor_plans(sc, Period("AM", 25200.0, 32400.0, 900.0), specs, min_green=4.0,
+                               min_cycle=40.0, max_cycle=150.0)
+    assert min(p.cycle for plans in sets.values() for p in plans) == 40.0
