@@ -1,8 +1,11 @@
-"""Webster at the plan checks' floor: the structured warm starts the optimiser verifies in SUMO."""
+"""Webster at the plan checks' floor (the structured warm starts the optimiser verifies in SUMO)
+and the rule that picks the verified candidate."""
 
 from __future__ import annotations
 
-from optimise.run import Problem
+import pandas as pd
+
+from optimise.run import Problem, choose_candidate
 from optimise.warmstart import CYCLE_FACTORS, webster_floor_plans
 
 
@@ -41,3 +44,20 @@ def test_floor_plans_never_fall_below_the_minimum_cycle() -> None:
     sets = webster_floor_plans(sc, Period("AM", 25200.0, 32400.0, 900.0), specs, min_green=4.0,
                                min_cycle=40.0, max_cycle=150.0)
     assert min(p.cycle for plans in sets.values() for p in plans) == 40.0
+
+
+def _runs(values: dict[str, list[float]]) -> pd.DataFrame:
+    rows = [{"candidate": c, "factor": 1.0, "seed": s + 1, "mean_time_loss": v}
+            for c, vs in values.items() for s, v in enumerate(vs)]
+    return pd.DataFrame(rows)
+
+
+def test_a_candidate_replaces_the_current_plans_only_if_better_in_every_run() -> None:
+    # cologne1, 2026-12-06: better on the mean of two seeds, worse on one of them -> current kept
+    assert choose_candidate(_runs({"current": [39.57, 38.59], "screen-best": [38.07, 39.85],
+                                   "webster": [46.94, 45.63]})) == "current"
+    # of those better everywhere, the lowest mean wins, even over a lower but uneven one
+    assert choose_candidate(_runs({"current": [60.0, 60.0], "a": [50.0, 52.0], "b": [51.0, 50.5],
+                                   "c": [30.0, 61.0]})) == "b"
+    # without the current plans (they failed the checks): the lowest mean
+    assert choose_candidate(_runs({"a": [50.0, 52.0], "c": [30.0, 61.0]})) == "c"
