@@ -194,7 +194,7 @@ def choose_candidate(runs: Any) -> str:
     """The candidate to keep from the SUMO verification runs (columns candidate, factor, seed,
     ``mean_time_loss``): the lowest mean among those better than the current plans in *every*
     run (seed x demand factor); the current plans when none is.  A plan change must show
-    itself in every draw, not only on average: on cologne1 a candidate 0.1 s better on the
+    itself in every draw, not only on average: on cologne1 a candidate 0.1-0.3 s better on the
     mean of two seeds (better on one, worse on the other) was 1 s worse on the held-out seeds.
     Without the current plans among the candidates (they failed the checks): the lowest mean.
     """
