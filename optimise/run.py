@@ -2,7 +2,8 @@
 
 Per period: the screen model is built, warm starts are scored, CMA-ES searches (checkpointed),
 the best candidates are verified in SUMO over seeds x demand factors and the one SUMO ranks
-first is kept, then compared on held-out seeds with the current plans, Webster and SUMO's
+first among those better than the current plans in every run is kept
+(:func:`choose_candidate`), then compared on held-out seeds with the current plans, Webster and SUMO's
 actuated control.  The plans, schedules, tables and plots go to the output folder
 (:mod:`optimise.output`).  Everything a user can get wrong is checked before any work.
 """
@@ -167,8 +168,8 @@ def _search(pb: Problem, opts: OptimiseOptions, warm: dict[str, np.ndarray], fol
 def _candidates(pb: Problem, state: Any, warm: dict[str, np.ndarray]
                 ) -> tuple[dict[str, list[TimingPlan]], dict[str, str]]:
     """What goes to SUMO: the screen's best, the current, Webster and Webster-at-the-floor plans
-    exactly as they are, and max-pressure's shares when they were the best warm start; SUMO's
-    ranking decides.  A plan set failing the plan checks (a current plan with a cycle outside
+    exactly as they are, and max-pressure's shares when they were the best warm start; SUMO
+    decides (:func:`choose_candidate`).  A plan set failing the plan checks (a current plan with a cycle outside
     the bounds, say) is left out, with the reason."""
     chosen = set(pb.chosen)
 
