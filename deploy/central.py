@@ -44,7 +44,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from deploy import oids as O
-from deploy.detector_state import DetectorStateReader
 from deploy.phase_engine import bits
 from deploy.profile import DeviceProfile
 from deploy.snmp import Exchange, SnmpClient, SnmpError, exchange_all
@@ -304,21 +303,18 @@ def check_stage_chooser(controller: Any) -> None:
 def central_round(central: NtcipActuator, controller: Any, reader: Any, state: Any, t: float,
                   next_decision: float, di: float) -> float:
     """One round of central control (the co-simulation's and the field's): poll, decide when due,
-    command; returns the time of the next decision.  ``reader`` fills ``state``: a
-    :class:`~deploy.detector_state.DetectorStateReader`, or the co-simulation's reader of SUMO's lanes."""
+    command; returns the time of the next decision.  ``reader`` fills ``state`` with
+    :class:`~deploy.detector_state.DetectorStateReader`'s two calls, ``update(samples)`` and
+    ``read(into, stage, stage_time, in_transition, time)``: that reader, or the co-simulation's
+    view of SUMO's lanes (:class:`deploy.sumo_bridge.SumoLaneReader`)."""
     t0, c0 = time.perf_counter(), time.process_time()
     central.poll(t)
     link, link_cpu = time.perf_counter() - t0, time.process_time() - c0
-    devices = isinstance(reader, DetectorStateReader)
-    if devices:  # every period read goes into the estimate, decision or not
-        reader.update(central.samples)
+    reader.update(central.samples)  # every period read goes into the estimate, decision or not
     decided = t >= next_decision - 1e-9
     if decided:  # the controller's own time is not the link's
         stage, stage_time, in_transition = central.stage_views(t)
-        if devices:
-            reader.read(state, stage, stage_time, in_transition, t)
-        else:
-            reader.read(into=state, stage=stage, stage_time=stage_time, in_transition=in_transition)
+        reader.read(state, stage, stage_time, in_transition, t)
         central.request(controller.act(state).tolist())
         next_decision += di
     t0, c0 = time.perf_counter(), time.process_time()

@@ -60,7 +60,7 @@ if TYPE_CHECKING:
 
     from deploy.cosim_faults import FaultRun
     from sim.scenario import Scenario
-    from sim.state import DistrictLayout
+    from sim.state import DistrictLayout, StateReader
     from sim.topology import SignalSpec
 
 PROGRAM_ID = "ntcip"
@@ -558,9 +558,9 @@ def run_cosim(scenario: Scenario, controller: Any | None, seed: int, *, snmp: st
             if state == "devices":
                 reader: Any = detector_reader(layout)
             else:
-                reader = StateReader(sim, layout)
+                reader = SumoLaneReader(StateReader(sim, layout))
                 if controller is not None:
-                    reader.subscribe()
+                    reader.lanes.subscribe()
             snapshot = DistrictState.empty(layout, sim.time)
             ev = _emergency(sim, fld, layout, emergency) if emergency is not None else None
             bus = _buses(sim, fld, layout, buses) if buses is not None else None
@@ -605,6 +605,21 @@ def fields_read(controller: Any) -> tuple[str, ...]:
         # acting computes no reward: "queue" adds nothing to the base set (queue and count)
         fields = needed_variables(tuple(env.observation), "queue")
     return fields or LANE_VARIABLES
+
+
+class SumoLaneReader:
+    """``--state sumo``: the controller reads SUMO's lanes (the upper bound of what detectors can
+    give), through the two calls :func:`deploy.central.central_round` makes of a reader."""
+
+    def __init__(self, lanes: StateReader) -> None:
+        self.lanes = lanes
+
+    def update(self, samples: Sequence[Any]) -> None:
+        """SUMO's lanes need no device periods."""
+
+    def read(self, into: Any, stage: Sequence[int], stage_time: Sequence[float],
+             in_transition: Sequence[bool], time: float) -> Any:
+        return self.lanes.read(into=into, stage=stage, stage_time=stage_time, in_transition=in_transition)
 
 
 def detector_reader(layout: DistrictLayout) -> DetectorStateReader:
