@@ -111,20 +111,17 @@ def turn_flows(route_files: Iterable[Path], net: Any, window: tuple[float, float
     return out
 
 
-def main_corridors(net_file: Path | str, specs: Sequence[Any],
+def main_corridors(net: Any, specs: Sequence[Any],
                    flows: Mapping[tuple[str, str], float] | None = None,
                    limit: int = DEFAULT_LIMIT) -> list[MainCorridor]:
     """The network's main corridors, best first (the rule is the module's docstring).
 
     Args:
-        net_file: The ``.net.xml``.
+        net: The network as ``sumolib.net.readNet`` reads it (the caller has it for the flows too).
         specs: The signals (:class:`sim.topology.SignalSpec`).
         flows: Veh/h per (from edge, to edge) (:func:`turn_flows`); ``None`` ranks by lanes.
         limit: How many corridors at most.
     """
-    import sumolib
-
-    net = sumolib.net.readNet(str(net_file))
     through = _through_movements(specs)
     entering = {approach: sid for sid, approach in through}
     hops = {node: hop for node in through if (hop := _next_node(net, through[node][0], entering)) is not None}

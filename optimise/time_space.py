@@ -212,5 +212,5 @@ def corridors_for(scenario: Any, period: Any, specs: Sequence[Any]) -> list[Main
 
     net = sumolib.net.readNet(str(scenario.net_file))
     flows = turn_flows(scenario.route_files, net, (period.start, period.end), scenario.scale)
-    return main_corridors(scenario.net_file, specs, flows)
+    return main_corridors(net, specs, flows)
 

@@ -16,7 +16,7 @@ def _corridors(scenario: Scenario, limit: int = 3, demand: bool = True) -> tuple
     layout = DistrictLayout.from_specs(load_signal_specs(scenario.net_file))
     net = sumolib.net.readNet(str(scenario.net_file))
     flows = turn_flows(scenario.route_files, net, (scenario.begin, scenario.end), scenario.scale) if demand else None
-    return main_corridors(scenario.net_file, list(layout.specs), flows, limit), layout
+    return main_corridors(net, list(layout.specs), flows, limit), layout
 
 
 def test_grid_corridors_are_straight_rows_and_columns(grid_scenario: Scenario) -> None:
