@@ -533,7 +533,7 @@ def run_cosim(scenario: Scenario, controller: Any | None, seed: int, *, snmp: st
     if state not in STATE_SOURCES:
         raise WulinError(f"state source {state!r}: expected one of {', '.join(STATE_SOURCES)}")
     if controller is not None:
-        _check_controller(controller, state)
+        check_controller(controller, state)
     layout = DistrictLayout.from_specs(load_signal_specs(scenario.net_file))
     if controller is not None:
         controller.reset(layout, seed)
@@ -583,8 +583,9 @@ def run_cosim(scenario: Scenario, controller: Any | None, seed: int, *, snmp: st
                        time.process_time() - c_start, bridge.flash_entries, state, bus_stats)
 
 
-def _check_controller(controller: Any, state: str) -> None:
-    """A controller the closed loop can drive, reading only what ``state`` gives."""
+def check_controller(controller: Any, state: str) -> None:
+    """A controller central control can drive, reading only what ``state`` gives (the
+    co-simulation's, and ``wulin adaptive run``'s with ``"devices"``)."""
     check_stage_chooser(controller)
     if state == "devices":
         check_fields(str(controller.name), fields_read(controller))

@@ -136,9 +136,7 @@ def _central_parts(cfg, scenario: str | None):  # noqa: ANN001, ANN202 - (contro
     ``--scenario``'s network: a configuration names no network), refused where central control
     from the devices' detectors cannot run it (as ``wulin cosim --state devices``)."""
     from controllers.base import make_controller
-    from deploy.central import check_stage_chooser
-    from deploy.detector_state import check_fields
-    from deploy.sumo_bridge import fields_read
+    from deploy.sumo_bridge import check_controller
     from sim.errors import WulinError
     from sim.scenario import load_scenario
     from sim.state import DistrictLayout
@@ -154,8 +152,7 @@ def _central_parts(cfg, scenario: str | None):  # noqa: ANN001, ANN202 - (contro
         raise WulinError(f"--scenario {sc.id}: its network {sc.net_file.name} has no signal {', '.join(missing)} "
                          "of the configuration")
     ctl = make_controller(cfg.controller, **cfg.params)
-    check_stage_chooser(ctl)
-    check_fields(str(ctl.name), fields_read(ctl))
+    check_controller(ctl, "devices")
     layout = DistrictLayout.from_specs([specs[sid] for sid in cfg.fallback])
     ctl.reset(layout, 1)
     return ctl, layout
