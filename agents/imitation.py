@@ -33,7 +33,7 @@ import math
 import time
 import weakref
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -44,7 +44,10 @@ if TYPE_CHECKING:
     from agents.vec_env import SignalVecEnv
     from sim.state import DistrictLayout, DistrictState
 
-TEACHERS = ("max-pressure",)
+TEACHERS = ("max-pressure", "schedule-driven")
+"""Controllers that can teach: they decide from the env's :class:`DistrictState` (SUMO's own
+``actuated`` program decides inside SUMO, with its own yellow and detectors, so it cannot be
+asked "what would you do in this state?")."""
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,10 @@ class ImitationConfig:
     """The ``[imitation]`` table of a training TOML.
 
     Attributes:
-        teacher: Controller to imitate (``"max-pressure"``).
+        teacher: Controller to imitate (one of :data:`TEACHERS`).
+        teacher_params: Its parameters (on top of the tuned ones when ``tuned``).
+        tuned: Start from the parameters ``wulin tune`` saved for the scenario
+            (``experiments.tuned``), when it has them.
         episodes: Teacher episodes per environment (worker) to collect.
         epochs: Passes over the collected data.
         learning_rate: Adam learning rate of the cloning.
@@ -62,6 +68,8 @@ class ImitationConfig:
     """
 
     teacher: str = "max-pressure"
+    teacher_params: dict[str, Any] = field(default_factory=dict)
+    tuned: bool = False
     episodes: int = 2
     epochs: int = 10
     learning_rate: float = 1e-3
@@ -81,6 +89,11 @@ class ImitationConfig:
         if kw["teacher"] not in TEACHERS:
             raise WulinError(f"{where}: field 'teacher' must be one of {', '.join(TEACHERS)}, "
                              f"got {kw['teacher']!r}")
+        if not isinstance(kw["teacher_params"], dict):
+            raise WulinError(f"{where}: field 'teacher_params' must be a table, "
+                             f"got {kw['teacher_params']!r}")
+        if not isinstance(kw["tuned"], bool):
+            raise WulinError(f"{where}: field 'tuned' must be true or false, got {kw['tuned']!r}")
         for name in ("episodes", "epochs", "batch_size"):
             v = kw[name]
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -103,23 +116,30 @@ class Teacher:
 
     Args:
         layout: The env's controlled signals.
-        name: Teacher name (``"max-pressure"``).
-        use_numba: Use max-pressure's compiled kernel (warm the cache in the parent first:
+        name: Teacher name (one of :data:`TEACHERS`).
+        params: The controller's parameters.
+        use_numba: Use the controller's compiled kernel (warm the cache in the parent first:
             :func:`warm_teacher`).
     """
 
     def __init__(self, layout: DistrictLayout, name: str = "max-pressure",
-                 use_numba: bool = True) -> None:
-        from controllers.max_pressure import MaxPressureController
+                 params: Mapping[str, Any] | None = None, use_numba: bool = True) -> None:
+        from controllers.base import make_controller
 
         if name not in TEACHERS:
             raise WulinError(f"teacher {name!r} unknown; known: {', '.join(TEACHERS)}")
-        self.controller = MaxPressureController(use_numba=use_numba)
+        self.layout = layout
+        self.controller: Any = make_controller(name, **{**(params or {}), "use_numba": use_numba})
         self.controller.reset(layout, 0)
+        self.state_fields = tuple(getattr(self.controller, "state_fields", ()) or ())
+        self._time = -math.inf
 
     def actions(self, state: DistrictState) -> tuple[np.ndarray, np.ndarray]:
         """``(action [S], usable [S])``: the teacher's stage (keep -> current stage) per signal,
         and False for signals in a transition (the env ignores their action)."""
+        if state.time < self._time:  # a new episode: forget the last one's memory
+            self.controller.reset(self.layout, 0)
+        self._time = state.time
         d = np.asarray(self.controller.act(state), dtype=np.int64)
         a = np.where(d >= 0, d, state.stage.astype(np.int64))
         return a, ~np.asarray(state.in_transition, dtype=bool)
@@ -128,31 +148,45 @@ class Teacher:
 _TEACHERS: weakref.WeakKeyDictionary[Any, Teacher] = weakref.WeakKeyDictionary()
 
 
-def teacher_actions(env: Any, name: str = "max-pressure") -> tuple[np.ndarray, np.ndarray]:
+def teacher_actions(env: Any, name: str = "max-pressure",
+                    params: Mapping[str, Any] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The teacher's ``(action, usable)`` for one env's current state, run in its worker.
 
     One :class:`Teacher` per env object (a restarted env gets a fresh one), so its state
-    follows the env's episodes.
+    follows the env's episodes; the env is made to read what the teacher reads.
     """
     teacher = _TEACHERS.get(env)
     if teacher is None:
-        teacher = _TEACHERS[env] = Teacher(env.engine.layout, name)
+        teacher = _TEACHERS[env] = Teacher(env.engine.layout, name, params)
+        env.engine.read_also(teacher.state_fields)
     return teacher.actions(env.engine.state)
 
 
-def _teacher_actions(venv: SignalVecEnv) -> tuple[np.ndarray, np.ndarray]:
+def teacher_params(config: ImitationConfig, scenario: str) -> dict[str, Any]:
+    """The teacher's parameters: the scenario's tuned ones when asked for, then the config's."""
+    from experiments.tuned import effective_params
+    from sim.scenario import load_scenario
+
+    return effective_params(load_scenario(scenario), config.teacher, config.teacher_params,
+                            use_tuned=config.tuned)
+
+
+def _teacher_actions(venv: SignalVecEnv, name: str,
+                     params: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """Every slot's teacher action and whether the env will use it (not in transition)."""
-    per_slot = venv.env_method(teacher_actions)
+    per_slot = venv.env_method(teacher_actions, name, params)
     res = per_slot[::venv.n_agents]  # an env's slots share its one answer
     return (np.concatenate([a for a, _ in res]).astype(np.int64),
             np.concatenate([u for _, u in res]).astype(bool))
 
 
-def warm_teacher() -> None:
-    """Compile max-pressure's Numba kernel once in this process (workers then load the cache)."""
-    from controllers import kernels
+def warm_teacher(name: str, layout: DistrictLayout) -> None:
+    """Compile the teacher's Numba kernel once in this process (workers then load the cache)."""
+    from controllers.base import make_controller, random_states
 
-    kernels.jitted("max_pressure")
+    ctl: Any = make_controller(name)
+    ctl.reset(layout, 0)
+    ctl.act(random_states(layout, 1)[0])
 
 
 @dataclass
@@ -191,6 +225,8 @@ def collect(
     episodes: int,
     gamma: float,
     *,
+    teacher: str = "max-pressure",
+    params: Mapping[str, Any] | None = None,
     progress: bool = True,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> Demonstrations:
@@ -217,7 +253,7 @@ def collect(
         while (done_eps < episodes).any():
             if should_stop():
                 raise KeyboardInterrupt
-            a, usable = _teacher_actions(venv)
+            a, usable = _teacher_actions(venv, teacher, params or {})
             obs_l.append(obs)
             act_l.append(a)
             use_l.append(usable)

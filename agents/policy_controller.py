@@ -28,7 +28,7 @@ from agents.config import load_run
 from controllers.base import ControllerBase
 from sim.env import SplitSchedule, stage_decision
 from sim.errors import WulinError
-from sim.observations import SignalPadding, observe
+from sim.observations import SignalPadding, needed_variables, observe
 
 if TYPE_CHECKING:
     from sim.state import DistrictLayout, DistrictState
@@ -79,9 +79,14 @@ class PolicyController(ControllerBase):
         cls = {"ppo": PPO, "dqn": DQN}[self.algorithm]  # the model admits these two only
         self.model = cls.load(str(self.model_file), device="cpu")
         self.deterministic = deterministic
-        self.actuator_params = self.env_config.actuator_params
         self.splits = self.env_config.action_mode == "splits"
         self.decision_interval = 1.0 if self.splits else float(self.env_config.delta_t)
+        # the state the episode loop reads for it: what its observation uses (acting computes
+        # no reward; "queue" adds nothing to the base set), per-vehicle approach bins included
+        # per-signal clearance needs the layout: set in full at reset
+        self.actuator_params = {"min_green": self.env_config.min_green,
+                                "max_green": self.env_config.max_green}
+        self.state_fields = needed_variables(tuple(self.env_config.observation), "queue")
         self.name = f"policy:{self.run_dir.name}"
 
     @classmethod
@@ -93,6 +98,7 @@ class PolicyController(ControllerBase):
 
     def reset(self, layout: DistrictLayout, seed: int) -> None:
         super().reset(layout, seed)
+        self.actuator_params = self.env_config.actuator_params(layout)
         self.padding = SignalPadding.build(layout, self.env_config.max_green,
                                           self.env_config.min_green)
         probe = observe(self.padding, self.env_config.observation,

@@ -231,8 +231,11 @@ def train(
     env_kwargs = {"scenario": config.scenario, "config": config.env.to_dict(), "backend": "libsumo"}
     if config.imitation is not None and not ckpts:
         from agents.imitation import warm_teacher
+        from sim.env import district_layout
+        from sim.scenario import load_scenario
 
-        warm_teacher()  # compile once here: workers compiling at once can race
+        # compile once here: workers compiling at once can race
+        warm_teacher(config.imitation.teacher, district_layout(load_scenario(config.scenario), None))
     with StopFlag() as stop:
         venv = SignalVecEnv(env_kwargs, n_envs=config.n_envs, seed=config.seed + len(ckpts) * 101,
                             subprocess=config.subprocess)
@@ -277,15 +280,17 @@ def train(
 def _imitate(model: Any, venv: Any, config: TrainConfig, run_dir: Path, progress: bool,
              stop: StopFlag) -> None:
     """Behaviour cloning of the teacher before PPO (``agents.imitation``); writes imitation.json."""
-    from agents.imitation import clone, collect
+    from agents.imitation import clone, collect, teacher_params
 
     imi = config.imitation
     assert imi is not None
-    demos = collect(venv, imi.episodes, imi.gamma, progress=progress, should_stop=stop)
+    params = teacher_params(imi, config.scenario)
+    demos = collect(venv, imi.episodes, imi.gamma, teacher=imi.teacher, params=params,
+                    progress=progress, should_stop=stop)
     metrics = clone(model, demos, imi, seed=config.seed, progress=progress, should_stop=stop)
     eps = [e for e in demos.episodes if e.get("steps", 0) > 0]
     report = {
-        "teacher": imi.teacher, "config": imi.to_dict(), **metrics,
+        "teacher": imi.teacher, "teacher_params": params, "config": imi.to_dict(), **metrics,
         "collect_wall_s": round(demos.wall_s, 1),
         "teacher_mean_return": float(sum(e["mean_return"] for e in eps) / max(len(eps), 1)),
         "teacher_mean_queue": float(sum(e["mean_queue"] for e in eps) / max(len(eps), 1)),

@@ -24,6 +24,7 @@ import numpy as np
 
 from controllers.base import KEEP, ControllerBase, KernelController
 from sim.errors import WulinError
+from sim.feeds import feeds
 
 if TYPE_CHECKING:
     from sim.state import DistrictLayout, DistrictState
@@ -49,11 +50,6 @@ class ApproachTables(NamedTuple):
     lane_vmax: np.ndarray
     n_lanes: np.ndarray
     feeds: tuple[np.ndarray, ...]
-
-
-def edge_of(lane: str) -> str:
-    """The edge of a SUMO lane id (``edge_index``)."""
-    return lane.rsplit("_", 1)[0]
 
 
 def approach_tables(layout: DistrictLayout, neighbours: bool = True) -> ApproachTables:
@@ -94,42 +90,22 @@ def _lane_shares(layout: DistrictLayout) -> np.ndarray:
 def _feeds(
     layout: DistrictLayout, lane_len: np.ndarray, lane_vmax: np.ndarray, neighbours: bool
 ) -> tuple[np.ndarray, ...]:
-    from controllers.kernels import movement_weights
-
-    by_edge: dict[str, list[int]] = {}
-    for i, lane in enumerate(layout.in_lanes):
-        by_edge.setdefault(edge_of(lane), []).append(i)
-    w_in, _ = movement_weights(layout)
-    rows: list[tuple[int, int, int, int, int, float, float]] = []
-    for a in range(layout.n_signals if neighbours else 0):
-        for m in range(int(layout.mov_ptr[a]), int(layout.mov_ptr[a + 1])):
-            fed = by_edge.get(edge_of(layout.out_lanes[layout.mov_out[m]]), [])
-            for d in fed:
-                b = int(layout.in_lane_signal[d])
-                if b != a:
-                    rows.append(
-                        (
-                            b,
-                            a,
-                            int(layout.mov_in[m]),
-                            int(layout.mov_link[m]),
-                            d,
-                            float(w_in[m]) / len(fed),
-                            float(lane_len[d] / lane_vmax[d]),
-                        )
-                    )
-    rows.sort(key=lambda r: r[0])
-    ptr = np.searchsorted([r[0] for r in rows], np.arange(layout.n_signals + 1)).astype(np.int64)
-    cols = list(zip(*rows, strict=True)) if rows else [()] * 7
+    """:data:`ApproachTables.feeds` from :func:`sim.feeds.feeds`, with each fed lane's free-flow
+    travel time."""
+    rows = feeds(layout) if neighbours else []
+    fed_signal = [int(layout.in_lane_signal[r.fed]) for r in rows]
+    ptr = np.searchsorted(fed_signal, np.arange(layout.n_signals + 1)).astype(np.int64)
     i8, f8 = np.int64, np.float64
+    mov = np.array([r.movement for r in rows], i8)
+    fed = np.array([r.fed for r in rows], i8)
     return (
         ptr,
-        np.array(cols[1], i8),
-        np.array(cols[2], i8),
-        np.array(cols[3], i8),
-        np.array(cols[4], i8),
-        np.array(cols[5], f8),
-        np.array(cols[6], f8),
+        np.array([r.signal for r in rows], i8),
+        layout.mov_in[mov].astype(i8),
+        layout.mov_link[mov].astype(i8),
+        fed,
+        np.array([r.share for r in rows], f8),
+        (lane_len[fed] / lane_vmax[fed]).astype(f8),
     )
 
 

@@ -527,7 +527,7 @@ def run_cosim(scenario: Scenario, controller: Any | None, seed: int, *, snmp: st
     """
     from sim.detectors import STOPBAR_PREFIX, STOPBAR_SETBACK_M, LaneCounter, write_stopline_loops
     from sim.kpi import network_kpis, read_tripinfo
-    from sim.state import DistrictLayout, DistrictState, StateReader
+    from sim.state import LANE_VARIABLES, DistrictLayout, DistrictState, StateReader, lane_variables
     from sim.topology import load_signal_specs
 
     if state not in STATE_SOURCES:
@@ -558,7 +558,8 @@ def run_cosim(scenario: Scenario, controller: Any | None, seed: int, *, snmp: st
             if state == "devices":
                 reader: Any = detector_reader(layout)
             else:
-                reader = SumoLaneReader(StateReader(sim, layout))
+                wanted = fields_read(controller) if controller is not None else LANE_VARIABLES
+                reader = SumoLaneReader(StateReader(sim, layout, lane_variables(wanted)))
                 if controller is not None:
                     reader.lanes.subscribe()
             snapshot = DistrictState.empty(layout, sim.time)
@@ -595,16 +596,11 @@ STATE_SOURCES = ("sumo", "devices")
 
 
 def fields_read(controller: Any) -> tuple[str, ...]:
-    """The state fields a controller reads: its ``state_fields``; for a trained policy, what its
-    observation reads; otherwise every lane variable."""
-    from sim.observations import needed_variables
+    """The state fields a controller reads: its ``state_fields`` (a trained policy's are what its
+    observation reads); otherwise every lane variable."""
     from sim.state import LANE_VARIABLES
 
     fields = tuple(getattr(controller, "state_fields", ()) or ())
-    env = getattr(controller, "env_config", None)
-    if not fields and env is not None:
-        # acting computes no reward: "queue" adds nothing to the base set (queue and count)
-        fields = needed_variables(tuple(env.observation), "queue")
     return fields or LANE_VARIABLES
 
 

@@ -62,7 +62,7 @@ from sim.observations import (
 )
 from sim.scenario import Scenario, load_scenario
 from sim.simulation import MAX_SEED, Simulation
-from sim.state import DistrictLayout, DistrictState, StateReader
+from sim.state import DistrictLayout, DistrictState, StateReader, lane_variables
 from sim.topology import load_signal_specs
 
 
@@ -135,7 +135,7 @@ class SplitSchedule:
         share = np.exp(a - a.max(axis=1, keepdims=True))
         share /= share.sum(axis=1, keepdims=True)
         n = self.n_stages.astype(np.float64)
-        lost = n * (cfg.yellow + cfg.all_red)
+        lost = n * sum(cfg.clearance(self.padding.layout))
         spare = np.maximum(cfg.cycle - lost - n * cfg.min_green, 0.0)
         g = cfg.min_green + spare[:, None] * share
         self.greens = np.where(valid, np.minimum(g, cfg.max_green), 0.0)
@@ -202,6 +202,7 @@ class SignalEngine:
         self._reward = reward_fn(self.config.reward)
         # only differential rewards look at the previous state: copy it only for them
         self._needs_prev = self.config.reward in DIFFERENTIAL_REWARDS
+        self.extra_fields: tuple[str, ...] = ()
         self.sim: Simulation | None = None
         self.actuator: SignalActuator | None = None
         self.clock: StepClock | None = None
@@ -242,11 +243,9 @@ class SignalEngine:
             self.sim.start()
         else:
             self.sim.reset(seed)
-        # read only the lane variables the observation and reward use
-        self.reader = StateReader(self.sim, self.layout,
-                                  needed_variables(self.config.observation, self.config.reward))
-        self.reader.subscribe()
-        self.actuator = SignalActuator(self.sim, self.layout, **self.config.actuator_params)
+        # read only the lane variables the observation and reward use (and a teacher's)
+        self._new_reader()
+        self.actuator = SignalActuator(self.sim, self.layout, **self.config.actuator_params(self.layout))
         self.actuator.reset()
         self.clock = StepClock(self.sim.time, self.scenario.step_length, self.end)
         self.schedule = SplitSchedule(self.padding, self.config)
@@ -255,6 +254,23 @@ class SignalEngine:
         self._prev = None
         self._read()
         return observe(self.padding, self.config.observation, self.state)
+
+    def _new_reader(self) -> None:
+        assert self.sim is not None
+        need = needed_variables(self.config.observation, self.config.reward)
+        self.reader = StateReader(self.sim, self.layout, (*need, *self.extra_fields))
+        self.reader.subscribe()
+
+    def read_also(self, fields: Sequence[str]) -> None:
+        """Also read the lane variables of these :class:`DistrictState` ``fields`` from now on
+        (a teacher controller's ``state_fields``), re-reading the current state."""
+        have = (*needed_variables(self.config.observation, self.config.reward), *self.extra_fields)
+        wanted = tuple(v for v in lane_variables(fields) if v not in have)
+        if self.sim is None or not wanted:
+            return
+        self.extra_fields += wanted
+        self._new_reader()
+        self._read()
 
     def close(self) -> None:
         if self.sim is not None:
@@ -334,12 +350,7 @@ class SignalEngine:
         return obs, (np.asarray(r, dtype=np.float32) * cfg.reward_scale)
 
     def _copy_state(self) -> DistrictState:
-        st = self.state
-        return DistrictState(
-            time=st.time, queue=st.queue.copy(), count=st.count.copy(), speed=st.speed.copy(),
-            waiting=st.waiting.copy(), out_count=st.out_count.copy(), stage=st.stage.copy(),
-            stage_time=st.stage_time.copy(), in_transition=st.in_transition.copy(),
-        )
+        return self.state.copy()
 
     def split_plans(self) -> dict[str, list[tuple[str, float]]]:
         """``splits`` mode: per signal, ``(green state, green seconds)`` of the current plan."""

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
+import numpy as np
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 from pydantic.dataclasses import dataclass as config_dataclass
 
 from sim.config import DATACLASS_CONFIG, ConfigIssue, Name, Number, validate
 from sim.errors import WulinError
 from sim.observations import available_observations, observation_term, reward_fn
+
+if TYPE_CHECKING:
+    from sim.state import DistrictLayout
 
 ACTION_MODES = ("stage", "splits")
 Positive = Annotated[Number, Field(gt=0)]
@@ -39,8 +43,11 @@ class EnvConfig:
         action_mode: ``"stage"`` or ``"splits"``.
         cycle: Plan cycle in seconds (``splits`` mode: one decision per cycle).
         episode_seconds: Episode length from the scenario's begin; 0 = the whole scenario.
-        yellow: Actuator yellow, seconds.
-        all_red: Actuator all-red, seconds.
+        yellow: Actuator yellow, seconds, or ``"program"``: each signal's network program's
+            (:attr:`sim.topology.SignalSpec.clearance`, as the schedule-driven controller
+            and SUMO's actuated control run; a policy trained with 2 s of all-red where the
+            program has none pays it at every change).
+        all_red: Actuator all-red, seconds, or ``"program"``.
         min_green: Actuator minimum green, seconds.
         max_green: Actuator maximum green, seconds.
     """
@@ -53,8 +60,8 @@ class EnvConfig:
     action_mode: str = "stage"
     cycle: Positive = 90.0
     episode_seconds: NonNegative = 0.0
-    yellow: NonNegative = 3.0
-    all_red: NonNegative = 2.0
+    yellow: NonNegative | Literal["program"] = 3.0
+    all_red: NonNegative | Literal["program"] = 2.0
     min_green: Positive = 5.0
     max_green: Positive = 60.0
 
@@ -102,8 +109,15 @@ class EnvConfig:
         d["observation"] = list(self.observation)
         return d
 
-    @property
-    def actuator_params(self) -> dict[str, float]:
-        """Yellow, all-red, minimum and maximum green for the actuator."""
-        return {"yellow": self.yellow, "all_red": self.all_red, "min_green": self.min_green,
+    def actuator_params(self, layout: DistrictLayout) -> dict[str, Any]:
+        """Yellow, all-red (per signal of ``layout``), minimum and maximum green for the actuator."""
+        yellow, all_red = self.clearance(layout)
+        return {"yellow": yellow, "all_red": all_red, "min_green": self.min_green,
                 "max_green": self.max_green}
+
+    def clearance(self, layout: DistrictLayout) -> tuple[np.ndarray, np.ndarray]:
+        """``(yellow [S], all_red [S])`` seconds for the signals of ``layout``."""
+        program = np.array([spec.clearance for spec in layout.specs], dtype=np.float64).reshape(-1, 2)
+        return tuple(  # type: ignore[return-value]
+            program[:, i] if value == "program" else np.full(layout.n_signals, float(value))
+            for i, value in enumerate((self.yellow, self.all_red)))

@@ -30,6 +30,18 @@ pressure                           (vehicles upstream minus downstream, shared a
                                    and never saturating (clipped at +-2: |p| > 10,000)
 green-ready 1                      1 when the signal is in green and has served its
                                    minimum green (a change would start now)
+approach   L x 6                   per in-lane, vehicles in 3 segments upstream of the
+                                   stop line (0-30, 30-90, 90-200 m) x 2 speed bins
+                                   (below / above 30 % of the limit), over the segment's
+                                   capacity (:mod:`sim.approach`; per-vehicle reads)
+upstream   2 L                     neighbour information: per in-lane, the vehicles on
+                                   the upstream signals' in-lanes whose movements feed
+                                   it (:mod:`sim.feeds`), then those of them whose
+                                   movement is green now, over the lane's capacity
+signal-    T                       one-hot of the signal's type (number of stages,
+type                               number of in-lanes); with a shared policy network
+                                   its first layer makes this a learned per-type
+                                   embedding (``T`` types in the layout)
 ========== ======================= ===================================================
 
 ``K`` is the largest number of stages and ``L`` the largest number of controlled in-lanes of
@@ -58,8 +70,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim.approach import BINS, segment_capacity
 from sim.errors import WulinError
-from sim.state import LANE_VARIABLES, DistrictLayout, DistrictState
+from sim.feeds import feeds
+from sim.state import APPROACH, LANE_VARIABLES, DistrictLayout, DistrictState
 
 VEHICLE_SPACE = 7.5  # metres per queued car (5 m length + 2.5 m gap): lane capacity
 
@@ -84,6 +98,10 @@ class SignalPadding:
         stage_in: ``[S * K, n_in]`` weight of each in-lane's count in each stage's pressure.
         stage_out: ``[S * K, n_out]`` weight of each out-lane's count in each stage's pressure.
         min_green: ``[S]`` minimum green (the ``green-ready`` term).
+        approach_capacity: ``[S, L, BINS]`` vehicles each approach segment holds.
+        feeds: ``(fed in-lane, upstream in-lane, upstream signal, its link, share)`` arrays,
+            one entry per :class:`sim.feeds.Feed`.
+        signal_type: ``[S]`` type index (distinct (stages, in-lanes) pairs, sorted).
     """
 
     layout: DistrictLayout
@@ -100,6 +118,9 @@ class SignalPadding:
     stage_in: np.ndarray
     stage_out: np.ndarray
     min_green: np.ndarray
+    approach_capacity: np.ndarray
+    feeds: tuple[np.ndarray, ...]
+    signal_type: np.ndarray
 
     @classmethod
     def build(
@@ -148,6 +169,9 @@ class SignalPadding:
             stage_in=stage_in,
             stage_out=stage_out,
             min_green=np.broadcast_to(np.asarray(min_green, dtype=np.float32), (S,)).copy(),
+            approach_capacity=segment_capacity(layout.in_lane_length)[lane_index],
+            feeds=_feed_arrays(layout),
+            signal_type=_signal_types(layout),
         )
 
     def lanes(self, values: np.ndarray) -> np.ndarray:
@@ -177,6 +201,20 @@ def _stage_pressure_weights(layout: DistrictLayout, K: int) -> tuple[np.ndarray,
                     w_in[s * K + k, i] += 1.0 / fan_out[i]
                     w_out[s * K + k, o] += 1.0 / fan_in[o]
     return w_in, w_out
+
+
+def _feed_arrays(layout: DistrictLayout) -> tuple[np.ndarray, ...]:
+    rows = feeds(layout)
+    mov = np.array([r.movement for r in rows], dtype=np.int64)
+    return (np.array([r.fed for r in rows], dtype=np.int64), layout.mov_in[mov].astype(np.int64),
+            np.array([r.signal for r in rows], dtype=np.int64),
+            layout.mov_link[mov].astype(np.int64), np.array([r.share for r in rows], np.float32))
+
+
+def _signal_types(layout: DistrictLayout) -> np.ndarray:
+    keys = list(zip(layout.n_stages.tolist(), np.diff(layout.in_ptr).tolist(), strict=True))
+    index = {k: i for i, k in enumerate(sorted(set(keys)))}
+    return np.array([index[k] for k in keys], dtype=np.int64)
 
 
 ObservationFn = Callable[[SignalPadding, DistrictState], np.ndarray]
@@ -334,6 +372,31 @@ def obs_green_ready(p: SignalPadding, st: DistrictState) -> np.ndarray:
     return ready.astype(np.float32)[:, None]
 
 
+@register_observation("approach", width=lambda p: p.n_lanes * BINS)
+def obs_approach(p: SignalPadding, st: DistrictState) -> np.ndarray:
+    bins = np.where(p.lane_valid[:, :, None], st.approach[p.lane_index], 0.0)
+    return np.minimum(bins / p.approach_capacity, 1.0).reshape(len(bins), -1).astype(np.float32)
+
+
+@register_observation("upstream", width=lambda p: 2 * p.n_lanes)
+def obs_upstream(p: SignalPadding, st: DistrictState) -> np.ndarray:
+    fed, lane, signal, link, share = p.feeds
+    n_in = p.layout.n_in
+    green = p.layout.stage_green[signal, st.stage[signal], link] & ~st.in_transition[signal]
+    vehicles = share * st.count[lane]
+    up = np.bincount(fed, vehicles, minlength=n_in)
+    up_green = np.bincount(fed, vehicles * green, minlength=n_in)
+    parts = [np.minimum(p.lanes(x) / p.lane_capacity, 1.0) for x in (up, up_green)]
+    return np.concatenate(parts, axis=1).astype(np.float32)
+
+
+@register_observation("signal-type", width=lambda p: int(p.signal_type.max(initial=0)) + 1)
+def obs_signal_type(p: SignalPadding, st: DistrictState) -> np.ndarray:
+    out = np.zeros((len(p.signal_type), int(p.signal_type.max(initial=0)) + 1), np.float32)
+    out[np.arange(len(p.signal_type)), p.signal_type] = 1.0
+    return out
+
+
 # ------------------------------------------------------------------ reward terms
 @register_reward("queue")
 def reward_queue(p: SignalPadding, st: DistrictState, prev: DistrictState | None, dt: float) -> np.ndarray:
@@ -396,6 +459,7 @@ _OBS_VARIABLES: dict[str, tuple[str, ...]] = {
     "stage": (), "mask": (), "green-ready": (), "density": ("count",), "queue": ("queue",),
     "waiting": ("waiting",), "speed": ("count", "speed"), "pressure": ("count",),
     "time-loss": ("count", "speed"), "stage-pressure": ("count",),
+    "approach": ("count", APPROACH), "upstream": ("count",), "signal-type": (),
 }
 _REWARD_VARIABLES: dict[str, tuple[str, ...]] = {
     "queue": ("queue",), "pressure": ("count",), "waiting": ("waiting",),
@@ -405,9 +469,10 @@ _REWARD_VARIABLES: dict[str, tuple[str, ...]] = {
 
 def needed_variables(observation: tuple[str, ...], reward: str) -> tuple[str, ...]:
     """The in-lane variables an observation and reward read (``queue`` and ``count`` always:
-    the envs' ``info`` reports them).  A registered term not listed here needs all four."""
+    the envs' ``info`` reports them; :data:`~sim.state.APPROACH` for the per-vehicle bins).
+    A registered term not listed here needs the four lane variables."""
     need = {"queue", "count"}
     for name in observation:
         need.update(_OBS_VARIABLES.get(name, LANE_VARIABLES))
     need.update(_REWARD_VARIABLES.get(reward, LANE_VARIABLES))
-    return tuple(v for v in LANE_VARIABLES if v in need)
+    return tuple(v for v in (*LANE_VARIABLES, APPROACH) if v in need)

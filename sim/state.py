@@ -24,11 +24,12 @@ being left).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
 
+from sim.approach import BINS, ApproachReader
 from sim.errors import WulinError
 from sim.simulation import Simulation
 from sim.topology import GREEN, SignalSpec
@@ -182,6 +183,8 @@ class DistrictState:
         stage_time: Seconds since that stage's green began (or since the signal entered its
             current transition, when ``in_transition``).
         in_transition: True while a signal shows yellow or all-red.
+        approach: ``[in-lane, sim.approach.BINS]`` vehicles by distance to the stop line and
+            speed (read only when asked for: :mod:`sim.approach`).
     """
 
     time: float
@@ -193,6 +196,7 @@ class DistrictState:
     stage: np.ndarray
     stage_time: np.ndarray
     in_transition: np.ndarray
+    approach: np.ndarray = field(default_factory=lambda: np.zeros((0, BINS), np.float32))
 
     @classmethod
     def empty(cls, layout: DistrictLayout, time: float = 0.0) -> DistrictState:
@@ -207,11 +211,19 @@ class DistrictState:
             stage=np.zeros(layout.n_signals, np.int32),
             stage_time=np.zeros(layout.n_signals, f32),
             in_transition=np.zeros(layout.n_signals, np.bool_),
+            approach=np.zeros((layout.n_in, BINS), f32),
         )
+
+    def copy(self) -> DistrictState:
+        """A deep copy (the arrays too)."""
+        arrays = {f.name: getattr(self, f.name).copy() for f in fields(self) if f.name != "time"}
+        return DistrictState(time=self.time, **arrays)
 
 
 LANE_VARIABLES = ("queue", "count", "speed", "waiting")
 """The in-lane variables of :class:`DistrictState` (out-lanes: ``count`` only, as ``out_count``)."""
+APPROACH = "approach"
+"""The opt-in per-vehicle field (:mod:`sim.approach`): read only when named."""
 
 #: :class:`DistrictState` array -> the lane variable it is read from.
 _FIELD_VARIABLE = {"queue": "queue", "count": "count", "speed": "speed", "waiting": "waiting",
@@ -228,7 +240,7 @@ def lane_variables(fields: Sequence[str] | None) -> tuple[str, ...]:
     if fields is None:
         return LANE_VARIABLES
     need = {"count"} | {_FIELD_VARIABLE[f] for f in fields if f in _FIELD_VARIABLE}
-    return tuple(v for v in LANE_VARIABLES if v in need)
+    return tuple(v for v in LANE_VARIABLES if v in need) + ((APPROACH,) if APPROACH in fields else ())
 
 
 class StateReader:
@@ -251,14 +263,16 @@ class StateReader:
     Args:
         sim: A started simulation.
         layout: The signals to read.
-        variables: Subset of :data:`LANE_VARIABLES` (``count`` is always read).
+        variables: Subset of :data:`LANE_VARIABLES` (``count`` is always read), and
+            :data:`APPROACH` for the per-vehicle approach bins.
     """
 
     def __init__(self, sim: Simulation, layout: DistrictLayout,
                  variables: Sequence[str] = LANE_VARIABLES) -> None:
-        bad = [v for v in variables if v not in LANE_VARIABLES]
+        bad = [v for v in variables if v not in (*LANE_VARIABLES, APPROACH)]
         if bad:
-            raise WulinError(f"StateReader: unknown lane variable(s) {bad}; known: {LANE_VARIABLES}")
+            raise WulinError(f"StateReader: unknown lane variable(s) {bad}; "
+                             f"known: {(*LANE_VARIABLES, APPROACH)}")
         self.sim = sim
         self.layout = layout
         self.variables = tuple(v for v in LANE_VARIABLES if v in variables or v == "count")
@@ -274,6 +288,22 @@ class StateReader:
         self._stage_flat, self._trans_flat, self._phase_base = _flat_phase_tables(
             self._phase_stage, self._phase_transition)
         self._edge_tables()
+        self._approach = self._approach_reader() if APPROACH in variables else None
+
+    def _approach_reader(self) -> ApproachReader:
+        lanes = self._lanes[: self._n_in_read]
+        first = {lane: i for i, lane in reversed(list(enumerate(self.layout.in_lanes)))}
+        limits = {ln: v for sp in self.layout.specs for ln, v in sp.lane_speeds.items()}
+        self._approach_bins = np.zeros((len(lanes), BINS), np.float32)
+        self._in_first = np.array([first[lane] for lane in lanes], dtype=np.int64)
+        return ApproachReader(self.sim.conn, lanes, self.layout.in_lane_length[self._in_first],
+                              np.array([limits.get(lane, 13.9) for lane in lanes]))
+
+    def _read_approach(self, st: DistrictState) -> None:
+        assert self._approach is not None
+        occupied = np.flatnonzero(st.count[self._in_first] > 0)
+        self._approach.read(occupied, self._approach_bins)
+        st.approach[:] = self._approach_bins[self._in_idx]
 
     # -------------------------------------------------------------- lanes
     def _getter(self, var: str, domain: str = "lane") -> Any:
@@ -404,6 +434,8 @@ class StateReader:
             self._read_lanes_libsumo(st)
         else:
             self._read_lanes_traci(st)
+        if self._approach is not None:
+            self._read_approach(st)
         if stage is None:
             self._read_program_stages(st)
         else:

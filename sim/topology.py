@@ -150,6 +150,25 @@ class SignalSpec:
         return float(sum(p.duration for p in self.phases))
 
     @cached_property
+    def clearance(self) -> tuple[float, float]:
+        """``(yellow, all_red)`` of the network's program: its yellow and its red-only time per
+        change of stage (a change ends each run of green phases; a link green in every phase,
+        a right turn that never stops, does not make a phase green).  ``(3, 0)`` for a
+        program with no change."""
+        states = [p.state for p in self.phases]
+        always = {i for i in range(self.n_links) if all(i < len(st) and st[i] in GREEN for st in states)}
+        kinds = ["y" if any(c in "yY" for c in st)
+                 else "g" if any(c in GREEN for i, c in enumerate(st) if i not in always) else "r"
+                 for st in states]
+        n = len(kinds)
+        changes = sum(1 for i in range(n) if kinds[i] == "g" and kinds[(i + 1) % n] != "g")
+        if changes == 0:
+            return 3.0, 0.0
+        time = {k: sum(p.duration for p, kk in zip(self.phases, kinds, strict=True) if kk == k)
+                for k in "yr"}
+        return time["y"] / changes, time["r"] / changes
+
+    @cached_property
     def approaches(self) -> tuple[str, ...]:
         """Incoming edges (approaches) in link order, without repeats."""
         return tuple(dict.fromkeys(m.from_edge for m in self.movements))

@@ -295,12 +295,14 @@ class _Replay:
         from controllers.base import Capabilities
 
         self.actions = actions
+        self.config = config
         self.decision_interval = config.delta_t
-        self.actuator_params = config.actuator_params
+        self.actuator_params: dict = {}  # per-signal clearance: set at reset
         self.capabilities = Capabilities()
 
     def reset(self, layout, seed):  # type: ignore[no-untyped-def]
         self.layout, self.k = layout, 0
+        self.actuator_params = self.config.actuator_params(layout)
 
     def act(self, state):  # type: ignore[no-untyped-def]
         from sim.env import stage_decision

@@ -92,10 +92,15 @@ def test_controllers_reading_what_detectors_cannot_give_are_refused() -> None:
     check_fields("max-pressure", fields_read(make_controller("max-pressure", pressure="queue")))
     with pytest.raises(WulinError, match=r"'schedule-driven' reads speed .* --state sumo"):
         check_fields("schedule-driven", fields_read(make_controller("schedule-driven")))
-    policy = SimpleNamespace(env_config=SimpleNamespace(observation=("stage", "density", "queue", "pressure")))
-    check_fields("policy", fields_read(policy))  # the Wulin policy's kind of observation: count and queue
+    from agents.policy_controller import PolicyController
+    from agents.shipped import resolve_run
+
+    policy = PolicyController(resolve_run("wulin-am-peak-ppo"))
+    check_fields("policy", fields_read(policy))  # the Wulin policy observes counts and queues
     with pytest.raises(WulinError, match="reads waiting"):
-        check_fields("policy", fields_read(SimpleNamespace(env_config=SimpleNamespace(observation=("waiting",)))))
+        check_fields("policy", fields_read(SimpleNamespace(state_fields=("queue", "waiting"))))
+    with pytest.raises(WulinError, match="reads approach"):  # per-vehicle approach bins
+        check_fields("policy", fields_read(SimpleNamespace(state_fields=("count", "approach"))))
 
 
 # ----------------------------------------------------------------- over SNMP, on a real emulator
