@@ -76,6 +76,13 @@ class EnvConfig:
                                   f"{', '.join(available_observations())}") from None
         return value
 
+    @field_validator("yellow", "all_red", mode="before")
+    @classmethod
+    def _seconds_or_program(cls, value: Any) -> Any:
+        if isinstance(value, str) and value != "program":
+            raise ConfigIssue(f"must be seconds (a number >= 0) or \"program\", got {value!r}")
+        return value
+
     @field_validator("reward")
     @classmethod
     def _known_reward(cls, value: str) -> str:

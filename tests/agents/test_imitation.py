@@ -83,6 +83,7 @@ def test_discounted_returns_restart_after_done():
 @pytest.mark.parametrize("bad, field", [
     ({"teacher": "sotl"}, "teacher"), ({"episodes": 0}, "episodes"), ({"gamma": 1.5}, "gamma"),
     ({"learning_rate": -1}, "learning_rate"), ({"epoch": 3}, "epoch"),
+    ({"teacher_params": 3}, "teacher_params"), ({"tuned": "yes"}, "tuned"),
 ])
 def test_imitation_config_errors_name_the_field(bad, field):
     with pytest.raises(WulinError, match=field):
@@ -121,6 +122,45 @@ def test_teacher_actions_drive_the_env_like_max_pressure(tiny_scenario):
         assert changes > 0
     finally:
         env.close()
+
+
+def test_schedule_driven_teaches_and_the_env_reads_what_it_reads(tiny_scenario):
+    """A teacher reading lane speeds makes the env read them (the observation does not), and
+    its requests are the schedule-driven controller's on the same states, episode after episode."""
+    from agents.imitation import teacher_actions
+    from controllers.schedule_driven import ScheduleDrivenController
+    from sim.env import WulinParallelEnv, stage_decision
+
+    env = WulinParallelEnv(tiny_scenario, config={"episode_seconds": 60, "min_green": 5,
+                                                  "observation": ["stage", "queue"]})
+    try:
+        ref = ScheduleDrivenController(use_numba=False, horizon=30)
+        changes = 0
+        for seed in (2, 3):  # the second episode starts the teacher afresh, as the reference
+            env.reset(seed=seed)
+            eng = env.engine
+            ref.reset(eng.layout, 0)
+            while env.agents:
+                a, _ = teacher_actions(env, "schedule-driven", {"use_numba": False, "horizon": 30})
+                assert "speed" in eng.reader.variables
+                assert eng.state.speed.max() > 0
+                want = ref.act(eng.state)
+                got = stage_decision(a, eng.layout.n_stages, eng.state.stage, eng.state.in_transition)
+                assert got.tolist() == np.where(eng.state.in_transition, -1, want).tolist()
+                changes += int((got >= 0).sum())
+                env.step({ag: int(a[i]) for i, ag in enumerate(env.possible_agents)})
+        assert changes > 0
+    finally:
+        env.close()
+
+
+def test_teacher_params_start_from_the_tuned_ones():
+    from agents.imitation import teacher_params
+
+    tuned = ImitationConfig.from_dict({"tuned": True, "teacher_params": {"max_red": 99.0}})
+    got = teacher_params(tuned, "wulin-am-peak-v1")
+    assert got["max_red"] == 99.0 and got["min_green"] == 5.5  # the rest from networks/wulin/tuned
+    assert teacher_params(ImitationConfig.from_dict({}), "wulin-am-peak-v1") == {}
 
 
 @pytest.fixture(scope="module")
