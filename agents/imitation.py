@@ -6,14 +6,17 @@ as in DQfD / AlphaGo's supervised policy, and used for traffic signals by e.g. t
 spends most of its budget rediscovering that a signal should serve the stage with the
 longest queue; starting from max-pressure's decisions lets PPO spend the budget improving on it.
 
-1. :func:`collect` runs the teacher (``controllers.max_pressure.MaxPressureController``, the
-   real baseline controller) through the *training environments*: at every decision each
-   worker asks the teacher what it would do in the env's current :class:`DistrictState`
-   (:func:`teacher_actions`, through ``SignalVecEnv.env_method``), records ``(observation,
-   teacher action)`` for every signal and steps the env with those actions.  Max-pressure's "keep" (``-1``) is recorded as the
-   signal's current stage, which the env reads as keep (:func:`sim.env.stage_decision`).
-   Decisions taken while a signal is in yellow / all-red are not used for the policy loss
-   (the env ignores actions then).
+1. :func:`collect` runs the teacher (one of :data:`TEACHERS`: max-pressure or the
+   schedule-driven controller, the real baseline controllers, with the scenario's tuned
+   parameters when the config says ``tuned = true``) through the *training environments*:
+   at every decision each worker asks the teacher what it would do in the env's current
+   :class:`DistrictState` (:func:`teacher_actions`, through ``SignalVecEnv.env_method``; the
+   env then also reads the lane variables the teacher reads), records ``(observation,
+   teacher action)`` for every signal and steps the env with those actions.  A teacher's
+   "keep" (``-1``) is recorded as the signal's current stage, which the env reads as keep
+   (:func:`sim.env.stage_decision`).  Decisions taken while a signal is in yellow / all-red
+   are not used for the policy loss (the env ignores actions then).  The teacher is asked at
+   the env's decisions (every ``delta_t``), not at its own decision interval.
 2. :func:`clone` trains the PPO policy on them: cross-entropy of the actor on the teacher's
    actions, and mean squared error of the critic on the discounted returns of the teacher's
    episodes (so the first PPO updates start from a critic that already fits the policy,

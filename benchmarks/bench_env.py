@@ -19,6 +19,10 @@ Prints simulated seconds per wall second and the ratios the issue asks for:
   flag, density and queue per lane) -- target >= 1 while we also read speed, waiting time and
   out-lane counts;
 * the same two with traci (target: 10x ahead of sumo-rl, thanks to subscriptions);
+* ``env v2 / env``: the same env, seed and random actions (so the same traffic) with the
+  observation and reward of ``agents/configs/wulin-am-peak-ppo-v2.toml`` (approach bins read
+  per vehicle, neighbours, signal type; time-loss reward, which reads lane speeds): what the
+  richer observation costs;
 * 1, 2 and 4 environments in subprocesses (``agents.vec_env.SignalVecEnv``) -- target: 2
   processes >= 1.8x one.
 
@@ -104,8 +108,13 @@ def measure_replay(scenario: str | Scenario, seconds: float, backend: str, recor
     return {"sim_s": seconds, "wall_s": wall, "cpu_s": cpu, "switches": n}
 
 
+V2_CONFIG = {"observation": ["stage", "green-ready", "mask", "signal-type", "stage-pressure",
+                              "density", "queue", "approach", "upstream"], "reward": "time-loss"}
+"""The v2 training config's observation and reward (its actuator aside: same switching)."""
+
+
 def measure_env(scenario: str | Scenario, seconds: float, backend: str,
-                record: Path | None = None) -> dict:
+                record: Path | None = None, config: dict | None = None) -> dict:
     import numpy as np
 
     from sim.env import WulinParallelEnv
@@ -113,7 +122,8 @@ def measure_env(scenario: str | Scenario, seconds: float, backend: str,
     # ``record``: write every signal state the actuator sets (for the replay).  The recording
     # costs the env time of its own, so the timed env run records nothing: a separate run
     # (same seed, same actions) records, and the two runs' digests must agree.
-    env = WulinParallelEnv(scenario, config={"delta_t": 5, "episode_seconds": seconds}, backend=backend)
+    env = WulinParallelEnv(scenario, config={"delta_t": 5, "episode_seconds": seconds, **(config or {})},
+                           backend=backend)
     env.reset(seed=1)
     act = env.engine.actuator
     assert act is not None
@@ -207,6 +217,8 @@ def _child(kind: str, scenario: str, seconds: float) -> None:
         out = measure_env(scenario, seconds, arg, _record_file(arg))
     elif name == "env":
         out = measure_env(scenario, seconds, arg)
+    elif name == "envv2":
+        out = measure_env(scenario, seconds, arg, config=V2_CONFIG)
     elif name == "sumorl":
         out = measure_sumorl(scenario, seconds, arg)
     elif name == "scale":
@@ -263,7 +275,7 @@ def main() -> None:
     from rich.progress import track
 
     console = Console()
-    kinds = ["raw:libsumo", "record:libsumo", "env:libsumo", "replay:libsumo"]
+    kinds = ["raw:libsumo", "record:libsumo", "env:libsumo", "replay:libsumo", "envv2:libsumo"]
     have_rl = _have_sumorl()
     if have_rl:
         kinds.append("sumorl:libsumo")
@@ -308,6 +320,9 @@ def main() -> None:
         x = info["replay:libsumo"]["cpu_s"] / info["env:libsumo"]["cpu_s"]
         console.print(f"  {'  the same on thread CPU time':<38} {x:6.2f}x")
     ratio("env:libsumo", "raw:libsumo", "env / raw SUMO, own programs (libsumo)", 0.0)
+    ratio("envv2:libsumo", "env:libsumo", "env v2 observation / env (libsumo)", 0.0)
+    if len({info[k]["digest"] for k in ("env:libsumo", "envv2:libsumo") if k in info}) > 1:
+        console.print("[red]env and env v2 ended in different states: not the same traffic[/]")
     ratio("env:libsumo", "sumorl:libsumo", "env / sumo-rl (libsumo)", 1.0)
     ratio("env:traci", "replay:traci", "env / raw SUMO, same switching (traci)", 0.0)
     ratio("env:traci", "sumorl:traci", "env / sumo-rl (traci)", 10.0)

@@ -3,7 +3,8 @@
 :class:`DistrictLayout` flattens the :class:`~sim.topology.SignalSpec` of all signals into
 index arrays once (lanes, movements, stage incidence), so controllers can work on whole arrays
 and Numba kernels can batch over all signals.  :class:`StateReader` fills a
-:class:`DistrictState` from SUMO with no per-vehicle calls.
+:class:`DistrictState` from SUMO with no per-vehicle calls (except the opt-in approach bins of
+:mod:`sim.approach`, read only for a consumer that names them).
 
 How values are read, by backend (measured in ``benchmarks/bench_sim.py``; this departs from
 "always subscribe" in DESIGN.md on purpose):
