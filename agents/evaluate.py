@@ -30,6 +30,7 @@ def evaluate(
     *,
     baselines: Sequence[str] = DEFAULT_BASELINES,
     checkpoint: str | None = None,
+    max_red: float | None = None,
     out: Path | None = None,
     workers: int | None = None,
     progress: bool = False,
@@ -43,6 +44,8 @@ def evaluate(
         seeds: Evaluation seeds.
         baselines: Controllers to compare with.
         checkpoint: A checkpoint instead of the final model.
+        max_red: The red-time limit under the policy (:mod:`sim.red_limit`); default: the
+            training config's.
         out: Keep the experiment folder here (default: a temporary one).
         workers: Worker processes (default: the runner's).
         progress: Show the runner's progress bar.
@@ -63,7 +66,7 @@ def evaluate(
         raise WulinError("--baselines: 'policy' is the policy evaluated; name other controllers")
     if checkpoint and Path(checkpoint).is_file():  # workers may resolve paths elsewhere
         checkpoint = str(Path(checkpoint).resolve())
-    params = {"run": str(Path(run).resolve()), "checkpoint": checkpoint}
+    params = {"run": str(Path(run).resolve()), "checkpoint": checkpoint, "max_red": max_red}
     spec = comparison_spec(scenario, ["policy", *baselines], seeds, name="evaluate",
                            controller_params={"policy": params},
                            description=f"wulin evaluate {Path(run).name}")

@@ -29,6 +29,7 @@ from controllers.base import ControllerBase
 from sim.env import SplitSchedule, stage_decision
 from sim.errors import WulinError
 from sim.observations import SignalPadding, needed_variables, observe
+from sim.red_limit import RedLimit
 
 if TYPE_CHECKING:
     from sim.state import DistrictLayout, DistrictState
@@ -61,12 +62,14 @@ class PolicyController(ControllerBase):
             shipped in ``agents/policies/`` (:mod:`agents.shipped`).
         checkpoint: A checkpoint file name or path instead of ``model.zip``.
         deterministic: Take the most likely action (True for evaluation).
+        max_red: Serve a stage whose vehicles have waited this long at red
+            (:mod:`sim.red_limit`; ``stage`` policies); default: the training config's.
     """
 
     name = "policy"
 
     def __init__(self, run: Path | str, checkpoint: str | None = None,
-                 deterministic: bool = True) -> None:
+                 deterministic: bool = True, max_red: float | None = None) -> None:
         from stable_baselines3 import DQN, PPO
 
         from agents.shipped import check_model, resolve_run
@@ -88,6 +91,9 @@ class PolicyController(ControllerBase):
                                 "max_green": self.env_config.max_green}
         self.state_fields = needed_variables(tuple(self.env_config.observation), "queue")
         self.name = f"policy:{self.run_dir.name}"
+        self.max_red = self.env_config.max_red if max_red is None else float(max_red)
+        if not (self.max_red >= 0 and np.isfinite(self.max_red)):
+            raise WulinError(f"policy: max_red must be seconds >= 0 (0: no limit), got {max_red!r}")
 
     @classmethod
     def check_arg(cls, run: str) -> None:
@@ -111,6 +117,7 @@ class PolicyController(ControllerBase):
                 "train on this network or one with the same intersection sizes"
             )
         self.schedule = SplitSchedule(self.padding, self.env_config)
+        self.red_limit = RedLimit(self.padding, self.max_red)
         self._next_plan: float | None = None
 
     def _predict(self, state: DistrictState) -> np.ndarray:
@@ -120,8 +127,9 @@ class PolicyController(ControllerBase):
 
     def act(self, state: DistrictState) -> np.ndarray:
         if not self.splits:
-            return stage_decision(self._predict(state), self.layout.n_stages, state.stage,
-                                  state.in_transition)
+            decision = stage_decision(self._predict(state), self.layout.n_stages, state.stage,
+                                      state.in_transition)
+            return self.red_limit.apply(decision, state)
         if self._next_plan is None or state.time >= self._next_plan - 1e-6:
             self.schedule.set_action(self._predict(state))
             self._next_plan = state.time + self.env_config.cycle

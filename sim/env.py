@@ -60,6 +60,7 @@ from sim.observations import (
     observe,
     reward_fn,
 )
+from sim.red_limit import RedLimit
 from sim.scenario import Scenario, load_scenario
 from sim.simulation import MAX_SEED, Simulation
 from sim.state import DistrictLayout, DistrictState, StateReader, lane_variables
@@ -210,6 +211,7 @@ class SignalEngine:
         self.state: DistrictState = DistrictState.empty(self.layout)
         self._prev: DistrictState | None = None
         self.schedule = SplitSchedule(self.padding, self.config)
+        self.red_limit = RedLimit(self.padding, self.config.max_red)
         self.time = self.scenario.begin
         end = self.scenario.end
         if self.config.episode_seconds > 0:
@@ -249,6 +251,7 @@ class SignalEngine:
         self.actuator.reset()
         self.clock = StepClock(self.sim.time, self.scenario.step_length, self.end)
         self.schedule = SplitSchedule(self.padding, self.config)
+        self.red_limit.reset()
         self.time = self.sim.time
         self.steps = 0
         self._prev = None
@@ -323,8 +326,8 @@ class SignalEngine:
             if (a < 0).any() or (a >= self.padding.n_stages).any():
                 raise WulinError(f"action out of range 0..{self.padding.n_stages - 1}: {a.tolist()}")
             act = self.actuator
-            self.actuator.request(stage_decision(a, self.layout.n_stages, act.stage,
-                                                 act.in_transition))
+            decision = stage_decision(a, self.layout.n_stages, act.stage, act.in_transition)
+            self.actuator.request(self.red_limit.apply(decision, self.state))
             self._prev = self._copy_state() if self._needs_prev else None
             self._advance(cfg.delta_t)
             self._read()

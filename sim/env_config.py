@@ -50,6 +50,8 @@ class EnvConfig:
         all_red: Actuator all-red, seconds, or ``"program"``.
         min_green: Actuator minimum green, seconds.
         max_green: Actuator maximum green, seconds.
+        max_red: A stage whose vehicles have waited this long at red is served next
+            (:mod:`sim.red_limit`); 0 = no limit.
     """
 
     delta_t: Positive = 5.0
@@ -64,6 +66,7 @@ class EnvConfig:
     all_red: NonNegative | Literal["program"] = 2.0
     min_green: Positive = 5.0
     max_green: Positive = 60.0
+    max_red: NonNegative = 0.0
 
     @field_validator("observation")
     @classmethod

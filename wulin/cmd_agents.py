@@ -62,6 +62,9 @@ def evaluate(
     baselines: str = typer.Option("field,max-pressure", "--baselines",
                                   help="Comma-separated controllers to compare with ('' for none)."),
     checkpoint: str | None = typer.Option(None, "--checkpoint", help="A checkpoint instead of model.zip."),
+    max_red: float | None = typer.Option(None, "--max-red", help="Serve a stage whose vehicles have "
+                                         "waited this many seconds at red (0: no limit); default: "
+                                         "the training config's max_red."),
     out: Path | None = typer.Option(None, "--out", help="Keep the experiment folder here (resumable; "
                                     "`wulin report OUT` renders it). Default: a temporary folder."),
     workers: int | None = typer.Option(None, "--workers", help="Worker processes (default: one per core)."),
@@ -78,11 +81,13 @@ def evaluate(
         raise WulinError(f"--seeds must be >= 1, got {seeds}")
     names = [b.strip() for b in baselines.split(",") if b.strip()]
     seed_list = list(range(first_seed, first_seed + seeds))
-    result = run_eval(run, scenario, seed_list, baselines=names, checkpoint=checkpoint, out=out,
+    result = run_eval(run, scenario, seed_list, baselines=names, checkpoint=checkpoint,
+                      max_red=max_red, out=out,
                       workers=workers, progress=True, console=console)
     sid = scenario_label(result.spec.scenarios[0])
     # output names from ids, never from paths; a checkpoint's evaluation keeps the final model's
-    suffix = f"-{Path(checkpoint).stem}" if checkpoint else ""
+    suffix = (f"-{Path(checkpoint).stem}" if checkpoint else "") + \
+        (f"-max-red{max_red:g}" if max_red is not None else "")
     csv = run / f"eval-{sid}{suffix}.csv"
     result.runs.to_csv(csv, index=False)
     columns = (*COMPARE_KPIS, "mean_waiting_time", "finished")

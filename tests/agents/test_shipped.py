@@ -13,11 +13,13 @@ from agents.shipped import SHIPPED, resolve_run, shipped_policies
 from sim.errors import WulinError
 
 NAME = "wulin-am-peak-ppo"
+V2 = "wulin-am-peak-ppo-v2"  # time-loss reward, approach + upstream + type observation
 
 
-def test_the_wulin_policy_ships_with_its_provenance() -> None:
-    assert NAME in shipped_policies()
-    folder = SHIPPED / NAME
+@pytest.mark.parametrize("name", [NAME, V2])
+def test_the_wulin_policy_ships_with_its_provenance(name: str) -> None:
+    assert name in shipped_policies()
+    folder = SHIPPED / name
     assert {p.name for p in folder.iterdir()} == {"model.zip", "run.json", "provenance.json"}
     assert sum(p.stat().st_size for p in folder.iterdir()) < 1_000_000  # small: inference only
     prov = json.loads((folder / "provenance.json").read_text())
@@ -64,8 +66,19 @@ def test_a_changed_model_is_refused(tmp_path: Path) -> None:
         make_controller(f"policy:{copy}")
 
 
+def test_the_v2_policy_reads_approaching_vehicles_and_bounds_red() -> None:
+    from controllers.base import make_controller
+
+    ctl = make_controller(f"policy:{V2}", max_red=120)
+    assert "approach" in ctl.state_fields and ctl.max_red == 120.0
+    assert make_controller(f"policy:{V2}").max_red == 0.0  # the training config's: no limit
+    with pytest.raises(WulinError, match="max_red"):
+        make_controller(f"policy:{V2}", max_red=float("nan"))
+
+
 @pytest.mark.slow
-def test_the_shipped_policy_runs_an_episode_on_wulin() -> None:
+@pytest.mark.parametrize("name, params", [(NAME, {}), (V2, {"max_red": 120})])
+def test_the_shipped_policy_runs_an_episode_on_wulin(name: str, params: dict) -> None:
     """Loads without training and runs ten minutes of the AM peak through the episode loop."""
     from controllers.base import make_controller
     from experiments.episode import run_episode
@@ -73,8 +86,8 @@ def test_the_shipped_policy_runs_an_episode_on_wulin() -> None:
 
     sc = load_scenario("wulin-am-peak-v1")
     short = replace(sc, end=sc.begin + 600, warmup=120)
-    ctl = make_controller(f"policy:{NAME}")
-    assert ctl.name == f"policy:{NAME}"
+    ctl = make_controller(f"policy:{name}", **params)
+    assert ctl.name == f"policy:{name}"
     res = run_episode(short, ctl, seed=1)
     assert res.decisions > 50 and len(res.trips) > 100
     assert res.trips["time_loss"].notna().all()
