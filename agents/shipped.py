@@ -69,8 +69,9 @@ def check_model(folder: Path) -> None:
                          f"{str(want)[:16]}... in provenance.json; restore the file (git checkout)")
 
 
-def _lean_model(src: Path, dest: Path) -> None:
-    """Save ``src``'s model to ``dest`` with a freshly made optimizer (same weights)."""
+def _lean_model(src: Path, dest: Path) -> int:
+    """Save ``src``'s model to ``dest`` with a freshly made optimizer (same weights); returns
+    the timesteps it was trained for (a resumed run may pass its config's total)."""
     from stable_baselines3 import DQN, PPO
 
     from agents.config import load_run
@@ -84,6 +85,7 @@ def _lean_model(src: Path, dest: Path) -> None:
     pol.optimizer = pol.optimizer_class(pol.parameters(), lr=model.lr_schedule(1.0),
                                         **pol.optimizer_kwargs)
     model.save(str(dest))
+    return int(model.num_timesteps)
 
 
 def ship_policy(run: Path, name: str, command: str, eval_seeds: list[int]) -> Path:
@@ -102,7 +104,7 @@ def ship_policy(run: Path, name: str, command: str, eval_seeds: list[int]) -> Pa
     manifest = load_json(Path(run) / "run.json", "training run manifest")
     dest = SHIPPED / name
     dest.mkdir(parents=True, exist_ok=True)
-    _lean_model(Path(run), dest / "model.zip")
+    trained_steps = _lean_model(Path(run), dest / "model.zip")
     config = manifest["config"]
     write_text_atomic(dest / "run.json", json.dumps(
         {"format": manifest.get("format"), "config": config}, indent=2) + "\n")
@@ -110,7 +112,7 @@ def ship_policy(run: Path, name: str, command: str, eval_seeds: list[int]) -> Pa
         "format": FORMAT, "name": name, "training_command": command,
         "config_file": manifest.get("config_file"), "git_commit": manifest.get("git_commit"),
         "git_dirty": manifest.get("git_dirty"), "trained": manifest.get("created"),
-        "total_timesteps": config.get("total_timesteps"), "training_seed": config.get("seed"),
+        "total_timesteps": trained_steps, "training_seed": config.get("seed"),
         "training_episode_seeds": "above 1,000,000 (agents.vec_env.episode_seed)",
         "evaluation_seeds": eval_seeds, "versions": manifest.get("versions"),
         "inputs": {Path(k).name: v for k, v in manifest.get("inputs", {}).items()},
