@@ -84,16 +84,14 @@ class PolicyController(ControllerBase):
         self.deterministic = deterministic
         self.splits = self.env_config.action_mode == "splits"
         self.decision_interval = 1.0 if self.splits else float(self.env_config.delta_t)
-        # the state the episode loop reads for it: what its observation uses (acting computes
-        # no reward; "queue" adds nothing to the base set), per-vehicle approach bins included
         # per-signal clearance needs the layout: set in full at reset
         self.actuator_params = {"min_green": self.env_config.min_green,
                                 "max_green": self.env_config.max_green}
+        # the state the episode loop reads for it: what its observation uses (acting computes
+        # no reward; "queue" adds nothing to the base set), per-vehicle approach bins included
         self.state_fields = needed_variables(tuple(self.env_config.observation), "queue")
         self.name = f"policy:{self.run_dir.name}"
-        self.max_red = self.env_config.max_red if max_red is None else float(max_red)
-        if not (self.max_red >= 0 and np.isfinite(self.max_red)):
-            raise WulinError(f"policy: max_red must be seconds >= 0 (0: no limit), got {max_red!r}")
+        self.max_red = _seconds(self.env_config.max_red if max_red is None else max_red)
 
     @classmethod
     def check_arg(cls, run: str) -> None:
@@ -134,6 +132,17 @@ class PolicyController(ControllerBase):
             self.schedule.set_action(self._predict(state))
             self._next_plan = state.time + self.env_config.cycle
         return self.schedule.decision(state.stage, state.stage_time, state.in_transition)
+
+
+def _seconds(value: object) -> float:
+    """``max_red`` as seconds >= 0 (a number or its text, as ``-p max_red=120`` gives it)."""
+    try:
+        x = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        x = float("nan")
+    if not (x >= 0 and np.isfinite(x)):
+        raise WulinError(f"policy: max_red must be seconds >= 0 (0: no limit), got {value!r}")
+    return x
 
 
 def _empty_state(layout: DistrictLayout) -> DistrictState:

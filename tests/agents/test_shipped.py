@@ -72,8 +72,9 @@ def test_the_v2_policy_reads_approaching_vehicles_and_bounds_red() -> None:
     ctl = make_controller(f"policy:{V2}", max_red=120)
     assert "approach" in ctl.state_fields and ctl.max_red == 120.0
     assert make_controller(f"policy:{V2}").max_red == 0.0  # the training config's: no limit
-    with pytest.raises(WulinError, match="max_red"):
-        make_controller(f"policy:{V2}", max_red=float("nan"))
+    for bad in (float("nan"), -1, "two minutes"):
+        with pytest.raises(WulinError, match="max_red"):
+            make_controller(f"policy:{V2}", max_red=bad)
 
 
 @pytest.mark.slow
