@@ -24,7 +24,7 @@ import numpy as np
 
 from controllers.base import KEEP, ControllerBase, KernelController
 from sim.errors import WulinError
-from sim.feeds import feeds
+from sim.feeds import FeedArrays, feed_arrays
 
 if TYPE_CHECKING:
     from sim.state import DistrictLayout, DistrictState
@@ -90,23 +90,14 @@ def _lane_shares(layout: DistrictLayout) -> np.ndarray:
 def _feeds(
     layout: DistrictLayout, lane_len: np.ndarray, lane_vmax: np.ndarray, neighbours: bool
 ) -> tuple[np.ndarray, ...]:
-    """:data:`ApproachTables.feeds` from :func:`sim.feeds.feeds`, with each fed lane's free-flow
-    travel time."""
-    rows = feeds(layout) if neighbours else []
-    fed_signal = [int(layout.in_lane_signal[r.fed]) for r in rows]
-    ptr = np.searchsorted(fed_signal, np.arange(layout.n_signals + 1)).astype(np.int64)
-    i8, f8 = np.int64, np.float64
-    mov = np.array([r.movement for r in rows], i8)
-    fed = np.array([r.fed for r in rows], i8)
-    return (
-        ptr,
-        np.array([r.signal for r in rows], i8),
-        layout.mov_in[mov].astype(i8),
-        layout.mov_link[mov].astype(i8),
-        fed,
-        np.array([r.share for r in rows], f8),
-        (lane_len[fed] / lane_vmax[fed]).astype(f8),
-    )
+    """:data:`ApproachTables.feeds` from :func:`sim.feeds.feed_arrays`, with each fed lane's
+    free-flow travel time."""
+    f = feed_arrays(layout)
+    if not neighbours:
+        f = FeedArrays(*(a[:0] for a in f))
+    ptr = np.searchsorted(layout.in_lane_signal[f.fed], np.arange(layout.n_signals + 1))
+    tt = (lane_len[f.fed] / lane_vmax[f.fed]).astype(np.float64)
+    return (ptr.astype(np.int64), f.signal, f.lane, f.link, f.fed, f.share, tt)
 
 
 class ScheduleDrivenController(KernelController):

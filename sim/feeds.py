@@ -5,7 +5,7 @@ in-lanes feeds each of those in-lanes, its vehicles shared evenly among them (th
 will take is not known); a movement's vehicles are its in-lane's shared among the lane's
 movements, as in max-pressure.  Matching by edge, not lane, joins two signals whose
 connecting edge changes its number of lanes.  Used by the schedule-driven controller's
-non-local jobs and by the ``upstream`` observation term.
+non-local jobs and by the ``upstream`` observation term, both through :func:`feed_arrays`.
 """
 
 from __future__ import annotations
@@ -52,3 +52,35 @@ def feeds(layout: DistrictLayout) -> list[Feed]:
             rows.extend(Feed(d, a, m, share) for d in fed if int(layout.in_lane_signal[d]) != a)
     rows.sort(key=lambda r: int(layout.in_lane_signal[r.fed]))
     return rows
+
+
+class FeedArrays(NamedTuple):
+    """The :func:`feeds` as index arrays (one entry per feed, same order).
+
+    Attributes:
+        fed: The fed in-lane.
+        signal: The upstream signal.
+        lane: The upstream in-lane (the movement's in-lane).
+        link: The upstream movement's link index within its signal.
+        share: Share of the upstream in-lane's vehicles the feed carries.
+    """
+
+    fed: np.ndarray
+    signal: np.ndarray
+    lane: np.ndarray
+    link: np.ndarray
+    share: np.ndarray
+
+
+def feed_arrays(layout: DistrictLayout) -> FeedArrays:
+    """:func:`feeds` of ``layout`` as :class:`FeedArrays`."""
+    rows = feeds(layout)
+    i8 = np.int64
+    mov = np.array([r.movement for r in rows], i8)
+    return FeedArrays(
+        fed=np.array([r.fed for r in rows], i8),
+        signal=np.array([r.signal for r in rows], i8),
+        lane=layout.mov_in[mov].astype(i8),
+        link=layout.mov_link[mov].astype(i8),
+        share=np.array([r.share for r in rows], np.float64),
+    )

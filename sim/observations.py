@@ -72,7 +72,7 @@ import numpy as np
 
 from sim.approach import BINS, segment_capacity
 from sim.errors import WulinError
-from sim.feeds import feeds
+from sim.feeds import FeedArrays, feed_arrays
 from sim.state import APPROACH, LANE_VARIABLES, DistrictLayout, DistrictState
 
 VEHICLE_SPACE = 7.5  # metres per queued car (5 m length + 2.5 m gap): lane capacity
@@ -99,8 +99,7 @@ class SignalPadding:
         stage_out: ``[S * K, n_out]`` weight of each out-lane's count in each stage's pressure.
         min_green: ``[S]`` minimum green (the ``green-ready`` term).
         approach_capacity: ``[S, L, BINS]`` vehicles each approach segment holds.
-        feeds: ``(fed in-lane, upstream in-lane, upstream signal, its link, share)`` arrays,
-            one entry per :class:`sim.feeds.Feed`.
+        feeds: The links from upstream signals (:func:`sim.feeds.feed_arrays`).
         signal_type: ``[S]`` type index (distinct (stages, in-lanes) pairs, sorted).
     """
 
@@ -119,7 +118,7 @@ class SignalPadding:
     stage_out: np.ndarray
     min_green: np.ndarray
     approach_capacity: np.ndarray
-    feeds: tuple[np.ndarray, ...]
+    feeds: FeedArrays
     signal_type: np.ndarray
 
     @classmethod
@@ -170,7 +169,7 @@ class SignalPadding:
             stage_out=stage_out,
             min_green=np.broadcast_to(np.asarray(min_green, dtype=np.float32), (S,)).copy(),
             approach_capacity=segment_capacity(layout.in_lane_length)[lane_index],
-            feeds=_feed_arrays(layout),
+            feeds=feed_arrays(layout),
             signal_type=_signal_types(layout),
         )
 
@@ -201,14 +200,6 @@ def _stage_pressure_weights(layout: DistrictLayout, K: int) -> tuple[np.ndarray,
                     w_in[s * K + k, i] += 1.0 / fan_out[i]
                     w_out[s * K + k, o] += 1.0 / fan_in[o]
     return w_in, w_out
-
-
-def _feed_arrays(layout: DistrictLayout) -> tuple[np.ndarray, ...]:
-    rows = feeds(layout)
-    mov = np.array([r.movement for r in rows], dtype=np.int64)
-    return (np.array([r.fed for r in rows], dtype=np.int64), layout.mov_in[mov].astype(np.int64),
-            np.array([r.signal for r in rows], dtype=np.int64),
-            layout.mov_link[mov].astype(np.int64), np.array([r.share for r in rows], np.float32))
 
 
 def _signal_types(layout: DistrictLayout) -> np.ndarray:
@@ -380,12 +371,11 @@ def obs_approach(p: SignalPadding, st: DistrictState) -> np.ndarray:
 
 @register_observation("upstream", width=lambda p: 2 * p.n_lanes)
 def obs_upstream(p: SignalPadding, st: DistrictState) -> np.ndarray:
-    fed, lane, signal, link, share = p.feeds
-    n_in = p.layout.n_in
-    green = p.layout.stage_green[signal, st.stage[signal], link] & ~st.in_transition[signal]
-    vehicles = share * st.count[lane]
-    up = np.bincount(fed, vehicles, minlength=n_in)
-    up_green = np.bincount(fed, vehicles * green, minlength=n_in)
+    f, n_in = p.feeds, p.layout.n_in
+    green = p.layout.stage_green[f.signal, st.stage[f.signal], f.link] & ~st.in_transition[f.signal]
+    vehicles = f.share * st.count[f.lane]
+    up = np.bincount(f.fed, vehicles, minlength=n_in)
+    up_green = np.bincount(f.fed, vehicles * green, minlength=n_in)
     parts = [np.minimum(p.lanes(x) / p.lane_capacity, 1.0) for x in (up, up_green)]
     return np.concatenate(parts, axis=1).astype(np.float32)
 
