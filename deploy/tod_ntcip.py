@@ -178,10 +178,7 @@ def restore_set(ad: NtcipAdapter, snapshot: Values, previous_control: int) -> No
     Raises:
         DeployFailed: a step failed (the message says which).
     """
-    running = int(ad._get(O.COORD_PATTERN_STATUS))
-    first = {o: v for o, v in snapshot.items() if not _running_row(o, running)}
-    if ad.readback(first):
-        ad.write_tables(first)
+    _write_all_but_the_running_pattern(ad, snapshot)
     if previous_control:
         ad.activate(previous_control)
     else:
@@ -194,6 +191,28 @@ def restore_set(ad: NtcipAdapter, snapshot: Values, previous_control: int) -> No
         if diff:
             raise DeployFailed(f"after restore, {len(diff)} object(s) still differ: " + "; ".join(diff[:3]))
     ad._step(f"restored {len(snapshot)} objects; readback equals the snapshot")
+
+
+def _write_all_but_the_running_pattern(ad: NtcipAdapter, snapshot: Values, tries: int = 3) -> None:
+    """Write ``snapshot`` less the rows of the pattern running now, in one transaction.
+
+    The download may have reached a cycle boundary between reading the running pattern and the
+    device's verify (the new schedule's pattern starts); the device then refuses to clear the
+    pattern it runs, the transaction is aborted (nothing applied), and this tries again with
+    the pattern that runs now.
+    """
+    for attempt in range(tries):
+        running = int(ad._get(O.COORD_PATTERN_STATUS))
+        first = {o: v for o, v in snapshot.items() if not _running_row(o, running)}
+        if not ad.readback(first):
+            return
+        try:
+            ad.write_tables(first)
+            return
+        except DeployFailed:
+            if attempt == tries - 1 or int(ad._get(O.COORD_PATTERN_STATUS)) == running:
+                raise
+            ad._step(f"pattern {running} ended during the restore's verify; again without the running pattern")
 
 
 def rollback_set(ad: NtcipAdapter, summary: dict[str, Any]) -> DeployReport:

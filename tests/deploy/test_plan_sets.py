@@ -429,3 +429,36 @@ def test_ctrl_c_at_the_cycle_boundary_restores_the_controller(tmp_path: Path, em
     assert fired and store.plan_set(h).state == "rolled_back" and store.lease("B1") is None
     _nothing_written(emu, before)
     assert store.verify_audit().ok
+
+
+def test_ctrl_c_then_the_cycle_boundary_during_the_restore_still_restores(tmp_path: Path, emu: ControllerEmulator,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The new schedule's pattern starts between the restore reading the running pattern and
+    the device's verify: the device refuses to clear the pattern it runs, the restore tries
+    again without it (a CI run once met this race)."""
+    from deploy.service import ActionInterrupted
+
+    store = _store(tmp_path, emu)
+    h = _approved(store)
+    before, old = dict(emu.db), emu.active_pattern
+    real_wait, real_write, fired, raced = NtcipAdapter._wait, NtcipAdapter.write_tables, [], []
+
+    def wait(self: NtcipAdapter, what: str, timeout: float, fn: object) -> None:
+        if what.startswith("pattern") and not fired:
+            fired.append(what)
+            raise KeyboardInterrupt
+        real_wait(self, what, timeout, fn)  # type: ignore[arg-type]
+
+    def write(self: NtcipAdapter, values: dict[O.OID, object]) -> None:
+        if fired and not raced:  # the restore's first write: let the boundary come first
+            raced.append(self._get(O.COORD_PATTERN_STATUS))
+            real_wait(self, "the boundary", 5, lambda: self._get(O.COORD_PATTERN_STATUS) != old)
+        real_write(self, values)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(NtcipAdapter, "_wait", wait)
+    monkeypatch.setattr(NtcipAdapter, "write_tables", write)
+    with pytest.raises(ActionInterrupted, match="recorded rolled_back"):
+        set_service.deploy_set(store, h, ANN, OPTS)
+    assert raced == [old] and store.plan_set(h).state == "rolled_back"
+    _nothing_written(emu, before)
+    assert store.verify_audit().ok
