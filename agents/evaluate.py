@@ -20,7 +20,7 @@ from sim.errors import WulinError
 if TYPE_CHECKING:
     from experiments.compare import Comparison
 
-DEFAULT_BASELINES = ("field", "max-pressure")
+DEFAULT_BASELINES = ("actuated", "max-pressure")  # the strongest baseline first (tuned where saved)
 
 
 def evaluate(

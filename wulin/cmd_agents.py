@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from agents.evaluate import DEFAULT_BASELINES
 from wulin.console_tables import fit_table
 from wulin.options import NETWORKS_OPT
 
@@ -59,8 +60,9 @@ def evaluate(
     scenario: str = typer.Option(..., "--scenario", help="Scenario id or .toml path to evaluate on."),
     seeds: int = typer.Option(3, "--seeds", help="Number of seeds (1..N; training uses other seeds)."),
     first_seed: int = typer.Option(1, "--first-seed", help="First evaluation seed."),
-    baselines: str = typer.Option("field,max-pressure", "--baselines",
-                                  help="Comma-separated controllers to compare with ('' for none)."),
+    baselines: str = typer.Option(",".join(DEFAULT_BASELINES), "--baselines",
+                                  help="Comma-separated controllers to compare with ('' for none); "
+                                  "tuned parameters where the scenario has them."),
     checkpoint: str | None = typer.Option(None, "--checkpoint", help="A checkpoint instead of model.zip."),
     max_red: float | None = typer.Option(None, "--max-red", help="Serve a stage whose vehicles have "
                                          "waited this many seconds at red (0: no limit); default: "
